@@ -1,0 +1,65 @@
+/**
+ * `withWorkflows`: registers which env bindings are workflow engines, and wraps the handlers so
+ * that inside them (and inside every workflow's `this.env`) those bindings are `Workflow`s.
+ */
+import type { WorkflowEngine } from "../engine/engine";
+import { workflowBinding } from "./workflow";
+
+type EngineClass = typeof WorkflowEngine;
+
+// Filled when the Worker's module is evaluated (withWorkflows runs at import time), read by the
+// engine objects of the same module when they hand a workflow its env.
+const registered = new Map<string, EngineClass>();
+const wrapped = new WeakMap<object, object>();
+
+/**
+ * `env` with every registered workflow binding replaced by its `Workflow` shim. The result is
+ * cached per env object, and an env that is already wrapped is returned as it is.
+ */
+export function wrapEnv<Env>(env: Env): Env {
+	if (typeof env !== "object" || env === null || registered.size === 0) return env;
+	const cached = wrapped.get(env);
+	if (cached) return cached as Env;
+	const result: Record<string, unknown> = { ...(env as Record<string, unknown>) };
+	for (const name of registered.keys()) {
+		const namespace = result[name];
+		if (namespace !== undefined) {
+			result[name] = workflowBinding(namespace as DurableObjectNamespace<WorkflowEngine>);
+		}
+	}
+	wrapped.set(env, result);
+	wrapped.set(result, result);
+	return result as Env;
+}
+
+/**
+ * Wraps a Worker's handlers so that, inside `fetch`, `queue`, `scheduled` (and every other
+ * handler) and inside every workflow's `this.env`, each named binding is a `Workflow`.
+ *
+ * @param bindings The env binding names of your workflow engines, each with its engine class.
+ * @param handler Your Worker's handlers, written against an `Env` whose bindings are `Workflow`s.
+ * @example
+ * ```ts
+ * export default withWorkflows({ ORDER_WORKFLOW: OrderWorkflowEngine }, {
+ *   async fetch(request, env) {
+ *     const instance = await env.ORDER_WORKFLOW.create({ params: { orderId: "42" } });
+ *     return Response.json({ id: instance.id });
+ *   },
+ * });
+ * ```
+ */
+export function withWorkflows<Env = unknown, H extends ExportedHandler<Env> = ExportedHandler<Env>>(
+	bindings: Record<string, EngineClass>,
+	handler: H,
+): H {
+	for (const [name, engine] of Object.entries(bindings)) registered.set(name, engine);
+	const result: Record<string, unknown> = {};
+	for (const [key, value] of Object.entries(handler)) {
+		result[key] =
+			typeof value === "function"
+				? (first: unknown, env: unknown, ...rest: unknown[]) =>
+						value.call(handler, first, wrapEnv(env), ...rest)
+				: value;
+	}
+	return result as H;
+}

@@ -1,0 +1,57 @@
+import type { RpcResult, WorkflowEngine } from "../engine/engine";
+import { deserializeError, InvalidStateError } from "../errors";
+
+/** Unwraps an engine answer, rethrowing its error as the typed error it was. */
+export function unwrap<T>(result: RpcResult<T>): T {
+	if (result.ok) return result.value;
+	throw deserializeError(result.error);
+}
+
+/**
+ * A handle on one instance, as `create()`, `createBatch()` and `get()` return it: the product's
+ * `WorkflowInstance`, backed by the instance's engine object.
+ */
+export class InstanceHandle implements WorkflowInstance {
+	readonly id: string;
+	readonly #stub: DurableObjectStub<WorkflowEngine>;
+
+	constructor(id: string, stub: DurableObjectStub<WorkflowEngine>) {
+		this.id = id;
+		this.#stub = stub;
+	}
+
+	/** The instance's status, its error if it failed, and its output if it completed. */
+	async status(): Promise<InstanceStatus> {
+		// The stub's typing widens `output: unknown` through its RPC mapping; the value is the engine's InstanceStatus.
+		const result = unwrap((await this.#stub.status()) as RpcResult<InstanceStatus>);
+		if (result.status === "unknown")
+			throw new InvalidStateError(`instance "${this.id}" is in an unknown state`);
+		return result;
+	}
+
+	async pause(): Promise<void> {
+		throw notYet("pause");
+	}
+
+	async resume(): Promise<void> {
+		throw notYet("resume");
+	}
+
+	async terminate(): Promise<void> {
+		throw notYet("terminate");
+	}
+
+	async restart(): Promise<void> {
+		throw notYet("restart");
+	}
+
+	async sendEvent(_event: { type: string; payload: unknown }): Promise<void> {
+		throw notYet("sendEvent");
+	}
+}
+
+function notYet(method: string): InvalidStateError {
+	return new InvalidStateError(
+		`instance.${method}() is not supported by this version of do-workflows`,
+	);
+}

@@ -1,0 +1,118 @@
+import type { CreateRequest, WorkflowEngine } from "../engine/engine";
+import { InstanceExistsError, InstanceNotFoundError, WorkflowValidationError } from "../errors";
+import {
+	createOptionsSchema,
+	instanceIdSchema,
+	MAX_BATCH_SIZE,
+	MAX_PARAMS_BYTES,
+	parse,
+} from "../limits";
+import { serializedSize } from "../serialized-size";
+import { InstanceHandle, unwrap } from "./instance";
+
+/**
+ * The product's `Workflow` binding (create / createBatch / get) over the namespace of a workflow's
+ * engine objects. `withWorkflows` builds these for you; call this directly from code that runs
+ * outside a wrapped handler.
+ *
+ * @example
+ * ```ts
+ * const orders = workflowBinding<OrderParams>(env.ORDER_WORKFLOW);
+ * const instance = await orders.create({ params: { orderId: "42" } });
+ * ```
+ */
+export function workflowBinding<Params = unknown>(
+	namespace: DurableObjectNamespace<WorkflowEngine>,
+): Workflow<Params> {
+	return new WorkflowBinding<Params>(namespace);
+}
+
+class WorkflowBinding<Params> implements Workflow<Params> {
+	readonly #namespace: DurableObjectNamespace<WorkflowEngine>;
+
+	constructor(namespace: DurableObjectNamespace<WorkflowEngine>) {
+		this.#namespace = namespace;
+	}
+
+	#stub(id: string): DurableObjectStub<WorkflowEngine> {
+		return this.#namespace.get(this.#namespace.idFromName(id));
+	}
+
+	/**
+	 * A handle on an existing instance.
+	 * @throws WorkflowValidationError if `id` is not a valid instance id.
+	 * @throws InstanceNotFoundError if no instance has that id.
+	 */
+	async get(id: string): Promise<WorkflowInstance> {
+		parse(instanceIdSchema, id, "instance id");
+		const stub = this.#stub(id);
+		if (!(await stub.exists())) throw new InstanceNotFoundError(`instance "${id}" not found`);
+		return new InstanceHandle(id, stub);
+	}
+
+	/**
+	 * Creates an instance and starts it. `id` defaults to a random UUID.
+	 * @throws WorkflowValidationError if the id, params or retention break a limit.
+	 * @throws InstanceExistsError if an instance with that id exists.
+	 */
+	async create(options?: WorkflowInstanceCreateOptions<Params>): Promise<WorkflowInstance> {
+		const request = toRequest(options, "create options");
+		return this.#create(request);
+	}
+
+	async #create(request: CreateRequest): Promise<WorkflowInstance> {
+		const stub = this.#stub(request.id);
+		unwrap(await stub.create(request));
+		return new InstanceHandle(request.id, stub);
+	}
+
+	/**
+	 * Creates up to 100 instances. All options are validated, and all ids checked, before any
+	 * instance is created; an id taken concurrently by another caller can still fail the call
+	 * after some instances were created.
+	 * @throws WorkflowValidationError if the batch is not an array of 1 to 100 valid options, or repeats an id.
+	 * @throws InstanceExistsError if any id is in use.
+	 */
+	async createBatch(batch: WorkflowInstanceCreateOptions<Params>[]): Promise<WorkflowInstance[]> {
+		if (!Array.isArray(batch))
+			throw new WorkflowValidationError("createBatch expects an array of create options");
+		if (batch.length === 0)
+			throw new WorkflowValidationError("createBatch expects at least 1 instance");
+		if (batch.length > MAX_BATCH_SIZE) {
+			throw new WorkflowValidationError(
+				`createBatch accepts at most ${MAX_BATCH_SIZE} instances per call, got ${batch.length}`,
+			);
+		}
+		const requests = batch.map((options, i) => toRequest(options, `createBatch[${i}]`));
+		const ids = new Set<string>();
+		for (const { id } of requests) {
+			if (ids.has(id)) throw new WorkflowValidationError(`createBatch repeats instance id "${id}"`);
+			ids.add(id);
+		}
+		const taken = await Promise.all(requests.map(({ id }) => this.#stub(id).exists()));
+		const index = taken.indexOf(true);
+		if (index !== -1)
+			throw new InstanceExistsError(`instance "${requests[index]?.id}" already exists`);
+		return Promise.all(requests.map((request) => this.#create(request)));
+	}
+}
+
+function toRequest(options: unknown, what: string): CreateRequest {
+	const parsed = parse(createOptionsSchema, options ?? {}, what);
+	const size = serializedSize(parsed.params);
+	if (size > MAX_PARAMS_BYTES) {
+		throw new WorkflowValidationError(
+			`${what}.params is ${size} bytes; params must be at most ${MAX_PARAMS_BYTES} bytes (1 MiB)`,
+		);
+	}
+	try {
+		// RPC would clone the params anyway; cloning here makes an unserialisable value fail at
+		// this call, with a message that says which.
+		structuredClone(parsed.params);
+	} catch (error) {
+		throw new WorkflowValidationError(
+			`${what}.params must be structured-clone serialisable: ${(error as Error).message}`,
+		);
+	}
+	return { id: parsed.id ?? crypto.randomUUID(), params: parsed.params };
+}

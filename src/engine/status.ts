@@ -1,0 +1,76 @@
+/**
+ * The instance state machine. Codes are persisted, so each has an explicit value that never
+ * changes; {@link publicStatus} is the one place that maps them to the product's strings.
+ */
+import { InvalidStateError } from "../errors";
+
+export const Status = {
+	Queued: 0,
+	Running: 1,
+	Paused: 2,
+	Errored: 3,
+	Terminated: 4,
+	Complete: 5,
+	Waiting: 6,
+	WaitingForPause: 7,
+} as const;
+export type Status = (typeof Status)[keyof typeof Status];
+
+export type PublicStatus = InstanceStatus["status"];
+
+const PUBLIC: Record<Status, PublicStatus> = {
+	[Status.Queued]: "queued",
+	[Status.Running]: "running",
+	[Status.Paused]: "paused",
+	[Status.Errored]: "errored",
+	[Status.Terminated]: "terminated",
+	[Status.Complete]: "complete",
+	[Status.Waiting]: "waiting",
+	[Status.WaitingForPause]: "waitingForPause",
+};
+
+export function publicStatus(status: Status): PublicStatus {
+	return PUBLIC[status];
+}
+
+/** Statuses an instance never leaves by running; only restart (back to queued) or deletion. */
+export function isFinal(status: Status): boolean {
+	return status === Status.Complete || status === Status.Errored || status === Status.Terminated;
+}
+
+/**
+ * Every transition the engine may make. `restart` takes any status back to `queued`; the rest
+ * follow the run: queued → running ⇄ waiting → complete | errored, with pause and terminate
+ * able to interrupt any live status.
+ */
+const NEXT: Record<Status, readonly Status[]> = {
+	[Status.Queued]: [Status.Running, Status.Paused, Status.Terminated, Status.Errored],
+	[Status.Running]: [
+		Status.Waiting,
+		Status.WaitingForPause,
+		Status.Paused,
+		Status.Complete,
+		Status.Errored,
+		Status.Terminated,
+	],
+	[Status.Waiting]: [Status.Running, Status.Paused, Status.Errored, Status.Terminated],
+	[Status.WaitingForPause]: [
+		Status.Paused,
+		Status.Running,
+		Status.Complete,
+		Status.Errored,
+		Status.Terminated,
+	],
+	[Status.Paused]: [Status.Running, Status.Waiting, Status.Terminated],
+	[Status.Complete]: [],
+	[Status.Errored]: [],
+	[Status.Terminated]: [],
+};
+
+/** Throws if the state machine has no edge from `from` to `to` (restart aside). */
+export function assertTransition(from: Status, to: Status): void {
+	if (from === to || to === Status.Queued || NEXT[from].includes(to)) return;
+	throw new InvalidStateError(
+		`instance cannot go from "${publicStatus(from)}" to "${publicStatus(to)}"`,
+	);
+}

@@ -1,0 +1,59 @@
+/**
+ * do-workflows: Cloudflare Workflows code, unchanged, on Durable Objects.
+ *
+ * - {@link WorkflowEntrypoint}: the base class of a workflow, as in `cloudflare:workers`.
+ * - {@link createWorkflowEngine}: the Durable Object class that hosts a workflow's instances.
+ * - {@link withWorkflows}: wraps a Worker's handlers so `env.X` is a `Workflow`.
+ * - {@link workflowBinding}: the same `Workflow` shim, for code outside a wrapped handler.
+ */
+
+export type {
+	WorkflowBackoff,
+	WorkflowDurationLabel,
+	WorkflowEvent,
+	WorkflowSleepDuration,
+	WorkflowStep,
+	WorkflowStepConfig,
+	WorkflowStepContext,
+	WorkflowStepEvent,
+} from "cloudflare:workers";
+export { withWorkflows } from "./binding/env";
+export { workflowBinding } from "./binding/workflow";
+export {
+	createWorkflowEngine,
+	type WorkflowClass,
+	WorkflowEngine,
+	type WorkflowEngineOptions,
+} from "./engine/engine";
+export { WorkflowEntrypoint } from "./entrypoint";
+export {
+	InstanceExistsError,
+	InstanceNotFoundError,
+	InvalidStateError,
+	isNonRetryableError,
+	isWorkflowError,
+	NonRetryableError,
+	type SerializedError,
+	StepLimitError,
+	StepTimeoutError,
+	UnserializableValueError,
+	ValueTooLargeError,
+	WorkflowError,
+	type WorkflowErrorCode,
+	WorkflowValidationError,
+} from "./errors";
+export {
+	DEFAULT_BACKOFF,
+	DEFAULT_RETRY_DELAY_MS,
+	DEFAULT_RETRY_LIMIT,
+	DEFAULT_STEP_LIMIT,
+	DEFAULT_STEP_TIMEOUT_MS,
+	ID_PATTERN,
+	MAX_BATCH_SIZE,
+	MAX_INSTANCE_ID_LENGTH,
+	MAX_PARAMS_BYTES,
+	MAX_SLEEP_MS,
+	MAX_STEP_NAME_LENGTH,
+	MAX_VALUE_BYTES,
+	MAX_WORKFLOW_NAME_LENGTH,
+} from "./limits";

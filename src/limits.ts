@@ -1,0 +1,139 @@
+/**
+ * The product's documented limits and defaults, and the zod schemas that enforce them at the call
+ * that received the input. Every message names the limit that was broken.
+ */
+import { z } from "zod";
+import { WorkflowValidationError } from "./errors";
+
+/** Instance ids: at most 100 characters. */
+export const MAX_INSTANCE_ID_LENGTH = 100;
+/** Workflow names: at most 64 characters. */
+export const MAX_WORKFLOW_NAME_LENGTH = 64;
+/** Step names (`step.do`, `step.sleep`, `step.sleepUntil`, `step.waitForEvent`): at most 256 characters. */
+export const MAX_STEP_NAME_LENGTH = 256;
+/** Ids and workflow names must match this pattern. */
+export const ID_PATTERN = /^[a-zA-Z0-9_][a-zA-Z0-9-_]*$/;
+/** `createBatch` accepts at most 100 instances per call. */
+export const MAX_BATCH_SIZE = 100;
+/** A step's output, a workflow's output and an event payload: at most 1 MiB each. */
+export const MAX_VALUE_BYTES = 1024 * 1024;
+/** Instance params (the event payload `run()` receives): at most 1 MiB. */
+export const MAX_PARAMS_BYTES = 1024 * 1024;
+/** Steps an instance may start before it fails. Default: 10,000; `createWorkflowEngine({ stepLimit })` changes it. */
+export const DEFAULT_STEP_LIMIT = 10_000;
+/** The longest sleep (and `sleepUntil` distance): 365 days. */
+export const MAX_SLEEP_MS = 365 * 24 * 60 * 60 * 1000;
+
+/** Documented step defaults: 5 retries, 10 s apart, exponential backoff, 10 minutes per attempt. */
+export const DEFAULT_RETRY_LIMIT = 5;
+export const DEFAULT_RETRY_DELAY_MS = 10_000;
+export const DEFAULT_BACKOFF = "exponential";
+export const DEFAULT_STEP_TIMEOUT_MS = 10 * 60 * 1000;
+
+const UNIT_MS = {
+	second: 1000,
+	minute: 60_000,
+	hour: 3_600_000,
+	day: 86_400_000,
+	week: 7 * 86_400_000,
+	month: 30 * 86_400_000,
+	year: 365 * 86_400_000,
+} as const;
+
+const DURATION_PATTERN = /^\s*(\d+(?:\.\d+)?)\s*(second|minute|hour|day|week|month|year)s?\s*$/;
+
+/**
+ * A duration as the product accepts it: milliseconds, or "<n> second|minute|hour|day|week|month|year[s]".
+ * Parsed to milliseconds. A month counts as 30 days, a year as 365.
+ */
+export const durationSchema = z.union([
+	z.number().finite().nonnegative("must not be negative"),
+	z
+		.string()
+		.regex(
+			DURATION_PATTERN,
+			'must be a number of milliseconds or "<n> second|minute|hour|day|week|month|year[s]"',
+		)
+		.transform((text) => {
+			const [, amount, unit] = DURATION_PATTERN.exec(text) ?? [];
+			return Number(amount) * UNIT_MS[unit as keyof typeof UNIT_MS];
+		}),
+]);
+
+const namePattern = (what: string, max: number) =>
+	z
+		.string(`${what} must be a string`)
+		.min(1, `${what} must not be empty`)
+		.max(max, `${what} must be at most ${max} characters`)
+		.regex(ID_PATTERN, `${what} must match ${ID_PATTERN.source}`);
+
+export const instanceIdSchema = namePattern("instance id", MAX_INSTANCE_ID_LENGTH);
+export const workflowNameSchema = namePattern("workflow name", MAX_WORKFLOW_NAME_LENGTH);
+export const stepNameSchema = z
+	.string("step name must be a string")
+	.min(1, "step name must not be empty")
+	.max(MAX_STEP_NAME_LENGTH, `step name must be at most ${MAX_STEP_NAME_LENGTH} characters`);
+
+export const backoffSchema = z.enum(["constant", "linear", "exponential"]);
+
+/** `WorkflowStepConfig`, with the documented defaults filled in and durations in milliseconds. */
+export const stepConfigSchema = z
+	.object({
+		retries: z
+			.object({
+				limit: z.number().int().nonnegative(),
+				delay: durationSchema,
+				backoff: backoffSchema.optional(),
+			})
+			.strict()
+			.optional(),
+		timeout: durationSchema.refine((ms) => ms > 0, "must be more than 0").optional(),
+		sensitive: z.literal("output").optional(),
+	})
+	.strict();
+
+export type ResolvedStepConfig = {
+	retries: { limit: number; delayMs: number; backoff: z.infer<typeof backoffSchema> };
+	timeoutMs: number;
+};
+
+const retentionSchema = z
+	.object({
+		successRetention: durationSchema.optional(),
+		errorRetention: durationSchema.optional(),
+	})
+	.strict();
+
+/** `WorkflowInstanceCreateOptions`; params are checked separately (size and serialisability). */
+export const createOptionsSchema = z
+	.object({
+		id: instanceIdSchema.optional(),
+		params: z.unknown().optional(),
+		retention: retentionSchema.optional(),
+	})
+	.strict();
+
+export const engineOptionsSchema = z
+	.object({
+		name: workflowNameSchema,
+		stepLimit: z.number().int().positive().optional(),
+	})
+	.strict();
+
+/** Formats a zod error as one line: "<where>: <what>; ...". */
+function describe(error: z.ZodError, what: string): string {
+	return error.issues
+		.map((issue) => {
+			const where = [what, ...issue.path].join(".");
+			// Our own messages already name the value ("instance id must be ...").
+			return issue.message.startsWith(where) ? issue.message : `${where}: ${issue.message}`;
+		})
+		.join("; ");
+}
+
+/** Parses `input` with `schema`, or throws a {@link WorkflowValidationError} naming the limit. */
+export function parse<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+	const result = schema.safeParse(input);
+	if (!result.success) throw new WorkflowValidationError(describe(result.error, what));
+	return result.data;
+}

@@ -1,0 +1,40 @@
+import {
+	DEFAULT_BACKOFF,
+	DEFAULT_RETRY_DELAY_MS,
+	DEFAULT_RETRY_LIMIT,
+	DEFAULT_STEP_TIMEOUT_MS,
+	parse,
+	type ResolvedStepConfig,
+	stepConfigSchema,
+} from "../limits";
+
+/**
+ * Validates a `WorkflowStepConfig` and fills in the documented defaults: 5 retries, 10 s apart,
+ * exponential backoff, a 10 minute timeout per attempt.
+ */
+export function resolveStepConfig(config: unknown): ResolvedStepConfig {
+	const parsed = parse(stepConfigSchema, config ?? {}, "step config");
+	return {
+		retries: {
+			limit: parsed.retries?.limit ?? DEFAULT_RETRY_LIMIT,
+			delayMs: parsed.retries?.delay ?? DEFAULT_RETRY_DELAY_MS,
+			backoff: parsed.retries?.backoff ?? DEFAULT_BACKOFF,
+		},
+		timeoutMs: parsed.timeout ?? DEFAULT_STEP_TIMEOUT_MS,
+	};
+}
+
+/**
+ * The delay before retry number `retry` (1 for the first retry): constant d, linear d·n,
+ * exponential d·2^(n-1).
+ */
+export function retryDelay(retries: ResolvedStepConfig["retries"], retry: number): number {
+	switch (retries.backoff) {
+		case "constant":
+			return retries.delayMs;
+		case "linear":
+			return retries.delayMs * retry;
+		case "exponential":
+			return retries.delayMs * 2 ** (retry - 1);
+	}
+}
