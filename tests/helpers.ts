@@ -1,0 +1,55 @@
+import { runDurableObjectAlarm } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { expect } from "vitest";
+import { type WorkflowEngine, workflowBinding } from "../src";
+import type { ScenarioParams } from "./workflows";
+
+interface RawEnv {
+	SCENARIO: DurableObjectNamespace<WorkflowEngine>;
+	LIMITED: DurableObjectNamespace<WorkflowEngine>;
+	CALLS: DurableObjectNamespace<import("./workflows").CallCounter>;
+}
+
+export const raw = env as unknown as RawEnv;
+export const scenarioWorkflow = workflowBinding<ScenarioParams>(raw.SCENARIO);
+export const limitedWorkflow = workflowBinding<ScenarioParams>(raw.LIMITED);
+
+let next = 0;
+/** A fresh instance id per test, so tests never share an engine object. */
+export function uniqueId(label: string): string {
+	next += 1;
+	return `${label.replace(/[^a-zA-Z0-9-_]/g, "-")}-${Date.now()}-${next}`;
+}
+
+export function engineStub(
+	id: string,
+	namespace = raw.SCENARIO,
+): DurableObjectStub<WorkflowEngine> {
+	return namespace.get(namespace.idFromName(id));
+}
+
+/** Creates a scenario instance with a unique id. */
+export async function start(
+	scenario: ScenarioParams["scenario"],
+	params: Record<string, unknown> = {},
+) {
+	const id = uniqueId(scenario);
+	const instance = await scenarioWorkflow.create({ id, params: { scenario, ...params } });
+	return instance;
+}
+
+/** Polls until the instance reports `status` (durable state, no fixed sleeps). */
+export async function waitForStatus(instance: WorkflowInstance, status: InstanceStatus["status"]) {
+	await expect.poll(async () => (await instance.status()).status, { timeout: 10_000 }).toBe(status);
+	return instance.status();
+}
+
+/** How many times each counted side effect ran for an instance. */
+export function calls(id: string): Promise<Record<string, number>> {
+	return raw.CALLS.get(raw.CALLS.idFromName(id)).counts();
+}
+
+/** Runs the engine object's alarm now, as if its time had come. */
+export function fireAlarm(id: string, namespace = raw.SCENARIO): Promise<boolean> {
+	return runDurableObjectAlarm(engineStub(id, namespace));
+}

@@ -1,0 +1,14 @@
+import { withWorkflows } from "../src";
+import { LimitedEngine, ScenarioEngine, type TestEnv } from "./workflows";
+
+export { CallCounter, LimitedEngine, ScenarioEngine } from "./workflows";
+
+export default withWorkflows<TestEnv>(
+	{ SCENARIO: ScenarioEngine, LIMITED: LimitedEngine },
+	{
+		async fetch(_request, env) {
+			const instance = await env.SCENARIO.create({ params: { scenario: "basic" } });
+			return Response.json({ id: instance.id });
+		},
+	},
+);

@@ -1,0 +1,269 @@
+/**
+ * Test workflows. One `ScenarioWorkflow` runs the scenario its params name, so each test can pick
+ * a behaviour without a binding per behaviour. Side effects are counted in `CallCounter`, a
+ * Durable Object outside the engine, so "ran exactly once" is checked against what really ran,
+ * not against the engine's own bookkeeping.
+ */
+import { DurableObject } from "cloudflare:workers";
+import {
+	createWorkflowEngine,
+	NonRetryableError,
+	WorkflowEntrypoint,
+	type WorkflowEvent,
+	type WorkflowStep,
+} from "../src";
+
+export interface TestEnv {
+	SCENARIO: Workflow<ScenarioParams>;
+	LIMITED: Workflow<ScenarioParams>;
+	CALLS: DurableObjectNamespace<CallCounter>;
+}
+
+export interface ScenarioParams {
+	scenario: keyof typeof scenarios;
+	[key: string]: unknown;
+}
+
+/** Counts calls per (instance, key), durably and atomically. */
+export class CallCounter extends DurableObject {
+	async hit(key: string): Promise<number> {
+		const count = (this.ctx.storage.kv.get<number>(key) ?? 0) + 1;
+		this.ctx.storage.kv.put(key, count);
+		return count;
+	}
+
+	async counts(): Promise<Record<string, number>> {
+		return Object.fromEntries(this.ctx.storage.kv.list<number>());
+	}
+}
+
+interface ScenarioContext {
+	event: WorkflowEvent<ScenarioParams>;
+	step: WorkflowStep;
+	env: TestEnv;
+	/** Counts one call of `key` for this instance; returns how many there have been. */
+	hit(key: string): Promise<number>;
+}
+
+const never = () => new Promise<never>(() => {});
+
+export const scenarios = {
+	async basic({ step, hit }: ScenarioContext) {
+		const a = await step.do("first", async () => {
+			await hit("first");
+			return 1;
+		});
+		const b = await step.do("second", async () => {
+			await hit("second");
+			return a + 1;
+		});
+		return { a, b };
+	},
+
+	async event({ event }: ScenarioContext) {
+		return {
+			payload: event.payload,
+			instanceId: event.instanceId,
+			workflowName: event.workflowName,
+			timestamp: event.timestamp,
+		};
+	},
+
+	async stepContext({ step }: ScenarioContext) {
+		const first = await step.do("ctx", async (ctx) => ctx);
+		const second = await step.do(
+			"ctx",
+			{ retries: { limit: 1, delay: 5 }, timeout: "1 minute" },
+			async (ctx) => ctx,
+		);
+		return { first, second };
+	},
+
+	/** Fails `failures` times, then succeeds; retries per `config`. */
+	async flaky({ event, step, hit }: ScenarioContext) {
+		const failures = event.payload.failures as number;
+		const config = event.payload.config as Parameters<WorkflowStep["do"]>[1];
+		return step.do("flaky", config as never, async (ctx: { attempt: number }) => {
+			const calls = await hit("flaky");
+			if (calls <= failures) throw new Error(`attempt ${ctx.attempt} failed`);
+			return { calls, attempt: ctx.attempt };
+		});
+	},
+
+	async nonRetryable({ step, hit }: ScenarioContext) {
+		await step.do("doomed", async () => {
+			await hit("doomed");
+			throw new NonRetryableError("card declined", "PaymentError");
+		});
+	},
+
+	async caught({ step, hit }: ScenarioContext) {
+		let caught: { name: string; message: string } | undefined;
+		try {
+			await step.do("fails", { retries: { limit: 1, delay: 1 } }, async () => {
+				await hit("fails");
+				throw new TypeError("bad input");
+			});
+		} catch (error) {
+			caught = { name: (error as Error).name, message: (error as Error).message };
+		}
+		const after = await step.do("after", async () => "continued");
+		return { caught, after };
+	},
+
+	async caughtNonRetryable({ step }: ScenarioContext) {
+		try {
+			await step.do("doomed", async () => {
+				throw new NonRetryableError("nope");
+			});
+		} catch (error) {
+			return { caught: (error as Error).name };
+		}
+	},
+
+	async uncaught() {
+		throw new RangeError("run failed outside any step");
+	},
+
+	async sleep({ event, step, hit }: ScenarioContext) {
+		await step.do("before", async () => hit("before"));
+		await step.sleep("nap", event.payload.duration as WorkflowSleepDuration);
+		await step.do("after", async () => hit("after"));
+		return "rested";
+	},
+
+	async sleepUntil({ event, step }: ScenarioContext) {
+		const at = event.payload.at as number;
+		await step.sleepUntil("until", event.payload.asDate ? new Date(at) : at);
+		return "woke";
+	},
+
+	async structured({ step }: ScenarioContext) {
+		const value = await step.do("rich", async () => ({
+			date: new Date(Date.UTC(2026, 0, 2, 3, 4, 5)),
+			map: new Map([["k", { nested: [1, 2, 3] }]]),
+			set: new Set([1, "two"]),
+			bytes: new Uint8Array([1, 2, 255]),
+			big: 2n ** 70n,
+			nothing: undefined,
+			regex: /a+b/gi,
+			infinite: Number.POSITIVE_INFINITY,
+		}));
+		await step.sleep("pause", "1 hour");
+		const again = await step.do("echo", async () => value);
+		return { value, again, sameDate: again.date instanceof Date && value.date instanceof Date };
+	},
+
+	async unserializable({ step }: ScenarioContext) {
+		// biome-ignore lint/suspicious/noExplicitAny: deliberately not a serialisable type
+		return step.do("returns a function", async () => (() => 1) as any);
+	},
+
+	async unserializableOutput() {
+		return { callback: () => 1 };
+	},
+
+	async tooLarge({ step }: ScenarioContext) {
+		return step.do("big", async () => "x".repeat(1024 * 1024 + 1));
+	},
+
+	async timeout({ step, hit }: ScenarioContext) {
+		return step.do("slow", { retries: { limit: 1, delay: 1 }, timeout: 50 }, async () => {
+			await hit("slow");
+			return never();
+		});
+	},
+
+	/** The first attempt of "hangs" never finishes; a later one does. */
+	async hangsOnce({ step, hit }: ScenarioContext) {
+		await step.do("before", async () => hit("before"));
+		const result = await step.do("hangs", async (ctx) => {
+			const calls = await hit("hangs");
+			if (calls === 1) return never();
+			return { calls, attempt: ctx.attempt };
+		});
+		await step.do("after", async () => hit("after"));
+		return result;
+	},
+
+	async parallel({ step, hit }: ScenarioContext) {
+		const names = ["a", "b", "c"];
+		const results = await Promise.all(
+			names.map((name) =>
+				step.do(`parallel ${name}`, async () => {
+					await hit(name);
+					return name.toUpperCase();
+				}),
+			),
+		);
+		const [, slept] = await Promise.all([
+			step.do("beside a sleep", async () => hit("beside")),
+			step.sleep("short", 1).then(() => "slept"),
+		]);
+		return { results, slept };
+	},
+
+	async duplicateNames({ step, hit }: ScenarioContext) {
+		const values: number[] = [];
+		for (let i = 0; i < 3; i++) {
+			values.push(await step.do("same name", async () => hit("same name")));
+		}
+		await step.sleep("gap", "1 day");
+		values.push(await step.do("same name", async () => hit("same name")));
+		return values;
+	},
+
+	async manySteps({ event, step }: ScenarioContext) {
+		const count = event.payload.count as number;
+		let sum = 0;
+		for (let i = 0; i < count; i++) sum += await step.do(`step ${i}`, async () => i);
+		return sum;
+	},
+
+	async badStepInput({ event, step }: ScenarioContext) {
+		const errors: Record<string, { name: string; message: string }> = {};
+		const attempt = async (label: string, call: () => Promise<unknown>) => {
+			try {
+				await call();
+				errors[label] = { name: "none", message: "" };
+			} catch (error) {
+				errors[label] = { name: (error as Error).name, message: (error as Error).message };
+			}
+		};
+		const long = "n".repeat(257);
+		await attempt("longName", () => step.do(long, async () => 1));
+		await attempt("emptyName", () => step.do("", async () => 1));
+		await attempt("noCallback", () => step.do("x", {} as never));
+		await attempt("badConfig", () =>
+			step.do("x", { retries: { limit: -1, delay: 1 } }, async () => 1),
+		);
+		await attempt("unknownConfigKey", () => step.do("x", { retry: 1 } as never, async () => 1));
+		await attempt("badDuration", () => step.sleep("x", "soon" as never));
+		await attempt("negativeDuration", () => step.sleep("x", -5));
+		await attempt("tooLongSleep", () => step.sleep("x", "366 days"));
+		await attempt("badDate", () => step.sleepUntil("x", new Date("nope")));
+		await attempt("farDate", () => step.sleepUntil("x", Date.now() + 400 * 86_400_000));
+		void event;
+		// The failed calls consumed no occurrence: this is still "x" #1.
+		const ran = await step.do("x", async (ctx) => ctx.step.count);
+		return { errors, ran };
+	},
+} satisfies Record<string, (ctx: ScenarioContext) => Promise<unknown>>;
+
+type WorkflowSleepDuration = import("../src").WorkflowSleepDuration;
+
+export class ScenarioWorkflow extends WorkflowEntrypoint<TestEnv, ScenarioParams> {
+	async run(event: WorkflowEvent<ScenarioParams>, step: WorkflowStep) {
+		const calls = this.env.CALLS.get(this.env.CALLS.idFromName(event.instanceId));
+		const scenario = scenarios[event.payload.scenario] as (
+			ctx: ScenarioContext,
+		) => Promise<unknown>;
+		return scenario({ event, step, env: this.env, hit: (key) => calls.hit(key) });
+	}
+}
+
+export const ScenarioEngine = createWorkflowEngine(ScenarioWorkflow, { name: "scenario" });
+export const LimitedEngine = createWorkflowEngine(ScenarioWorkflow, {
+	name: "limited",
+	stepLimit: 3,
+});
