@@ -46,25 +46,29 @@ const DURATION_PATTERN = /^\s*(\d+(?:\.\d+)?)\s*(second|minute|hour|day|week|mon
  * A duration as the product accepts it: milliseconds, or "<n> second|minute|hour|day|week|month|year[s]".
  * Parsed to milliseconds. A month counts as 30 days, a year as 365.
  */
-export const durationSchema = z.union([
-	z.number().finite().nonnegative("must not be negative"),
-	z
-		.string()
-		.regex(
-			DURATION_PATTERN,
-			'must be a number of milliseconds or "<n> second|minute|hour|day|week|month|year[s]"',
-		)
-		.transform((text) => {
-			const [, amount, unit] = DURATION_PATTERN.exec(text) ?? [];
-			return Number(amount) * UNIT_MS[unit as keyof typeof UNIT_MS];
-		}),
-]);
+export const durationSchema = z.unknown().transform((input, ctx) => {
+	if (typeof input === "number") {
+		if (Number.isFinite(input) && input >= 0) return input;
+		ctx.addIssue({ code: "custom", message: `must not be negative or infinite, got ${input}` });
+		return z.NEVER;
+	}
+	const match = typeof input === "string" ? DURATION_PATTERN.exec(input) : null;
+	if (!match) {
+		ctx.addIssue({
+			code: "custom",
+			message: `must be a number of milliseconds or "<n> second|minute|hour|day|week|month|year[s]", got ${JSON.stringify(input)}`,
+		});
+		return z.NEVER;
+	}
+	const [, amount, unit] = match;
+	return Number(amount) * UNIT_MS[unit as keyof typeof UNIT_MS];
+});
 
 const namePattern = (what: string, max: number) =>
 	z
 		.string(`${what} must be a string`)
-		.min(1, `${what} must not be empty`)
-		.max(max, `${what} must be at most ${max} characters`)
+		.min(1, { message: `${what} must not be empty`, abort: true })
+		.max(max, { message: `${what} must be at most ${max} characters`, abort: true })
 		.regex(ID_PATTERN, `${what} must match ${ID_PATTERN.source}`);
 
 export const instanceIdSchema = namePattern("instance id", MAX_INSTANCE_ID_LENGTH);

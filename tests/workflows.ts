@@ -213,6 +213,17 @@ export const scenarios = {
 		return values;
 	},
 
+	async spawn({ event, step, env }: ScenarioContext) {
+		const child = await step.do("spawn child", async () => {
+			const instance = await env.SCENARIO.create({
+				id: `${event.instanceId}-child`,
+				params: { scenario: "basic" },
+			});
+			return instance.id;
+		});
+		return { child };
+	},
+
 	async manySteps({ event, step }: ScenarioContext) {
 		const count = event.payload.count as number;
 		let sum = 0;

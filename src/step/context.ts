@@ -103,7 +103,11 @@ export class StepContext {
 		const host = this.#host;
 		const journal = host.journal;
 		const ctxConfig: WorkflowStepConfig = {
-			retries: { ...config.retries, delay: config.retries.delayMs },
+			retries: {
+				limit: config.retries.limit,
+				delay: config.retries.delayMs,
+				backoff: config.retries.backoff,
+			},
 			timeout: config.timeoutMs,
 		};
 		for (;;) {
