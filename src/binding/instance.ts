@@ -13,11 +13,17 @@ export function unwrap<T>(result: RpcResult<T>): T {
  */
 export class InstanceHandle implements WorkflowInstance {
 	readonly id: string;
-	readonly #stub: DurableObjectStub<WorkflowEngine>;
+	readonly #namespace: DurableObjectNamespace<WorkflowEngine>;
 
-	constructor(id: string, stub: DurableObjectStub<WorkflowEngine>) {
+	constructor(id: string, namespace: DurableObjectNamespace<WorkflowEngine>) {
 		this.id = id;
-		this.#stub = stub;
+		this.#namespace = namespace;
+	}
+
+	// A stub breaks for good when its object is reset (a crash, a deploy); a fresh one per call
+	// keeps a handle usable for as long as the caller holds it. Getting a stub makes no request.
+	get #stub(): DurableObjectStub<WorkflowEngine> {
+		return this.#namespace.get(this.#namespace.idFromName(this.id));
 	}
 
 	/** The instance's status, its error if it failed, and its output if it completed. */

@@ -47,7 +47,7 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 		parse(instanceIdSchema, id, "instance id");
 		const stub = this.#stub(id);
 		if (!(await stub.exists())) throw new InstanceNotFoundError(`instance "${id}" not found`);
-		return new InstanceHandle(id, stub);
+		return new InstanceHandle(id, this.#namespace);
 	}
 
 	/**
@@ -63,7 +63,7 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 	async #create(request: CreateRequest): Promise<WorkflowInstance> {
 		const stub = this.#stub(request.id);
 		unwrap(await stub.create(request));
-		return new InstanceHandle(request.id, stub);
+		return new InstanceHandle(request.id, this.#namespace);
 	}
 
 	/**

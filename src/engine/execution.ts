@@ -91,9 +91,18 @@ export class Execution implements StepHost {
 		this.#updateStatus();
 	}
 
-	/** True while the run is doing work rather than only waiting for a sleep to end. */
+	/**
+	 * True while the run is doing work (a step attempt, or code between steps) rather than only
+	 * waiting for durable timers. A busy run keeps a lease alarm armed; an idle one needs none,
+	 * since the timers' own alarm replays it if the object is evicted meanwhile.
+	 */
 	get busy(): boolean {
-		return this.#inFlight > 0 || this.#sleepers === 0;
+		return this.#inFlight > 0 || this.#waiters.size === 0;
+	}
+
+	/** `waiting` while nothing runs and a sleep is pending; a retry delay still counts as `running`. */
+	get waiting(): boolean {
+		return this.#inFlight === 0 && this.#sleepers > 0 && this.#sleepers === this.#waiters.size;
 	}
 
 	guard<T>(promise: Promise<T>): Promise<T> {
@@ -115,6 +124,6 @@ export class Execution implements StepHost {
 
 	#updateStatus(): void {
 		if (this.#abandoned) return;
-		this.#owner.setRunStatus(this.busy ? Status.Running : Status.Waiting);
+		this.#owner.setRunStatus(this.waiting ? Status.Waiting : Status.Running);
 	}
 }
