@@ -48,7 +48,9 @@ export function wrapEnv<Env>(env: Env): Env {
  * });
  * ```
  */
-export function withWorkflows<Env = unknown, H extends ExportedHandler<Env> = ExportedHandler<Env>>(
+// `Env` defaults to `never` so that a handler annotated with its own env type (the product's
+// `satisfies ExportedHandler<Env>` style) is accepted without naming Env here.
+export function withWorkflows<Env = never, H extends ExportedHandler<Env> = ExportedHandler<Env>>(
 	bindings: Record<string, EngineClass>,
 	handler: H,
 ): H {

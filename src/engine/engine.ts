@@ -180,7 +180,7 @@ export class WorkflowEngine extends DurableObject {
 	// ---- the run ----
 
 	setRunStatus(status: typeof Status.Running | typeof Status.Waiting): void {
-		if (status === this.#status || this.#status === undefined) return;
+		if (status === this.#status || this.#status === undefined || isFinal(this.#status)) return;
 		this.#transition(status);
 		if (status === Status.Running) this.armAlarm(Date.now() + LEASE_MS);
 	}
@@ -228,6 +228,8 @@ export class WorkflowEngine extends DurableObject {
 	#finish(execution: Execution, result: { output: unknown } | { error: SerializedError }): void {
 		if (execution.abandoned || execution !== this.#execution) return;
 		this.#execution = undefined;
+		// Steps run() left unawaited may still finish; they must not touch a finished instance.
+		execution.abandon();
 		const now = Date.now();
 		if ("error" in result) {
 			this.#end(Status.Errored, now, result);

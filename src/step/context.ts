@@ -237,9 +237,7 @@ type WorkflowSleepDuration = import("cloudflare:workers").WorkflowSleepDuration;
 
 /** Rejects with a {@link StepTimeoutError} if `promise` has not settled within `ms`. */
 function withTimeout<T>(promise: Promise<T>, ms: number, message: () => string): Promise<T> {
-	let timer: number | null = null;
-	const timeout = new Promise<never>((_, reject) => {
-		timer = setTimeout(() => reject(new StepTimeoutError(message())), ms);
-	});
-	return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+	const timeout = Promise.withResolvers<never>();
+	const timer = setTimeout(() => timeout.reject(new StepTimeoutError(message())), ms);
+	return Promise.race([promise, timeout.promise]).finally(() => clearTimeout(timer));
 }
