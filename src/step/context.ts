@@ -64,14 +64,18 @@ export class StepContext {
 		return count;
 	}
 
-	/** The journal entry of this call, created if this is its first run. */
-	#entry(type: StepType, name: string, state: StepState, dueAt: number | null) {
+	/**
+	 * The journal entry of this call, created if this is its first run. `dueAt` is computed only
+	 * then, from the same clock reading as the entry's start time.
+	 */
+	#entry(type: StepType, name: string, state: StepState, dueAt: (now: number) => number | null) {
 		const count = this.#next(type, name);
 		const journal = this.#host.journal;
 		const existing = journal.step(type, name, count);
 		if (existing) return existing;
 		this.#host.checkStepLimit();
-		return journal.insertStep(type, name, count, state, dueAt, this.#host.now());
+		const now = this.#host.now();
+		return journal.insertStep(type, name, count, state, dueAt(now), now);
 	}
 
 	do<T>(name: string, callback: Callback<T>): Promise<T>;
@@ -89,7 +93,7 @@ export class StepContext {
 		const config = resolveStepConfig(
 			typeof configOrCallback === "function" ? undefined : configOrCallback,
 		);
-		const step = this.#entry("do", name, StepState.Pending, null);
+		const step = this.#entry("do", name, StepState.Pending, () => null);
 		return this.#runStep(step.seq, step.count, name, config, callback);
 	}
 
@@ -187,7 +191,7 @@ export class StepContext {
 				`sleep duration must be at most 365 days (${MAX_SLEEP_MS} ms), got ${ms} ms`,
 			);
 		}
-		await this.#sleep("sleep", name, () => this.#host.now() + ms);
+		await this.#sleep(name, (now) => now + ms);
 	}
 
 	async sleepUntil(name: string, timestamp: Date | number): Promise<void> {
@@ -204,13 +208,13 @@ export class StepContext {
 			);
 		}
 		// sleepUntil shares the sleep namespace: the product treats both as sleeps.
-		await this.#sleep("sleep", name, () => at);
+		await this.#sleep(name, () => at);
 	}
 
-	async #sleep(type: StepType, name: string, dueAt: () => number): Promise<void> {
+	async #sleep(name: string, dueAt: (now: number) => number): Promise<void> {
 		const host = this.#host;
 		// The wake time is computed once, on the first run, and read from the journal on replay.
-		const step = this.#entry(type, name, StepState.Sleeping, dueAt());
+		const step = this.#entry("sleep", name, StepState.Sleeping, dueAt);
 		if (step.state === StepState.Done) return;
 		if (step.dueAt === null || step.dueAt <= host.now()) {
 			host.journal.complete(step.seq, host.now());
