@@ -252,7 +252,8 @@ describe("step input validation", () => {
 		for (const error of Object.values(errors)) expect(error.name).toBe("WorkflowValidationError");
 		expect(errors.longName?.message).toBe("step name must be at most 256 characters");
 		expect(errors.emptyName?.message).toBe("step name must not be empty");
-		expect(errors.noCallback?.message).toBe('step.do("x"): the last argument must be a function');
+		expect(errors.noCallback?.message).toBe('step.do("x"): the callback must be a function');
+		expect(errors.rollback?.message).toBe('step.do("x"): rollback options are not supported yet');
 		expect(errors.badConfig?.message).toMatch(/^step config\.retries\.limit: /);
 		expect(errors.unknownConfigKey?.message).toMatch(/^step config: .*retry/);
 		expect(errors.badDuration?.message).toMatch(/^sleep duration: .*"<n> second\|minute/);

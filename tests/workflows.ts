@@ -248,6 +248,9 @@ export const scenarios = {
 		await attempt("badConfig", () =>
 			step.do("x", { retries: { limit: -1, delay: 1 } }, async () => 1),
 		);
+		await attempt("rollback", () =>
+			step.do("x", async () => 1, { rollback: async () => {} } as never),
+		);
 		await attempt("unknownConfigKey", () => step.do("x", { retry: 1 } as never, async () => 1));
 		await attempt("badDuration", () => step.sleep("x", "soon" as never));
 		await attempt("negativeDuration", () => step.sleep("x", -5));

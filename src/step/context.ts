@@ -83,18 +83,24 @@ export class StepContext {
 	async do<T>(
 		name: string,
 		configOrCallback: WorkflowStepConfig | Callback<T>,
-		maybeCallback?: Callback<T>,
+		maybeCallback?: Callback<T> | unknown,
+		maybeRollback?: unknown,
 	): Promise<T> {
 		parse(stepNameSchema, name, "step name");
-		const callback = typeof configOrCallback === "function" ? configOrCallback : maybeCallback;
+		const withConfig = typeof configOrCallback !== "function";
+		const callback = withConfig ? maybeCallback : configOrCallback;
 		if (typeof callback !== "function") {
-			throw new WorkflowValidationError(`step.do("${name}"): the last argument must be a function`);
+			throw new WorkflowValidationError(`step.do("${name}"): the callback must be a function`);
 		}
-		const config = resolveStepConfig(
-			typeof configOrCallback === "function" ? undefined : configOrCallback,
-		);
+		if ((withConfig ? maybeRollback : maybeCallback) !== undefined) {
+			// Refused rather than ignored: a saga that silently never rolls back is worse than an error.
+			throw new WorkflowValidationError(
+				`step.do("${name}"): rollback options are not supported yet`,
+			);
+		}
+		const config = resolveStepConfig(withConfig ? configOrCallback : undefined);
 		const step = this.#entry("do", name, StepState.Pending, () => null);
-		return this.#runStep(step.seq, step.count, name, config, callback);
+		return this.#runStep(step.seq, step.count, name, config, callback as Callback<T>);
 	}
 
 	async #runStep<T>(
