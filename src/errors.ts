@@ -15,7 +15,7 @@ export type WorkflowErrorCode =
 	| "instance_exists"
 	| "instance_not_found"
 	| "invalid_state"
-	| "step_timeout"
+	| "timeout"
 	| "step_limit_exceeded"
 	| "unserializable_value"
 	| "value_too_large";
@@ -100,11 +100,14 @@ export class InvalidStateError extends WorkflowError {
 	}
 }
 
-/** A step attempt ran longer than its `timeout`. Thrown into `run()` once retries are exhausted. */
-export class StepTimeoutError extends WorkflowError {
+/**
+ * A step attempt ran longer than its `timeout` (thrown into `run()` once retries are exhausted),
+ * or `step.waitForEvent` received no event in time. Named as the product names it.
+ */
+export class WorkflowTimeoutError extends WorkflowError {
 	constructor(message: string) {
-		super("step_timeout", message);
-		this.name = "StepTimeoutError";
+		super("timeout", message);
+		this.name = "WorkflowTimeoutError";
 	}
 }
 
@@ -157,7 +160,7 @@ const BY_CODE: Record<WorkflowErrorCode, new (message: string) => WorkflowError>
 	instance_exists: InstanceExistsError,
 	instance_not_found: InstanceNotFoundError,
 	invalid_state: InvalidStateError,
-	step_timeout: StepTimeoutError,
+	timeout: WorkflowTimeoutError,
 	step_limit_exceeded: StepLimitError,
 	unserializable_value: UnserializableValueError,
 	value_too_large: ValueTooLargeError,

@@ -35,11 +35,11 @@ export {
 	NonRetryableError,
 	type SerializedError,
 	StepLimitError,
-	StepTimeoutError,
 	UnserializableValueError,
 	ValueTooLargeError,
 	WorkflowError,
 	type WorkflowErrorCode,
+	WorkflowTimeoutError,
 	WorkflowValidationError,
 } from "./errors";
 export {

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { WorkflowValidationError } from "./errors";
+import { serializedSize } from "./serialized-size";
 
 /** Instance ids: at most 100 characters. */
 export const MAX_INSTANCE_ID_LENGTH = 100;
@@ -78,6 +79,29 @@ export const stepNameSchema = z
 	.min(1, "step name must not be empty")
 	.max(MAX_STEP_NAME_LENGTH, `step name must be at most ${MAX_STEP_NAME_LENGTH} characters`);
 
+/** Event types: 1 to 100 characters. */
+export const MAX_EVENT_TYPE_LENGTH = 100;
+/** `step.waitForEvent` waits 24 hours by default. */
+export const DEFAULT_EVENT_TIMEOUT_MS = 24 * 60 * 60 * 1000;
+
+export const eventTypeSchema = z
+	.string("event type must be a string")
+	.min(1, { message: "event type must not be empty", abort: true })
+	.max(MAX_EVENT_TYPE_LENGTH, `event type must be at most ${MAX_EVENT_TYPE_LENGTH} characters`);
+
+/** `step.waitForEvent` options, with the default timeout filled in. */
+export const waitOptionsSchema = z
+	.object({
+		type: eventTypeSchema,
+		timeout: durationSchema
+			.refine((ms) => ms <= MAX_SLEEP_MS, "must be at most 365 days")
+			.default(DEFAULT_EVENT_TIMEOUT_MS),
+	})
+	.strict();
+
+/** `instance.sendEvent` arguments; the payload's size and serialisability are checked separately. */
+export const sendEventSchema = z.object({ type: eventTypeSchema, payload: z.unknown() }).strict();
+
 export const backoffSchema = z.enum(["constant", "linear", "exponential"]);
 
 /** `WorkflowStepConfig`, with the documented defaults filled in and durations in milliseconds. */
@@ -85,7 +109,14 @@ export const stepConfigSchema = z
 	.object({
 		retries: z
 			.object({
-				limit: z.number().int().nonnegative(),
+				// The product accepts Infinity: retry until the step succeeds.
+				limit: z
+					.number()
+					.nonnegative()
+					.refine(
+						(n) => Number.isInteger(n) || n === Number.POSITIVE_INFINITY,
+						"must be an integer or Infinity",
+					),
 				delay: durationSchema,
 				backoff: backoffSchema.optional(),
 			})
@@ -141,3 +172,37 @@ export function parse<S extends z.ZodType>(schema: S, input: unknown, what: stri
 	if (!result.success) throw new WorkflowValidationError(describe(result.error, what));
 	return result.data;
 }
+
+/**
+ * Checks, at the call that received it, that `value` can be stored: at most `maxBytes` in the
+ * structured-clone format, and clonable at all (RPC would clone it anyway; doing it here makes an
+ * unserialisable value fail at this call, with a message that names it).
+ */
+export function assertStorable(value: unknown, what: string, maxBytes = MAX_VALUE_BYTES): void {
+	const size = serializedSize(value);
+	if (size > maxBytes) {
+		throw new WorkflowValidationError(
+			`${what} is ${size} bytes; it must be at most ${maxBytes} bytes (1 MiB)`,
+		);
+	}
+	try {
+		structuredClone(value);
+	} catch (error) {
+		throw new WorkflowValidationError(
+			`${what} must be structured-clone serialisable: ${(error as Error).message}`,
+		);
+	}
+}
+
+export const restartOptionsSchema = z
+	.object({
+		from: z
+			.object({
+				name: stepNameSchema,
+				count: z.number().int().positive().optional(),
+				type: z.enum(["do", "sleep", "waitForEvent"]).optional(),
+			})
+			.strict()
+			.optional(),
+	})
+	.strict();

@@ -88,8 +88,7 @@ describe("create", () => {
 		{
 			label: "params over 1 MiB",
 			options: { params: { s: "x".repeat(1024 * 1024) } },
-			message:
-				/^create options\.params is \d+ bytes; params must be at most 1048576 bytes \(1 MiB\)$/,
+			message: /^create options\.params is \d+ bytes; it must be at most 1048576 bytes \(1 MiB\)$/,
 		},
 		{
 			label: "a bad retention",

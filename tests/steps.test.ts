@@ -166,11 +166,11 @@ describe("step.do", () => {
 		expect(status.error).toEqual({ name: "RangeError", message: "run failed outside any step" });
 	});
 
-	it("times out a slow attempt, retries it, then errors with StepTimeoutError", async () => {
+	it("times out a slow attempt, retries it, then errors with WorkflowTimeoutError", async () => {
 		const instance = await start("timeout");
 		const status = await waitForStatus(instance, "errored");
 		expect(status.error).toEqual({
-			name: "StepTimeoutError",
+			name: "WorkflowTimeoutError",
 			message: 'step "slow" attempt 2 timed out after 50 ms',
 		});
 		expect(await calls(instance.id)).toEqual({ slow: 2 });

@@ -1,5 +1,6 @@
 import type { RpcResult, WorkflowEngine } from "../engine/engine";
-import { deserializeError, InvalidStateError } from "../errors";
+import { deserializeError } from "../errors";
+import { assertStorable, parse, restartOptionsSchema, sendEventSchema } from "../limits";
 
 /** Unwraps an engine answer, rethrowing its error as the typed error it was. */
 export function unwrap<T>(result: RpcResult<T>): T {
@@ -29,35 +30,65 @@ export class InstanceHandle implements WorkflowInstance {
 	/** The instance's status, its error if it failed, and its output if it completed. */
 	async status(): Promise<InstanceStatus> {
 		// The stub's typing widens `output: unknown` through its RPC mapping; the value is the engine's InstanceStatus.
-		const result = unwrap((await this.#stub.status()) as RpcResult<InstanceStatus>);
-		if (result.status === "unknown")
-			throw new InvalidStateError(`instance "${this.id}" is in an unknown state`);
-		return result;
+		return unwrap((await this.#stub.status()) as RpcResult<InstanceStatus>);
 	}
 
+	/**
+	 * Pauses at the next step boundary: `waitingForPause` while a step attempt finishes, then
+	 * `paused`. Sleeps and event waits stay pending; nothing runs until `resume()`.
+	 * @throws InvalidStateError if the instance is complete, errored or terminated.
+	 */
 	async pause(): Promise<void> {
-		throw notYet("pause");
+		unwrap(await this.#stub.pause());
 	}
 
+	/**
+	 * Continues a paused instance where it stopped.
+	 * @throws InvalidStateError if the instance is not paused (or waiting for a pause).
+	 */
 	async resume(): Promise<void> {
-		throw notYet("resume");
+		unwrap(await this.#stub.resume());
 	}
 
+	/**
+	 * Ends the instance as `terminated` at once: its timers are cancelled, no step of it runs again.
+	 * @throws InvalidStateError if it is already complete, errored or terminated.
+	 */
 	async terminate(): Promise<void> {
-		throw notYet("terminate");
+		unwrap(await this.#stub.terminate());
 	}
 
-	async restart(): Promise<void> {
-		throw notYet("restart");
+	/** The older name of {@link terminate}. */
+	async abort(): Promise<void> {
+		return this.terminate();
 	}
 
-	async sendEvent(_event: { type: string; payload: unknown }): Promise<void> {
-		throw notYet("sendEvent");
+	/**
+	 * Runs the instance again, with the same id and params, from any status. With `from`, the
+	 * steps before that one keep their results; without it, everything is erased.
+	 * @throws WorkflowValidationError for malformed options.
+	 * @throws InvalidStateError if `from` names a step that is not in the instance's history.
+	 */
+	async restart(options?: WorkflowInstanceRestartOptions): Promise<void> {
+		const { from } = parse(restartOptionsSchema, options ?? {}, "restart options");
+		unwrap(await this.#stub.restart(from));
 	}
-}
 
-function notYet(method: string): InvalidStateError {
-	return new InvalidStateError(
-		`instance.${method}() is not supported by this version of do-workflows`,
-	);
+	/**
+	 * Sends an event to the instance: the oldest `step.waitForEvent` for its type receives it, or,
+	 * if none is waiting, the next one will (first in, first out per type). Delivered once.
+	 * @throws WorkflowValidationError for a type that is empty or over 100 characters, or a payload
+	 *   that is over 1 MiB or not structured-clone serialisable.
+	 * @throws InvalidStateError if the instance is complete, errored or terminated.
+	 */
+	async sendEvent(event: { type: string; payload: unknown }): Promise<void> {
+		const parsed = parse(sendEventSchema, event, "event");
+		assertStorable(parsed.payload, "event.payload");
+		unwrap(await this.#stub.sendEvent({ type: parsed.type, payload: parsed.payload }));
+	}
+
+	/** Deletes the instance and everything it stored; its id can be used again. */
+	async delete(): Promise<void> {
+		unwrap(await this.#stub.delete());
+	}
 }

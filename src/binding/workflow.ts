@@ -1,13 +1,13 @@
 import type { CreateRequest, WorkflowEngine } from "../engine/engine";
 import { InstanceExistsError, InstanceNotFoundError, WorkflowValidationError } from "../errors";
 import {
+	assertStorable,
 	createOptionsSchema,
 	instanceIdSchema,
 	MAX_BATCH_SIZE,
 	MAX_PARAMS_BYTES,
 	parse,
 } from "../limits";
-import { serializedSize } from "../serialized-size";
 import { InstanceHandle, unwrap } from "./instance";
 
 /**
@@ -99,20 +99,10 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 
 function toRequest(options: unknown, what: string): CreateRequest {
 	const parsed = parse(createOptionsSchema, options ?? {}, what);
-	const size = serializedSize(parsed.params);
-	if (size > MAX_PARAMS_BYTES) {
-		throw new WorkflowValidationError(
-			`${what}.params is ${size} bytes; params must be at most ${MAX_PARAMS_BYTES} bytes (1 MiB)`,
-		);
-	}
-	try {
-		// RPC would clone the params anyway; cloning here makes an unserialisable value fail at
-		// this call, with a message that says which.
-		structuredClone(parsed.params);
-	} catch (error) {
-		throw new WorkflowValidationError(
-			`${what}.params must be structured-clone serialisable: ${(error as Error).message}`,
-		);
-	}
-	return { id: parsed.id ?? crypto.randomUUID(), params: parsed.params };
+	assertStorable(parsed.params, `${what}.params`, MAX_PARAMS_BYTES);
+	const retention = parsed.retention && {
+		success: parsed.retention.successRetention ?? null,
+		error: parsed.retention.errorRetention ?? null,
+	};
+	return { id: parsed.id ?? crypto.randomUUID(), params: parsed.params, retention };
 }

@@ -10,17 +10,20 @@ import type { WorkflowEntrypoint } from "../entrypoint";
 import {
 	InstanceExistsError,
 	InstanceNotFoundError,
+	InvalidStateError,
+	isWorkflowError,
 	type SerializedError,
 	serializeError,
 	UnserializableValueError,
 	ValueTooLargeError,
 	type WorkflowError,
+	WorkflowTimeoutError,
 } from "../errors";
 import { DEFAULT_STEP_LIMIT, engineOptionsSchema, MAX_VALUE_BYTES, parse } from "../limits";
 import { serializedSize } from "../serialized-size";
 import { StepContext } from "../step/context";
 import { Execution } from "./execution";
-import { Journal } from "./journal";
+import { Journal, StepState } from "./journal";
 import { assertTransition, isFinal, publicStatus, Status } from "./status";
 
 /**
@@ -64,11 +67,26 @@ function fail(error: WorkflowError): RpcResult<never> {
 export interface CreateRequest {
 	id: string;
 	params: unknown;
+	/** How long a finished instance is kept, in ms, by how it ended; null: until deleted. */
+	retention?: { success: number | null; error: number | null };
 }
+
+/** The arguments of {@link WorkflowEngine.restart}: the step to restart from. */
+export interface RestartFrom {
+	name: string;
+	count?: number;
+	type?: "do" | "sleep" | "waitForEvent";
+}
+
+const STEP_TYPES = { do: "do", sleep: "sleep", waitForEvent: "wait" } as const;
 
 /**
  * The Durable Object class that hosts a workflow's instances. Do not extend it yourself:
  * {@link createWorkflowEngine} makes one subclass per workflow.
+ *
+ * Its RPC methods (create, status, pause, resume, terminate, restart, sendEvent, delete) are the
+ * binding's; each runs without awaiting anything but storage, so concurrent calls, alarms and
+ * the run's own progress apply one at a time and always leave one valid state.
  */
 export class WorkflowEngine extends DurableObject {
 	static definition: Definition | undefined;
@@ -96,30 +114,32 @@ export class WorkflowEngine extends DurableObject {
 	// ---- RPC: called by the binding ----
 
 	async create(request: CreateRequest): Promise<RpcResult<null>> {
-		if (this.#status !== undefined) {
-			return fail(new InstanceExistsError(`instance "${request.id}" already exists`));
-		}
-		const now = Date.now();
-		try {
-			this.journal.createInstance(
-				request.id,
-				this.#definition.name,
-				Status.Queued,
-				request.params,
-				now,
-			);
-		} catch (error) {
-			return fail(
-				new UnserializableValueError(
+		return rpc(() => {
+			if (this.#status !== undefined) {
+				throw new InstanceExistsError(`instance "${request.id}" already exists`);
+			}
+			const now = Date.now();
+			try {
+				this.journal.createInstance(
+					request.id,
+					this.#definition.name,
+					Status.Queued,
+					request.params,
+					now,
+				);
+			} catch (error) {
+				throw new UnserializableValueError(
 					`params cannot be stored: ${(error as Error).message} Params must be structured-clone serialisable.`,
-				),
-			);
-		}
-		this.#status = Status.Queued;
-		// Armed before the run starts, so an instance cut off before its first step still starts.
-		this.armAlarm(now + LEASE_MS);
-		this.#start();
-		return ok(null);
+				);
+			}
+			if (request.retention)
+				this.journal.setRetention(request.retention.success, request.retention.error);
+			this.#status = Status.Queued;
+			// Armed before the run starts, so an instance cut off before its first step still starts.
+			this.armAlarm(now + LEASE_MS);
+			this.#start();
+			return null;
+		});
 	}
 
 	async exists(): Promise<boolean> {
@@ -127,13 +147,147 @@ export class WorkflowEngine extends DurableObject {
 	}
 
 	async status(): Promise<RpcResult<InstanceStatus>> {
-		const instance = this.journal.instance();
-		if (!instance) return fail(new InstanceNotFoundError("instance not found"));
-		const result: InstanceStatus = { status: publicStatus(instance.status) };
-		if (instance.error)
-			result.error = { name: instance.error.name, message: instance.error.message };
-		if (instance.status === Status.Complete) result.output = this.journal.output();
-		return ok(result);
+		return rpc(() => {
+			const instance = this.journal.instance();
+			if (!instance) throw new InstanceNotFoundError("instance not found");
+			const result: InstanceStatus = { status: publicStatus(instance.status) };
+			if (instance.error)
+				result.error = { name: instance.error.name, message: instance.error.message };
+			if (instance.status === Status.Complete) result.output = this.journal.output();
+			return result;
+		});
+	}
+
+	/**
+	 * Pauses at the next step boundary: with attempts in flight the instance is `waitingForPause`
+	 * until they finish and are recorded, then `paused`. A pending sleep or event wait stays
+	 * pending, but nothing runs until `resume()`. Pausing a paused instance does nothing.
+	 */
+	async pause(): Promise<RpcResult<null>> {
+		return rpc(() => {
+			const status = this.#require("pause");
+			if (status === Status.Paused || status === Status.WaitingForPause) return null;
+			const execution = this.#execution;
+			if (execution && execution.inFlight > 0) {
+				execution.requestPause();
+				this.#transition(Status.WaitingForPause);
+			} else {
+				this.#pauseNow();
+			}
+			return null;
+		});
+	}
+
+	/** Continues a paused instance from where it stopped (a replay); withdraws a pending pause. */
+	async resume(): Promise<RpcResult<null>> {
+		return rpc(() => {
+			const status = this.#require("resume");
+			const execution = this.#execution;
+			if (status === Status.WaitingForPause && execution) {
+				execution.cancelPause();
+				this.#transition(Status.Running);
+				execution.updateStatus();
+				return null;
+			}
+			if (status !== Status.Paused) {
+				throw new InvalidStateError(
+					`cannot resume instance "${this.#id()}": it is ${publicStatus(status)}, not paused`,
+				);
+			}
+			this.#start();
+			this.#rearm(Date.now());
+			return null;
+		});
+	}
+
+	/** Ends the instance as `terminated` at once; its timers are cancelled and no step of it runs again. */
+	async terminate(): Promise<RpcResult<null>> {
+		return rpc(() => {
+			this.#require("terminate");
+			this.#abandonRun();
+			this.#end(Status.Terminated, Date.now(), null);
+			return null;
+		});
+	}
+
+	/**
+	 * Runs the instance again with the same id and params, from any status. Without `from`, the
+	 * journal, output, error and buffered events are erased; with it, the steps before `from`
+	 * keep their results.
+	 */
+	async restart(from?: RestartFrom): Promise<RpcResult<null>> {
+		return rpc(() => {
+			if (this.#status === undefined) throw new InstanceNotFoundError("instance not found");
+			let fromSeq = 0;
+			if (from) {
+				const count = from.count ?? 1;
+				const step = this.journal.findStep(from.name, count, from.type && STEP_TYPES[from.type]);
+				if (!step) {
+					throw new InvalidStateError(
+						`cannot restart instance "${this.#id()}" from step "${from.name}" #${count}: no such step in its history`,
+					);
+				}
+				fromSeq = step.seq;
+			}
+			this.#abandonRun();
+			this.journal.reset(fromSeq);
+			this.#transition(Status.Queued);
+			this.armAlarm(Date.now() + LEASE_MS);
+			this.#start();
+			return null;
+		});
+	}
+
+	/**
+	 * Delivers an event to the oldest open `waitForEvent` of its type, or buffers it (first in,
+	 * first out per type) for the next such wait. Each event is delivered once.
+	 */
+	async sendEvent(event: { type: string; payload: unknown }): Promise<RpcResult<null>> {
+		return rpc(() => {
+			this.#require("send an event to");
+			const now = Date.now();
+			const wait = this.journal.openWait(event.type);
+			if (!wait) {
+				this.journal.bufferEvent(event.type, event.payload, now);
+				return null;
+			}
+			this.journal.deliver(
+				wait.seq,
+				{ payload: event.payload, timestamp: new Date(now), type: event.type },
+				now,
+			);
+			const execution = this.#execution;
+			if (execution) execution.wake(wait.seq);
+			else if (this.#status !== Status.Paused) this.#start();
+			return null;
+		});
+	}
+
+	/** Deletes the instance and everything it stored; its id can be used again. */
+	async delete(): Promise<RpcResult<null>> {
+		if (this.#status === undefined) return fail(new InstanceNotFoundError("instance not found"));
+		this.#abandonRun();
+		this.#status = undefined;
+		this.#alarmAt = null;
+		await this.ctx.storage.deleteAlarm();
+		await this.journal.destroy();
+		return ok(null);
+	}
+
+	#id(): string {
+		return this.journal.instance()?.id ?? "";
+	}
+
+	/** The current status; throws if there is no instance, or it is finished and `action` needs a live one. */
+	#require(action: string): Status {
+		const status = this.#status;
+		if (status === undefined) throw new InstanceNotFoundError("instance not found");
+		if (isFinal(status)) {
+			throw new InvalidStateError(
+				`cannot ${action} instance "${this.#id()}": it is already ${publicStatus(status)}`,
+			);
+		}
+		return status;
 	}
 
 	// ---- timers ----
@@ -145,6 +299,7 @@ export class WorkflowEngine extends DurableObject {
 	}
 
 	#setAlarm(at: number | null): void {
+		if (at === this.#alarmAt) return;
 		this.#alarmAt = at;
 		this.journal.setAlarmAt(at);
 		const storage = this.ctx.storage;
@@ -152,13 +307,32 @@ export class WorkflowEngine extends DurableObject {
 	}
 
 	override async alarm(): Promise<void> {
-		if (this.#status === undefined || isFinal(this.#status)) return;
+		const status = this.#status;
+		if (status === undefined) return;
 		const now = Date.now();
 		// A test may run the alarm before its time (runDurableObjectAlarm): everything due by the
 		// time it was set for counts as due, so a one-day sleep can be fast-forwarded.
 		const threshold = Math.max(now, this.journal.alarmAt() ?? now);
 		this.#alarmAt = null;
-		const due = this.journal.fireDueTimers(threshold, now);
+		if (isFinal(status)) {
+			const deadline = this.#retentionDeadline();
+			if (deadline !== null && deadline <= threshold) await this.delete();
+			else this.#rearm(now);
+			return;
+		}
+		if (status === Status.Paused) return;
+		const due = this.journal.dueTimers(threshold);
+		for (const step of due) {
+			if (step.state === StepState.Sleeping) this.journal.complete(step.seq, now);
+			else if (step.state === StepState.Retrying) this.journal.readyForRetry(step.seq);
+			else if (step.state === StepState.Waiting) {
+				const timeout = (step.dueAt ?? now) - (step.startedAt ?? now);
+				const error = new WorkflowTimeoutError(
+					`waitForEvent("${step.name}") received no event of type "${step.eventType}" within ${timeout} ms`,
+				);
+				this.journal.fail(step.seq, error.toJSON(), false, now);
+			}
+		}
 		const execution = this.#execution;
 		if (execution) {
 			for (const step of due) execution.wake(step.seq);
@@ -169,20 +343,55 @@ export class WorkflowEngine extends DurableObject {
 		this.#rearm(now);
 	}
 
-	/** Sets the alarm to the next thing that needs it: a timer, or the lease of a busy run. */
+	/**
+	 * Sets the alarm to the next thing that needs it: a timer or the lease of a busy run while
+	 * the instance lives, its retention deadline once it is finished, nothing while it is paused.
+	 */
 	#rearm(now: number): void {
+		this.#setAlarm(this.#nextAlarm(now));
+	}
+
+	#nextAlarm(now: number): number | null {
+		const status = this.#status;
+		if (status === undefined || status === Status.Paused) return null;
+		if (isFinal(status)) return this.#retentionDeadline();
 		const next = this.journal.nextDue();
 		const lease = this.#execution?.busy ? now + LEASE_MS : null;
-		const at = next === null ? lease : lease === null ? next : Math.min(next, lease);
-		this.#setAlarm(at);
+		return next === null ? lease : lease === null ? next : Math.min(next, lease);
+	}
+
+	#retentionDeadline(): number | null {
+		const instance = this.journal.instance();
+		if (!instance?.endedAt) return null;
+		const { success, error } = this.journal.retention();
+		const keep = instance.status === Status.Complete ? success : error;
+		return keep === null ? null : instance.endedAt + keep;
 	}
 
 	// ---- the run ----
 
 	setRunStatus(status: typeof Status.Running | typeof Status.Waiting): void {
-		if (status === this.#status || this.#status === undefined || isFinal(this.#status)) return;
+		const current = this.#status;
+		if (current === undefined || status === current || isFinal(current)) return;
+		if (current === Status.Paused || current === Status.WaitingForPause) return;
 		this.#transition(status);
 		if (status === Status.Running) this.armAlarm(Date.now() + LEASE_MS);
+	}
+
+	quiesced(execution: Execution): void {
+		if (execution === this.#execution && this.#status === Status.WaitingForPause) this.#pauseNow();
+	}
+
+	#pauseNow(): void {
+		// The run stops here; resume replays it from the journal, where every finished step is.
+		this.#abandonRun();
+		this.#transition(Status.Paused);
+		this.#setAlarm(null);
+	}
+
+	#abandonRun(): void {
+		this.#execution?.abandon();
+		this.#execution = undefined;
 	}
 
 	#transition(status: Status): void {
@@ -192,11 +401,10 @@ export class WorkflowEngine extends DurableObject {
 		this.#status = status;
 	}
 
-	/** Starts (or, after an eviction, replays) the run, unless one is live or none is due. */
+	/** Starts (or replays) the run, unless one is live or the instance is finished. */
 	#start(): void {
 		const instance = this.journal.instance();
 		if (this.#execution || !instance || isFinal(instance.status)) return;
-		if (instance.status === Status.Paused) return;
 		const execution = new Execution(this);
 		this.#execution = execution;
 		this.#transition(Status.Running);
@@ -227,9 +435,6 @@ export class WorkflowEngine extends DurableObject {
 
 	#finish(execution: Execution, result: { output: unknown } | { error: SerializedError }): void {
 		if (execution.abandoned || execution !== this.#execution) return;
-		this.#execution = undefined;
-		// Steps run() left unawaited may still finish; they must not touch a finished instance.
-		execution.abandon();
 		const now = Date.now();
 		if ("error" in result) {
 			this.#end(Status.Errored, now, result);
@@ -254,15 +459,27 @@ export class WorkflowEngine extends DurableObject {
 		}
 	}
 
+	/** Ends the instance; a run still in memory is abandoned (steps run() left unawaited included). */
 	#end(
 		status: Status,
 		now: number,
-		result: { output: unknown } | { error: SerializedError },
+		result: { output: unknown } | { error: SerializedError } | null,
 	): void {
 		assertTransition(this.#status ?? Status.Running, status);
 		this.journal.finish(status, now, result);
+		this.#abandonRun();
 		this.#status = status;
-		this.#setAlarm(null);
+		this.#rearm(now);
+	}
+}
+
+/** Runs an RPC method's body, turning the typed errors it throws into an error answer. */
+function rpc<T>(body: () => T): RpcResult<T> {
+	try {
+		return ok(body());
+	} catch (error) {
+		if (isWorkflowError(error)) return fail(error);
+		throw error;
 	}
 }
 

@@ -1,11 +1,11 @@
 /**
  * One live run of a workflow's `run()` inside the engine object: its in-memory timers, how many
- * step attempts are in flight (which decides `running` versus `waiting`), and whether it has been
- * abandoned. Everything durable goes through the journal; this object only exists while the
- * engine object is in memory, and a replay after eviction builds a fresh one.
+ * step attempts are in flight (which decides `running` versus `waiting`), a pending pause, and
+ * whether it has been abandoned. Everything durable goes through the journal; this object only
+ * exists while the engine object is in memory, and a replay after eviction builds a fresh one.
  */
 import { StepLimitError } from "../errors";
-import type { StepHost } from "../step/context";
+import type { StepHost, TimerKind } from "../step/context";
 import type { Journal } from "./journal";
 import { Status } from "./status";
 
@@ -17,19 +17,18 @@ export interface ExecutionOwner {
 	setRunStatus(status: typeof Status.Running | typeof Status.Waiting): void;
 	/** Makes sure the object's alarm fires no later than `at`. */
 	armAlarm(at: number): void;
+	/** A pause was requested and the last attempt in flight has finished. */
+	quiesced(execution: Execution): void;
 }
 
-interface Waiter {
-	resolve(): void;
-	kind: "sleep" | "retry";
-}
+const never = new Promise<never>(() => {});
 
 export class Execution implements StepHost {
 	readonly #owner: ExecutionOwner;
-	readonly #waiters = new Map<number, Waiter>();
+	readonly #waiters = new Map<number, { resolve(): void; kind: TimerKind }>();
 	#steps: number;
 	#inFlight = 0;
-	#sleepers = 0;
+	#pausing = false;
 	#abandoned = false;
 
 	constructor(owner: ExecutionOwner) {
@@ -59,54 +58,80 @@ export class Execution implements StepHost {
 		this.#steps++;
 	}
 
-	timer(seq: number, dueAt: number, kind: "sleep" | "retry"): Promise<void> {
+	/**
+	 * Settles once the run may go on: never, while a pause is pending or after the run was
+	 * abandoned (the run stops there; a resume replays it from the journal).
+	 */
+	proceed(): Promise<void> {
+		return this.#pausing || this.#abandoned ? never : Promise.resolve();
+	}
+
+	timer(seq: number, dueAt: number | null, kind: TimerKind): Promise<void> {
 		return this.guard(
 			new Promise<void>((resolve) => {
 				this.#waiters.set(seq, { resolve, kind });
-				if (kind === "sleep") this.#sleepers++;
-				this.#owner.armAlarm(dueAt);
-				this.#updateStatus();
+				if (dueAt !== null) this.#owner.armAlarm(dueAt);
+				this.updateStatus();
 			}),
 		);
 	}
 
-	/** Resumes whoever waits on step `seq`'s timer; false if nobody in this run does. */
+	/** Resumes whoever waits on step `seq`; false if nobody in this run does. */
 	wake(seq: number): boolean {
 		const waiter = this.#waiters.get(seq);
 		if (!waiter) return false;
 		this.#waiters.delete(seq);
-		if (waiter.kind === "sleep") this.#sleepers--;
-		this.#updateStatus();
+		this.updateStatus();
 		waiter.resolve();
 		return true;
 	}
 
 	attemptStarted(): void {
 		this.#inFlight++;
-		this.#updateStatus();
+		this.updateStatus();
 	}
 
 	attemptEnded(): void {
 		this.#inFlight--;
-		this.#updateStatus();
+		if (this.#pausing && this.#inFlight === 0) {
+			this.#owner.quiesced(this);
+			return;
+		}
+		this.updateStatus();
+	}
+
+	/** Attempts in flight right now. */
+	get inFlight(): number {
+		return this.#inFlight;
 	}
 
 	/**
 	 * True while the run is doing work (a step attempt, or code between steps) rather than only
-	 * waiting for durable timers. A busy run keeps a lease alarm armed; an idle one needs none,
-	 * since the timers' own alarm replays it if the object is evicted meanwhile.
+	 * waiting for timers or events. A busy run keeps a lease alarm armed; an idle one needs none,
+	 * since a timer's alarm, or the event that ends a wait, replays it if the object was evicted.
 	 */
 	get busy(): boolean {
 		return this.#inFlight > 0 || this.#waiters.size === 0;
 	}
 
-	/** `waiting` while nothing runs and a sleep is pending; a retry delay still counts as `running`. */
+	/** `waiting` while nothing runs and every wait is a sleep or an event wait; a retry delay counts as `running`. */
 	get waiting(): boolean {
-		return this.#inFlight === 0 && this.#sleepers > 0 && this.#sleepers === this.#waiters.size;
+		if (this.#inFlight > 0 || this.#waiters.size === 0) return false;
+		for (const { kind } of this.#waiters.values()) if (kind === "retry") return false;
+		return true;
+	}
+
+	/** Stops new steps from starting; the owner is told once the attempts in flight end. */
+	requestPause(): void {
+		this.#pausing = true;
+	}
+
+	/** Withdraws a pending pause (resume during `waitingForPause`). */
+	cancelPause(): void {
+		this.#pausing = false;
 	}
 
 	guard<T>(promise: Promise<T>): Promise<T> {
-		const never = new Promise<T>(() => {});
 		return promise.then(
 			(value) => (this.#abandoned ? never : value),
 			(error: unknown) => (this.#abandoned ? never : Promise.reject(error)),
@@ -114,16 +139,18 @@ export class Execution implements StepHost {
 	}
 
 	/**
-	 * Abandons the run (terminate, restart): no step of it starts or finishes again, and its
-	 * pending promises never settle, so the user's code simply stops and is collected.
+	 * Abandons the run (pause, terminate, restart, completion): no step of it starts or records a
+	 * result again, and its pending promises never settle, so the user's code simply stops and is
+	 * collected.
 	 */
 	abandon(): void {
 		this.#abandoned = true;
 		this.#waiters.clear();
 	}
 
-	#updateStatus(): void {
-		if (this.#abandoned) return;
+	/** Reports `running` or `waiting` to the owner, as the run's state says. */
+	updateStatus(): void {
+		if (this.#abandoned || this.#pausing) return;
 		this.#owner.setRunStatus(this.waiting ? Status.Waiting : Status.Running);
 	}
 }

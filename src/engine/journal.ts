@@ -59,6 +59,15 @@ export interface StepRow {
 	endedAt: number | null;
 	error: SerializedError | null;
 	nonRetryable: boolean;
+	/** For event waits: the event type waited for. */
+	eventType: string | null;
+}
+
+/** An event as `step.waitForEvent` delivers it. */
+export interface ReceivedEvent {
+	payload: unknown;
+	timestamp: Date;
+	type: string;
 }
 
 const SCHEMA = `
@@ -71,7 +80,9 @@ CREATE TABLE IF NOT EXISTS instance (
 	started_at INTEGER,
 	ended_at INTEGER,
 	error TEXT,
-	alarm_at INTEGER
+	alarm_at INTEGER,
+	success_retention INTEGER,
+	error_retention INTEGER
 );
 CREATE TABLE IF NOT EXISTS steps (
 	seq INTEGER PRIMARY KEY,
@@ -86,9 +97,16 @@ CREATE TABLE IF NOT EXISTS steps (
 	ended_at INTEGER,
 	error TEXT,
 	non_retryable INTEGER NOT NULL DEFAULT 0,
+	event_type TEXT,
 	UNIQUE (type, name, count)
 );
 CREATE INDEX IF NOT EXISTS steps_due ON steps (due_at) WHERE due_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS events (
+	seq INTEGER PRIMARY KEY,
+	type TEXT NOT NULL,
+	received_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_type ON events (type, seq);
 `;
 
 type Row = Record<string, SqlStorageValue>;
@@ -107,18 +125,29 @@ function toStep(row: Row): StepRow {
 		endedAt: row.ended_at as number | null,
 		error: row.error === null ? null : (JSON.parse(row.error as string) as SerializedError),
 		nonRetryable: row.non_retryable === 1,
+		eventType: row.event_type as string | null,
 	};
 }
 
 const outputKey = (seq: number) => `step:${seq}`;
+const eventKey = (seq: number) => `event:${seq}`;
 
 export class Journal {
 	readonly #sql: SqlStorage;
 	readonly #kv: SyncKvStorage;
 
+	readonly #storage: DurableObjectStorage;
+
 	constructor(storage: DurableObjectStorage) {
+		this.#storage = storage;
 		this.#sql = storage.sql;
 		this.#kv = storage.kv;
+		this.#sql.exec(SCHEMA);
+	}
+
+	/** Deletes everything the instance stored (the alarm aside), leaving empty tables. */
+	async destroy(): Promise<void> {
+		await this.#storage.deleteAll();
 		this.#sql.exec(SCHEMA);
 	}
 
@@ -169,18 +198,18 @@ export class Journal {
 		);
 	}
 
-	/** Ends the instance: its final status, the time, and the output or error. */
+	/** Ends the instance: its final status, the time, and the output or error (neither when terminated). */
 	finish(
 		status: Status,
 		now: number,
-		result: { output: unknown } | { error: SerializedError },
+		result: { output: unknown } | { error: SerializedError } | null,
 	): void {
-		if ("output" in result) this.#kv.put("output", result.output);
+		if (result && "output" in result) this.#kv.put("output", result.output);
 		this.#sql.exec(
 			"UPDATE instance SET status = ?, ended_at = ?, error = ? WHERE singleton = 1",
 			status,
 			now,
-			"error" in result ? JSON.stringify(result.error) : null,
+			result && "error" in result ? JSON.stringify(result.error) : null,
 		);
 	}
 
@@ -209,6 +238,17 @@ export class Journal {
 		return row && toStep(row);
 	}
 
+	/** A step by name and occurrence, of `type` if given, else of whichever type came first. */
+	findStep(name: string, count: number, type?: StepType): StepRow | undefined {
+		if (type) return this.step(type, name, count);
+		const row = this.#one(
+			"SELECT * FROM steps WHERE name = ? AND count = ? ORDER BY seq LIMIT 1",
+			name,
+			count,
+		);
+		return row && toStep(row);
+	}
+
 	stepCount(): number {
 		return this.#one("SELECT COUNT(*) AS n FROM steps")?.n as number;
 	}
@@ -220,16 +260,18 @@ export class Journal {
 		state: StepState,
 		dueAt: number | null,
 		now: number,
+		eventType: string | null = null,
 	): StepRow {
 		const row = this.#one(
-			`INSERT INTO steps (type, name, count, state, due_at, started_at)
-			VALUES (?, ?, ?, ?, ?, ?) RETURNING *`,
+			`INSERT INTO steps (type, name, count, state, due_at, started_at, event_type)
+			VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *`,
 			type,
 			name,
 			count,
 			state,
 			dueAt,
 			now,
+			eventType,
 		);
 		if (!row) throw new Error("steps insert returned no row");
 		return toStep(row);
@@ -304,30 +346,24 @@ export class Journal {
 		);
 	}
 
-	/**
-	 * Applies every timer due at or before `threshold`: sleeps become done, retries become
-	 * pending. Returns the rows it changed, so a live run can be woken for each.
-	 */
-	fireDueTimers(threshold: number, now: number): StepRow[] {
-		const due = this.#sql
+	/** Every pending timer (sleep end, retry, event timeout) due at or before `threshold`. */
+	dueTimers(threshold: number): StepRow[] {
+		return this.#sql
 			.exec<Row>(
-				"SELECT * FROM steps WHERE due_at IS NOT NULL AND due_at <= ? AND state IN (?, ?)",
+				"SELECT * FROM steps WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at, seq",
 				threshold,
-				StepState.Sleeping,
-				StepState.Retrying,
 			)
 			.toArray()
 			.map(toStep);
-		for (const step of due) {
-			if (step.state === StepState.Sleeping) this.complete(step.seq, now);
-			else
-				this.#sql.exec(
-					"UPDATE steps SET state = ?, due_at = NULL WHERE seq = ?",
-					StepState.Pending,
-					step.seq,
-				);
-		}
-		return due;
+	}
+
+	/** A retry whose delay has elapsed: the next attempt may start. */
+	readyForRetry(seq: number): void {
+		this.#sql.exec(
+			"UPDATE steps SET state = ?, due_at = NULL WHERE seq = ?",
+			StepState.Pending,
+			seq,
+		);
 	}
 
 	/** The earliest pending timer, if any. */
@@ -343,5 +379,91 @@ export class Journal {
 		return (
 			this.#one("SELECT 1 FROM steps WHERE state = ? LIMIT 1", StepState.Running) !== undefined
 		);
+	}
+
+	// ---- events ----
+
+	/** Buffers an event that no wait has taken yet. */
+	bufferEvent(type: string, payload: unknown, now: number): void {
+		const row = this.#one(
+			"INSERT INTO events (type, received_at) VALUES (?, ?) RETURNING seq",
+			type,
+			now,
+		);
+		this.#kv.put(eventKey(row?.seq as number), payload);
+	}
+
+	/** Removes and returns the oldest buffered event of `type`, if any. */
+	takeEvent(type: string): ReceivedEvent | undefined {
+		const row = this.#one("SELECT * FROM events WHERE type = ? ORDER BY seq LIMIT 1", type);
+		if (!row) return undefined;
+		const seq = row.seq as number;
+		const payload = this.#kv.get(eventKey(seq));
+		this.#kv.delete(eventKey(seq));
+		this.#sql.exec("DELETE FROM events WHERE seq = ?", seq);
+		return { payload, timestamp: new Date(row.received_at as number), type };
+	}
+
+	/** The oldest event wait still open for `type`, if any. */
+	openWait(type: string): StepRow | undefined {
+		const row = this.#one(
+			"SELECT * FROM steps WHERE type = 'wait' AND state = ? AND event_type = ? ORDER BY seq LIMIT 1",
+			StepState.Waiting,
+			type,
+		);
+		return row && toStep(row);
+	}
+
+	/** Completes an event wait with the event it received. */
+	deliver(seq: number, event: ReceivedEvent, now: number): void {
+		this.#kv.put(outputKey(seq), event);
+		this.complete(seq, now);
+	}
+
+	bufferedEvents(): number {
+		return this.#one("SELECT COUNT(*) AS n FROM events")?.n as number;
+	}
+
+	// ---- restart and retention ----
+
+	/**
+	 * Forgets every step from `fromSeq` on (all of them by default) and the instance's result,
+	 * so the run starts again with the same id and params. A full restart also drops buffered
+	 * events: they were sent to the run being discarded.
+	 */
+	reset(fromSeq = 0): void {
+		const seqs = this.#sql
+			.exec<Row>("SELECT seq FROM steps WHERE seq >= ?", fromSeq)
+			.toArray()
+			.map((row) => row.seq as number);
+		for (const seq of seqs) this.#kv.delete(outputKey(seq));
+		this.#sql.exec("DELETE FROM steps WHERE seq >= ?", fromSeq);
+		if (fromSeq === 0) {
+			for (const row of this.#sql.exec<Row>("SELECT seq FROM events").toArray()) {
+				this.#kv.delete(eventKey(row.seq as number));
+			}
+			this.#sql.exec("DELETE FROM events");
+		}
+		this.#kv.delete("output");
+		this.#sql.exec(
+			"UPDATE instance SET started_at = NULL, ended_at = NULL, error = NULL WHERE singleton = 1",
+		);
+	}
+
+	setRetention(success: number | null, error: number | null): void {
+		this.#sql.exec(
+			"UPDATE instance SET success_retention = ?, error_retention = ? WHERE singleton = 1",
+			success,
+			error,
+		);
+	}
+
+	/** How long a finished instance is kept, by how it ended; null keeps it until deleted. */
+	retention(): { success: number | null; error: number | null } {
+		const row = this.#one("SELECT success_retention, error_retention FROM instance");
+		return {
+			success: (row?.success_retention as number | null) ?? null,
+			error: (row?.error_retention as number | null) ?? null,
+		};
 	}
 }

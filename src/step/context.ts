@@ -14,11 +14,10 @@ import { type Journal, StepState, type StepType } from "../engine/journal";
 import {
 	deserializeError,
 	isNonRetryableError,
-	NonRetryableError,
-	StepTimeoutError,
 	serializeError,
 	UnserializableValueError,
 	ValueTooLargeError,
+	WorkflowTimeoutError,
 	WorkflowValidationError,
 } from "../errors";
 import {
@@ -28,9 +27,13 @@ import {
 	parse,
 	type ResolvedStepConfig,
 	stepNameSchema,
+	waitOptionsSchema,
 } from "../limits";
 import { serializedSize } from "../serialized-size";
 import { resolveStepConfig, retryDelay } from "./retry";
+
+/** What a step waits for: a sleep's end, a retry's delay, an event (or its timeout). */
+export type TimerKind = "sleep" | "retry" | "event";
 
 /** What the step context needs from the run that hosts it (implemented by the engine's Execution). */
 export interface StepHost {
@@ -38,10 +41,16 @@ export interface StepHost {
 	now(): number;
 	/** Throws if starting one more step would pass the instance's step limit. */
 	checkStepLimit(): void;
-	/** Settles when the durable timer of step `seq` fires. A sleep makes the instance `waiting`. */
-	timer(seq: number, dueAt: number, kind: "sleep" | "retry"): Promise<void>;
+	/** Settles when the run may start something new: never while a pause is pending. */
+	proceed(): Promise<void>;
+	/**
+	 * Settles when step `seq`'s wait ends: its durable timer fires (at `dueAt`), or an event
+	 * arrives. Sleeps and event waits make the instance `waiting`.
+	 */
+	timer(seq: number, dueAt: number | null, kind: TimerKind): Promise<void>;
 	/** Counts an attempt in flight: the instance is `running` while any is. */
 	attemptStarted(): void;
+	/** Called once the attempt's outcome is durable; a pending pause may take effect here. */
 	attemptEnded(): void;
 	/** Passes `promise` through, unless the run is abandoned: then it never settles. */
 	guard<T>(promise: Promise<T>): Promise<T>;
@@ -68,14 +77,35 @@ export class StepContext {
 	 * The journal entry of this call, created if this is its first run. `dueAt` is computed only
 	 * then, from the same clock reading as the entry's start time.
 	 */
-	#entry(type: StepType, name: string, state: StepState, dueAt: (now: number) => number | null) {
+	#entry(
+		type: StepType,
+		name: string,
+		state: StepState,
+		dueAt: (now: number) => number | null,
+		eventType: string | null = null,
+	) {
 		const count = this.#next(type, name);
 		const journal = this.#host.journal;
 		const existing = journal.step(type, name, count);
 		if (existing) return existing;
 		this.#host.checkStepLimit();
 		const now = this.#host.now();
-		return journal.insertStep(type, name, count, state, dueAt(now), now);
+		return journal.insertStep(type, name, count, state, dueAt(now), now, eventType);
+	}
+
+	/** The settled result of a finished entry: its stored value, or its stored error thrown. */
+	#settled<T>(
+		type: StepType,
+		name: string,
+		count: number,
+	): { done: true; value: T } | { done: false } {
+		const step = this.#host.journal.step(type, name, count);
+		if (!step) throw new Error(`journal entry of ${type} "${name}" #${count} vanished`);
+		if (step.state === StepState.Done)
+			return { done: true, value: this.#host.journal.stepOutput(step.seq) as T };
+		if (step.state === StepState.Failed && step.error)
+			throw deserializeError(step.error, step.nonRetryable);
+		return { done: false };
 	}
 
 	do<T>(name: string, callback: Callback<T>): Promise<T>;
@@ -99,8 +129,12 @@ export class StepContext {
 			);
 		}
 		const config = resolveStepConfig(withConfig ? configOrCallback : undefined);
+		await this.#host.proceed();
 		const step = this.#entry("do", name, StepState.Pending, () => null);
-		return this.#runStep(step.seq, step.count, name, config, callback as Callback<T>);
+		// Guarded: once the run is abandoned (paused, terminated), run() never sees another result.
+		return this.#host.guard(
+			this.#runStep(step.seq, step.count, name, config, callback as Callback<T>),
+		);
 	}
 
 	async #runStep<T>(
@@ -121,20 +155,20 @@ export class StepContext {
 			timeout: config.timeoutMs,
 		};
 		for (;;) {
+			await host.proceed();
+			const settled = this.#settled<T>("do", name, count);
+			if (settled.done) return settled.value;
 			const step = journal.step("do", name, count);
-			if (!step) throw new Error(`journal entry of step "${name}" #${count} vanished`);
-			if (step.state === StepState.Done) return journal.stepOutput(seq) as T;
-			if (step.state === StepState.Failed && step.error) {
-				throw deserializeError(step.error, step.nonRetryable);
-			}
-			if (step.state === StepState.Retrying && step.dueAt !== null && step.dueAt > host.now()) {
+			if (step?.state === StepState.Retrying && step.dueAt !== null && step.dueAt > host.now()) {
 				await host.timer(seq, step.dueAt, "retry");
+				continue;
 			}
 
 			const attempt = journal.startAttempt(seq, host.now());
 			host.attemptStarted();
 			let outcome: { ok: true; value: T } | { ok: false; error: unknown };
 			try {
+				// Guarded: an attempt that outlives a terminate or restart records nothing.
 				const value = await host.guard(
 					withTimeout(
 						// An async wrapper turns a callback that throws synchronously into a rejection.
@@ -146,27 +180,35 @@ export class StepContext {
 				outcome = { ok: true, value };
 			} catch (error) {
 				outcome = { ok: false, error };
+			}
+
+			// The outcome is written before the attempt counts as ended, so a pause that waits for
+			// the attempts in flight never leaves one unrecorded.
+			let final: unknown;
+			try {
+				if (outcome.ok) {
+					const stored = this.#store(seq, name, outcome.value);
+					if (stored === undefined) return journal.stepOutput(seq) as T;
+					outcome = { ok: false, error: stored };
+				}
+				const { error } = outcome;
+				const failures = journal.failAttempt(seq);
+				const nonRetryable = isNonRetryableError(error);
+				if (
+					nonRetryable ||
+					error instanceof UnserializableValueError ||
+					error instanceof ValueTooLargeError ||
+					failures > config.retries.limit
+				) {
+					journal.fail(seq, serializeError(error), nonRetryable, host.now());
+					final = error;
+				} else {
+					journal.scheduleRetry(seq, host.now() + retryDelay(config.retries, failures));
+				}
 			} finally {
 				host.attemptEnded();
 			}
-
-			if (outcome.ok) {
-				const stored = this.#store(seq, name, outcome.value);
-				if (stored === undefined) return journal.stepOutput(seq) as T;
-				outcome = { ok: false, error: stored };
-			}
-			const { error } = outcome;
-			const failures = journal.failAttempt(seq);
-			const final =
-				isNonRetryableError(error) ||
-				error instanceof UnserializableValueError ||
-				error instanceof ValueTooLargeError ||
-				failures > config.retries.limit;
-			if (final) {
-				journal.fail(seq, serializeError(error), isNonRetryableError(error), host.now());
-				throw error;
-			}
-			journal.scheduleRetry(seq, host.now() + retryDelay(config.retries, failures));
+			if (final !== undefined) throw final;
 		}
 	}
 
@@ -219,6 +261,7 @@ export class StepContext {
 
 	async #sleep(name: string, dueAt: (now: number) => number): Promise<void> {
 		const host = this.#host;
+		await host.proceed();
 		// The wake time is computed once, on the first run, and read from the journal on replay.
 		const step = this.#entry("sleep", name, StepState.Sleeping, dueAt);
 		if (step.state === StepState.Done) return;
@@ -226,28 +269,44 @@ export class StepContext {
 			host.journal.complete(step.seq, host.now());
 			return;
 		}
+		// The alarm marks the sleep done before it wakes this waiter.
 		await host.timer(step.seq, step.dueAt, "sleep");
 	}
 
-	waitForEvent<T>(
+	/**
+	 * Waits for an event of `type` sent with `instance.sendEvent`. An event sent before the wait
+	 * starts is buffered and delivered to the first wait for its type (first in, first out), once.
+	 * Times out after `timeout` (default 24 hours) with a `WorkflowTimeoutError`, catchable in run().
+	 */
+	async waitForEvent<T>(
 		name: string,
-		_options: { type: string; timeout?: WorkflowSleepDuration },
+		options: { type: string; timeout?: WorkflowSleepDuration },
 	): Promise<WorkflowStepEvent<T>> {
 		parse(stepNameSchema, name, "step name");
-		return Promise.reject(
-			new NonRetryableError(
-				"step.waitForEvent is not supported by this version of do-workflows",
-				"NotSupportedError",
-			),
-		);
+		const { type, timeout } = parse(waitOptionsSchema, options, "waitForEvent options");
+		const host = this.#host;
+		await host.proceed();
+		const step = this.#entry("wait", name, StepState.Waiting, (now) => now + timeout, type);
+		if (step.state === StepState.Waiting) {
+			// An event that arrived before the wait started is waiting in the buffer.
+			const buffered = host.journal.takeEvent(type);
+			if (buffered) host.journal.deliver(step.seq, buffered, host.now());
+		}
+		let settled = this.#settled<WorkflowStepEvent<T>>("wait", name, step.count);
+		if (!settled.done) {
+			await host.timer(step.seq, step.dueAt, "event");
+			settled = this.#settled<WorkflowStepEvent<T>>("wait", name, step.count);
+		}
+		if (!settled.done) throw new Error(`event wait "${name}" woke without an event or a timeout`);
+		return host.guard(Promise.resolve(settled.value));
 	}
 }
 
 type WorkflowSleepDuration = import("cloudflare:workers").WorkflowSleepDuration;
 
-/** Rejects with a {@link StepTimeoutError} if `promise` has not settled within `ms`. */
+/** Rejects with a {@link WorkflowTimeoutError} if `promise` has not settled within `ms`. */
 function withTimeout<T>(promise: Promise<T>, ms: number, message: () => string): Promise<T> {
 	const timeout = Promise.withResolvers<never>();
-	const timer = setTimeout(() => timeout.reject(new StepTimeoutError(message())), ms);
+	const timer = setTimeout(() => timeout.reject(new WorkflowTimeoutError(message())), ms);
 	return Promise.race([promise, timeout.promise]).finally(() => clearTimeout(timer));
 }
