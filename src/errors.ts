@@ -17,6 +17,7 @@ export type WorkflowErrorCode =
 	| "invalid_state"
 	| "timeout"
 	| "step_limit_exceeded"
+	| "step_interrupted"
 	| "unserializable_value"
 	| "value_too_large";
 
@@ -119,6 +120,14 @@ export class StepLimitError extends WorkflowError {
 	}
 }
 
+/** A step's attempts were cut off (by crashes or evictions) more times than the engine allows. */
+export class StepInterruptedError extends WorkflowError {
+	constructor(message: string) {
+		super("step_interrupted", message);
+		this.name = "StepInterruptedError";
+	}
+}
+
 /** A value to be stored (step output, workflow output, params) is not structured-clone serialisable. */
 export class UnserializableValueError extends WorkflowError {
 	constructor(message: string) {
@@ -162,6 +171,7 @@ const BY_CODE: Record<WorkflowErrorCode, new (message: string) => WorkflowError>
 	invalid_state: InvalidStateError,
 	timeout: WorkflowTimeoutError,
 	step_limit_exceeded: StepLimitError,
+	step_interrupted: StepInterruptedError,
 	unserializable_value: UnserializableValueError,
 	value_too_large: ValueTooLargeError,
 };

@@ -22,6 +22,12 @@ export const MAX_VALUE_BYTES = 1024 * 1024;
 export const MAX_PARAMS_BYTES = 1024 * 1024;
 /** Steps an instance may start before it fails. Default: 10,000; `createWorkflowEngine({ stepLimit })` changes it. */
 export const DEFAULT_STEP_LIMIT = 10_000;
+/**
+ * Attempts of one step that may be cut off by a crash or eviction before the step fails with
+ * StepInterruptedError. They do not count against `retries.limit` (a step cut off mid-run runs
+ * again), but a step that brings the runtime down every time must not loop for ever.
+ */
+export const MAX_INTERRUPTED_ATTEMPTS = 5;
 /** The longest sleep (and `sleepUntil` distance): 365 days. */
 export const MAX_SLEEP_MS = 365 * 24 * 60 * 60 * 1000;
 

@@ -8,6 +8,7 @@ interface RawEnv {
 	SCENARIO: DurableObjectNamespace<WorkflowEngine>;
 	LIMITED: DurableObjectNamespace<WorkflowEngine>;
 	CALLS: DurableObjectNamespace<import("./workflows").CallCounter>;
+	GATES: DurableObjectNamespace<import("./workflows").Gate>;
 }
 
 export const raw = env as unknown as RawEnv;
@@ -52,4 +53,15 @@ export function calls(id: string): Promise<Record<string, number>> {
 /** Runs the engine object's alarm now, as if its time had come. */
 export function fireAlarm(id: string, namespace = raw.SCENARIO): Promise<boolean> {
 	return runDurableObjectAlarm(engineStub(id, namespace));
+}
+
+/** Releases the step an instance holds open on gate `key`. */
+export function openGate(id: string, key: string): Promise<void> {
+	return raw.GATES.get(raw.GATES.idFromName(id)).open(key);
+}
+
+/** Runs the engine's alarm until the instance leaves `from` (at most 20 times), as if time passed. */
+export async function fastForward(instance: WorkflowInstance, from: InstanceStatus["status"]) {
+	for (let i = 0; i < 20 && (await instance.status()).status === from; i++)
+		await fireAlarm(instance.id);
 }

@@ -5,6 +5,7 @@ import { StepState } from "../src/engine/journal";
 import {
 	calls,
 	engineStub,
+	fastForward,
 	fireAlarm,
 	limitedWorkflow,
 	start,
@@ -17,12 +18,6 @@ function journalEntry(id: string, type: "do" | "sleep", name: string, count = 1)
 	return runInDurableObject(engineStub(id), (engine: WorkflowEngine) =>
 		engine.journal.step(type, name, count),
 	);
-}
-
-/** Runs the engine's alarm until the instance leaves `status`, as if time passed. */
-async function fastForward(instance: WorkflowInstance, from: InstanceStatus["status"]) {
-	for (let i = 0; i < 20 && (await instance.status()).status === from; i++)
-		await fireAlarm(instance.id);
 }
 
 describe("step.do", () => {

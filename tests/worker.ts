@@ -1,7 +1,7 @@
 import { withWorkflows } from "../src";
 import { LimitedEngine, ScenarioEngine, type TestEnv } from "./workflows";
 
-export { CallCounter, LimitedEngine, ScenarioEngine } from "./workflows";
+export { CallCounter, Gate, LimitedEngine, ScenarioEngine } from "./workflows";
 
 export default withWorkflows<TestEnv>(
 	{ SCENARIO: ScenarioEngine, LIMITED: LimitedEngine },

@@ -17,6 +17,7 @@ export interface TestEnv {
 	SCENARIO: Workflow<ScenarioParams>;
 	LIMITED: Workflow<ScenarioParams>;
 	CALLS: DurableObjectNamespace<CallCounter>;
+	GATES: DurableObjectNamespace<Gate>;
 }
 
 export interface ScenarioParams {
@@ -37,12 +38,35 @@ export class CallCounter extends DurableObject {
 	}
 }
 
+/**
+ * Holds a step open until the test opens its gate, so a test can act while a step is running.
+ * Opening is durable; waiting is in memory (a gate's waiters are released by open()).
+ */
+export class Gate extends DurableObject {
+	#waiters = new Map<string, (() => void)[]>();
+
+	async wait(key: string): Promise<void> {
+		if (this.ctx.storage.kv.get(key)) return;
+		await new Promise<void>((resolve) => {
+			this.#waiters.set(key, [...(this.#waiters.get(key) ?? []), resolve]);
+		});
+	}
+
+	async open(key: string): Promise<void> {
+		this.ctx.storage.kv.put(key, true);
+		for (const resolve of this.#waiters.get(key) ?? []) resolve();
+		this.#waiters.delete(key);
+	}
+}
+
 interface ScenarioContext {
 	event: WorkflowEvent<ScenarioParams>;
 	step: WorkflowStep;
 	env: TestEnv;
 	/** Counts one call of `key` for this instance; returns how many there have been. */
 	hit(key: string): Promise<number>;
+	/** Resolves once the test opens this instance's gate `key`. */
+	gate(key: string): Promise<void>;
 }
 
 const never = () => new Promise<never>(() => {});
@@ -224,6 +248,131 @@ export const scenarios = {
 		return { child };
 	},
 
+	/** A step held open by a gate, then a sleep, then a last step. */
+	async gated({ step, hit, gate }: ScenarioContext) {
+		const held = await step.do("held", async () => {
+			await hit("held");
+			await gate("held");
+			await hit("released");
+			return "released";
+		});
+		await step.sleep("rest", "1 hour");
+		const last = await step.do("last", async () => hit("last"));
+		return { held, last };
+	},
+
+	async waitEvent({ event, step, hit }: ScenarioContext) {
+		await step.do("before", async () => hit("before"));
+		const timeout = event.payload.timeout as WorkflowSleepDuration | undefined;
+		const received = await step.waitForEvent<{ approved: boolean }>("approval", {
+			type: "approval",
+			...(timeout === undefined ? {} : { timeout }),
+		});
+		await step.do("after", async () => hit("after"));
+		return received;
+	},
+
+	async waitEventCaught({ step }: ScenarioContext) {
+		try {
+			await step.waitForEvent("approval", { type: "approval", timeout: "1 minute" });
+			return { timedOut: false };
+		} catch (error) {
+			const after = await step.do("after timeout", async () => "continued");
+			return {
+				timedOut: true,
+				name: (error as Error).name,
+				message: (error as Error).message,
+				after,
+			};
+		}
+	},
+
+	async manyEvents({ step }: ScenarioContext) {
+		await step.sleep("let events arrive", "1 hour");
+		const first = await step.waitForEvent("first a", { type: "a" });
+		const second = await step.waitForEvent("second a", { type: "a" });
+		const b = await step.waitForEvent("only b", { type: "b" });
+		return [first.payload, second.payload, b.payload, first.type, b.type];
+	},
+
+	async parallelWaits({ step }: ScenarioContext) {
+		const [x, y] = await Promise.all([
+			step.waitForEvent("x", { type: "go" }),
+			step.waitForEvent("y", { type: "go" }),
+		]);
+		return [x.payload, y.payload];
+	},
+
+	async badWaitInput({ step }: ScenarioContext) {
+		const errors: string[] = [];
+		const calls = [
+			() => step.waitForEvent("w", { type: "" }),
+			() => step.waitForEvent("w", { type: "t".repeat(101) }),
+			() => step.waitForEvent("w", { type: "t", timeout: "never" as never }),
+			() => step.waitForEvent("w", { type: "t", timeout: "400 days" }),
+			() => step.waitForEvent("w", { type: "t", extra: 1 } as never),
+		];
+		for (const call of calls) {
+			try {
+				await call();
+				errors.push("none");
+			} catch (error) {
+				errors.push(`${(error as Error).name}: ${(error as Error).message}`);
+			}
+		}
+		return errors;
+	},
+
+	/** A deadline: whichever of a sleep and a step finishes first. */
+	async raceSleep({ step }: ScenarioContext) {
+		return Promise.race([
+			step.sleep("deadline", "1 hour").then(() => "too late"),
+			step.do("work", async () => "done"),
+		]);
+	},
+
+	/** A step waits out a 1-hour retry delay while another branch runs a step that hangs once. */
+	async retryBesideWork({ step, hit }: ScenarioContext) {
+		return Promise.all([
+			step.do("slow retry", { retries: { limit: 1, delay: "1 hour" } }, async () => {
+				if ((await hit("slow retry")) === 1) throw new Error("first attempt fails");
+				return "retried";
+			}),
+			step.sleep("short", 1).then(() =>
+				step.do("hangs", async () => {
+					if ((await hit("hangs")) === 1) return new Promise<string>(() => {});
+					return "finished";
+				}),
+			),
+		]);
+	},
+
+	/** What run() sees of a caught step error, on the first run (recorded by a step) and on replay. */
+	async caughtShape({ step }: ScenarioContext) {
+		let seen: { name: string; message: string; isTypeError: boolean } | undefined;
+		try {
+			await step.do("throws", { retries: { limit: 0, delay: 1 } }, async () => {
+				throw new TypeError("typed");
+			});
+		} catch (error) {
+			seen = {
+				name: (error as Error).name,
+				message: (error as Error).message,
+				isTypeError: error instanceof TypeError,
+			};
+		}
+		const firstRun = await step.do("record", async () => seen);
+		await step.sleep("nap", "1 hour");
+		return { firstRun, replay: seen };
+	},
+
+	async hangsAlways({ step, hit }: ScenarioContext) {
+		return step.do("hangs", { retries: { limit: 0, delay: 1 } }, async () => {
+			await hit("hangs");
+			return new Promise<never>(() => {});
+		});
+	},
+
 	async manySteps({ event, step }: ScenarioContext) {
 		const count = event.payload.count as number;
 		let sum = 0;
@@ -269,10 +418,17 @@ type WorkflowSleepDuration = import("../src").WorkflowSleepDuration;
 export class ScenarioWorkflow extends WorkflowEntrypoint<TestEnv, ScenarioParams> {
 	async run(event: WorkflowEvent<ScenarioParams>, step: WorkflowStep) {
 		const calls = this.env.CALLS.get(this.env.CALLS.idFromName(event.instanceId));
+		const gates = this.env.GATES.get(this.env.GATES.idFromName(event.instanceId));
 		const scenario = scenarios[event.payload.scenario] as (
 			ctx: ScenarioContext,
 		) => Promise<unknown>;
-		return scenario({ event, step, env: this.env, hit: (key) => calls.hit(key) });
+		return scenario({
+			event,
+			step,
+			env: this.env,
+			hit: (key) => calls.hit(key),
+			gate: (key) => gates.wait(key),
+		});
 	}
 }
 

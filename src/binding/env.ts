@@ -21,11 +21,15 @@ export function wrapEnv<Env>(env: Env): Env {
 	const cached = wrapped.get(env);
 	if (cached) return cached as Env;
 	const result: Record<string, unknown> = { ...(env as Record<string, unknown>) };
-	for (const name of registered.keys()) {
-		const namespace = result[name];
-		if (namespace !== undefined) {
-			result[name] = workflowBinding(namespace as DurableObjectNamespace<WorkflowEngine>);
+	for (const [name, engine] of registered) {
+		const namespace = result[name] as Partial<DurableObjectNamespace> | undefined;
+		if (typeof namespace?.idFromName !== "function") {
+			// A misspelt or missing binding would otherwise surface later as "create is not a function".
+			throw new Error(
+				`withWorkflows: env.${name} is not a Durable Object namespace; add a durable_objects binding named "${name}" for the engine of workflow "${engine.definition?.name}" to wrangler.toml`,
+			);
 		}
+		result[name] = workflowBinding(namespace as DurableObjectNamespace<WorkflowEngine>);
 	}
 	wrapped.set(env, result);
 	wrapped.set(result, result);

@@ -83,7 +83,8 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 				`createBatch accepts at most ${MAX_BATCH_SIZE} instances per call, got ${batch.length}`,
 			);
 		}
-		const requests = batch.map((options, i) => toRequest(options, `createBatch[${i}]`));
+		// Unlike create(), whose options are optional, each batch entry must be an object.
+		const requests = batch.map((options, i) => toRequest(options ?? null, `createBatch[${i}]`));
 		const ids = new Set<string>();
 		for (const { id } of requests) {
 			if (ids.has(id)) throw new WorkflowValidationError(`createBatch repeats instance id "${id}"`);
@@ -98,7 +99,7 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 }
 
 function toRequest(options: unknown, what: string): CreateRequest {
-	const parsed = parse(createOptionsSchema, options ?? {}, what);
+	const parsed = parse(createOptionsSchema, options === undefined ? {} : options, what);
 	assertStorable(parsed.params, `${what}.params`, MAX_PARAMS_BYTES);
 	const retention = parsed.retention && {
 		success: parsed.retention.successRetention ?? null,

@@ -334,13 +334,15 @@ export class WorkflowEngine extends DurableObject {
 			}
 		}
 		const execution = this.#execution;
-		if (execution) {
-			for (const step of due) execution.wake(step.seq);
-		} else {
+		if (!execution) {
 			// Nothing runs in memory: the object was evicted or the runtime restarted. Replay.
 			this.#start();
+			this.#rearm(now);
+			return;
 		}
 		this.#rearm(now);
+		// Woken waiters renew the lease themselves, so this comes after the re-arm.
+		for (const step of due) execution.wake(step.seq);
 	}
 
 	/**
@@ -376,6 +378,11 @@ export class WorkflowEngine extends DurableObject {
 		if (current === Status.Paused || current === Status.WaitingForPause) return;
 		this.#transition(status);
 		if (status === Status.Running) this.armAlarm(Date.now() + LEASE_MS);
+	}
+
+	/** Keeps the lease alarm armed while the run does work (called as attempts start and waits end). */
+	renewLease(): void {
+		this.armAlarm(Date.now() + LEASE_MS);
 	}
 
 	quiesced(execution: Execution): void {
@@ -434,7 +441,7 @@ export class WorkflowEngine extends DurableObject {
 	}
 
 	#finish(execution: Execution, result: { output: unknown } | { error: SerializedError }): void {
-		if (execution.abandoned || execution !== this.#execution) return;
+		if (execution !== this.#execution) return;
 		const now = Date.now();
 		if ("error" in result) {
 			this.#end(Status.Errored, now, result);
@@ -449,14 +456,17 @@ export class WorkflowEngine extends DurableObject {
 			return;
 		}
 		try {
-			this.#end(Status.Complete, now, result);
+			// Cloning is the test of storability; only this may fail here, not the state machine.
+			structuredClone(result.output);
 		} catch (error) {
 			const unserializable = new UnserializableValueError(
 				`run() returned a value that cannot be stored: ${(error as Error).message} ` +
 					"The output must be structured-clone serialisable.",
 			);
 			this.#end(Status.Errored, now, { error: unserializable.toJSON() });
+			return;
 		}
+		this.#end(Status.Complete, now, result);
 	}
 
 	/** Ends the instance; a run still in memory is abandoned (steps run() left unawaited included). */

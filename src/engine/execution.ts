@@ -17,6 +17,8 @@ export interface ExecutionOwner {
 	setRunStatus(status: typeof Status.Running | typeof Status.Waiting): void;
 	/** Makes sure the object's alarm fires no later than `at`. */
 	armAlarm(at: number): void;
+	/** Makes sure the lease alarm fires within the lease: the run is about to do work. */
+	renewLease(): void;
 	/** A pause was requested and the last attempt in flight has finished. */
 	quiesced(execution: Execution): void;
 }
@@ -81,12 +83,15 @@ export class Execution implements StepHost {
 		const waiter = this.#waiters.get(seq);
 		if (!waiter) return false;
 		this.#waiters.delete(seq);
+		// The woken code runs next, whatever else still waits: it needs the lease.
+		this.#owner.renewLease();
 		this.updateStatus();
 		waiter.resolve();
 		return true;
 	}
 
 	attemptStarted(): void {
+		this.#owner.renewLease();
 		this.#inFlight++;
 		this.updateStatus();
 	}

@@ -13,7 +13,7 @@
  * durable, so a status is never reported before it is written.
  */
 import type { SerializedError } from "../errors";
-import type { Status } from "./status";
+import { Status } from "./status";
 
 /** Persisted step states; values never change. */
 export const StepState = {
@@ -138,17 +138,23 @@ export class Journal {
 
 	readonly #storage: DurableObjectStorage;
 
+	/** False until the instance is created: the object of an unknown id stays empty. */
+	#ready: boolean;
+
 	constructor(storage: DurableObjectStorage) {
 		this.#storage = storage;
 		this.#sql = storage.sql;
 		this.#kv = storage.kv;
-		this.#sql.exec(SCHEMA);
+		// Reading the schema writes nothing, so looking up an unknown id leaves no storage behind.
+		this.#ready =
+			this.#one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'instance'") !==
+			undefined;
 	}
 
-	/** Deletes everything the instance stored (the alarm aside), leaving empty tables. */
+	/** Deletes everything the instance stored (the alarm aside). */
 	async destroy(): Promise<void> {
 		await this.#storage.deleteAll();
-		this.#sql.exec(SCHEMA);
+		this.#ready = false;
 	}
 
 	#one(query: string, ...bindings: SqlStorageValue[]): Row | undefined {
@@ -158,6 +164,7 @@ export class Journal {
 	// ---- instance ----
 
 	instance(): InstanceRow | undefined {
+		if (!this.#ready) return undefined;
 		const row = this.#one("SELECT * FROM instance");
 		if (!row) return undefined;
 		return {
@@ -172,6 +179,10 @@ export class Journal {
 	}
 
 	createInstance(id: string, workflow: string, status: Status, params: unknown, now: number): void {
+		if (!this.#ready) {
+			this.#sql.exec(SCHEMA);
+			this.#ready = true;
+		}
 		// The KV write comes first: if the params cannot be stored, no instance row is left behind.
 		this.#kv.put("params", params);
 		this.#sql.exec(
@@ -190,10 +201,10 @@ export class Journal {
 	setStatus(status: Status, now: number): void {
 		this.#sql.exec(
 			`UPDATE instance SET status = ?,
-				started_at = COALESCE(started_at, CASE WHEN ? = 1 THEN ? END)
+				started_at = COALESCE(started_at, CASE WHEN ? THEN ? END)
 			WHERE singleton = 1`,
 			status,
-			status,
+			status === Status.Running ? 1 : 0,
 			now,
 		);
 	}
@@ -219,6 +230,7 @@ export class Journal {
 
 	/** The time the engine last asked its alarm for, so an alarm run early (by a test) knows how far it reaches. */
 	alarmAt(): number | null {
+		if (!this.#ready) return null;
 		return (this.#one("SELECT alarm_at FROM instance")?.alarm_at as number | null) ?? null;
 	}
 
@@ -372,12 +384,6 @@ export class Journal {
 			(this.#one("SELECT MIN(due_at) AS at FROM steps WHERE due_at IS NOT NULL")?.at as
 				| number
 				| null) ?? null
-		);
-	}
-
-	hasRunningSteps(): boolean {
-		return (
-			this.#one("SELECT 1 FROM steps WHERE state = ? LIMIT 1", StepState.Running) !== undefined
 		);
 	}
 

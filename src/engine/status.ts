@@ -53,7 +53,14 @@ const NEXT: Record<Status, readonly Status[]> = {
 		Status.Errored,
 		Status.Terminated,
 	],
-	[Status.Waiting]: [Status.Running, Status.Paused, Status.Errored, Status.Terminated],
+	// A run may end while a sleep or event wait it did not await is still pending.
+	[Status.Waiting]: [
+		Status.Running,
+		Status.Paused,
+		Status.Complete,
+		Status.Errored,
+		Status.Terminated,
+	],
 	[Status.WaitingForPause]: [
 		Status.Paused,
 		Status.Running,

@@ -14,6 +14,7 @@ import { type Journal, StepState, type StepType } from "../engine/journal";
 import {
 	deserializeError,
 	isNonRetryableError,
+	StepInterruptedError,
 	serializeError,
 	UnserializableValueError,
 	ValueTooLargeError,
@@ -22,6 +23,7 @@ import {
 } from "../errors";
 import {
 	durationSchema,
+	MAX_INTERRUPTED_ATTEMPTS,
 	MAX_SLEEP_MS,
 	MAX_VALUE_BYTES,
 	parse,
@@ -164,6 +166,16 @@ export class StepContext {
 				continue;
 			}
 
+			// A started attempt that neither failed nor succeeded was cut off by a crash or eviction.
+			const interrupted = (step?.attempts ?? 0) - (step?.failures ?? 0);
+			if (interrupted >= MAX_INTERRUPTED_ATTEMPTS) {
+				const error = new StepInterruptedError(
+					`step "${name}" was cut off ${interrupted} times (the runtime stopped or the instance was evicted mid-attempt); giving up after ${MAX_INTERRUPTED_ATTEMPTS}`,
+				);
+				journal.fail(seq, error.toJSON(), false, host.now());
+				throw error;
+			}
+
 			const attempt = journal.startAttempt(seq, host.now());
 			host.attemptStarted();
 			let outcome: { ok: true; value: T } | { ok: false; error: unknown };
@@ -208,7 +220,10 @@ export class StepContext {
 			} finally {
 				host.attemptEnded();
 			}
-			if (final !== undefined) throw final;
+			// run() sees the error as a replay would rebuild it (its name and message, and its class
+			// if it is one of ours), so a caught error takes the same path on every run.
+			if (final !== undefined)
+				throw deserializeError(serializeError(final), isNonRetryableError(final));
 		}
 	}
 

@@ -3,6 +3,7 @@ import {
 	DEFAULT_RETRY_DELAY_MS,
 	DEFAULT_RETRY_LIMIT,
 	DEFAULT_STEP_TIMEOUT_MS,
+	MAX_SLEEP_MS,
 	parse,
 	type ResolvedStepConfig,
 	stepConfigSchema,
@@ -26,9 +27,14 @@ export function resolveStepConfig(config: unknown): ResolvedStepConfig {
 
 /**
  * The delay before retry number `retry` (1 for the first retry): constant d, linear d·n,
- * exponential d·2^(n-1).
+ * exponential d·2^(n-1); never more than the longest sleep (365 days), which also keeps a long
+ * exponential series from overflowing the alarm's date.
  */
 export function retryDelay(retries: ResolvedStepConfig["retries"], retry: number): number {
+	return Math.min(MAX_SLEEP_MS, uncapped(retries, retry));
+}
+
+function uncapped(retries: ResolvedStepConfig["retries"], retry: number): number {
 	switch (retries.backoff) {
 		case "constant":
 			return retries.delayMs;

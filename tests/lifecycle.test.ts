@@ -1,0 +1,356 @@
+import { runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import {
+	InstanceNotFoundError,
+	InvalidStateError,
+	type WorkflowEngine,
+	WorkflowValidationError,
+} from "../src";
+import { StepState } from "../src/engine/journal";
+import {
+	calls,
+	engineStub,
+	fastForward,
+	fireAlarm,
+	openGate,
+	scenarioWorkflow,
+	start,
+	uniqueId,
+	waitForStatus,
+} from "./helpers";
+
+type Status = InstanceStatus["status"];
+
+function alarmOf(id: string) {
+	return runInDurableObject(engineStub(id), (_engine: WorkflowEngine, state) =>
+		state.storage.getAlarm(),
+	);
+}
+
+/** Brings a fresh "gated" instance (step held open → 1 h sleep → step) into `status`. */
+async function instanceIn(status: Status): Promise<WorkflowInstance> {
+	const instance = await start("gated");
+	await expect.poll(async () => (await calls(instance.id)).held).toBe(1);
+	if (status === "running") return instance;
+	if (status === "waitingForPause") {
+		await instance.pause();
+		return instance;
+	}
+	if (status === "terminated") {
+		await instance.terminate();
+		return instance;
+	}
+	await openGate(instance.id, "held");
+	await waitForStatus(instance, "waiting");
+	if (status === "waiting") return instance;
+	if (status === "paused") {
+		await instance.pause();
+		return instance;
+	}
+	await fastForward(instance, "waiting");
+	await waitForStatus(instance, "complete");
+	return instance;
+}
+
+async function errorOf(promise: Promise<unknown>) {
+	const error = await promise.then(
+		() => undefined,
+		(e: unknown) => e as Error,
+	);
+	return error && { type: error.constructor.name, name: error.name, message: error.message };
+}
+
+describe("pause", () => {
+	it.for<{ from: Status; to: Status }>([
+		{ from: "running", to: "waitingForPause" },
+		{ from: "waitingForPause", to: "waitingForPause" },
+		{ from: "waiting", to: "paused" },
+		{ from: "paused", to: "paused" },
+	])("from $from → $to", async ({ from, to }) => {
+		const instance = await instanceIn(from);
+		expect((await instance.status()).status).toBe(from);
+		await instance.pause();
+		expect((await instance.status()).status).toBe(to);
+	});
+
+	it.for<Status>(["complete", "terminated"])("from %s is an InvalidStateError", async (from) => {
+		const instance = await instanceIn(from);
+		expect(await errorOf(instance.pause())).toEqual({
+			type: "InvalidStateError",
+			name: "InvalidStateError",
+			message: `cannot pause instance "${instance.id}": it is already ${from}`,
+		});
+		expect((await instance.status()).status).toBe(from);
+	});
+
+	it("lets the running step finish and record its result, then stops before the next step", async () => {
+		const instance = await instanceIn("running");
+		await instance.pause();
+		await openGate(instance.id, "held");
+		await waitForStatus(instance, "paused");
+		const held = await runInDurableObject(engineStub(instance.id), (engine: WorkflowEngine) =>
+			engine.journal.step("do", "held", 1),
+		);
+		expect(held?.state).toBe(StepState.Done);
+		const sleep = await runInDurableObject(engineStub(instance.id), (engine: WorkflowEngine) =>
+			engine.journal.step("sleep", "rest", 1),
+		);
+		expect(sleep).toBeUndefined();
+		expect(await alarmOf(instance.id)).toBeNull();
+	});
+
+	it("holds an instance past its sleep's end; resume then completes it without re-running steps", async () => {
+		const instance = await instanceIn("paused");
+		// Nothing is armed while paused, so time passing (or a stray alarm) changes nothing.
+		expect(await fireAlarm(instance.id)).toBe(false);
+		expect((await instance.status()).status).toBe("paused");
+		await instance.resume();
+		expect((await instance.status()).status).toBe("waiting");
+		await fastForward(instance, "waiting");
+		expect((await waitForStatus(instance, "complete")).output).toEqual({
+			held: "released",
+			last: 1,
+		});
+		expect(await calls(instance.id)).toEqual({ held: 1, released: 1, last: 1 });
+	});
+
+	it("survives an eviction while paused", async () => {
+		const instance = await instanceIn("paused");
+		await runInDurableObject(engineStub(instance.id), (_e: WorkflowEngine, state) =>
+			state.abort("crash"),
+		).catch(() => {});
+		expect((await instance.status()).status).toBe("paused");
+		await instance.resume();
+		await fastForward(instance, "waiting");
+		expect((await waitForStatus(instance, "complete")).output).toEqual({
+			held: "released",
+			last: 1,
+		});
+	});
+});
+
+describe("resume", () => {
+	it("withdraws a pending pause: waitingForPause → running, and the run goes on", async () => {
+		const instance = await instanceIn("waitingForPause");
+		await instance.resume();
+		expect((await instance.status()).status).toBe("running");
+		await openGate(instance.id, "held");
+		await waitForStatus(instance, "waiting");
+	});
+
+	it.for<Status>(["running", "waiting"])("from %s is an InvalidStateError", async (from) => {
+		const instance = await instanceIn(from);
+		expect(await errorOf(instance.resume())).toEqual({
+			type: "InvalidStateError",
+			name: "InvalidStateError",
+			message: `cannot resume instance "${instance.id}": it is ${from}, not paused`,
+		});
+		expect((await instance.status()).status).toBe(from);
+	});
+
+	it.for<Status>(["complete", "terminated"])("from %s is an InvalidStateError", async (from) => {
+		const instance = await instanceIn(from);
+		expect(await errorOf(instance.resume())).toMatchObject({ type: "InvalidStateError" });
+		expect((await instance.status()).status).toBe(from);
+	});
+});
+
+describe("terminate", () => {
+	it.for<Status>(["running", "waitingForPause", "waiting", "paused"])(
+		"from %s → terminated",
+		async (from) => {
+			const instance = await instanceIn(from);
+			await instance.terminate();
+			expect(await instance.status()).toEqual({ status: "terminated" });
+			expect(await alarmOf(instance.id)).toBeNull();
+		},
+	);
+
+	it("during a sleep: cancels the timer, runs no further step, and a second terminate errors", async () => {
+		const instance = await instanceIn("waiting");
+		await instance.terminate();
+		expect(await fireAlarm(instance.id)).toBe(false);
+		expect(await errorOf(instance.terminate())).toEqual({
+			type: "InvalidStateError",
+			name: "InvalidStateError",
+			message: `cannot terminate instance "${instance.id}": it is already terminated`,
+		});
+		expect(await calls(instance.id)).toEqual({ held: 1, released: 1 });
+		expect((await instance.status()).status).toBe("terminated");
+	});
+
+	it("while a step runs: the step's late result is dropped and nothing after it runs", async () => {
+		const instance = await instanceIn("running");
+		await instance.terminate();
+		await openGate(instance.id, "held");
+		// The abandoned attempt runs to its end (the callback cannot be stopped) ...
+		await expect.poll(async () => (await calls(instance.id)).released).toBe(1);
+		const held = await runInDurableObject(engineStub(instance.id), (engine: WorkflowEngine) =>
+			engine.journal.step("do", "held", 1),
+		);
+		// ... but its result is not recorded, and no later step starts.
+		expect(held?.state).toBe(StepState.Running);
+		expect(await instance.status()).toEqual({ status: "terminated" });
+		expect(await calls(instance.id)).toEqual({ held: 1, released: 1 });
+	});
+
+	it("from complete is an InvalidStateError; abort() is the same call", async () => {
+		const instance = await instanceIn("complete");
+		expect(await errorOf(instance.terminate())).toMatchObject({ type: "InvalidStateError" });
+		expect(
+			await errorOf((instance as WorkflowInstance & { abort(): Promise<void> }).abort()),
+		).toMatchObject({
+			type: "InvalidStateError",
+		});
+		const other = await instanceIn("waiting");
+		await (other as WorkflowInstance & { abort(): Promise<void> }).abort();
+		expect((await other.status()).status).toBe("terminated");
+	});
+});
+
+describe("restart", () => {
+	it.for<Status>(["complete", "waiting", "paused", "terminated", "running"])(
+		"from %s: erases the journal and runs every step again",
+		async (from) => {
+			const instance = await instanceIn(from);
+			await instance.restart();
+			await openGate(instance.id, "held"); // already open for most; opens it for running
+			await waitForStatus(instance, "waiting");
+			await fastForward(instance, "waiting");
+			expect((await waitForStatus(instance, "complete")).output).toMatchObject({
+				held: "released",
+			});
+			const counts = await calls(instance.id);
+			expect(counts.held).toBe(2);
+		},
+	);
+
+	it("of a completed instance re-runs its steps with the same id and params", async () => {
+		const instance = await start("basic");
+		await waitForStatus(instance, "complete");
+		await instance.restart();
+		await waitForStatus(instance, "complete");
+		expect(await calls(instance.id)).toEqual({ first: 2, second: 2 });
+		expect((await instance.status()).output).toEqual({ a: 1, b: 2 });
+	});
+
+	it("from a step keeps the results before it and re-runs it and the rest", async () => {
+		const instance = await instanceIn("complete");
+		await instance.restart({ from: { name: "last", type: "do" } });
+		await waitForStatus(instance, "complete");
+		expect(await calls(instance.id)).toEqual({ held: 1, released: 1, last: 2 });
+	});
+
+	it("from a step not in the history is an InvalidStateError, and changes nothing", async () => {
+		const instance = await instanceIn("complete");
+		expect(await errorOf(instance.restart({ from: { name: "nope" } }))).toEqual({
+			type: "InvalidStateError",
+			name: "InvalidStateError",
+			message: `cannot restart instance "${instance.id}" from step "nope" #1: no such step in its history`,
+		});
+		expect((await instance.status()).status).toBe("complete");
+	});
+
+	it("rejects malformed options", async () => {
+		const instance = await instanceIn("complete");
+		expect(await errorOf(instance.restart({ from: { name: "last", count: 0 } }))).toMatchObject({
+			type: "WorkflowValidationError",
+		});
+		expect(await errorOf(instance.restart({ from: { name: "" } } as never))).toMatchObject({
+			message: "restart options.from.name: step name must not be empty",
+		});
+	});
+
+	it("while a step runs: the old attempt's late result is not written into the new run", async () => {
+		const instance = await instanceIn("running");
+		await instance.restart();
+		await expect.poll(async () => (await calls(instance.id)).held).toBe(2);
+		await openGate(instance.id, "held"); // releases both the old and the new attempt
+		await waitForStatus(instance, "waiting");
+		const held = await runInDurableObject(engineStub(instance.id), (engine: WorkflowEngine) =>
+			engine.journal.step("do", "held", 1),
+		);
+		expect(held?.attempts).toBe(1);
+	});
+});
+
+describe("delete and retention", () => {
+	it("delete erases the instance: get fails, and the id can be created again", async () => {
+		const instance = await instanceIn("waiting");
+		await (instance as WorkflowInstance & { delete(): Promise<void> }).delete();
+		expect(await errorOf(scenarioWorkflow.get(instance.id))).toMatchObject({
+			type: "InstanceNotFoundError",
+		});
+		expect(await alarmOf(instance.id)).toBeNull();
+		const again = await scenarioWorkflow.create({ id: instance.id, params: { scenario: "basic" } });
+		expect((await waitForStatus(again, "complete")).output).toEqual({ a: 1, b: 2 });
+	});
+
+	it("cleans up a finished instance by alarm once its retention has passed", async () => {
+		const id = uniqueId("retained");
+		const instance = await scenarioWorkflow.create({
+			id,
+			params: { scenario: "basic" },
+			retention: { successRetention: "1 hour", errorRetention: "1 day" },
+		});
+		await waitForStatus(instance, "complete");
+		const alarm = await alarmOf(id);
+		expect(alarm).not.toBeNull();
+		expect(await fireAlarm(id)).toBe(true);
+		await expect(scenarioWorkflow.get(id)).rejects.toThrow(InstanceNotFoundError);
+	});
+
+	it("keeps a finished instance without retention", async () => {
+		const instance = await instanceIn("complete");
+		expect(await alarmOf(instance.id)).toBeNull();
+		expect((await scenarioWorkflow.get(instance.id)).id).toBe(instance.id);
+	});
+
+	it("refuses calls on a deleted instance handle", async () => {
+		const instance = await instanceIn("complete");
+		await (instance as WorkflowInstance & { delete(): Promise<void> }).delete();
+		await expect(instance.status()).rejects.toThrow(InstanceNotFoundError);
+		await expect(instance.pause()).rejects.toThrow(InstanceNotFoundError);
+		await expect(instance.restart()).rejects.toThrow(InstanceNotFoundError);
+	});
+});
+
+describe("races", () => {
+	it("pause and the running step finishing at once leave it paused with the step recorded", async () => {
+		const instance = await instanceIn("running");
+		await Promise.all([instance.pause(), openGate(instance.id, "held")]);
+		await waitForStatus(instance, "paused");
+		await instance.resume();
+		await fastForward(instance, "waiting");
+		await waitForStatus(instance, "complete");
+		expect(await calls(instance.id)).toEqual({ held: 1, released: 1, last: 1 });
+	});
+
+	it("terminate racing pause and resume ends terminated", async () => {
+		const instance = await instanceIn("waiting");
+		const results = await Promise.allSettled([
+			instance.pause(),
+			instance.terminate(),
+			instance.resume(),
+		]);
+		expect(results[1]?.status).toBe("fulfilled");
+		expect((await instance.status()).status).toBe("terminated");
+	});
+
+	it("restart racing terminate leaves one valid state", async () => {
+		const instance = await instanceIn("waiting");
+		await Promise.allSettled([instance.restart(), instance.terminate()]);
+		const { status } = await instance.status();
+		expect(["terminated", "running", "waiting"]).toContain(status);
+	});
+
+	it("validates before calling the engine", async () => {
+		const instance = await instanceIn("waiting");
+		await expect(instance.sendEvent({ type: "", payload: 1 })).rejects.toThrow(
+			WorkflowValidationError,
+		);
+		await expect(instance.pause()).resolves.toBeUndefined();
+		await expect(instance.resume()).resolves.toBeUndefined();
+		await expect(instance.resume()).rejects.toThrow(InvalidStateError);
+	});
+});
