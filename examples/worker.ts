@@ -19,6 +19,8 @@ export interface OrderParams {
 	paymentFailures?: number;
 	/** How long to wait before shipping. Default: "10 seconds". */
 	shippingDelay?: WorkflowSleepDuration;
+	/** Hold the order until a "fraud-review" event approves it (or 1 hour passes). Default: false. */
+	requireReview?: boolean;
 }
 
 interface Env {
@@ -30,6 +32,19 @@ type WorkflowSleepDuration = import("../src").WorkflowSleepDuration;
 export class OrderWorkflow extends WorkflowEntrypoint<Env, OrderParams> {
 	async run(event: WorkflowEvent<OrderParams>, step: WorkflowStep) {
 		const { items, email, paymentFailures = 0, shippingDelay = "10 seconds" } = event.payload;
+
+		if (event.payload.requireReview) {
+			// A reviewer answers with POST /orders/:id/events {"type":"fraud-review","payload":{"approved":true}}.
+			const review = await step
+				.waitForEvent<{ approved: boolean }>("fraud review", {
+					type: "fraud-review",
+					timeout: "1 hour",
+				})
+				.catch(() => ({ payload: { approved: false } }));
+			if (!review.payload.approved) {
+				throw new NonRetryableError("the order was not approved by fraud review", "OrderRejected");
+			}
+		}
 
 		const total = await step.do("validate order", async () => {
 			if (!Array.isArray(items) || items.length === 0) {
@@ -61,18 +76,28 @@ export class OrderWorkflow extends WorkflowEntrypoint<Env, OrderParams> {
 
 export const OrderWorkflowEngine = createWorkflowEngine(OrderWorkflow, { name: "order-workflow" });
 
+const USAGE = `POST /orders {items, email, id?, paymentFailures?, shippingDelay?, requireReview?}  create an order workflow
+GET  /orders/:id                                   its status
+POST /orders/:id/pause | resume | terminate | restart
+POST /orders/:id/events {type, payload}            send it an event
+`;
+
+const HTTP_STATUS: Record<string, number> = {
+	InstanceNotFoundError: 404,
+	InstanceExistsError: 409,
+	InvalidStateError: 409,
+};
+
 export default withWorkflows<Env>(
 	{ ORDER_WORKFLOW: OrderWorkflowEngine },
 	{
 		async fetch(request, env) {
 			const url = new URL(request.url);
-			const match = url.pathname.match(/^\/orders(?:\/([^/]+))?$/);
-			if (!match) {
-				return new Response(
-					"POST /orders {items, email, id?} creates an order workflow; GET /orders/:id reads its status\n",
-				);
-			}
-			const [, id] = match;
+			const match = url.pathname.match(
+				/^\/orders(?:\/([^/]+)(?:\/(pause|resume|terminate|restart|events))?)?$/,
+			);
+			if (!match) return new Response(USAGE);
+			const [, id, action] = match;
 			try {
 				if (request.method === "POST" && id === undefined) {
 					const body = (await request.json()) as OrderParams & { id?: string };
@@ -80,16 +105,23 @@ export default withWorkflows<Env>(
 					const instance = await env.ORDER_WORKFLOW.create({ id: requestedId, params });
 					return Response.json({ id: instance.id, ...(await instance.status()) }, { status: 201 });
 				}
-				if (request.method === "GET" && id !== undefined) {
-					const instance = await env.ORDER_WORKFLOW.get(id);
+				if (id === undefined) return new Response("method not allowed\n", { status: 405 });
+				const instance = await env.ORDER_WORKFLOW.get(id);
+				if (request.method === "GET" && action === undefined) {
 					return Response.json({ id, ...(await instance.status()) });
 				}
-				return new Response("method not allowed\n", { status: 405 });
+				if (request.method !== "POST" || action === undefined) {
+					return new Response("method not allowed\n", { status: 405 });
+				}
+				if (action === "events") {
+					await instance.sendEvent((await request.json()) as { type: string; payload: unknown });
+				} else {
+					await instance[action as "pause" | "resume" | "terminate" | "restart"]();
+				}
+				return Response.json({ id, ...(await instance.status()) });
 			} catch (error) {
 				const { name, message } = error as Error;
-				const status =
-					name === "InstanceNotFoundError" ? 404 : name === "InstanceExistsError" ? 409 : 400;
-				return Response.json({ error: { name, message } }, { status });
+				return Response.json({ error: { name, message } }, { status: HTTP_STATUS[name] ?? 400 });
 			}
 		},
 	},
