@@ -8,6 +8,17 @@ export default defineConfig({
 				plugins: [cloudflareTest({ wrangler: { configPath: "./tests/wrangler.toml" } })],
 				test: { name: "workerd", include: ["tests/**/*.test.ts"], exclude: ["tests/e2e/**"] },
 			},
+			{
+				// Node-driven end-to-end tests: they run the real `wrangler` CLI (dev, deploy --dry-run)
+				// against the root wrangler.toml and talk to it over HTTP on 127.0.0.1.
+				test: {
+					name: "e2e",
+					environment: "node",
+					include: ["tests/e2e/**/*.test.ts"],
+					testTimeout: 120_000,
+					hookTimeout: 120_000,
+				},
+			},
 		],
 	},
 });

@@ -1,0 +1,112 @@
+/// <reference types="node" />
+/**
+ * The example Worker as a user runs it: `wrangler dev` with the root wrangler.toml, driven over
+ * HTTP through the order flow (create, `waiting` during the sleep, `complete` with the output) and
+ * the binding's errors as the Worker maps them to status codes.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+	type ErrorBody,
+	expectedOutput,
+	getOrder,
+	type OrderStatus,
+	order,
+	pollStatus,
+	postOrder,
+} from "./orders";
+import { DevServer, freePort, removeDir, tempDir } from "./wrangler";
+
+let server: DevServer | undefined;
+let persistDir: string | undefined;
+
+function dev(): DevServer {
+	if (!server) throw new Error("wrangler dev did not start (see beforeAll)");
+	return server;
+}
+
+beforeAll(async () => {
+	persistDir = tempDir("example");
+	server = await DevServer.start({ port: await freePort(), persistTo: persistDir });
+});
+
+afterAll(async () => {
+	// stop() throws if any process of wrangler's group or tree (workerd included) survives.
+	try {
+		await server?.stop();
+	} finally {
+		if (persistDir) removeDir(persistDir);
+	}
+});
+
+describe("the example Worker under wrangler dev", () => {
+	it("answers GET / with its usage", async () => {
+		const response = await dev().fetch("/");
+		expect(response.status).toBe(200);
+		expect(await response.text()).toContain("POST /orders");
+	});
+
+	it("runs an order: 201, waiting during the sleep, then complete with the output", async () => {
+		const body = order(`order-${Date.now()}`, { paymentFailures: 1, shippingDelay: "2 seconds" });
+
+		const created = await postOrder<OrderStatus>(dev(), body);
+		expect(created.status, dev().report()).toBe(201);
+		expect(created.contentType).toContain("application/json");
+		expect(created.body.id).toBe(body.id);
+		expect(["queued", "running"]).toContain(created.body.status);
+
+		// The payment fails once (a 1 s retry delay), then the 2 s sleep: the instance must say
+		// "waiting" while it sleeps, not "running".
+		const waiting = await pollStatus(dev(), body.id, "waiting");
+		expect(waiting.status.output).toBeUndefined();
+
+		const done = await pollStatus(dev(), body.id, "complete");
+		expect(done.status).toEqual({ id: body.id, status: "complete", output: expectedOutput(body) });
+
+		// Reading it again gives the same stored result.
+		const again = await getOrder<OrderStatus>(dev(), body.id);
+		expect(again.status).toBe(200);
+		expect(again.body).toEqual(done.status);
+	});
+
+	it("refuses a second create with the same id: 409 InstanceExistsError, first run untouched", async () => {
+		const first = order(`dup-${Date.now()}`, { shippingDelay: "1 second" });
+		const created = await postOrder<OrderStatus>(dev(), first);
+		expect(created.status, dev().report()).toBe(201);
+
+		// Same id, different params, while the first run is still going.
+		const duplicate = order(first.id, { items: [{ sku: "OTHER", quantity: 1, unitPrice: 999 }] });
+		const refused = await postOrder<ErrorBody>(dev(), duplicate);
+		expect(refused.status).toBe(409);
+		expect(refused.body.error.name).toBe("InstanceExistsError");
+		expect(refused.body.error.message).toContain(first.id);
+
+		// And once it has completed: still refused, and the result is the first order's.
+		const done = await pollStatus(dev(), first.id, "complete");
+		expect(done.status.output).toEqual(expectedOutput(first));
+		const refusedLater = await postOrder<ErrorBody>(dev(), duplicate);
+		expect(refusedLater.status).toBe(409);
+		expect(refusedLater.body.error.name).toBe("InstanceExistsError");
+		const after = await getOrder<OrderStatus>(dev(), first.id);
+		expect(after.body).toEqual(done.status);
+	});
+
+	it("answers 404 InstanceNotFoundError for an unknown id", async () => {
+		const response = await getOrder<ErrorBody>(dev(), `never-created-${Date.now()}`);
+		expect(response.status).toBe(404);
+		expect(response.body.error.name).toBe("InstanceNotFoundError");
+	});
+
+	it("answers 400 WorkflowValidationError for an invalid id", async () => {
+		const response = await getOrder<ErrorBody>(dev(), encodeURIComponent("bad id"));
+		expect(response.status).toBe(400);
+		expect(response.body.error.name).toBe("WorkflowValidationError");
+
+		const tooLong = await getOrder<ErrorBody>(dev(), "a".repeat(101));
+		expect(tooLong.status).toBe(400);
+		expect(tooLong.body.error.name).toBe("WorkflowValidationError");
+
+		const created = await postOrder<ErrorBody>(dev(), order("bad id"));
+		expect(created.status).toBe(400);
+		expect(created.body.error.name).toBe("WorkflowValidationError");
+	});
+});
