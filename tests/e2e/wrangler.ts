@@ -219,6 +219,7 @@ class Spawned {
 	readonly child: ChildProcess;
 	readonly pgid: number;
 	readonly description: string;
+	readonly tmpdir: string;
 	#output = "";
 	#exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
 	readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -227,11 +228,13 @@ class Spawned {
 		this.description = `wrangler ${args.join(" ")}`;
 		// detached: the child leads a new process group (setsid), which its children inherit, so
 		// one signal to -pgid reaches wrangler, its node child, esbuild and workerd.
+		// Its own TMPDIR: miniflare leaves a directory there when it is killed, removed on stop.
+		this.tmpdir = tempDir("tmp");
 		this.child = spawn(WRANGLER_BIN, args, {
 			cwd,
 			detached: true,
 			stdio: ["ignore", "pipe", "pipe"],
-			env: { ...process.env, ...WRANGLER_ENV },
+			env: { ...process.env, ...WRANGLER_ENV, TMPDIR: this.tmpdir },
 		});
 		const pid = this.child.pid;
 		if (pid === undefined) throw new Error(`could not spawn ${this.description}`);
@@ -310,8 +313,9 @@ class Spawned {
 
 	async #stopped(): Promise<void> {
 		liveGroups.delete(this.pgid);
-		// The group leader is our child: its exit event comes once Node reaps it.
+		// The group leader is our child: its close event comes once Node reaps it.
 		await this.exited;
+		removeDir(this.tmpdir);
 	}
 }
 
