@@ -138,6 +138,16 @@ describe("step.do", () => {
 		expect(await calls(instance.id)).toEqual({ doomed: 1 });
 	});
 
+	it("recognises the product's NonRetryableError from cloudflare:workflows too", async () => {
+		const instance = await start("productNonRetryable");
+		const status = await waitForStatus(instance, "errored");
+		expect(status.error).toEqual({
+			name: "NonRetryableError",
+			message: "from cloudflare:workflows",
+		});
+		expect(await calls(instance.id)).toEqual({ doomed: 1 });
+	});
+
 	it("lets run() catch a step's final error and carry on", async () => {
 		const instance = await start("caught");
 		const { output } = await waitForStatus(instance, "complete");

@@ -5,6 +5,7 @@
  * not against the engine's own bookkeeping.
  */
 import { DurableObject } from "cloudflare:workers";
+import { NonRetryableError as ProductNonRetryableError } from "cloudflare:workflows";
 import {
 	createWorkflowEngine,
 	NonRetryableError,
@@ -133,6 +134,14 @@ export const scenarios = {
 		}
 		const after = await step.do("after", async () => "continued");
 		return { caught, after };
+	},
+
+	/** Code ported from the product may still throw the product's own NonRetryableError. */
+	async productNonRetryable({ step, hit }: ScenarioContext) {
+		await step.do("doomed", async () => {
+			await hit("doomed");
+			throw new ProductNonRetryableError("from cloudflare:workflows");
+		});
 	},
 
 	async caughtNonRetryable({ step }: ScenarioContext) {
