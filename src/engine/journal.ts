@@ -111,6 +111,11 @@ CREATE INDEX IF NOT EXISTS events_by_type ON events (type, seq);
 
 type Row = Record<string, SqlStorageValue>;
 
+/** Errors are stored as JSON text: `{ name, message, code? }`. */
+function storedError(value: SqlStorageValue | undefined): SerializedError | null {
+	return typeof value === "string" ? (JSON.parse(value) as SerializedError) : null;
+}
+
 function toStep(row: Row): StepRow {
 	return {
 		seq: row.seq as number,
@@ -123,7 +128,7 @@ function toStep(row: Row): StepRow {
 		dueAt: row.due_at as number | null,
 		startedAt: row.started_at as number | null,
 		endedAt: row.ended_at as number | null,
-		error: row.error === null ? null : (JSON.parse(row.error as string) as SerializedError),
+		error: storedError(row.error),
 		nonRetryable: row.non_retryable === 1,
 		eventType: row.event_type as string | null,
 	};
@@ -174,7 +179,7 @@ export class Journal {
 			createdAt: row.created_at as number,
 			startedAt: row.started_at as number | null,
 			endedAt: row.ended_at as number | null,
-			error: row.error === null ? null : (JSON.parse(row.error as string) as SerializedError),
+			error: storedError(row.error),
 		};
 	}
 
