@@ -354,3 +354,65 @@ describe("races", () => {
 		await expect(instance.resume()).rejects.toThrow(InvalidStateError);
 	});
 });
+
+describe("review regressions (lifecycle)", () => {
+	it("resuming during waitingForPause releases a branch that reached a step boundary meanwhile", async () => {
+		const instance = await start("retryBesideWork");
+		await expect.poll(async () => (await calls(instance.id)).hangs).toBe(1);
+		await instance.pause();
+		expect((await instance.status()).status).toBe("waitingForPause");
+		// Make the other branch's retry due: it reaches the boundary and must wait there.
+		const retryReady = async () =>
+			(
+				await runInDurableObject(engineStub(instance.id), (engine: WorkflowEngine) =>
+					engine.journal.step("do", "slow retry", 1),
+				)
+			)?.state === StepState.Pending;
+		// The lease of the hanging attempt is always the earlier alarm, so move the retry's time instead.
+		await runInDurableObject(engineStub(instance.id), (_e: WorkflowEngine, state) => {
+			state.storage.sql.exec(
+				"UPDATE steps SET due_at = ? WHERE name = 'slow retry'",
+				Date.now() - 1,
+			);
+		});
+		await fireAlarm(instance.id);
+		expect(await retryReady()).toBe(true);
+		expect((await calls(instance.id))["slow retry"]).toBe(1);
+		await instance.resume();
+		await expect.poll(async () => (await calls(instance.id))["slow retry"]).toBe(2);
+	});
+
+	it("completes a pending pause when the object stops mid-attempt: paused, and the attempt runs again on resume", async () => {
+		const instance = await instanceIn("waitingForPause");
+		await runInDurableObject(engineStub(instance.id), (_e: WorkflowEngine, state) =>
+			state.abort("crash"),
+		).catch(() => {});
+		expect((await instance.status()).status).toBe("paused");
+		await fireAlarm(instance.id);
+		expect((await instance.status()).status).toBe("paused");
+		expect(await calls(instance.id)).toEqual({ held: 1 });
+		await instance.resume();
+		await expect.poll(async () => (await calls(instance.id)).held).toBe(2);
+		await openGate(instance.id, "held");
+		await waitForStatus(instance, "waiting");
+	});
+
+	it("times out, rather than feeds, a wait whose timeout passed while the instance was paused", async () => {
+		const instance = await start("waitEvent", { timeout: "1 hour" });
+		await waitForStatus(instance, "waiting");
+		await instance.pause();
+		// Time passes beyond the wait's timeout while paused.
+		await runInDurableObject(engineStub(instance.id), (_e: WorkflowEngine, state) => {
+			state.storage.sql.exec("UPDATE steps SET due_at = ? WHERE type = 'wait'", Date.now() - 1);
+		});
+		await instance.sendEvent({ type: "approval", payload: "too late" });
+		await instance.resume();
+		const status = await waitForStatus(instance, "errored");
+		expect(status.error?.name).toBe("WorkflowTimeoutError");
+		// The late event was kept for a later wait of its type, not given to the timed-out one.
+		const buffered = await runInDurableObject(engineStub(instance.id), (engine: WorkflowEngine) =>
+			engine.journal.bufferedEvents(),
+		);
+		expect(buffered).toBe(1);
+	});
+});

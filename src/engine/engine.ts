@@ -23,7 +23,7 @@ import { DEFAULT_STEP_LIMIT, engineOptionsSchema, MAX_VALUE_BYTES, parse } from 
 import { serializedSize } from "../serialized-size";
 import { StepContext } from "../step/context";
 import { Execution } from "./execution";
-import { Journal, StepState } from "./journal";
+import { Journal, type StepRow, StepState } from "./journal";
 import { assertTransition, isFinal, publicStatus, Status } from "./status";
 
 /**
@@ -105,6 +105,11 @@ export class WorkflowEngine extends DurableObject {
 		this.journal = new Journal(ctx.storage);
 		this.#status = this.journal.instance()?.status;
 		this.#alarmAt = this.#status === undefined ? null : this.journal.alarmAt();
+		if (this.#status === Status.WaitingForPause) {
+			// The object stopped while a pause waited for an attempt to finish. That attempt is
+			// gone, so the pause is complete: the attempt counts as interrupted and runs again on resume.
+			this.#transition(Status.Paused);
+		}
 	}
 
 	get stepLimit(): number {
@@ -246,6 +251,9 @@ export class WorkflowEngine extends DurableObject {
 		return rpc(() => {
 			this.#require("send an event to");
 			const now = Date.now();
+			// A wait whose timeout passed while nothing ran (paused, evicted) has timed out already:
+			// it must not take this event. A live run's overdue timers are the alarm's to apply.
+			if (!this.#execution) this.#applyDueTimers(now, now);
 			const wait = this.journal.openWait(event.type);
 			if (!wait) {
 				this.journal.bufferEvent(event.type, event.payload, now);
@@ -258,7 +266,10 @@ export class WorkflowEngine extends DurableObject {
 			);
 			const execution = this.#execution;
 			if (execution) execution.wake(wait.seq);
-			else if (this.#status !== Status.Paused) this.#start();
+			else if (this.#status !== Status.Paused) {
+				this.#start();
+				this.#rearm(now);
+			}
 			return null;
 		});
 	}
@@ -313,7 +324,9 @@ export class WorkflowEngine extends DurableObject {
 		// A test may run the alarm before its time (runDurableObjectAlarm): everything due by the
 		// time it was set for counts as due, so a one-day sleep can be fast-forwarded.
 		const threshold = Math.max(now, this.journal.alarmAt() ?? now);
+		// The alarm that fired is spent; what is stored must say so too.
 		this.#alarmAt = null;
+		this.journal.setAlarmAt(null);
 		if (isFinal(status)) {
 			const deadline = this.#retentionDeadline();
 			if (deadline !== null && deadline <= threshold) await this.delete();
@@ -321,6 +334,24 @@ export class WorkflowEngine extends DurableObject {
 			return;
 		}
 		if (status === Status.Paused) return;
+		const due = this.#applyDueTimers(threshold, now);
+		const execution = this.#execution;
+		if (!execution) {
+			// Nothing runs in memory: the object was evicted or the runtime restarted. Replay.
+			this.#start();
+			this.#rearm(now);
+			return;
+		}
+		this.#rearm(now);
+		// Woken waiters renew the lease themselves, so this comes after the re-arm.
+		for (const step of due) execution.wake(step.seq);
+	}
+
+	/**
+	 * Applies every timer due by `threshold` to the journal: sleeps end, retries become ready,
+	 * event waits time out. Returns the steps it changed, for a live run to wake.
+	 */
+	#applyDueTimers(threshold: number, now: number): StepRow[] {
 		const due = this.journal.dueTimers(threshold);
 		for (const step of due) {
 			if (step.state === StepState.Sleeping) this.journal.complete(step.seq, now);
@@ -333,16 +364,7 @@ export class WorkflowEngine extends DurableObject {
 				this.journal.fail(step.seq, error.toJSON(), false, now);
 			}
 		}
-		const execution = this.#execution;
-		if (!execution) {
-			// Nothing runs in memory: the object was evicted or the runtime restarted. Replay.
-			this.#start();
-			this.#rearm(now);
-			return;
-		}
-		this.#rearm(now);
-		// Woken waiters renew the lease themselves, so this comes after the re-arm.
-		for (const step of due) execution.wake(step.seq);
+		return due;
 	}
 
 	/**

@@ -30,7 +30,8 @@ export class Execution implements StepHost {
 	readonly #waiters = new Map<number, { resolve(): void; kind: TimerKind }>();
 	#steps: number;
 	#inFlight = 0;
-	#pausing = false;
+	/** While a pause is pending: the gate that new steps wait at, opened if the pause is withdrawn. */
+	#pauseGate: PromiseWithResolvers<void> | undefined;
 	#abandoned = false;
 
 	constructor(owner: ExecutionOwner) {
@@ -65,7 +66,8 @@ export class Execution implements StepHost {
 	 * abandoned (the run stops there; a resume replays it from the journal).
 	 */
 	proceed(): Promise<void> {
-		return this.#pausing || this.#abandoned ? never : Promise.resolve();
+		if (this.#abandoned) return never;
+		return this.#pauseGate?.promise ?? Promise.resolve();
 	}
 
 	timer(seq: number, dueAt: number | null, kind: TimerKind): Promise<void> {
@@ -98,7 +100,7 @@ export class Execution implements StepHost {
 
 	attemptEnded(): void {
 		this.#inFlight--;
-		if (this.#pausing && this.#inFlight === 0) {
+		if (this.#pauseGate && this.#inFlight === 0) {
 			this.#owner.quiesced(this);
 			return;
 		}
@@ -128,12 +130,14 @@ export class Execution implements StepHost {
 
 	/** Stops new steps from starting; the owner is told once the attempts in flight end. */
 	requestPause(): void {
-		this.#pausing = true;
+		this.#pauseGate ??= Promise.withResolvers<void>();
 	}
 
 	/** Withdraws a pending pause (resume during `waitingForPause`). */
 	cancelPause(): void {
-		this.#pausing = false;
+		// Whatever reached a step boundary meanwhile goes on now.
+		this.#pauseGate?.resolve();
+		this.#pauseGate = undefined;
 	}
 
 	guard<T>(promise: Promise<T>): Promise<T> {
@@ -155,7 +159,7 @@ export class Execution implements StepHost {
 
 	/** Reports `running` or `waiting` to the owner, as the run's state says. */
 	updateStatus(): void {
-		if (this.#abandoned || this.#pausing) return;
+		if (this.#abandoned || this.#pauseGate) return;
 		this.#owner.setRunStatus(this.waiting ? Status.Waiting : Status.Running);
 	}
 }

@@ -440,7 +440,8 @@ export class Journal {
 	/**
 	 * Forgets every step from `fromSeq` on (all of them by default) and the instance's result,
 	 * so the run starts again with the same id and params. A full restart also drops buffered
-	 * events: they were sent to the run being discarded.
+	 * events: they were sent to the run being discarded. A restart from a step keeps them, and
+	 * events already delivered to the waits it erases are gone with those waits.
 	 */
 	reset(fromSeq = 0): void {
 		const seqs = this.#sql
@@ -449,6 +450,12 @@ export class Journal {
 			.map((row) => row.seq as number);
 		for (const seq of seqs) this.#kv.delete(outputKey(seq));
 		this.#sql.exec("DELETE FROM steps WHERE seq >= ?", fromSeq);
+		// A kept step whose attempt was in flight starts over: that attempt was not interrupted.
+		this.#sql.exec(
+			"UPDATE steps SET state = ?, attempts = failures WHERE state = ?",
+			StepState.Pending,
+			StepState.Running,
+		);
 		if (fromSeq === 0) {
 			for (const row of this.#sql.exec<Row>("SELECT seq FROM events").toArray()) {
 				this.#kv.delete(eventKey(row.seq as number));
