@@ -12,6 +12,7 @@ import {
 	type OrderStatus,
 	order,
 	pollStatus,
+	postAction,
 	postOrder,
 } from "./orders";
 import { DevServer, freePort, removeDir, tempDir } from "./wrangler";
@@ -108,5 +109,36 @@ describe("the example Worker under wrangler dev", () => {
 		const created = await postOrder<ErrorBody>(dev(), order("bad id"));
 		expect(created.status).toBe(400);
 		expect(created.body.error.name).toBe("WorkflowValidationError");
+	});
+
+	it("walks the README's lifecycle: pause, an event while paused, resume, terminate twice, restart", async () => {
+		const body = order(`review-${Date.now()}`, { requireReview: true, shippingDelay: "1 hour" });
+		expect((await postOrder<OrderStatus>(dev(), body)).status).toBe(201);
+		await pollStatus(dev(), body.id, "waiting");
+
+		expect((await postAction<OrderStatus>(dev(), body.id, "pause")).body.status).toBe("paused");
+		const event = { type: "fraud-review", payload: { approved: true } };
+		const sent = await postAction<OrderStatus>(dev(), body.id, "events", event);
+		expect(sent.body.status).toBe("paused");
+
+		const resumed = await postAction<OrderStatus>(dev(), body.id, "resume");
+		expect(resumed.status).toBe(200);
+		// Approved: the order moves on to its one-hour shipping sleep.
+		await pollStatus(dev(), body.id, "waiting");
+
+		expect((await postAction<OrderStatus>(dev(), body.id, "terminate")).body.status).toBe(
+			"terminated",
+		);
+		const again = await postAction<ErrorBody>(dev(), body.id, "terminate");
+		expect(again.status).toBe(409);
+		expect(again.body.error).toEqual({
+			name: "InvalidStateError",
+			message: `cannot terminate instance "${body.id}": it is already terminated`,
+		});
+
+		const restarted = await postAction<OrderStatus>(dev(), body.id, "restart");
+		expect(restarted.status).toBe(200);
+		expect(["running", "waiting"]).toContain(restarted.body.status);
+		await pollStatus(dev(), body.id, "waiting");
 	});
 });

@@ -10,6 +10,7 @@ export interface OrderBody {
 	items: { sku: string; quantity: number; unitPrice: number }[];
 	paymentFailures?: number;
 	shippingDelay?: string;
+	requireReview?: boolean;
 }
 
 /** What `GET /orders/:id` and `POST /orders` answer on success. */
@@ -72,6 +73,22 @@ export async function postOrder<T = OrderStatus | ErrorBody>(
 			method: "POST",
 			headers: { "content-type": "application/json" },
 			body: JSON.stringify(body),
+		}),
+	);
+}
+
+/** `POST /orders/:id/<action>` (pause, resume, terminate, restart, events), with an optional JSON body. */
+export async function postAction<T = OrderStatus | ErrorBody>(
+	server: DevServer,
+	id: string,
+	action: string,
+	body?: unknown,
+): Promise<JsonResponse<T>> {
+	return json<T>(
+		await server.fetch(`/orders/${encodeURIComponent(id)}/${action}`, {
+			method: "POST",
+			headers: { "content-type": "application/json" },
+			body: body === undefined ? undefined : JSON.stringify(body),
 		}),
 	);
 }
