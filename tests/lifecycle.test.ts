@@ -309,6 +309,7 @@ describe("delete and retention", () => {
 	it("refuses calls on a deleted instance handle", async () => {
 		const instance = await instanceIn("complete");
 		await (instance as WorkflowInstance & { delete(): Promise<void> }).delete();
+		await expect(instance.status()).rejects.toThrow(`instance "${instance.id}" not found`);
 		await expect(instance.status()).rejects.toThrow(InstanceNotFoundError);
 		await expect(instance.pause()).rejects.toThrow(InstanceNotFoundError);
 		await expect(instance.restart()).rejects.toThrow(InstanceNotFoundError);

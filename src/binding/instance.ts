@@ -1,10 +1,16 @@
 import type { RpcResult, WorkflowEngine } from "../engine/engine";
-import { deserializeError } from "../errors";
+import { deserializeError, InstanceNotFoundError } from "../errors";
 import { assertStorable, parse, restartOptionsSchema, sendEventSchema } from "../limits";
 
-/** Unwraps an engine answer, rethrowing its error as the typed error it was. */
-export function unwrap<T>(result: RpcResult<T>): T {
+/**
+ * Unwraps an engine answer, rethrowing its error as the typed error it was. An engine object
+ * with no instance does not know the id it was asked for; the caller does, and names it.
+ */
+export function unwrap<T>(result: RpcResult<T>, id?: string): T {
 	if (result.ok) return result.value;
+	if (id !== undefined && result.error.code === "instance_not_found") {
+		throw new InstanceNotFoundError(`instance "${id}" not found`);
+	}
 	throw deserializeError(result.error);
 }
 
@@ -30,7 +36,7 @@ export class InstanceHandle implements WorkflowInstance {
 	/** The instance's status, its error if it failed, and its output if it completed. */
 	async status(): Promise<InstanceStatus> {
 		// The stub's typing widens `output: unknown` through its RPC mapping; the value is the engine's InstanceStatus.
-		return unwrap((await this.#stub.status()) as RpcResult<InstanceStatus>);
+		return unwrap((await this.#stub.status()) as RpcResult<InstanceStatus>, this.id);
 	}
 
 	/**
@@ -39,7 +45,7 @@ export class InstanceHandle implements WorkflowInstance {
 	 * @throws InvalidStateError if the instance is complete, errored or terminated.
 	 */
 	async pause(): Promise<void> {
-		unwrap(await this.#stub.pause());
+		unwrap(await this.#stub.pause(), this.id);
 	}
 
 	/**
@@ -47,7 +53,7 @@ export class InstanceHandle implements WorkflowInstance {
 	 * @throws InvalidStateError if the instance is not paused (or waiting for a pause).
 	 */
 	async resume(): Promise<void> {
-		unwrap(await this.#stub.resume());
+		unwrap(await this.#stub.resume(), this.id);
 	}
 
 	/**
@@ -55,7 +61,7 @@ export class InstanceHandle implements WorkflowInstance {
 	 * @throws InvalidStateError if it is already complete, errored or terminated.
 	 */
 	async terminate(): Promise<void> {
-		unwrap(await this.#stub.terminate());
+		unwrap(await this.#stub.terminate(), this.id);
 	}
 
 	/** The older name of {@link terminate}. */
@@ -71,7 +77,7 @@ export class InstanceHandle implements WorkflowInstance {
 	 */
 	async restart(options?: WorkflowInstanceRestartOptions): Promise<void> {
 		const { from } = parse(restartOptionsSchema, options ?? {}, "restart options");
-		unwrap(await this.#stub.restart(from));
+		unwrap(await this.#stub.restart(from), this.id);
 	}
 
 	/**
@@ -84,11 +90,11 @@ export class InstanceHandle implements WorkflowInstance {
 	async sendEvent(event: { type: string; payload: unknown }): Promise<void> {
 		const parsed = parse(sendEventSchema, event, "event");
 		assertStorable(parsed.payload, "event.payload");
-		unwrap(await this.#stub.sendEvent({ type: parsed.type, payload: parsed.payload }));
+		unwrap(await this.#stub.sendEvent({ type: parsed.type, payload: parsed.payload }), this.id);
 	}
 
 	/** Deletes the instance and everything it stored; its id can be used again. */
 	async delete(): Promise<void> {
-		unwrap(await this.#stub.delete());
+		unwrap(await this.#stub.delete(), this.id);
 	}
 }

@@ -140,8 +140,6 @@ export class WorkflowEngine extends DurableObject {
 			if (request.retention)
 				this.journal.setRetention(request.retention.success, request.retention.error);
 			this.#status = Status.Queued;
-			// Armed before the run starts, so an instance cut off before its first step still starts.
-			this.armAlarm(now + LEASE_MS);
 			this.#start();
 			return null;
 		});
@@ -200,7 +198,6 @@ export class WorkflowEngine extends DurableObject {
 				);
 			}
 			this.#start();
-			this.#rearm(Date.now());
 			return null;
 		});
 	}
@@ -237,7 +234,6 @@ export class WorkflowEngine extends DurableObject {
 			this.#abandonRun();
 			this.journal.reset(fromSeq);
 			this.#transition(Status.Queued);
-			this.armAlarm(Date.now() + LEASE_MS);
 			this.#start();
 			return null;
 		});
@@ -266,10 +262,7 @@ export class WorkflowEngine extends DurableObject {
 			);
 			const execution = this.#execution;
 			if (execution) execution.wake(wait.seq);
-			else if (this.#status !== Status.Paused) {
-				this.#start();
-				this.#rearm(now);
-			}
+			else if (this.#status !== Status.Paused) this.#start();
 			return null;
 		});
 	}
@@ -339,7 +332,6 @@ export class WorkflowEngine extends DurableObject {
 		if (!execution) {
 			// Nothing runs in memory: the object was evicted or the runtime restarted. Replay.
 			this.#start();
-			this.#rearm(now);
 			return;
 		}
 		this.#rearm(now);
@@ -430,13 +422,17 @@ export class WorkflowEngine extends DurableObject {
 		this.#status = status;
 	}
 
-	/** Starts (or replays) the run, unless one is live or the instance is finished. */
+	/**
+	 * Starts (or replays) the run, unless one is live or the instance is finished. The lease is
+	 * armed in the same transaction, so a run cut off before its first step still starts again.
+	 */
 	#start(): void {
 		const instance = this.journal.instance();
 		if (this.#execution || !instance || isFinal(instance.status)) return;
 		const execution = new Execution(this);
 		this.#execution = execution;
 		this.#transition(Status.Running);
+		this.renewLease();
 
 		const { workflow: Workflow, name } = this.#definition;
 		const state = this.ctx;
