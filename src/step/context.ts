@@ -196,7 +196,9 @@ export class StepContext {
 
 			// The outcome is written before the attempt counts as ended, so a pause that waits for
 			// the attempts in flight never leaves one unrecorded.
-			let final: unknown;
+			// run() sees the error as a replay would rebuild it (its name and message, and its class
+			// if it is one of ours), so a caught error takes the same path on every run.
+			let failed: Error | undefined;
 			try {
 				if (outcome.ok) {
 					const stored = this.#store(seq, name, outcome.value);
@@ -212,18 +214,16 @@ export class StepContext {
 					error instanceof ValueTooLargeError ||
 					failures > config.retries.limit
 				) {
-					journal.fail(seq, serializeError(error), nonRetryable, host.now());
-					final = error;
+					const stored = serializeError(error);
+					journal.fail(seq, stored, nonRetryable, host.now());
+					failed = deserializeError(stored, nonRetryable);
 				} else {
 					journal.scheduleRetry(seq, host.now() + retryDelay(config.retries, failures));
 				}
 			} finally {
 				host.attemptEnded();
 			}
-			// run() sees the error as a replay would rebuild it (its name and message, and its class
-			// if it is one of ours), so a caught error takes the same path on every run.
-			if (final !== undefined)
-				throw deserializeError(serializeError(final), isNonRetryableError(final));
+			if (failed) throw failed;
 		}
 	}
 
