@@ -1,0 +1,101 @@
+/**
+ * What the crash-test Worker (worker.ts) and the Node test (crash.test.ts) say to each other:
+ * the workflow's parameters and output, the step names in run order, and the shape of the
+ * execution records kept by the Worker's counter Durable Object. Types and constants only, no
+ * platform types, so both sides (workerd and Node) compile it.
+ */
+
+/** The parameters of one crash-test instance (chosen by the test from its seeded PRNG). */
+export interface CrashParams {
+	/** The first sleep, in ms (1–3 s). */
+	nap1Ms: number;
+	/** The second sleep, in ms (1–3 s). */
+	nap2Ms: number;
+	/** How many attempts of the "flaky" step fail before one succeeds (0–2). */
+	failures: number;
+	/** The "flaky" step's constant retry delay, in ms. */
+	retryDelayMs: number;
+	/** How long each long step runs (awaited timers), in ms. */
+	longMs: number;
+}
+
+/** The `step.do` steps, in the order `run()` reaches them; each returns a fresh token. */
+export const DO_STEPS = [
+	"quick-1",
+	"quick-2",
+	"flaky",
+	"long-1",
+	"ready-for-late",
+	"long-2",
+	"quick-3",
+	"finish",
+] as const;
+export type DoStep = (typeof DO_STEPS)[number];
+
+/** The step each step receives the token of (its input); checks that replays return journaled values. */
+export const PREVIOUS: Record<DoStep, DoStep | null> = {
+	"quick-1": null,
+	"quick-2": "quick-1",
+	flaky: "quick-2",
+	"long-1": "flaky",
+	"ready-for-late": "long-1",
+	"long-2": "ready-for-late",
+	"quick-3": "long-2",
+	finish: "quick-3",
+};
+
+/** Event types: "early" events are sent right after create (buffered), "late" ones once the wait is near. */
+export const EARLY = "early";
+export const LATE = "late";
+
+/** The payload of every event the test sends: a unique id. */
+export interface EventPayload {
+	pid: string;
+}
+
+/** What `run()` returns, and what the "finish" step records with its completion. */
+export interface CrashOutput {
+	/** The token each `step.do` returned to `run()` (the journaled result). */
+	tokens: Record<Exclude<DoStep, "finish">, string>;
+	/** The payload id each event wait received. */
+	events: { early1: string; late1: string; early2: string };
+}
+
+/**
+ * One execution record. A step callback records "started" when it begins and "completed" just
+ * before it returns its token (or "failed" before it throws, for the flaky step's planned failures).
+ */
+export interface ExecutionRecord {
+	/** Order of arrival at the counter object (SQLite rowid). */
+	seq: number;
+	instance: string;
+	step: DoStep;
+	kind: "started" | "completed" | "failed";
+	/** Fresh per attempt: what the attempt returns, if it completes. */
+	token: string;
+	/** The engine's attempt number (ctx.attempt). */
+	attempt: number;
+	/** The token this attempt received from the previous step ("" for the first). */
+	prev: string;
+	/** Which runtime process recorded it (a random id per Worker isolate). */
+	boot: string;
+	/** Date.now() in the Worker when recorded. */
+	at: number;
+	/** The "finish" step's completion carries the output it is about to return (JSON). */
+	data: string | null;
+}
+
+/** What `GET /counters/summary` answers: counters only, never an instance. */
+export interface CounterSummary {
+	records: number;
+	/** Instances whose "ready-for-late" step has completed at least once. */
+	readyForLate: string[];
+	/** Instances whose "finish" step has completed at least once. */
+	finished: string[];
+	/** Attempts started and not (yet) completed or failed. */
+	open: number;
+	/** Date.now() of the newest record, or null. */
+	lastAt: number | null;
+	/** Date.now() in the Worker as it answered. */
+	now: number;
+}

@@ -1,0 +1,261 @@
+/**
+ * The crash-test Worker (tests/crash/wrangler.toml), served by `wrangler dev` and killed and
+ * restarted by crash.test.ts. It hosts one workflow on do-workflows that mixes quick steps,
+ * sleeps, a step that fails before it succeeds, buffered and live event waits and long steps,
+ * and a separate counter Durable Object in which every step callback records its execution.
+ *
+ * Routes under /instances touch workflow instances; routes under /counters read the counter
+ * object only, so the test can watch instances finish without any request reaching them.
+ */
+import { DurableObject } from "cloudflare:workers";
+import {
+	createWorkflowEngine,
+	WorkflowEntrypoint,
+	type WorkflowEvent,
+	type WorkflowStep,
+	type WorkflowStepConfig,
+	withWorkflows,
+} from "../../src";
+import {
+	type CounterSummary,
+	type CrashOutput,
+	type CrashParams,
+	type DoStep,
+	EARLY,
+	type EventPayload,
+	type ExecutionRecord,
+	LATE,
+} from "./protocol";
+
+interface Env {
+	CRASH_WORKFLOW: Workflow<CrashParams>;
+	COUNTERS: DurableObjectNamespace<CounterStore>;
+}
+
+/** A random id per isolate, i.e. per runtime process under `wrangler dev`. */
+let bootId: string | undefined;
+function boot(): string {
+	bootId ??= crypto.randomUUID();
+	return bootId;
+}
+
+// ---- the counter object: execution records, kept apart from the engine ----
+
+type NewRecord = Omit<ExecutionRecord, "seq" | "boot" | "at">;
+
+/** One object ("counters") holds every execution record; writes are durable before `record` returns. */
+export class CounterStore extends DurableObject {
+	readonly #sql: SqlStorage;
+
+	constructor(ctx: DurableObjectState, env: Env) {
+		super(ctx, env);
+		this.#sql = ctx.storage.sql;
+		this.#sql.exec(`CREATE TABLE IF NOT EXISTS records (
+			seq INTEGER PRIMARY KEY AUTOINCREMENT,
+			instance TEXT NOT NULL, step TEXT NOT NULL, kind TEXT NOT NULL, token TEXT NOT NULL,
+			attempt INTEGER NOT NULL, prev TEXT NOT NULL, boot TEXT NOT NULL, at INTEGER NOT NULL,
+			data TEXT)`);
+		this.#sql.exec("CREATE INDEX IF NOT EXISTS by_step ON records (step, kind, instance)");
+	}
+
+	/** Records one execution event, stamped with the recording isolate's boot id. */
+	record(entry: NewRecord & { boot: string }): void {
+		this.#sql.exec(
+			"INSERT INTO records (instance, step, kind, token, attempt, prev, boot, at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			entry.instance,
+			entry.step,
+			entry.kind,
+			entry.token,
+			entry.attempt,
+			entry.prev,
+			entry.boot,
+			Date.now(),
+			entry.data,
+		);
+	}
+
+	summary(): CounterSummary {
+		const ids = (step: DoStep) =>
+			this.#sql
+				.exec<{ instance: string }>(
+					"SELECT DISTINCT instance FROM records WHERE step = ? AND kind = 'completed'",
+					step,
+				)
+				.toArray()
+				.map((row) => row.instance);
+		const totals = this.#sql
+			.exec<{ records: number; lastAt: number | null; started: number }>(
+				"SELECT count(*) AS records, max(at) AS lastAt, sum(kind = 'started') AS started FROM records",
+			)
+			.one();
+		return {
+			records: totals.records,
+			readyForLate: ids("ready-for-late"),
+			finished: ids("finish"),
+			open: (totals.started ?? 0) - (totals.records - (totals.started ?? 0)),
+			lastAt: totals.lastAt,
+			now: Date.now(),
+		};
+	}
+
+	records(): ExecutionRecord[] {
+		return this.#sql
+			.exec<Record<string, SqlStorageValue>>("SELECT * FROM records ORDER BY seq")
+			.toArray() as unknown as ExecutionRecord[];
+	}
+}
+
+function counters(env: Env): DurableObjectStub<CounterStore> {
+	// A fresh stub per call: a stub breaks for good if its object is reset.
+	return env.COUNTERS.get(env.COUNTERS.idFromName("counters"));
+}
+
+// ---- the workflow ----
+
+/** Quick steps retry fast if anything unexpected fails (the documented default waits 10 s). */
+const QUICK: WorkflowStepConfig = { retries: { limit: 5, delay: 250, backoff: "constant" } };
+
+function sleepMs(ms: number): Promise<void> {
+	return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export class CrashWorkflow extends WorkflowEntrypoint<Env, CrashParams> {
+	async run(event: WorkflowEvent<CrashParams>, step: WorkflowStep): Promise<CrashOutput> {
+		const p = event.payload;
+		const instance = event.instanceId;
+
+		/**
+		 * A step.do whose callback records "started", does `work`, then records "completed" and
+		 * returns a token unique to this attempt. `prev` is the token run() got from the step before.
+		 */
+		const tracked = (
+			name: DoStep,
+			prev: string,
+			config: WorkflowStepConfig,
+			work: (attempt: number) => Promise<void> = async () => {},
+			data: () => string | null = () => null,
+		) =>
+			step.do(name, config, async ({ attempt }) => {
+				const token = crypto.randomUUID();
+				const base = { instance, step: name, token, attempt, prev, data: null, boot: boot() };
+				await counters(this.env).record({ ...base, kind: "started" });
+				try {
+					await work(attempt);
+				} catch (error) {
+					await counters(this.env).record({ ...base, kind: "failed" });
+					throw error;
+				}
+				await counters(this.env).record({ ...base, kind: "completed", data: data() });
+				return token;
+			});
+
+		const long = async () => {
+			// A few seconds of awaited timers, in slices, as a real long call would await I/O.
+			for (let left = p.longMs; left > 0; left -= 250) await sleepMs(Math.min(250, left));
+		};
+
+		const quick1 = await tracked("quick-1", "", QUICK);
+		const quick2 = await tracked("quick-2", quick1, QUICK);
+		await step.sleep("nap-1", p.nap1Ms);
+		const flaky = await tracked(
+			"flaky",
+			quick2,
+			// Room for the planned failures and a spare; interrupted attempts are not failures.
+			{ retries: { limit: p.failures + 1, delay: p.retryDelayMs, backoff: "constant" } },
+			async (attempt) => {
+				if (attempt <= p.failures) throw new Error(`planned failure of attempt ${attempt}`);
+			},
+		);
+		const early1 = await step.waitForEvent<EventPayload>("early-1", {
+			type: EARLY,
+			timeout: "10 minutes",
+		});
+		const long1 = await tracked("long-1", flaky, QUICK, long);
+		const ready = await tracked("ready-for-late", long1, QUICK);
+		const late1 = await step.waitForEvent<EventPayload>("late-1", {
+			type: LATE,
+			timeout: "10 minutes",
+		});
+		const early2 = await step.waitForEvent<EventPayload>("early-2", {
+			type: EARLY,
+			timeout: "10 minutes",
+		});
+		const long2 = await tracked("long-2", ready, QUICK, long);
+		await step.sleep("nap-2", p.nap2Ms);
+		const quick3 = await tracked("quick-3", long2, QUICK);
+
+		const output: CrashOutput = {
+			tokens: {
+				"quick-1": quick1,
+				"quick-2": quick2,
+				flaky,
+				"long-1": long1,
+				"ready-for-late": ready,
+				"long-2": long2,
+				"quick-3": quick3,
+			},
+			events: { early1: early1.payload.pid, late1: late1.payload.pid, early2: early2.payload.pid },
+		};
+		// The finished marker: the output as run() is about to return it, recorded with the last step.
+		await tracked("finish", quick3, QUICK, undefined, () => JSON.stringify(output));
+		return output;
+	}
+}
+
+export const CrashWorkflowEngine = createWorkflowEngine(CrashWorkflow, { name: "crash-workflow" });
+
+// ---- routes ----
+
+const USAGE = `GET  /boot                       this runtime's boot id
+POST /instances [{id, params}]     create instances (createBatch, at most 100)
+POST /instances/events [{id, type, payload}]   send events
+POST /instances/status [id]        statuses
+GET  /counters/summary             a summary of the execution records (touches no instance)
+GET  /counters/records             every execution record (touches no instance)
+`;
+
+export default withWorkflows<Env>(
+	{ CRASH_WORKFLOW: CrashWorkflowEngine },
+	{
+		async fetch(request, env) {
+			const { pathname } = new URL(request.url);
+			const route = `${request.method} ${pathname}`;
+			switch (route) {
+				case "GET /":
+					return new Response(USAGE);
+				case "GET /boot":
+					return Response.json({ boot: boot() });
+				case "GET /counters/summary":
+					return Response.json(await counters(env).summary());
+				case "GET /counters/records":
+					return Response.json(await counters(env).records());
+				case "POST /instances": {
+					const list = (await request.json()) as { id: string; params: CrashParams }[];
+					const created = await env.CRASH_WORKFLOW.createBatch(list);
+					return Response.json({ created: created.map((instance) => instance.id) });
+				}
+				case "POST /instances/events": {
+					const list = (await request.json()) as { id: string; type: string; payload: unknown }[];
+					// One at a time per instance, in the order given: the test relies on FIFO per type.
+					const byInstance = Map.groupBy(list, (item) => item.id);
+					await Promise.all(
+						[...byInstance].map(async ([id, items]) => {
+							const instance = await env.CRASH_WORKFLOW.get(id);
+							for (const { type, payload } of items) await instance.sendEvent({ type, payload });
+						}),
+					);
+					return Response.json({ sent: list.length });
+				}
+				case "POST /instances/status": {
+					const ids = (await request.json()) as string[];
+					const statuses = await Promise.all(
+						ids.map(async (id) => ({ id, ...(await (await env.CRASH_WORKFLOW.get(id)).status()) })),
+					);
+					return Response.json(statuses);
+				}
+				default:
+					return new Response(USAGE, { status: 404 });
+			}
+		},
+	},
+);
