@@ -22,6 +22,7 @@ import {
 import { DEFAULT_STEP_LIMIT, engineOptionsSchema, MAX_VALUE_BYTES, parse } from "../limits";
 import { serializedSize } from "../serialized-size";
 import { StepContext } from "../step/context";
+import { Alarm } from "./alarm";
 import { Execution } from "./execution";
 import { Journal, type StepRow, StepState } from "./journal";
 import { assertTransition, isFinal, publicStatus, Status } from "./status";
@@ -95,7 +96,7 @@ export class WorkflowEngine extends DurableObject {
 	readonly #definition: Definition;
 	#execution: Execution | undefined;
 	#status: Status | undefined;
-	#alarmAt: number | null;
+	readonly #alarm: Alarm;
 
 	constructor(ctx: DurableObjectState, env: Cloudflare.Env) {
 		super(ctx, env);
@@ -104,7 +105,7 @@ export class WorkflowEngine extends DurableObject {
 		this.#definition = definition;
 		this.journal = new Journal(ctx.storage);
 		this.#status = this.journal.instance()?.status;
-		this.#alarmAt = this.#status === undefined ? null : this.journal.alarmAt();
+		this.#alarm = new Alarm(ctx.storage, this.journal);
 		if (this.#status === Status.WaitingForPause) {
 			// The object stopped while a pause waited for an attempt to finish. That attempt is
 			// gone, so the pause is complete: the attempt counts as interrupted and runs again on resume.
@@ -272,8 +273,7 @@ export class WorkflowEngine extends DurableObject {
 		if (this.#status === undefined) return fail(new InstanceNotFoundError("instance not found"));
 		this.#abandonRun();
 		this.#status = undefined;
-		this.#alarmAt = null;
-		await this.ctx.storage.deleteAlarm();
+		await this.#alarm.clear();
 		await this.journal.destroy();
 		return ok(null);
 	}
@@ -296,30 +296,18 @@ export class WorkflowEngine extends DurableObject {
 
 	// ---- timers ----
 
-	/** Makes sure the alarm fires no later than `at`. An early alarm is harmless: it re-arms itself. */
+	/** Makes sure the alarm fires no later than `at`. */
 	armAlarm(at: number): void {
-		if (this.#alarmAt !== null && this.#alarmAt <= at) return;
-		this.#setAlarm(at);
-	}
-
-	#setAlarm(at: number | null): void {
-		if (at === this.#alarmAt) return;
-		this.#alarmAt = at;
-		this.journal.setAlarmAt(at);
-		const storage = this.ctx.storage;
-		void (at === null ? storage.deleteAlarm() : storage.setAlarm(at));
+		this.#alarm.armBy(at);
 	}
 
 	override async alarm(): Promise<void> {
 		const status = this.#status;
 		if (status === undefined) return;
 		const now = Date.now();
-		// A test may run the alarm before its time (runDurableObjectAlarm): everything due by the
-		// time it was set for counts as due, so a one-day sleep can be fast-forwarded.
-		const threshold = Math.max(now, this.journal.alarmAt() ?? now);
-		// The alarm that fired is spent; what is stored must say so too.
-		this.#alarmAt = null;
-		this.journal.setAlarmAt(null);
+		// Everything due by the time the alarm was set for counts as due, even if a test runs it
+		// early (runDurableObjectAlarm), so a one-day sleep can be fast-forwarded.
+		const threshold = this.#alarm.fired(now);
 		if (isFinal(status)) {
 			const deadline = this.#retentionDeadline();
 			if (deadline !== null && deadline <= threshold) await this.delete();
@@ -364,7 +352,7 @@ export class WorkflowEngine extends DurableObject {
 	 * the instance lives, its retention deadline once it is finished, nothing while it is paused.
 	 */
 	#rearm(now: number): void {
-		this.#setAlarm(this.#nextAlarm(now));
+		this.#alarm.set(this.#nextAlarm(now));
 	}
 
 	#nextAlarm(now: number): number | null {
@@ -407,7 +395,7 @@ export class WorkflowEngine extends DurableObject {
 		// The run stops here; resume replays it from the journal, where every finished step is.
 		this.#abandonRun();
 		this.#transition(Status.Paused);
-		this.#setAlarm(null);
+		this.#alarm.set(null);
 	}
 
 	#abandonRun(): void {
