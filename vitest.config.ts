@@ -19,6 +19,12 @@ export default defineConfig({
 					hookTimeout: 120_000,
 				},
 			},
+			{
+				// Differential compatibility suite: the same scenarios on miniflare's built-in Workflows
+				// engine and on ours, in one workerd runtime (docs/compatibility.md).
+				plugins: [cloudflareTest({ wrangler: { configPath: "./tests/compat/wrangler.toml" } })],
+				test: { name: "compat", include: ["tests/compat/**/*.spec.ts"], testTimeout: 30_000 },
+			},
 		],
 	},
 });

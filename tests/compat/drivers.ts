@@ -1,0 +1,443 @@
+/**
+ * The differential scenarios: each drives one workflow (scenarios.ts) through the binding and
+ * returns what a caller observed. compat.spec.ts runs every driver on both engines and compares.
+ */
+import type { WorkflowBackoff } from "cloudflare:workers";
+import type { Driver, Observation } from "./harness";
+import { STRUCTURED_EVENT, STRUCTURED_PARAMS } from "./scenarios";
+
+export type ScenarioDriver = (d: Driver) => Promise<Observation>;
+
+/** Creates the instance and waits for it to end. */
+async function run(d: Driver, params?: unknown): Promise<Observation> {
+	const instance = await d.create(params);
+	return { ...(await d.settle(instance)), counts: await d.counts(instance) };
+}
+
+/** Splits a `{ types, payload }` output: the types `run` saw, and the output the caller sees. */
+function typesAndOutput({ output, ...rest }: Observation): Observation {
+	const { types, payload } = (output ?? {}) as { types?: unknown; payload?: unknown };
+	return { ...rest, types, statusOutput: payload };
+}
+
+/** Gaps between consecutive calls of `key`, in ms. */
+async function gaps(d: Driver, instance: WorkflowInstance, key: string) {
+	const times = await d.times(instance, key);
+	return times.slice(1).map((t, i) => t - (times[i] ?? t));
+}
+
+/** Whether every retry waited at least its scheduled delay (and not absurdly long). */
+function delaysMatch(actual: number[], expected: number[]) {
+	return (
+		actual.length === expected.length &&
+		actual.every((gap, i) => gap >= (expected[i] ?? 0) - 2 && gap < (expected[i] ?? 0) + 1000)
+	);
+}
+
+async function backoff(d: Driver, kind: WorkflowBackoff, expected: number[]) {
+	const instance = await d.create({ backoff: kind });
+	const result = await d.settle(instance);
+	const actual = await gaps(d, instance, "timed");
+	return { ...result, delaysMatch: delaysMatch(actual, expected) || actual };
+}
+
+export const drivers: Record<string, ScenarioDriver> = {
+	// ── steps and replay ────────────────────────────────────────────────────────────────────────
+	twoSteps: (d) => run(d),
+	replayAfterSleep: (d) => run(d),
+	stepContext: async (d) => {
+		const { output, ...rest } = await run(d);
+		type Ctx = { step: unknown; attempt: number; config: { retries: unknown; timeout: unknown } };
+		const { first, second } = output as { first: Ctx; second: Ctx };
+		return {
+			...rest,
+			steps: [first.step, first.attempt, second.step, second.attempt],
+			defaultRetries: first.config.retries,
+			defaultTimeout: first.config.timeout,
+			givenRetries: second.config.retries,
+			givenTimeout: second.config.timeout,
+		};
+	},
+	outputWhenErrored: async (d) => {
+		const instance = await d.create(undefined, "uncaught");
+		await d.until(instance, ["errored"]);
+		const status = await instance.status();
+		return { keys: Object.keys(status).sort(), output: status.output };
+	},
+	duplicateNames: (d) => run(d),
+	parallelSteps: (d) => run(d),
+	parallelStepAndSleep: (d) => run(d),
+	undefinedResults: (d) => run(d),
+	eventShape: async (d) => {
+		const result = await run(d, { x: 1 });
+		return {
+			...result,
+			idMatches: (result.output as { instanceId?: string })?.instanceId === d.id(),
+		};
+	},
+
+	// ── outputs ─────────────────────────────────────────────────────────────────────────────────
+	structuredStep: async (d) => {
+		const { output, ...rest } = await run(d);
+		const { types, againTypes, value } = output as Record<string, unknown>;
+		return { ...rest, types, againTypes, statusOutput: value };
+	},
+	structuredOutput: async (d) => {
+		const { output, ...rest } = await run(d);
+		return { ...rest, statusOutput: output };
+	},
+	unserializableStep: (d) => run(d),
+	uncaught: (d) => run(d),
+	customErrorName: (d) => run(d),
+
+	// ── retries, backoff, NonRetryableError, caught errors ──────────────────────────────────────
+	retryThenSucceed: (d) => run(d),
+	retriesExhausted: (d) => run(d),
+	retryLimitZero: (d) => run(d),
+	backoffConstant: (d) => backoff(d, "constant", [40, 40, 40]),
+	backoffLinear: (d) => backoff(d, "linear", [40, 80, 120]),
+	backoffExponential: (d) => backoff(d, "exponential", [40, 80, 160]),
+	stringRetryDelay: async (d) => {
+		const instance = await d.create();
+		const result = await d.settle(instance);
+		return { ...result, delaysMatch: delaysMatch(await gaps(d, instance, "timed"), [1000]) };
+	},
+	nonRetryable: (d) => run(d),
+	nonRetryableNamed: (d) => run(d),
+	caughtError: (d) => run(d),
+	caughtNonRetryable: (d) => run(d),
+
+	// ── timeouts ────────────────────────────────────────────────────────────────────────────────
+	stepTimeout: (d) => run(d),
+	stepTimeoutCaught: (d) => run(d),
+
+	// ── sleeps ──────────────────────────────────────────────────────────────────────────────────
+	sleepNumeric: (d) => run(d),
+	sleepString: (d) => run(d),
+	sleepUntilDate: (d) => run(d, { at: Date.now() + 100 }),
+	sleepUntilNumber: (d) => run(d, { at: Date.now() + 100 }),
+	sleepUntilPast: (d) => run(d),
+	statusWhileSleeping: async (d) => {
+		const instance = await d.create(undefined, "gatedThenSleep");
+		await d.ran(instance, "held");
+		const whileStep = await d.status(instance);
+		await d.open(instance, "held");
+		await d.ran(instance, "released");
+		// After the step, the instance sleeps for an hour: the built-in engine says running.
+		await untilWaiting(d, instance);
+		const whileSleeping = await d.status(instance);
+		await instance.terminate();
+		return {
+			whileStep,
+			whileSleeping,
+			end: await d.status(instance),
+			counts: await d.counts(instance),
+		};
+	},
+
+	// ── events ──────────────────────────────────────────────────────────────────────────────────
+	eventDuringWait: async (d) => {
+		const instance = await d.create(undefined, "waitEvent");
+		await d.ran(instance, "before");
+		await untilWaiting(d, instance);
+		const whileWaiting = await d.status(instance);
+		await instance.sendEvent({ type: "approval", payload: { approved: true } });
+		return { whileWaiting, ...(await d.settle(instance)), counts: await d.counts(instance) };
+	},
+	eventBeforeWait: async (d) => {
+		const instance = await d.create();
+		await d.ran(instance, "held");
+		await instance.sendEvent({ type: "approval", payload: "early" });
+		await d.open(instance, "held");
+		return d.settle(instance);
+	},
+	eventTimeout: async (d) => {
+		const instance = await d.create({ timeout: 100 }, "waitEvent");
+		return { ...(await d.settle(instance)), counts: await d.counts(instance) };
+	},
+	eventTimeoutCaught: async (d) => run(d),
+	severalTypes: async (d) => {
+		const instance = await d.create();
+		await d.ran(instance, "held");
+		await instance.sendEvent({ type: "b", payload: "b1" });
+		await instance.sendEvent({ type: "a", payload: "a1" });
+		await d.open(instance, "held");
+		return d.settle(instance);
+	},
+	severalWaits: async (d) => {
+		const instance = await d.create();
+		await d.ran(instance, "held");
+		await instance.sendEvent({ type: "a", payload: 1 });
+		await instance.sendEvent({ type: "a", payload: 2 });
+		await d.open(instance, "held");
+		return d.settle(instance);
+	},
+	parallelWaits: async (d) => {
+		const instance = await d.create();
+		await instance.sendEvent({ type: "y", payload: "why" });
+		await instance.sendEvent({ type: "x", payload: "ex" });
+		return d.settle(instance);
+	},
+	structuredEvent: async (d) => {
+		const instance = await d.create();
+		await instance.sendEvent({ type: "rich", payload: STRUCTURED_EVENT });
+		return typesAndOutput(await d.settle(instance));
+	},
+	sendEventWhenComplete: async (d) => {
+		const instance = await d.create(undefined, "twoSteps");
+		await d.settle(instance);
+		return { send: await d.outcome(() => instance.sendEvent({ type: "late", payload: 1 })) };
+	},
+
+	// ── params ──────────────────────────────────────────────────────────────────────────────────
+	paramsJson: (d) =>
+		run(d, {
+			string: "héllo ✓ \u0000",
+			numbers: [0, -1, 1.5, 1e300, Number.MAX_SAFE_INTEGER],
+			booleans: [true, false],
+			nothing: null,
+			nested: { a: { b: { c: [[], {}, [1, [2, [3]]]] } } },
+			empty: "",
+		}),
+	paramsPrimitives: async (d) => {
+		const outputs: unknown[] = [];
+		for (const [label, params] of [
+			["number", 42],
+			["string", "plain"],
+			["null", null],
+			["array", [1, "two", { three: 3 }]],
+			["bool", false],
+		] as const) {
+			const instance = await d.wf.create({ id: `echo--primitive-${label}`, params });
+			outputs.push((await d.settle(instance)).output);
+		}
+		return { outputs };
+	},
+	paramsMissing: async (d) => {
+		const instance = await d.wf.create({ id: "echo--no-params" });
+		return d.settle(instance);
+	},
+	structuredParams: async (d) => typesAndOutput(await run(d, STRUCTURED_PARAMS)),
+
+	// ── ids ─────────────────────────────────────────────────────────────────────────────────────
+	idsValid: async (d) => {
+		const ids = ["_underscore", "echo--A-b_c-1", `echo--${"x".repeat(94)}`];
+		const seen = [];
+		for (const id of ids) {
+			const instance = await d.wf.create({ id });
+			seen.push({ id: instance.id === id, status: (await d.settle(instance)).status });
+		}
+		return { seen };
+	},
+	idsInvalid: async (d) => {
+		const outcomes: Record<string, unknown> = {};
+		for (const [label, id] of [
+			["space", "bad id"],
+			["leading dash", "-lead"],
+			["dot", "a.b"],
+			["101 chars", "x".repeat(101)],
+			["empty", ""],
+		] as const) {
+			outcomes[label] = await d.outcome(() => d.wf.create({ id }));
+		}
+		return outcomes;
+	},
+	idDuplicate: async (d) => {
+		const first = await d.wf.create({ id: "twoSteps--dup" });
+		await d.settle(first);
+		const second = await d.outcome(() => d.wf.create({ id: "twoSteps--dup" }));
+		return { second, counts: await d.counts(first) };
+	},
+	idUnknown: async (d) => ({ get: await d.outcome(() => d.wf.get("never-created")) }),
+	idInvalidGet: async (d) => ({ get: await d.outcome(() => d.wf.get("bad id!")) }),
+	idGenerated: async (d) => {
+		const instance = await d.wf.create();
+		const got = await d.wf.get(instance.id);
+		return {
+			uuid: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(instance.id),
+			sameId: got.id === instance.id,
+		};
+	},
+	getExisting: async (d) => {
+		const instance = await d.wf.create({ id: "twoSteps--get" });
+		await d.settle(instance);
+		const got = await d.wf.get("twoSteps--get");
+		return { id: got.id, ...(await d.settle(got)) };
+	},
+
+	// ── createBatch ─────────────────────────────────────────────────────────────────────────────
+	createBatch: async (d) => {
+		const instances = await d.wf.createBatch([
+			{ id: "twoSteps--b1" },
+			{ id: "echo--b2", params: { n: 2 } },
+			{ id: "echo--b3", params: [3] },
+		]);
+		const results = [];
+		for (const instance of instances)
+			results.push({ id: instance.id, ...(await d.settle(instance)) });
+		return { results };
+	},
+	createBatchEmpty: async (d) => ({ batch: await d.outcome(() => d.wf.createBatch([])) }),
+	createBatchRepeatedId: async (d) => {
+		let created: string[] = [];
+		const batch = await d.outcome(async () => {
+			created = (await d.wf.createBatch([{ id: "echo--r1" }, { id: "echo--r1" }])).map((i) => i.id);
+		});
+		return { batch, created };
+	},
+	createBatchExistingId: async (d) => {
+		await d.settle(await d.wf.create({ id: "echo--taken" }));
+		let created: string[] = [];
+		const batch = await d.outcome(async () => {
+			created = (await d.wf.createBatch([{ id: "echo--fresh" }, { id: "echo--taken" }])).map(
+				(i) => i.id,
+			);
+		});
+		return { batch, created };
+	},
+	createBatchOver100: async (d) => {
+		const list = Array.from({ length: 101 }, (_, i) => ({ id: `echo--many-${i}` }));
+		return { batch: await d.outcome(() => d.wf.createBatch(list)) };
+	},
+	createBatchInvalidId: async (d) => ({
+		batch: await d.outcome(() => d.wf.createBatch([{ id: "echo--ok" }, { id: "not ok" }])),
+	}),
+
+	// ── lifecycle ───────────────────────────────────────────────────────────────────────────────
+	statusAfterCreate: async (d) => {
+		const instance = await d.create(undefined, "gatedThenStep");
+		await d.ran(instance, "held");
+		const whileStep = await d.status(instance);
+		await d.open(instance, "held");
+		return { whileStep, ...(await d.settle(instance)) };
+	},
+	pauseDuringStep: async (d) => {
+		const instance = await d.create(undefined, "gatedThenStep");
+		await d.ran(instance, "held");
+		await instance.pause();
+		const afterPause = await d.status(instance);
+		await d.open(instance, "held");
+		const paused = await d.until(instance, ["paused"]);
+		const lastRan = (await d.counts(instance)).last ?? 0;
+		await instance.resume();
+		return {
+			afterPause,
+			paused,
+			lastRan,
+			...(await d.settle(instance)),
+			counts: await d.counts(instance),
+		};
+	},
+	pauseWhileWaitingForEvent: async (d) => {
+		const instance = await d.create(undefined, "waitEvent");
+		await d.ran(instance, "before");
+		await untilWaiting(d, instance);
+		await instance.pause();
+		const paused = await d.until(instance, ["paused"]);
+		await instance.sendEvent({ type: "approval", payload: "while paused" });
+		const afterEvent = await d.status(instance);
+		const afterRan = (await d.counts(instance)).after ?? 0;
+		await instance.resume();
+		return {
+			paused,
+			afterEvent,
+			afterRan,
+			...(await d.settle(instance)),
+			counts: await d.counts(instance),
+		};
+	},
+	resumeNotPaused: async (d) => {
+		const instance = await d.create(undefined, "forever");
+		await untilWaiting(d, instance);
+		const resume = await d.outcome(() => instance.resume());
+		await instance.terminate();
+		return { resume };
+	},
+	pauseComplete: async (d) => {
+		const instance = await d.create(undefined, "twoSteps");
+		await d.settle(instance);
+		return { pause: await d.outcome(() => instance.pause()), status: await d.status(instance) };
+	},
+	terminateRunning: async (d) => {
+		const instance = await d.create(undefined, "gatedThenStep");
+		await d.ran(instance, "held");
+		await instance.terminate();
+		const afterTerminate = await instance.status();
+		await d.open(instance, "held");
+		// The released step's result is dropped and "last" never runs: give it the chance to.
+		await sleepWhilePolling(d, instance, 200);
+		return {
+			afterTerminate: afterTerminate.status,
+			error: afterTerminate.error,
+			end: await d.status(instance),
+			counts: await d.counts(instance),
+		};
+	},
+	terminateSleeping: async (d) => {
+		const instance = await d.create(undefined, "forever");
+		await untilWaiting(d, instance);
+		await instance.terminate();
+		return { status: await d.status(instance) };
+	},
+	terminateTwice: async (d) => {
+		const instance = await d.create(undefined, "forever");
+		await untilWaiting(d, instance);
+		await instance.terminate();
+		return { second: await d.outcome(() => instance.terminate()) };
+	},
+	terminateComplete: async (d) => {
+		const instance = await d.create(undefined, "twoSteps");
+		await d.settle(instance);
+		return {
+			terminate: await d.outcome(() => instance.terminate()),
+			status: await d.status(instance),
+		};
+	},
+	terminateErrored: async (d) => {
+		const instance = await d.create(undefined, "uncaught");
+		await d.settle(instance);
+		return {
+			terminate: await d.outcome(() => instance.terminate()),
+			status: await d.status(instance),
+		};
+	},
+	restartComplete: async (d) => {
+		const instance = await d.create(undefined, "twoSteps");
+		await d.settle(instance);
+		await instance.restart();
+		await d.ran(instance, "second", 2);
+		return { ...(await d.settle(instance)), counts: await d.counts(instance) };
+	},
+	restartErrored: async (d) => {
+		const instance = await d.create(undefined, "nonRetryable");
+		await d.settle(instance);
+		await instance.restart();
+		await d.ran(instance, "doomed", 2);
+		return { ...(await d.settle(instance)), counts: await d.counts(instance) };
+	},
+	restartTerminated: async (d) => {
+		const instance = await d.create(undefined, "gatedThenStep");
+		await d.ran(instance, "held");
+		await instance.terminate();
+		await d.open(instance, "held");
+		await instance.restart();
+		return { ...(await d.settle(instance)), counts: await d.counts(instance) };
+	},
+};
+
+/** Waits until nothing is in flight: the instance sleeps or waits (whatever status it reports). */
+async function untilWaiting(d: Driver, instance: WorkflowInstance) {
+	// Ours reports `waiting` exactly when nothing is in flight. The built-in engine reports
+	// `running` throughout, and a wait has no side effect to count: give it a moment to reach it.
+	if (d.engine === "ours") await d.until(instance, ["waiting"]);
+	else await sleepWhilePolling(d, instance, 50);
+}
+
+/** Lets time pass while polling the instance (the runtime only advances time on I/O). */
+async function sleepWhilePolling(d: Driver, instance: WorkflowInstance, ms: number) {
+	const end = Date.now() + ms;
+	while (Date.now() < end) {
+		await d.status(instance);
+		await scheduler.wait(10);
+	}
+}
