@@ -6,7 +6,11 @@ export default defineConfig({
 		projects: [
 			{
 				plugins: [cloudflareTest({ wrangler: { configPath: "./tests/wrangler.toml" } })],
-				test: { name: "workerd", include: ["tests/**/*.test.ts"], exclude: ["tests/e2e/**"] },
+				test: {
+					name: "workerd",
+					include: ["tests/**/*.test.ts"],
+					exclude: ["tests/e2e/**", "tests/crash/**"],
+				},
 			},
 			{
 				// Node-driven end-to-end tests: they run the real `wrangler` CLI (dev, deploy --dry-run)
@@ -17,6 +21,19 @@ export default defineConfig({
 					include: ["tests/e2e/**/*.test.ts"],
 					testTimeout: 120_000,
 					hookTimeout: 120_000,
+				},
+			},
+			{
+				// Crash and restart: `wrangler dev` for tests/crash/wrangler.toml, killed and restarted on
+				// the same persisted storage. It runs after the other projects (groupOrder), alone, so
+				// its load and its timing neither disturb nor depend on theirs.
+				test: {
+					name: "crash",
+					environment: "node",
+					include: ["tests/crash/**/*.test.ts"],
+					testTimeout: 300_000,
+					hookTimeout: 120_000,
+					sequence: { groupOrder: 1 },
 				},
 			},
 			{

@@ -92,8 +92,8 @@ export interface CounterSummary {
 	readyForLate: string[];
 	/** Instances whose "finish" step has completed at least once. */
 	finished: string[];
-	/** Attempts started and not (yet) completed or failed. */
-	open: number;
+	/** Attempts started by this runtime (the answering one) and not (yet) completed or failed, by step. */
+	inFlight: Partial<Record<DoStep, number>>;
 	/** Date.now() of the newest record, or null. */
 	lastAt: number | null;
 	/** Date.now() in the Worker as it answered. */

@@ -56,6 +56,7 @@ export class CounterStore extends DurableObject {
 			attempt INTEGER NOT NULL, prev TEXT NOT NULL, boot TEXT NOT NULL, at INTEGER NOT NULL,
 			data TEXT)`);
 		this.#sql.exec("CREATE INDEX IF NOT EXISTS by_step ON records (step, kind, instance)");
+		this.#sql.exec("CREATE INDEX IF NOT EXISTS by_token ON records (token, kind)");
 	}
 
 	/** Records one execution event, stamped with the recording isolate's boot id. */
@@ -74,7 +75,8 @@ export class CounterStore extends DurableObject {
 		);
 	}
 
-	summary(): CounterSummary {
+	/** A summary of the records; `boot`: the runtime whose attempts in flight to count. */
+	summary(boot: string): CounterSummary {
 		const ids = (step: DoStep) =>
 			this.#sql
 				.exec<{ instance: string }>(
@@ -84,15 +86,23 @@ export class CounterStore extends DurableObject {
 				.toArray()
 				.map((row) => row.instance);
 		const totals = this.#sql
-			.exec<{ records: number; lastAt: number | null; started: number }>(
-				"SELECT count(*) AS records, max(at) AS lastAt, sum(kind = 'started') AS started FROM records",
+			.exec<{ records: number; lastAt: number | null }>(
+				"SELECT count(*) AS records, max(at) AS lastAt FROM records",
 			)
 			.one();
+		const inFlight: Partial<Record<DoStep, number>> = {};
+		const open = this.#sql.exec<{ step: DoStep; n: number }>(
+			`SELECT step, count(*) AS n FROM records AS s WHERE s.kind = 'started' AND s.boot = ?
+			 AND NOT EXISTS (SELECT 1 FROM records AS o WHERE o.token = s.token AND o.kind != 'started')
+			 GROUP BY step`,
+			boot,
+		);
+		for (const { step, n } of open) inFlight[step] = n;
 		return {
 			records: totals.records,
 			readyForLate: ids("ready-for-late"),
 			finished: ids("finish"),
-			open: (totals.started ?? 0) - (totals.records - (totals.started ?? 0)),
+			inFlight,
 			lastAt: totals.lastAt,
 			now: Date.now(),
 		};
@@ -226,7 +236,7 @@ export default withWorkflows<Env>(
 				case "GET /boot":
 					return Response.json({ boot: boot() });
 				case "GET /counters/summary":
-					return Response.json(await counters(env).summary());
+					return Response.json(await counters(env).summary(boot()));
 				case "GET /counters/records":
 					return Response.json(await counters(env).records());
 				case "POST /instances": {

@@ -1,0 +1,253 @@
+/// <reference types="node" />
+/**
+ * Crash and restart: hundreds of instances of a workflow that mixes quick steps, sleeps, a step
+ * that fails before it succeeds, buffered and live event waits and long steps run under
+ * `wrangler dev` with persisted storage, while the test kills the whole runtime (SIGKILL of its
+ * process group) or stops it gracefully at random moments and starts it again on the same
+ * storage. After the last restart no request reaches any instance: only the counter routes are
+ * polled, until every instance has recorded its finished marker. Then the statuses are read once
+ * and the execution records are checked against docs/guarantees.md: every instance complete
+ * with the output one clean run gives, every journaled step result produced by exactly one
+ * attempt and never recomputed, every cut-off attempt run again, every event delivered once.
+ *
+ * CRASH_SEED=<n> replays the random choices (kill moments, durations, planned failures) of a run;
+ * CRASH_INSTANCES=<n> changes how many instances run (default 300).
+ */
+import { randomInt } from "node:crypto";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { DevServer, delay, freePort, ROOT, removeDir, tempDir, waitFor } from "../e2e/wrangler";
+import {
+	analyse,
+	between,
+	bootOf,
+	create,
+	type InstanceStatusAnswer,
+	type Planned,
+	prng,
+	records,
+	sendEvents,
+	statuses,
+	summary,
+} from "./harness";
+import { type CounterSummary, EARLY, LATE } from "./protocol";
+
+const CONFIG = join(ROOT, "tests", "crash", "wrangler.toml");
+const SEED = process.env.CRASH_SEED ? Number(process.env.CRASH_SEED) : randomInt(2 ** 31);
+const INSTANCES = process.env.CRASH_INSTANCES ? Number(process.env.CRASH_INSTANCES) : 300;
+/** Instances are created in this many waves, one per runtime lifetime, so kills find them at every stage. */
+const WAVES = 3;
+/** How each runtime lifetime but the last ends. More than 4 could cut one attempt off 5 times (the engine's cap). */
+const STOPS = ["SIGKILL", "SIGKILL", "graceful", "SIGKILL"] as const;
+/** The engine's lease (LEASE_MS in src/engine/engine.ts): a cut-off run resumes within this of a restart. */
+const LEASE_MS = 10_000;
+/** Batch size of the Worker's routes (createBatch takes at most 100). */
+const CHUNK = 100;
+
+const random = prng(SEED);
+const started = Date.now();
+const log = (message: string) =>
+	console.log(`[crash] +${((Date.now() - started) / 1000).toFixed(1)}s ${message}`);
+
+function chunks<T>(list: T[], size = CHUNK): T[][] {
+	const result: T[][] = [];
+	for (let i = 0; i < list.length; i += size) result.push(list.slice(i, i + size));
+	return result;
+}
+
+const plan: Planned[] = Array.from({ length: INSTANCES }, (_, n) => ({
+	id: `i${String(n).padStart(4, "0")}`,
+	params: {
+		nap1Ms: between(random, 1_000, 3_000),
+		nap2Ms: between(random, 1_000, 3_000),
+		failures: between(random, 0, 2),
+		retryDelayMs: between(random, 200, 500),
+		longMs: between(random, 2_000, 3_000),
+	},
+	sent: { early: [], late: [] },
+}));
+const byId = new Map(plan.map((instance) => [instance.id, instance]));
+const waves = Array.from({ length: WAVES }, (_, w) =>
+	plan.slice(Math.floor((w * INSTANCES) / WAVES), Math.floor(((w + 1) * INSTANCES) / WAVES)),
+);
+
+let server: DevServer | undefined;
+const persistDir = tempDir("crash");
+
+afterAll(async () => {
+	try {
+		await server?.crash();
+	} finally {
+		removeDir(persistDir);
+	}
+});
+
+/** Sends each instance that has reached its "late" wait (per the counters) its late event, once. */
+async function sendLateEvents(current: DevServer, seen: CounterSummary): Promise<number> {
+	const due = seen.readyForLate.filter((id) => byId.get(id)?.sent.late.length === 0);
+	for (const ids of chunks(due)) {
+		const list = ids.map((id) => ({ id, type: LATE, payload: { pid: `${id}/late/1` } }));
+		await sendEvents(current, list);
+		// Acknowledged: the event is stored (the output gate held the answer until it was).
+		for (const { id, payload } of list) byId.get(id)?.sent.late.push(payload.pid);
+	}
+	return due.length;
+}
+
+/** Keeps sending late events until `until` says stop (checked every 250 ms). */
+async function pumpLateEvents(current: DevServer, until: (seen: CounterSummary) => boolean) {
+	for (;;) {
+		const seen = await summary(current);
+		await sendLateEvents(current, seen);
+		if (until(seen)) return seen;
+		await delay(250);
+	}
+}
+
+const inFlightLong = (seen: CounterSummary) =>
+	(seen.inFlight["long-1"] ?? 0) + (seen.inFlight["long-2"] ?? 0);
+const inFlightTotal = (seen: CounterSummary) =>
+	Object.values(seen.inFlight).reduce((sum, n) => sum + (n ?? 0), 0);
+
+describe("crash and restart with persisted storage", () => {
+	it("finishes every instance exactly as written, without requests after the last restart", async () => {
+		log(
+			`seed ${SEED} (CRASH_SEED=${SEED} replays it), ${INSTANCES} instances in ${WAVES} waves, stops: ${STOPS.join(", ")}`,
+		);
+		const port = await freePort();
+		const boots: string[] = [];
+		const stopsDone: { how: string; inFlight: number; readyForLate: number; finished: number }[] =
+			[];
+
+		for (const [lifetime, how] of STOPS.entries()) {
+			const current = await DevServer.start({ port, persistTo: persistDir, config: CONFIG });
+			server = current;
+			boots.push(await bootOf(current));
+			log(`runtime ${lifetime} up`);
+
+			const wave = waves[lifetime] ?? [];
+			for (const list of chunks(wave)) {
+				await create(
+					current,
+					list.map(({ id, params }) => ({ id, params })),
+				);
+				// Two "early" events, sent before the waits for them start: buffered, FIFO.
+				const events = list.flatMap(({ id }) =>
+					[1, 2].map((n) => ({ id, type: EARLY, payload: { pid: `${id}/early/${n}` } })),
+				);
+				await sendEvents(current, events);
+				for (const { id, payload } of events) byId.get(id)?.sent.early.push(payload.pid);
+			}
+			if (wave.length > 0) log(`created ${wave.length} instances and sent them their early events`);
+
+			if (lifetime === STOPS.length - 1) {
+				// The last lifetime before the final one: every late event must be sent by now, since
+				// nothing may touch an instance after the last restart.
+				await waitFor(
+					() => pumpLateEvents(current, () => true),
+					() => plan.every(({ sent }) => sent.late.length === 1),
+					{
+						timeoutMs: 120_000,
+						intervalMs: 250,
+						what: "every instance to reach its late-event wait",
+						context: () => current.report(),
+					},
+				);
+				log("every instance has been sent its late event");
+			}
+			const killAt = Date.now() + between(random, 200, 6_000);
+			await pumpLateEvents(current, () => Date.now() >= killAt);
+			// Cut at least one long step off: wait (bounded) until one is in flight.
+			const seen =
+				how === "SIGKILL"
+					? await waitFor(
+							() => summary(current),
+							(s) => inFlightLong(s) > 0,
+							{ timeoutMs: 8_000, intervalMs: 50, what: "a long step in flight" },
+						).catch(() => summary(current))
+					: await summary(current);
+			if (how === "SIGKILL") await current.crash();
+			else await current.stop();
+			server = undefined;
+			stopsDone.push({
+				how,
+				inFlight: inFlightTotal(seen),
+				readyForLate: seen.readyForLate.length,
+				finished: seen.finished.length,
+			});
+			log(
+				`runtime ${lifetime} ${how === "SIGKILL" ? "killed (SIGKILL)" : "stopped gracefully"} with ${inFlightTotal(seen)} attempts in flight (${inFlightLong(seen)} long), ${seen.finished.length} instances finished`,
+			);
+		}
+
+		// The final lifetime: from here on, only the counter routes are requested.
+		const last = await DevServer.start({ port, persistTo: persistDir, config: CONFIG });
+		server = last;
+		const readyAt = Date.now();
+		boots.push(await bootOf(last));
+		log("final runtime up; polling the counters only");
+		const settled = await waitFor(
+			() => summary(last),
+			(s) =>
+				s.finished.length === INSTANCES &&
+				// A run cut off at the last kill resumes by its lease alarm within LEASE_MS; after that,
+				// and two quiet seconds, no instance has anything left to record.
+				Date.now() >= readyAt + LEASE_MS + 3_000 &&
+				s.lastAt !== null &&
+				s.now - s.lastAt >= 2_000,
+			{
+				timeoutMs: 150_000,
+				intervalMs: 500,
+				what: `every instance's finished marker (${INSTANCES})`,
+				context: () => last.report(),
+			},
+		).catch(async (error: Error) => {
+			const seen = await summary(last);
+			const missing = plan.filter(({ id }) => !seen.finished.includes(id)).map(({ id }) => id);
+			throw new Error(`${error.message}\nnot finished: ${missing.join(", ")}`);
+		});
+		log(`all ${settled.finished.length} finished markers recorded`);
+		expect(last.report(), "no request may reach an instance after the last restart").not.toMatch(
+			/\/instances/,
+		);
+
+		// Now, once: the statuses, then every execution record.
+		const answers: InstanceStatusAnswer[] = [];
+		for (const ids of chunks(plan.map(({ id }) => id)))
+			answers.push(...(await statuses(last, ids)));
+		const all = await records(last);
+		await last.stop();
+		server = undefined;
+
+		const { problems, counts } = analyse(plan, all, answers, boots);
+		const kills = stopsDone.filter((s) => s.how === "SIGKILL").length;
+		log(
+			[
+				`seed ${SEED}: ${INSTANCES} instances, ${boots.length} runtime lifetimes, ${kills} SIGKILLs, ${stopsDone.length - kills} graceful stops`,
+				`attempts in flight at each stop: ${stopsDone.map((s) => s.inFlight).join(", ")}`,
+				`${all.length} records; ${counts.attemptsStarted} attempts started, ${counts.plannedFailures} planned failures`,
+				`${counts.cutOffAttempts} attempts cut off, ${counts.rerunSteps} steps re-run after a cut, ${counts.completedNotJournaled} completed attempts whose result a kill kept from the journal`,
+				`after the last restart: ${counts.instancesWokenAfterLastRestart} instances woken by their alarms, ${counts.recordsAfterLastRestart} records`,
+				`${counts.eventsDelivered} events delivered (${2 * INSTANCES} buffered early, ${INSTANCES} late)`,
+				`total ${((Date.now() - started) / 1000).toFixed(1)} s`,
+			].join("\n  "),
+		);
+
+		const show = (list: string[]) =>
+			list.length === 0 ? "" : `${list.length} violations:\n${list.slice(0, 20).join("\n")}`;
+		expect(show(problems.finalState), "every instance complete, with its output").toBe("");
+		expect(show(problems.exactlyOnceResults), "a journaled step result is never recomputed").toBe(
+			"",
+		);
+		expect(show(problems.atLeastOnce), "an attempt cut off runs again").toBe("");
+		expect(show(problems.replayConsistency), "replays return journaled results").toBe("");
+		expect(show(problems.durableAttempts), "attempt numbers are durable").toBe("");
+		expect(show(problems.durableTimers), "sleeps and retry delays are durable").toBe("");
+		expect(show(problems.events), "each event delivered exactly once, in order").toBe("");
+		expect(counts.cutOffAttempts, "some attempt was cut off by a kill").toBeGreaterThan(0);
+		expect(
+			counts.instancesWokenAfterLastRestart,
+			"alarms woke instances after the last restart",
+		).toBeGreaterThan(0);
+	});
+});

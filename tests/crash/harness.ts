@@ -1,0 +1,341 @@
+/// <reference types="node" />
+/**
+ * Helpers of the crash test: a seeded PRNG, a client for the crash Worker's routes, and the
+ * analysis that turns the counter object's execution records and the instances' final statuses
+ * into a list of violations (one list per guarantee) and the counts the test prints.
+ */
+import type { DevServer } from "../e2e/wrangler";
+import {
+	type CounterSummary,
+	type CrashOutput,
+	type CrashParams,
+	DO_STEPS,
+	type DoStep,
+	type ExecutionRecord,
+	PREVIOUS,
+} from "./protocol";
+
+// ---- randomness ----
+
+/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
+export function prng(seed: number): () => number {
+	let state = seed >>> 0;
+	return () => {
+		state = (state + 0x6d2b79f5) >>> 0;
+		let t = state;
+		t = Math.imul(t ^ (t >>> 15), t | 1);
+		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+	};
+}
+
+/** An integer in [min, max]. */
+export function between(random: () => number, min: number, max: number): number {
+	return min + Math.floor(random() * (max - min + 1));
+}
+
+// ---- the Worker's routes ----
+
+async function json<T>(server: DevServer, path: string, body?: unknown): Promise<T> {
+	const init: RequestInit =
+		body === undefined
+			? {}
+			: {
+					method: "POST",
+					headers: { "content-type": "application/json" },
+					body: JSON.stringify(body),
+				};
+	// Generous: a 2-core machine under load answers a batch of a hundred slowly.
+	const response = await fetch(`${server.url}${path}`, {
+		...init,
+		signal: AbortSignal.timeout(30_000),
+	});
+	const text = await response.text();
+	if (!response.ok) {
+		throw new Error(
+			`${init.method ?? "GET"} ${path}: HTTP ${response.status}: ${text}\n${server.report()}`,
+		);
+	}
+	return JSON.parse(text) as T;
+}
+
+export const bootOf = (server: DevServer) =>
+	json<{ boot: string }>(server, "/boot").then((answer) => answer.boot);
+
+export const summary = (server: DevServer) => json<CounterSummary>(server, "/counters/summary");
+
+export const records = (server: DevServer) => json<ExecutionRecord[]>(server, "/counters/records");
+
+export function create(server: DevServer, list: { id: string; params: CrashParams }[]) {
+	return json<{ created: string[] }>(server, "/instances", list);
+}
+
+export function sendEvents(
+	server: DevServer,
+	list: { id: string; type: string; payload: { pid: string } }[],
+) {
+	return json<{ sent: number }>(server, "/instances/events", list);
+}
+
+export interface InstanceStatusAnswer {
+	id: string;
+	status: string;
+	output?: CrashOutput;
+	error?: { name: string; message: string };
+}
+
+export function statuses(server: DevServer, ids: string[]) {
+	return json<InstanceStatusAnswer[]>(server, "/instances/status", ids);
+}
+
+// ---- analysis ----
+
+export interface Planned {
+	id: string;
+	params: CrashParams;
+	/** Payload ids of the events sent to it, by type, in the order sent. */
+	sent: { early: string[]; late: string[] };
+}
+
+export interface Analysis {
+	/** Violations, by guarantee: each list must be empty. */
+	problems: {
+		finalState: string[];
+		exactlyOnceResults: string[];
+		atLeastOnce: string[];
+		replayConsistency: string[];
+		durableAttempts: string[];
+		durableTimers: string[];
+		events: string[];
+	};
+	counts: {
+		attemptsStarted: number;
+		plannedFailures: number;
+		/** Attempts started and never finished: cut off by a kill or a stop. */
+		cutOffAttempts: number;
+		/** Steps (instance × step) that had at least one attempt cut off, then ran again. */
+		rerunSteps: number;
+		/** Attempts whose callback completed but whose result the kill kept from the journal (they ran again). */
+		completedNotJournaled: number;
+		/** Records written in the last runtime lifetime, which nothing but alarms could cause. */
+		recordsAfterLastRestart: number;
+		instancesWokenAfterLastRestart: number;
+		eventsDelivered: number;
+	};
+}
+
+/** Allowed early wake-up of a timer, in ms (clock reads in different objects, timer rounding). */
+const TIMER_SLACK_MS = 50;
+
+/**
+ * Checks the guarantees of docs/guarantees.md against what happened.
+ * @param boots the boot ids of the runtime's lifetimes, in order; the last one was never killed.
+ */
+export function analyse(
+	plan: Planned[],
+	all: ExecutionRecord[],
+	answers: InstanceStatusAnswer[],
+	boots: string[],
+): Analysis {
+	const problems: Analysis["problems"] = {
+		finalState: [],
+		exactlyOnceResults: [],
+		atLeastOnce: [],
+		replayConsistency: [],
+		durableAttempts: [],
+		durableTimers: [],
+		events: [],
+	};
+	const counts: Analysis["counts"] = {
+		attemptsStarted: 0,
+		plannedFailures: 0,
+		cutOffAttempts: 0,
+		rerunSteps: 0,
+		completedNotJournaled: 0,
+		recordsAfterLastRestart: 0,
+		instancesWokenAfterLastRestart: 0,
+		eventsDelivered: 0,
+	};
+	const bootIndex = new Map(boots.map((boot, index) => [boot, index]));
+	const lastBoot = boots.length - 1;
+	// Node 20 has no Map.groupBy.
+	const byInstance = new Map<string, ExecutionRecord[]>();
+	for (const record of all) {
+		const list = byInstance.get(record.instance);
+		if (list) list.push(record);
+		else byInstance.set(record.instance, [record]);
+	}
+	const statusById = new Map(answers.map((answer) => [answer.id, answer]));
+	const delivered = new Map<string, number>();
+
+	for (const record of all) {
+		if (!bootIndex.has(record.boot)) {
+			problems.finalState.push(
+				`record #${record.seq} comes from an unknown runtime ${record.boot}`,
+			);
+		}
+	}
+	for (const { id, params, sent } of plan) {
+		const answer = statusById.get(id);
+		const mine = byInstance.get(id) ?? [];
+		if (mine.some((record) => bootIndex.get(record.boot) === lastBoot)) {
+			counts.instancesWokenAfterLastRestart++;
+		}
+		counts.recordsAfterLastRestart += mine.filter(
+			(record) => bootIndex.get(record.boot) === lastBoot,
+		).length;
+		if (answer?.status !== "complete" || !answer.output) {
+			problems.finalState.push(
+				`${id}: ${JSON.stringify(answer)} (expected complete with an output)`,
+			);
+			continue;
+		}
+		const output = answer.output;
+		const tokenOf = (step: DoStep): string | undefined =>
+			step === "finish" ? undefined : output.tokens[step];
+		const bySeq = (a: ExecutionRecord, b: ExecutionRecord) => a.seq - b.seq;
+
+		// The finished marker: every completion of the last step recorded the output run() returned.
+		const finishes = mine.filter((r) => r.step === "finish" && r.kind === "completed");
+		if (finishes.length === 0) problems.finalState.push(`${id}: no finished marker`);
+		for (const finish of finishes) {
+			if (
+				finish.data === null ||
+				JSON.stringify(JSON.parse(finish.data)) !== JSON.stringify(output)
+			) {
+				problems.replayConsistency.push(
+					`${id}: finished marker #${finish.seq} recorded ${finish.data}, the instance's output is ${JSON.stringify(output)}`,
+				);
+			}
+		}
+
+		for (const step of DO_STEPS) {
+			const recs = mine.filter((r) => r.step === step).sort(bySeq);
+			const started = recs.filter((r) => r.kind === "started");
+			const outcome = new Map(recs.filter((r) => r.kind !== "started").map((r) => [r.token, r]));
+			counts.attemptsStarted += started.length;
+			const where = `${id} step "${step}"`;
+			const token = tokenOf(step);
+			// The journaled attempt: the one whose token run() got; for "finish", its last completion.
+			const journaled =
+				token === undefined
+					? started.findLast((r) => outcome.get(r.token)?.kind === "completed")
+					: started.find((r) => r.token === token);
+			if (!journaled || outcome.get(journaled.token)?.kind !== "completed") {
+				problems.exactlyOnceResults.push(
+					`${where}: run() got token ${token}, which no completed attempt produced`,
+				);
+				continue;
+			}
+			const journaledBoot = bootIndex.get(journaled.boot) ?? -1;
+
+			let cutOff = 0;
+			for (const attempt of started) {
+				const end = outcome.get(attempt.token);
+				const attemptBoot = bootIndex.get(attempt.boot) ?? -1;
+				if (attempt.seq > journaled.seq) {
+					problems.exactlyOnceResults.push(
+						`${where}: attempt ${attempt.attempt} (record #${attempt.seq}, runtime ${attemptBoot}) started after the attempt whose result was journaled (record #${journaled.seq}, runtime ${journaledBoot})`,
+					);
+				}
+				if (end === undefined) {
+					// Cut off: only a kill or a stop may do that, and the step must have run again.
+					cutOff++;
+					counts.cutOffAttempts++;
+					if (attemptBoot === lastBoot) {
+						problems.atLeastOnce.push(
+							`${where}: attempt ${attempt.attempt} (record #${attempt.seq}) never finished, in the runtime that was never stopped`,
+						);
+					}
+				} else if (end.kind === "completed" && attempt !== journaled) {
+					// Completed, yet run() got another attempt's result: the kill must have come between
+					// the callback's return and the journal write, in an earlier runtime.
+					counts.completedNotJournaled++;
+					if (attemptBoot >= journaledBoot) {
+						problems.exactlyOnceResults.push(
+							`${where}: attempt ${attempt.attempt} (record #${attempt.seq}, runtime ${attemptBoot}) completed, and the step ran again in the same or a later runtime (runtime ${journaledBoot}, record #${journaled.seq})`,
+						);
+					}
+				} else if (end.kind === "failed") {
+					counts.plannedFailures++;
+				}
+				// Each attempt got the previous step's journaled result, whichever runtime replayed it.
+				const previous = PREVIOUS[step];
+				const expectedPrev = previous === null ? "" : tokenOf(previous);
+				if (attempt.prev !== expectedPrev) {
+					problems.replayConsistency.push(
+						`${where}: attempt ${attempt.attempt} got ${attempt.prev} from step "${previous}", whose journaled result is ${expectedPrev}`,
+					);
+				}
+			}
+			if (cutOff > 0) counts.rerunSteps++;
+
+			// The attempt counter is durable before a callback runs: numbers only go up.
+			for (let i = 1; i < started.length; i++) {
+				const before = started[i - 1];
+				const after = started[i];
+				if (before && after && after.attempt <= before.attempt) {
+					problems.durableAttempts.push(
+						`${where}: attempt ${after.attempt} (record #${after.seq}, runtime ${bootIndex.get(after.boot)}) after attempt ${before.attempt} (record #${before.seq}, runtime ${bootIndex.get(before.boot)})`,
+					);
+				}
+			}
+			if (step === "flaky") {
+				if (journaled.attempt <= params.failures) {
+					problems.durableAttempts.push(
+						`${where}: succeeded at attempt ${journaled.attempt}, but attempts 1..${params.failures} fail by design`,
+					);
+				}
+				// A retry waits out its delay, across restarts too.
+				for (const failure of recs.filter((r) => r.kind === "failed")) {
+					const next = started.find((r) => r.seq > failure.seq);
+					if (next && next.at - failure.at < params.retryDelayMs - TIMER_SLACK_MS) {
+						problems.durableTimers.push(
+							`${where}: attempt ${next.attempt} started ${next.at - failure.at} ms after attempt ${failure.attempt} failed; the retry delay is ${params.retryDelayMs} ms`,
+						);
+					}
+				}
+			}
+		}
+
+		// Sleeps: the step after a sleep never starts before the sleep's end, across restarts too.
+		const completedAt = (step: DoStep) =>
+			mine.find((r) => r.kind === "completed" && r.token === tokenOf(step))?.at;
+		const firstStart = (step: DoStep) =>
+			mine.find((r) => r.step === step && r.kind === "started")?.at;
+		for (const [before, after, ms, name] of [
+			["quick-2", "flaky", params.nap1Ms, "nap-1"],
+			["long-2", "quick-3", params.nap2Ms, "nap-2"],
+		] as const) {
+			const from = completedAt(before);
+			const to = firstStart(after);
+			if (from !== undefined && to !== undefined && to - from < ms - TIMER_SLACK_MS) {
+				problems.durableTimers.push(
+					`${id}: "${after}" started ${to - from} ms after "${before}" completed; "${name}" sleeps ${ms} ms`,
+				);
+			}
+		}
+
+		// Events: FIFO per type, each delivered once, none invented.
+		const expected = { early1: sent.early[0], late1: sent.late[0], early2: sent.early[1] };
+		if (JSON.stringify(output.events) !== JSON.stringify(expected)) {
+			problems.events.push(
+				`${id}: received ${JSON.stringify(output.events)}, expected ${JSON.stringify(expected)}`,
+			);
+		}
+		for (const pid of Object.values(output.events)) {
+			delivered.set(pid, (delivered.get(pid) ?? 0) + 1);
+			counts.eventsDelivered++;
+		}
+	}
+	const sentPids = new Set(plan.flatMap(({ sent }) => [...sent.early, ...sent.late]));
+	for (const [pid, times] of delivered) {
+		if (times !== 1) problems.events.push(`event ${pid} was delivered ${times} times`);
+		if (!sentPids.has(pid)) problems.events.push(`event ${pid} was delivered but never sent`);
+	}
+	for (const pid of sentPids) {
+		if (!delivered.has(pid))
+			problems.events.push(`event ${pid} was sent (and acknowledged) but never delivered`);
+	}
+	return { problems, counts };
+}
