@@ -18,7 +18,8 @@ export type Reason =
 	| "non-retryable-message"
 	| "typed-errors"
 	| "invalid-state-refusals"
-	| "sleep-until-past";
+	| "sleep-until-past"
+	| "step-input-validation";
 
 export interface Difference {
 	reason: Reason;
@@ -47,6 +48,51 @@ const flattened = (value: typeof RICH_FLAT) => value;
  * identical on both engines, and a listed field must show exactly these values on each.
  */
 export const DIFFERENCES: Record<string, Record<string, Difference>> = {
+	badStepInput: {
+		"empty name": d("step-input-validation", "ok", {
+			name: "WorkflowValidationError",
+			message: "step name must not be empty",
+		}),
+		"negative sleep": d("step-input-validation", "ok", {
+			name: "WorkflowValidationError",
+			message: "sleep duration: must not be negative or infinite, got -5",
+		}),
+		"bad duration": d(
+			"step-input-validation",
+			{
+				name: "Error",
+				message:
+					"NOT NULL constraint failed: priority_queue.target_timestamp: SQLITE_CONSTRAINT (extended: SQLITE_CONSTRAINT_NOTNULL)",
+			},
+			{
+				name: "WorkflowValidationError",
+				message:
+					'sleep duration: must be a number of milliseconds or "<n> second|minute|hour|day|week|month|year[s]", got "forever"',
+			},
+		),
+		"257-char name": d(
+			"typed-errors",
+			{
+				name: "Error",
+				message: `WorkflowFatalError: Step name "${"n".repeat(257)}" exceeds max length (256 chars) or invalid characters found`,
+			},
+			{ name: "WorkflowValidationError", message: "step name must be at most 256 characters" },
+		),
+	},
+	unserializableOutput: {
+		error: d(
+			"typed-errors",
+			{ name: "DataCloneError", message: "RpcStub cannot be serialized in this context." },
+			{
+				name: "UnserializableValueError",
+				message:
+					"run() returned a value that cannot be stored: () => 1 could not be cloned. The output must be structured-clone serialisable.",
+			},
+		),
+	},
+	restartWhileWaiting: {
+		afterRestart: d("waiting-status", "running", "waiting"),
+	},
 	outputWhenErrored: {
 		keys: d(
 			"output-not-complete",

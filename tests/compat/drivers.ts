@@ -423,6 +423,85 @@ export const drivers: Record<string, ScenarioDriver> = {
 		await instance.restart();
 		return { ...(await d.settle(instance)), counts: await d.counts(instance) };
 	},
+	// ── more edges ──────────────────────────────────────────────────────────────────────────────
+	badStepInput: async (d) => {
+		const { output, ...rest } = await run(d);
+		return { ...rest, ...(output as Observation) };
+	},
+	throwsNonError: (d) => run(d),
+	throwsAfterCaught: (d) => run(d),
+	sleepZero: (d) => run(d),
+	returnsError: (d) => run(d),
+	unserializableOutput: (d) => run(d),
+	nestedSteps: (d) => run(d),
+	parallelRetries: (d) => run(d),
+	unmatchedEvent: async (d) => {
+		const instance = await d.create();
+		await instance.sendEvent({ type: "nobody-waits", payload: 1 });
+		return d.settle(instance);
+	},
+	sendEventUndefinedPayload: async (d) => {
+		const instance = await d.create(undefined, "waitEvent");
+		await d.ran(instance, "before");
+		await instance.sendEvent({ type: "approval", payload: undefined });
+		const { output, ...rest } = await d.settle(instance);
+		return { ...rest, payload: (output as { payload?: unknown } | undefined)?.payload };
+	},
+	pauseWhileSleeping: async (d) => {
+		const instance = await d.create(undefined, "sleepNumeric");
+		await d.until(instance, ["running", "waiting"]);
+		await instance.pause();
+		const paused = await d.until(instance, ["paused"]);
+		// The 100 ms sleep ends while paused; nothing continues until resume.
+		await sleepWhilePolling(d, instance, 150);
+		const stillPaused = await d.status(instance);
+		await instance.resume();
+		return { paused, stillPaused, ...(await d.settle(instance)) };
+	},
+	terminateWhilePausing: async (d) => {
+		const instance = await d.create(undefined, "gatedThenStep");
+		await d.ran(instance, "held");
+		await instance.pause();
+		const pausing = await d.status(instance);
+		await instance.terminate();
+		const terminated = await d.status(instance);
+		await d.open(instance, "held");
+		await sleepWhilePolling(d, instance, 100);
+		return { pausing, terminated, end: await d.status(instance), counts: await d.counts(instance) };
+	},
+	restartWhileWaiting: async (d) => {
+		const instance = await d.create(undefined, "gatedThenForever");
+		await d.ran(instance, "held");
+		await d.open(instance, "held");
+		await d.ran(instance, "released");
+		await untilWaiting(d, instance);
+		await instance.restart();
+		await d.ran(instance, "released", 2);
+		await untilWaiting(d, instance);
+		const afterRestart = await d.status(instance);
+		await instance.terminate();
+		return { afterRestart, counts: await d.counts(instance) };
+	},
+	restartRunning: async (d) => {
+		const instance = await d.create(undefined, "twoSteps");
+		await d.settle(instance);
+		await instance.restart();
+		await instance.restart();
+		return { ...(await d.settle(instance)) };
+	},
+	createBatchWithoutIds: async (d) => {
+		const instances = await d.wf.createBatch([{ params: { n: 1 } }, { params: { n: 2 } }]);
+		const ids = new Set(instances.map((i) => i.id));
+		const outputs = [];
+		for (const instance of instances) outputs.push((await d.settle(instance)).status);
+		return { count: instances.length, distinct: ids.size, outputs };
+	},
+	getStatusOfHandle: async (d) => {
+		const created = await d.create({ x: "y" }, "echo");
+		const got = await d.wf.get(created.id);
+		const viaGet = await d.settle(got);
+		return { sameId: got.id === created.id, viaGet, viaCreate: await d.settle(created) };
+	},
 };
 
 /** Waits until nothing is in flight: the instance sleeps or waits (whatever status it reports). */

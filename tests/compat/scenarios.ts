@@ -286,13 +286,14 @@ export const scenarios: Record<string, (c: ScenarioContext) => Promise<unknown>>
 	},
 
 	async sleepNumeric({ step }) {
-		const start = Date.now();
+		// The start time is a step's result: code between steps runs again on a replay.
+		const start = await step.do("start", async () => Date.now());
 		await step.sleep("nap", 100);
 		return { sleptEnough: Date.now() - start >= 95 };
 	},
 
 	async sleepString({ step }) {
-		const start = Date.now();
+		const start = await step.do("start", async () => Date.now());
 		await step.sleep("nap", "1 second");
 		return { sleptEnough: Date.now() - start >= 990 };
 	},
@@ -414,5 +415,90 @@ export const scenarios: Record<string, (c: ScenarioContext) => Promise<unknown>>
 
 	async forever({ step }) {
 		await step.sleep("forever", "1 hour");
+	},
+	async badStepInput({ step }) {
+		const outcomes: Record<string, unknown> = {};
+		const attempt = async (label: string, call: () => Promise<unknown>) => {
+			try {
+				await call();
+				outcomes[label] = "ok";
+			} catch (error) {
+				outcomes[label] = describeError(error);
+			}
+		};
+		await attempt("empty name", () => step.do("", async () => 1));
+		await attempt("257-char name", () => step.do("n".repeat(257), async () => 1));
+		await attempt("256-char name", () => step.do("n".repeat(256), async () => 1));
+		await attempt("bad duration", () => step.sleep("bad", "forever" as WorkflowSleepDuration));
+		await attempt("negative sleep", () => step.sleep("negative", -5));
+		return outcomes;
+	},
+
+	async throwsNonError({ step }) {
+		await step.do("throws a string", { retries: { limit: 0, delay: 10 } }, async () => {
+			throw "plain string";
+		});
+	},
+
+	async throwsAfterCaught({ step }) {
+		try {
+			await step.do("fails", { retries: { limit: 0, delay: 10 } }, async () => {
+				throw new Error("inner");
+			});
+		} catch {
+			throw new SyntaxError("outer");
+		}
+	},
+
+	async sleepZero({ step }) {
+		await step.sleep("zero", 0);
+		await step.sleep("zero string", "0 seconds");
+		return "done";
+	},
+
+	async returnsError({ step }) {
+		const value = await step.do("returns an error", async () => new RangeError("as a value"));
+		const error = value as unknown as Error;
+		return { isError: error instanceof Error, name: error.name, message: error.message };
+	},
+
+	async unserializableOutput() {
+		return { callback: () => 1 };
+	},
+
+	async unmatchedEvent({ step }) {
+		await step.sleep("nap", 50);
+		return "done";
+	},
+
+	async gatedThenForever({ step, hit, gate }) {
+		await step.do("held", async () => {
+			await hit("held");
+			await gate("held");
+			await hit("released");
+		});
+		await step.sleep("forever", "1 hour");
+	},
+
+	async nestedSteps({ step, hit }) {
+		return step.do("outer", async () => {
+			await hit("outer");
+			const inner = await step.do("inner", async () => {
+				await hit("inner");
+				return "inner value";
+			});
+			return `outer(${inner})`;
+		});
+	},
+
+	async parallelRetries({ step, hit }) {
+		return Promise.all(
+			["x", "y"].map((name) =>
+				step.do(`retry ${name}`, { retries: { limit: 2, delay: 10 } }, async (ctx) => {
+					if ((await hit(name)) < 3) throw new Error(`${name} fails`);
+					return `${name}@${ctx.attempt}`;
+				}),
+			),
+		);
 	},
 };
