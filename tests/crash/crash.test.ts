@@ -11,7 +11,7 @@
  * attempt and never recomputed, every cut-off attempt run again, every event delivered once.
  *
  * CRASH_SEED=<n> replays the random choices (kill moments, durations, planned failures) of a run;
- * CRASH_INSTANCES=<n> changes how many instances run (default 300).
+ * CRASH_INSTANCES=<n> changes how many instances run (default 500).
  */
 import { randomInt } from "node:crypto";
 import { join } from "node:path";
@@ -34,7 +34,7 @@ import { type CounterSummary, EARLY, LATE } from "./protocol";
 
 const CONFIG = join(ROOT, "tests", "crash", "wrangler.toml");
 const SEED = process.env.CRASH_SEED ? Number(process.env.CRASH_SEED) : randomInt(2 ** 31);
-const INSTANCES = process.env.CRASH_INSTANCES ? Number(process.env.CRASH_INSTANCES) : 300;
+const INSTANCES = process.env.CRASH_INSTANCES ? Number(process.env.CRASH_INSTANCES) : 500;
 /** Instances are created in this many waves, one per runtime lifetime, so kills find them at every stage. */
 const WAVES = 3;
 /** How each runtime lifetime but the last ends. More than 4 could cut one attempt off 5 times (the engine's cap). */
@@ -46,8 +46,10 @@ const CHUNK = 100;
 
 const random = prng(SEED);
 const started = Date.now();
+/** The run's story, printed in one piece at the end (or when it fails). */
+const story: string[] = [];
 const log = (message: string) =>
-	console.log(`[crash] +${((Date.now() - started) / 1000).toFixed(1)}s ${message}`);
+	story.push(`+${((Date.now() - started) / 1000).toFixed(1)}s ${message}`);
 
 function chunks<T>(list: T[], size = CHUNK): T[][] {
 	const result: T[][] = [];
@@ -75,6 +77,7 @@ let server: DevServer | undefined;
 const persistDir = tempDir("crash");
 
 afterAll(async () => {
+	console.log(`[crash]\n  ${story.join("\n  ")}`);
 	try {
 		await server?.crash();
 	} finally {
@@ -155,7 +158,9 @@ describe("crash and restart with persisted storage", () => {
 				);
 				log("every instance has been sent its late event");
 			}
-			const killAt = Date.now() + between(random, 200, 6_000);
+			// The last kill comes soon after the last late events, so it finds work left to do.
+			const killAt =
+				Date.now() + between(random, 200, lifetime === STOPS.length - 1 ? 1_500 : 6_000);
 			await pumpLateEvents(current, () => Date.now() >= killAt);
 			// Cut at least one long step off: wait (bounded) until one is in flight.
 			const seen =
@@ -221,7 +226,7 @@ describe("crash and restart with persisted storage", () => {
 
 		const { problems, counts } = analyse(plan, all, answers, boots);
 		const kills = stopsDone.filter((s) => s.how === "SIGKILL").length;
-		log(
+		story.push(
 			[
 				`seed ${SEED}: ${INSTANCES} instances, ${boots.length} runtime lifetimes, ${kills} SIGKILLs, ${stopsDone.length - kills} graceful stops`,
 				`attempts in flight at each stop: ${stopsDone.map((s) => s.inFlight).join(", ")}`,
