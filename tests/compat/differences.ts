@@ -19,7 +19,8 @@ export type Reason =
 	| "typed-errors"
 	| "invalid-state-refusals"
 	| "sleep-until-past"
-	| "step-input-validation";
+	| "step-input-validation"
+	| "input-limits";
 
 export interface Difference {
 	reason: Reason;
@@ -48,6 +49,29 @@ const flattened = (value: typeof RICH_FLAT) => value;
  * identical on both engines, and a listed field must show exactly these values on each.
  */
 export const DIFFERENCES: Record<string, Record<string, Difference>> = {
+	paramsTooLarge: {
+		create: d("input-limits", "ok", {
+			name: "WorkflowValidationError",
+			message: "create options.params is 1048617 bytes; it must be at most 1048576 bytes (1 MiB)",
+		}),
+	},
+	paramsUnserializable: {
+		create: d("input-limits", "ok", {
+			name: "WorkflowValidationError",
+			message:
+				"create options.params must be structured-clone serialisable: () => 1 could not be cloned.",
+		}),
+	},
+	sendEventInvalidType: {
+		empty: d("input-limits", "ok", {
+			name: "WorkflowValidationError",
+			message: "event.type: event type must not be empty",
+		}),
+		long: d("input-limits", "ok", {
+			name: "WorkflowValidationError",
+			message: "event.type: event type must be at most 100 characters",
+		}),
+	},
 	badStepInput: {
 		"empty name": d("step-input-validation", "ok", {
 			name: "WorkflowValidationError",
@@ -437,6 +461,10 @@ export const DIFFERENCES: Record<string, Record<string, Difference>> = {
  * docs/compatibility.md).
  */
 export const KNOWN_BUGS: Record<string, { fields: string[]; note: string }> = {
+	createWithLocationHint: {
+		fields: ["create"],
+		note: 'create({ id, locationHint: "weur" }): the built-in engine accepts the product\'s locationHint option; ours rejects it as an unrecognized key (WorkflowValidationError), so code using it cannot be ported unchanged',
+	},
 	paramsMissing: {
 		fields: ["output"],
 		note: "create() without params: the built-in engine gives run() event.payload = {}, ours undefined, so ported code reading event.payload.x throws TypeError on ours",

@@ -502,6 +502,46 @@ export const drivers: Record<string, ScenarioDriver> = {
 		const viaGet = await d.settle(got);
 		return { sameId: got.id === created.id, viaGet, viaCreate: await d.settle(created) };
 	},
+	parallelSameType: async (d) => {
+		const instance = await d.create();
+		await instance.sendEvent({ type: "same", payload: 1 });
+		await instance.sendEvent({ type: "same", payload: 2 });
+		return d.settle(instance);
+	},
+	createWithRetention: async (d) => {
+		const instance = await d.wf.create({
+			id: "twoSteps--retention",
+			retention: { successRetention: "1 day", errorRetention: 60_000 },
+		});
+		return d.settle(instance);
+	},
+	createWithLocationHint: async (d) => ({
+		create: await d.outcome(() =>
+			d.wf.create({
+				id: "echo--location-hint",
+				locationHint: "weur",
+			} as WorkflowInstanceCreateOptions),
+		),
+	}),
+	paramsTooLarge: async (d) => ({
+		create: await d.outcome(() =>
+			d.wf.create({ id: "echo--too-large", params: { blob: "x".repeat(1024 * 1024 + 16) } }),
+		),
+	}),
+	sendEventInvalidType: async (d) => {
+		const instance = await d.create(undefined, "forever");
+		await untilWaiting(d, instance);
+		const empty = await d.outcome(() => instance.sendEvent({ type: "", payload: 1 }));
+		const long = await d.outcome(() => instance.sendEvent({ type: "t".repeat(101), payload: 1 }));
+		const fine = await d.outcome(() => instance.sendEvent({ type: "t".repeat(100), payload: 1 }));
+		await instance.terminate();
+		return { empty, long, fine };
+	},
+	paramsUnserializable: async (d) => ({
+		create: await d.outcome(() =>
+			d.wf.create({ id: "echo--fn-params", params: { fn: () => 1 } as unknown as object }),
+		),
+	}),
 };
 
 /** Waits until nothing is in flight: the instance sleeps or waits (whatever status it reports). */

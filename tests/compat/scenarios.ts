@@ -501,4 +501,11 @@ export const scenarios: Record<string, (c: ScenarioContext) => Promise<unknown>>
 			),
 		);
 	},
+	async parallelSameType({ step }) {
+		const [first, second] = await Promise.all([
+			step.waitForEvent<string | number | null>("first", { type: "same" }),
+			step.waitForEvent<string | number | null>("second", { type: "same" }),
+		]);
+		return [first.payload, second.payload].sort();
+	},
 };
