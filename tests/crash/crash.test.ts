@@ -22,6 +22,8 @@ import {
 	between,
 	bootOf,
 	create,
+	createOneByOne,
+	exists,
 	type InstanceStatusAnswer,
 	type Planned,
 	prng,
@@ -57,8 +59,8 @@ function chunks<T>(list: T[], size = CHUNK): T[][] {
 	return result;
 }
 
-const plan: Planned[] = Array.from({ length: INSTANCES }, (_, n) => ({
-	id: `i${String(n).padStart(4, "0")}`,
+const planned = (id: string): Planned => ({
+	id,
 	params: {
 		nap1Ms: between(random, 1_000, 3_000),
 		nap2Ms: between(random, 1_000, 3_000),
@@ -67,11 +69,21 @@ const plan: Planned[] = Array.from({ length: INSTANCES }, (_, n) => ({
 		longMs: between(random, 2_000, 3_000),
 	},
 	sent: { early: [], late: [] },
-}));
+});
+/** Every instance that exists; the checks apply to each. */
+const plan: Planned[] = Array.from({ length: INSTANCES }, (_, n) =>
+	planned(`i${String(n).padStart(4, "0")}`),
+);
 const byId = new Map(plan.map((instance) => [instance.id, instance]));
 const waves = Array.from({ length: WAVES }, (_, w) =>
 	plan.slice(Math.floor((w * INSTANCES) / WAVES), Math.floor(((w + 1) * INSTANCES) / WAVES)),
 );
+/**
+ * A create request for these is in flight when runtime CUT_CREATE_IN is killed. Those that exist
+ * afterwards join the plan (and must finish like the others); the others must never run.
+ */
+const cutCreates = Array.from({ length: 50 }, (_, n) => planned(`x${String(n).padStart(4, "0")}`));
+const CUT_CREATE_IN = 1;
 
 let server: DevServer | undefined;
 const persistDir = tempDir("crash");
@@ -119,6 +131,8 @@ describe("crash and restart with persisted storage", () => {
 		);
 		const port = await freePort();
 		const boots: string[] = [];
+		let cutCreateAnswered = false;
+		let cutCreateSurvivors = 0;
 		const stopsDone: { how: string; inFlight: number; readyForLate: number; finished: number }[] =
 			[];
 
@@ -134,6 +148,32 @@ describe("crash and restart with persisted storage", () => {
 					current,
 					list.map(({ id, params }) => ({ id, params })),
 				);
+			}
+			if (lifetime === CUT_CREATE_IN + 1) {
+				// Which of the instances whose create request the kill cut off exist?
+				const found = (
+					await exists(
+						current,
+						cutCreates.map(({ id }) => id),
+					)
+				).filter((f) => f.exists);
+				const survivors = cutCreates.filter(({ id }) => found.some((f) => f.id === id));
+				for (const instance of survivors) {
+					plan.push(instance);
+					byId.set(instance.id, instance);
+					wave.push(instance);
+				}
+				if (cutCreateAnswered) {
+					expect(survivors.length, "a create that was answered before the kill").toBe(
+						cutCreates.length,
+					);
+				}
+				log(
+					`${survivors.length} of ${cutCreates.length} instances exist whose creation was under way at the kill (request answered: ${cutCreateAnswered})`,
+				);
+				cutCreateSurvivors = survivors.length;
+			}
+			for (const list of chunks(wave)) {
 				// Two "early" events, sent before the waits for them start: buffered, FIFO.
 				const events = list.flatMap(({ id }) =>
 					[1, 2].map((n) => ({ id, type: EARLY, payload: { pid: `${id}/early/${n}` } })),
@@ -171,7 +211,20 @@ describe("crash and restart with persisted storage", () => {
 							{ timeoutMs: 8_000, intervalMs: 50, what: "a long step in flight" },
 						).catch(() => summary(current))
 					: await summary(current);
-			if (how === "SIGKILL") await current.crash();
+			if (lifetime === CUT_CREATE_IN) {
+				// Kill while a create request is in flight: some instances of it may exist, some not.
+				const request = createOneByOne(
+					current,
+					cutCreates.map(({ id, params }) => ({ id, params })),
+				).then(
+					() => true,
+					() => false,
+				);
+				// At a random moment while they are created one after another: none, some or all exist.
+				await delay(between(random, 0, 300));
+				await current.crash();
+				cutCreateAnswered = await request;
+			} else if (how === "SIGKILL") await current.crash();
 			else await current.stop();
 			server = undefined;
 			stopsDone.push({
@@ -194,7 +247,7 @@ describe("crash and restart with persisted storage", () => {
 		const settled = await waitFor(
 			() => summary(last),
 			(s) =>
-				s.finished.length === INSTANCES &&
+				s.finished.length === plan.length &&
 				// A run cut off at the last kill resumes by its lease alarm within LEASE_MS; after that,
 				// and two quiet seconds, no instance has anything left to record.
 				Date.now() >= readyAt + LEASE_MS + 3_000 &&
@@ -203,7 +256,7 @@ describe("crash and restart with persisted storage", () => {
 			{
 				timeoutMs: 150_000,
 				intervalMs: 500,
-				what: `every instance's finished marker (${INSTANCES})`,
+				what: `every instance's finished marker (${plan.length})`,
 				context: () => last.report(),
 			},
 		).catch(async (error: Error) => {
@@ -228,12 +281,12 @@ describe("crash and restart with persisted storage", () => {
 		const kills = stopsDone.filter((s) => s.how === "SIGKILL").length;
 		story.push(
 			[
-				`seed ${SEED}: ${INSTANCES} instances, ${boots.length} runtime lifetimes, ${kills} SIGKILLs, ${stopsDone.length - kills} graceful stops`,
+				`seed ${SEED}: ${plan.length} instances (${cutCreateSurvivors} of them created as the kill came), ${boots.length} runtime lifetimes, ${kills} SIGKILLs, ${stopsDone.length - kills} graceful stops`,
 				`attempts in flight at each stop: ${stopsDone.map((s) => s.inFlight).join(", ")}`,
 				`${all.length} records; ${counts.attemptsStarted} attempts started, ${counts.plannedFailures} planned failures`,
 				`${counts.cutOffAttempts} attempts cut off, ${counts.rerunSteps} steps re-run after a cut, ${counts.completedNotJournaled} completed attempts whose result a kill kept from the journal`,
 				`after the last restart: ${counts.instancesWokenAfterLastRestart} instances woken by their alarms, ${counts.recordsAfterLastRestart} records`,
-				`${counts.eventsDelivered} events delivered (${2 * INSTANCES} buffered early, ${INSTANCES} late)`,
+				`${counts.eventsDelivered} events delivered (${2 * plan.length} early, sent before their waits, ${plan.length} late)`,
 				`total ${((Date.now() - started) / 1000).toFixed(1)} s`,
 			].join("\n  "),
 		);

@@ -84,6 +84,14 @@ export interface InstanceStatusAnswer {
 	error?: { name: string; message: string };
 }
 
+export function createOneByOne(server: DevServer, list: { id: string; params: CrashParams }[]) {
+	return json<{ created: string[] }>(server, "/instances/one-by-one", list);
+}
+
+export function exists(server: DevServer, ids: string[]) {
+	return json<{ id: string; exists: boolean }[]>(server, "/instances/exists", ids);
+}
+
 export function statuses(server: DevServer, ids: string[]) {
 	return json<InstanceStatusAnswer[]>(server, "/instances/status", ids);
 }
@@ -168,7 +176,13 @@ export function analyse(
 	const statusById = new Map(answers.map((answer) => [answer.id, answer]));
 	const delivered = new Map<string, number>();
 
+	const planned = new Set(plan.map(({ id }) => id));
 	for (const record of all) {
+		if (!planned.has(record.instance)) {
+			problems.finalState.push(
+				`record #${record.seq} comes from instance ${record.instance}, which does not exist`,
+			);
+		}
 		if (!bootIndex.has(record.boot)) {
 			problems.finalState.push(
 				`record #${record.seq} comes from an unknown runtime ${record.boot}`,

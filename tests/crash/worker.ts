@@ -219,7 +219,9 @@ export const CrashWorkflowEngine = createWorkflowEngine(CrashWorkflow, { name: "
 const USAGE = `GET  /boot                       this runtime's boot id
 POST /instances [{id, params}]     create instances (createBatch, at most 100)
 POST /instances/events [{id, type, payload}]   send events
+POST /instances/one-by-one [{id, params}]   create instances one create() after another
 POST /instances/status [id]        statuses
+POST /instances/exists [id]        whether each exists
 GET  /counters/summary             a summary of the execution records (touches no instance)
 GET  /counters/records             every execution record (touches no instance)
 `;
@@ -256,12 +258,33 @@ export default withWorkflows<Env>(
 					);
 					return Response.json({ sent: list.length });
 				}
+				case "POST /instances/one-by-one": {
+					// Slower than a batch: a kill in the middle leaves some created and some not.
+					const list = (await request.json()) as { id: string; params: CrashParams }[];
+					for (const options of list) await env.CRASH_WORKFLOW.create(options);
+					return Response.json({ created: list.map(({ id }) => id) });
+				}
 				case "POST /instances/status": {
 					const ids = (await request.json()) as string[];
 					const statuses = await Promise.all(
 						ids.map(async (id) => ({ id, ...(await (await env.CRASH_WORKFLOW.get(id)).status()) })),
 					);
 					return Response.json(statuses);
+				}
+				case "POST /instances/exists": {
+					const ids = (await request.json()) as string[];
+					const exists = await Promise.all(
+						ids.map((id) =>
+							env.CRASH_WORKFLOW.get(id).then(
+								() => true,
+								(error: Error) => {
+									if (error.name === "InstanceNotFoundError") return false;
+									throw error;
+								},
+							),
+						),
+					);
+					return Response.json(ids.map((id, i) => ({ id, exists: exists[i] })));
 				}
 				default:
 					return new Response(USAGE, { status: 404 });
