@@ -151,6 +151,22 @@ export const createOptionsSchema = z
 		id: instanceIdSchema.optional(),
 		params: z.unknown().optional(),
 		retention: retentionSchema.optional(),
+		// Newer product option: where the instance should run. Passed on to the engine object.
+		locationHint: z
+			.enum([
+				"wnam",
+				"enam",
+				"sam",
+				"weur",
+				"eeur",
+				"apac",
+				"apac-ne",
+				"apac-se",
+				"oc",
+				"afr",
+				"me",
+			])
+			.optional(),
 	})
 	.strict();
 

@@ -35,6 +35,31 @@ describe("create", () => {
 		await waitForStatus(instance, "complete");
 	});
 
+	it("gives run() an empty object as the payload when create() has no params", async () => {
+		const instance = await scenarioWorkflow.create({ id: uniqueId("no-params") });
+		// The scenario dispatcher reads event.payload.scenario; with {} it finds none and run() throws.
+		const status = await waitForStatus(instance, "errored");
+		expect(status.error?.name).toBe("TypeError");
+		const echoed = await scenarioWorkflow.create({ params: { scenario: "event" } });
+		expect((await waitForStatus(echoed, "complete")).output).toMatchObject({
+			payload: { scenario: "event" },
+		});
+	});
+
+	it("accepts the product's locationHint option, and refuses an unknown region", async () => {
+		const instance = await scenarioWorkflow.create({
+			id: uniqueId("hinted"),
+			params: { scenario: "basic" },
+			locationHint: "weur",
+		} as WorkflowInstanceCreateOptions<never>);
+		expect((await waitForStatus(instance, "complete")).output).toEqual({ a: 1, b: 2 });
+		const error = await scenarioWorkflow
+			.create({ locationHint: "mars" } as WorkflowInstanceCreateOptions<never>)
+			.catch((e) => e);
+		expect(error).toBeInstanceOf(WorkflowValidationError);
+		expect(error.message).toMatch(/^create options\.locationHint: /);
+	});
+
 	it.for(invalidIds)("rejects an id with $label, naming the limit", async ({ id }) => {
 		const error = await scenarioWorkflow
 			.create({ id, params: { scenario: "basic" } })

@@ -34,8 +34,8 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 		this.#namespace = namespace;
 	}
 
-	#stub(id: string): DurableObjectStub<WorkflowEngine> {
-		return this.#namespace.get(this.#namespace.idFromName(id));
+	#stub(id: string, locationHint?: DurableObjectLocationHint): DurableObjectStub<WorkflowEngine> {
+		return this.#namespace.get(this.#namespace.idFromName(id), locationHint && { locationHint });
 	}
 
 	/**
@@ -61,8 +61,9 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 	}
 
 	async #create(request: CreateRequest): Promise<WorkflowInstance> {
-		const stub = this.#stub(request.id);
-		unwrap(await stub.create(request));
+		const { locationHint, ...rest } = request;
+		const stub = this.#stub(request.id, locationHint);
+		unwrap(await stub.create(rest));
 		return new InstanceHandle(request.id, this.#namespace);
 	}
 
@@ -105,5 +106,11 @@ function toRequest(options: unknown, what: string): CreateRequest {
 		success: parsed.retention.successRetention ?? null,
 		error: parsed.retention.errorRetention ?? null,
 	};
-	return { id: parsed.id ?? crypto.randomUUID(), params: parsed.params, retention };
+	return {
+		id: parsed.id ?? crypto.randomUUID(),
+		// As in the product, an instance created without params gets an empty object as its payload.
+		params: parsed.params === undefined ? {} : parsed.params,
+		retention,
+		locationHint: parsed.locationHint,
+	};
 }

@@ -70,6 +70,8 @@ export interface CreateRequest {
 	params: unknown;
 	/** How long a finished instance is kept, in ms, by how it ended; null: until deleted. */
 	retention?: { success: number | null; error: number | null };
+	/** Where the engine object should be created (used by the binding, not the engine). */
+	locationHint?: DurableObjectLocationHint;
 }
 
 /** The arguments of {@link WorkflowEngine.restart}: the step to restart from. */

@@ -460,13 +460,4 @@ export const DIFFERENCES: Record<string, Record<string, Difference>> = {
  * field still differs, so it fails once the bug is fixed: remove the entry then (and from
  * docs/compatibility.md).
  */
-export const KNOWN_BUGS: Record<string, { fields: string[]; note: string }> = {
-	createWithLocationHint: {
-		fields: ["create"],
-		note: 'create({ id, locationHint: "weur" }): the built-in engine accepts the product\'s locationHint option; ours rejects it as an unrecognized key (WorkflowValidationError), so code using it cannot be ported unchanged',
-	},
-	paramsMissing: {
-		fields: ["output"],
-		note: "create() without params: the built-in engine gives run() event.payload = {}, ours undefined, so ported code reading event.payload.x throws TypeError on ours",
-	},
-};
+export const KNOWN_BUGS: Record<string, { fields: string[]; note: string }> = {};
