@@ -51,11 +51,9 @@ describe("create", () => {
 			id: uniqueId("hinted"),
 			params: { scenario: "basic" },
 			locationHint: "weur",
-		} as WorkflowInstanceCreateOptions<never>);
+		} as never);
 		expect((await waitForStatus(instance, "complete")).output).toEqual({ a: 1, b: 2 });
-		const error = await scenarioWorkflow
-			.create({ locationHint: "mars" } as WorkflowInstanceCreateOptions<never>)
-			.catch((e) => e);
+		const error = await scenarioWorkflow.create({ locationHint: "mars" } as never).catch((e) => e);
 		expect(error).toBeInstanceOf(WorkflowValidationError);
 		expect(error.message).toMatch(/^create options\.locationHint: /);
 	});
