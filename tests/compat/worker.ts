@@ -11,7 +11,10 @@ import {
 	type WorkflowStep,
 } from "cloudflare:workers";
 import { createWorkflowEngine, WorkflowEntrypoint } from "../../src";
+import type { Gate } from "../gate";
 import { type EngineName, scenarioOf, scenarios } from "./scenarios";
+
+export { Gate } from "../gate";
 
 export interface CompatEnv {
 	NATIVE: Workflow;
@@ -36,24 +39,6 @@ export class Counter extends DurableObject {
 
 	async times(key: string): Promise<number[]> {
 		return this.ctx.storage.kv.get<number[]>(key) ?? [];
-	}
-}
-
-/** Holds a step open until the test opens its gate. Opening is durable. */
-export class Gate extends DurableObject {
-	#waiters = new Map<string, (() => void)[]>();
-
-	async wait(key: string): Promise<void> {
-		if (this.ctx.storage.kv.get(key)) return;
-		await new Promise<void>((resolve) => {
-			this.#waiters.set(key, [...(this.#waiters.get(key) ?? []), resolve]);
-		});
-	}
-
-	async open(key: string): Promise<void> {
-		this.ctx.storage.kv.put(key, true);
-		for (const resolve of this.#waiters.get(key) ?? []) resolve();
-		this.#waiters.delete(key);
 	}
 }
 
