@@ -43,10 +43,6 @@ export class Execution implements StepHost {
 		return this.#owner.journal;
 	}
 
-	get abandoned(): boolean {
-		return this.#abandoned;
-	}
-
 	now(): number {
 		return Date.now();
 	}
@@ -62,8 +58,8 @@ export class Execution implements StepHost {
 	}
 
 	/**
-	 * Settles once the run may go on: never, while a pause is pending or after the run was
-	 * abandoned (the run stops there; a resume replays it from the journal).
+	 * Settles once the run may go on. While a pause is pending it waits: released if the pause is
+	 * withdrawn, never if it takes effect (the run is abandoned; a resume replays it).
 	 */
 	proceed(): Promise<void> {
 		if (this.#abandoned) return never;
