@@ -1,0 +1,291 @@
+/**
+ * The bench Worker: the same workflow body on two engines, plus bare Durable Objects for the
+ * storage floors. `bench/run.mjs` bundles it with esbuild and drives it through Miniflare.
+ * - `NATIVE`: miniflare's built-in Workflows engine (`workflows` binding, `NativeBench`).
+ * - `OURS`: do-workflows (`OursEngine`, a SQLite-backed Durable Object per instance).
+ * - `FLOOR`: a bare SQLite-backed Durable Object (writes in a loop; creation with two writes).
+ *
+ * Each `POST /run?workload=...&engine=...&round=...` runs one whole workload and answers JSON with
+ * the elapsed milliseconds, measured here around awaited I/O (workerd only advances Date.now() on
+ * I/O, so the time around awaited calls is real time).
+ */
+import {
+	DurableObject,
+	WorkflowEntrypoint as NativeEntrypoint,
+	type WorkflowEvent,
+	type WorkflowStep,
+} from "cloudflare:workers";
+import {
+	createWorkflowEngine,
+	type WorkflowEngine,
+	WorkflowEntrypoint,
+	workflowBinding,
+} from "../src";
+
+export interface BenchEnv {
+	NATIVE: Workflow<Params>;
+	OURS: DurableObjectNamespace<WorkflowEngine>;
+	FLOOR: DurableObjectNamespace<Floor>;
+}
+
+/** What a bench instance does. */
+export type Params =
+	| { kind: "steps"; n: number }
+	| { kind: "two" }
+	| { kind: "sleepy"; n: number; sleepMs: number }
+	| { kind: "wake"; sleepMs: number };
+
+/** The one workflow body, run by both engines. */
+async function body(event: WorkflowEvent<Params>, step: WorkflowStep): Promise<unknown> {
+	const p = event.payload;
+	switch (p.kind) {
+		case "steps": {
+			let sum = 0;
+			for (let i = 0; i < p.n; i++) sum += await step.do(`s${i}`, async () => i);
+			return sum;
+		}
+		case "two": {
+			const a = await step.do("a", async () => 1);
+			const b = await step.do("b", async () => 2);
+			return a + b;
+		}
+		case "sleepy": {
+			for (let i = 0; i < p.n; i++) {
+				await step.do(`s${i}`, async () => i);
+				await step.sleep(`z${i}`, p.sleepMs);
+			}
+			return p.n;
+		}
+		case "wake": {
+			// The sleep starts right after this step: its value is when the sleep was asked for.
+			const start = await step.do("start", async () => Date.now());
+			await step.sleep("nap", p.sleepMs);
+			const woke = await step.do("woke", async () => Date.now());
+			return woke - start - p.sleepMs;
+		}
+	}
+}
+
+export class NativeBench extends NativeEntrypoint<BenchEnv, Params> {
+	override async run(event: WorkflowEvent<Params>, step: WorkflowStep) {
+		return body(event, step);
+	}
+}
+
+export class OursBench extends WorkflowEntrypoint<BenchEnv, Params> {
+	async run(event: WorkflowEvent<Params>, step: WorkflowStep) {
+		return body(event, step);
+	}
+}
+
+export const OursEngine = createWorkflowEngine(OursBench, { name: "bench" });
+
+/** The floors: a bare SQLite-backed Durable Object. */
+export class Floor extends DurableObject {
+	/** `n` single-row inserts, each followed by an await (as `await step.do` is). */
+	async writes(n: number): Promise<number> {
+		const sql = this.ctx.storage.sql;
+		sql.exec("CREATE TABLE IF NOT EXISTS t (i INTEGER PRIMARY KEY, v INTEGER)");
+		for (let i = 0; i < n; i++) {
+			sql.exec("INSERT OR REPLACE INTO t (i, v) VALUES (?, ?)", i, i);
+			await Promise.resolve();
+		}
+		return n;
+	}
+
+	/**
+	 * The storage work a do-workflows step does, without the engine: per iteration three lookups,
+	 * an insert, two updates and a KV put of the output (the journal's calls for one `step.do`),
+	 * and, with `timer`, the per-attempt timeout timer (set, then cleared).
+	 */
+	async journal(n: number, timer: boolean): Promise<number> {
+		const sql = this.ctx.storage.sql;
+		const kv = this.ctx.storage.kv;
+		sql.exec(
+			"CREATE TABLE IF NOT EXISTS steps (seq INTEGER PRIMARY KEY, name TEXT, count INTEGER, state INTEGER, attempts INTEGER, started_at INTEGER, ended_at INTEGER, UNIQUE (name, count))",
+		);
+		for (let i = 0; i < n; i++) {
+			const name = `s${i}`;
+			sql.exec("SELECT * FROM steps WHERE name = ? AND count = 1", name).toArray();
+			sql.exec(
+				"INSERT INTO steps (name, count, state, attempts, started_at) VALUES (?, 1, 0, 0, ?)",
+				name,
+				Date.now(),
+			);
+			const seq = sql
+				.exec<{ seq: number }>("SELECT seq FROM steps WHERE name = ? AND count = 1", name)
+				.one().seq;
+			sql.exec("SELECT * FROM steps WHERE seq = ?", seq).toArray();
+			sql.exec("UPDATE steps SET attempts = attempts + 1 WHERE seq = ?", seq);
+			const handle = timer ? setTimeout(() => {}, 600_000) : undefined;
+			await Promise.resolve(i);
+			if (handle !== undefined) clearTimeout(handle);
+			kv.put(`out:${seq}`, i);
+			sql.exec("UPDATE steps SET state = 1, ended_at = ? WHERE seq = ?", Date.now(), seq);
+			await Promise.resolve();
+		}
+		return n;
+	}
+
+	/** A fresh object's first request: two writes. */
+	async init(): Promise<void> {
+		const sql = this.ctx.storage.sql;
+		sql.exec("CREATE TABLE IF NOT EXISTS t (i INTEGER PRIMARY KEY, v INTEGER)");
+		sql.exec("INSERT INTO t (i, v) VALUES (1, 1)");
+	}
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+type Engine = "native" | "ours";
+
+function binding(env: BenchEnv, engine: Engine): Workflow<Params> {
+	return engine === "native" ? env.NATIVE : workflowBinding<Params>(env.OURS);
+}
+
+/**
+ * Waits until every instance is finished, with little load: it checks the oldest unfinished one,
+ * moves on while they are finished, and pauses `intervalMs` when one is not. Returns the outputs.
+ */
+async function waitAll(
+	instances: WorkflowInstance[],
+	intervalMs: number,
+	timeoutMs: number,
+): Promise<unknown[]> {
+	const outputs: unknown[] = new Array(instances.length);
+	const deadline = Date.now() + timeoutMs;
+	let i = 0;
+	while (i < instances.length) {
+		const instance = instances[i] as WorkflowInstance;
+		const s = await instance.status();
+		if (s.status === "complete") {
+			outputs[i] = s.output;
+			i++;
+			continue;
+		}
+		if (s.status === "errored" || s.status === "terminated") {
+			throw new Error(`instance ${instance.id} ${s.status}: ${JSON.stringify(s.error)}`);
+		}
+		if (Date.now() > deadline)
+			throw new Error(`timed out waiting for ${instance.id} (${s.status})`);
+		await sleep(intervalMs);
+	}
+	return outputs;
+}
+
+function percentile(sorted: number[], p: number): number {
+	if (sorted.length === 0) return Number.NaN;
+	const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
+	return sorted[Math.max(0, index)] as number;
+}
+
+async function runWorkload(
+	env: BenchEnv,
+	workload: string,
+	engine: Engine | "floor",
+	tag: string,
+	n: number,
+): Promise<Record<string, number>> {
+	if (engine === "floor") {
+		if (workload === "steps") {
+			const stub = env.FLOOR.get(env.FLOOR.idFromName(`writes-${tag}`));
+			await stub.init(); // created before the clock starts: this floor is writes, not creation
+			// Date.now() has 1 ms resolution and 1,000 bare writes take about that: time ten times as
+			// many writes and scale, so the floor is per write, for the same number of writes.
+			const t0 = Date.now();
+			await stub.writes(n * 10);
+			return { ms: (Date.now() - t0) / 10 };
+		}
+		if (workload === "journal" || workload === "journal-timer") {
+			const stub = env.FLOOR.get(env.FLOOR.idFromName(`journal-${tag}`));
+			await stub.init();
+			const t0 = Date.now();
+			await stub.journal(n * 10, workload === "journal-timer");
+			return { ms: (Date.now() - t0) / 10 };
+		}
+		if (workload === "instances") {
+			const t0 = Date.now();
+			for (let b = 0; b < n / 100; b++) {
+				await Promise.all(
+					Array.from({ length: 100 }, (_, i) =>
+						env.FLOOR.get(env.FLOOR.idFromName(`obj-${tag}-${b}-${i}`)).init(),
+					),
+				);
+			}
+			return { ms: Date.now() - t0 };
+		}
+		throw new Error(`no floor for ${workload}`);
+	}
+
+	const wf = binding(env, engine);
+	switch (workload) {
+		case "steps": {
+			const t0 = Date.now();
+			const instance = await wf.create({ id: `steps-${tag}`, params: { kind: "steps", n } });
+			const [sum] = await waitAll([instance], 1, 600_000);
+			const ms = Date.now() - t0;
+			if (sum !== (n * (n - 1)) / 2) throw new Error(`steps: wrong output ${String(sum)}`);
+			return { ms };
+		}
+		case "instances": {
+			const t0 = Date.now();
+			const instances: WorkflowInstance[] = [];
+			for (let b = 0; b < n / 100; b++) {
+				const batch = Array.from({ length: 100 }, (_, i) => ({
+					id: `two-${tag}-${b}-${i}`,
+					params: { kind: "two" } as Params,
+				}));
+				instances.push(...(await wf.createBatch(batch)));
+			}
+			const created = Date.now() - t0;
+			const outputs = await waitAll(instances, 5, 600_000);
+			const ms = Date.now() - t0;
+			if (outputs.some((o) => o !== 3)) throw new Error("instances: wrong output");
+			return { ms, createdMs: created };
+		}
+		case "sleepy": {
+			const t0 = Date.now();
+			const instance = await wf.create({
+				id: `sleepy-${tag}`,
+				params: { kind: "sleepy", n, sleepMs: 1 },
+			});
+			await waitAll([instance], 1, 600_000);
+			return { ms: Date.now() - t0 };
+		}
+		case "wake": {
+			const t0 = Date.now();
+			const instances: WorkflowInstance[] = [];
+			for (let b = 0; b < n / 100; b++) {
+				const batch = Array.from({ length: Math.min(100, n - b * 100) }, (_, i) => ({
+					id: `wake-${tag}-${b}-${i}`,
+					params: { kind: "wake", sleepMs: 1000 } as Params,
+				}));
+				instances.push(...(await wf.createBatch(batch)));
+			}
+			const late = ((await waitAll(instances, 10, 600_000)) as number[]).sort((a, b) => a - b);
+			return {
+				ms: Date.now() - t0,
+				p50: percentile(late, 50),
+				p99: percentile(late, 99),
+				max: percentile(late, 100),
+			};
+		}
+	}
+	throw new Error(`unknown workload ${workload}`);
+}
+
+export default {
+	async fetch(request: Request, env: BenchEnv): Promise<Response> {
+		const url = new URL(request.url);
+		const workload = url.searchParams.get("workload") ?? "";
+		const engine = (url.searchParams.get("engine") ?? "") as Engine | "floor";
+		const tag = url.searchParams.get("tag") ?? "0";
+		const n = Number(url.searchParams.get("n") ?? "0");
+		try {
+			return Response.json(await runWorkload(env, workload, engine, tag, n));
+		} catch (error) {
+			const e = error as Error;
+			return Response.json({ error: `${e.name}: ${e.message}` }, { status: 500 });
+		}
+	},
+};
