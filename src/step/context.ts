@@ -10,7 +10,7 @@ import type {
 	WorkflowStepContext,
 	WorkflowStepEvent,
 } from "cloudflare:workers";
-import { type Journal, StepState, type StepType } from "../engine/journal";
+import { type Journal, type StepRow, StepState, type StepType } from "../engine/journal";
 import {
 	deserializeError,
 	isNonRetryableError,
@@ -134,20 +134,23 @@ export class StepContext {
 		await this.#host.proceed();
 		const step = this.#entry("do", name, StepState.Pending, () => null);
 		// Guarded: once the run is abandoned (paused, terminated), run() never sees another result.
-		return this.#host.guard(
-			this.#runStep(step.seq, step.count, name, config, callback as Callback<T>),
-		);
+		return this.#host.guard(this.#runStep(step, name, config, callback as Callback<T>));
 	}
 
+	/**
+	 * Runs a step's attempts from its journal entry `step`. The entry is read again only when
+	 * something else may have changed it: after waiting for a retry, and after a failure.
+	 */
 	async #runStep<T>(
-		seq: number,
-		count: number,
+		entry: StepRow,
 		name: string,
 		config: ResolvedStepConfig,
 		callback: Callback<T>,
 	): Promise<T> {
 		const host = this.#host;
 		const journal = host.journal;
+		const { seq, count } = entry;
+		let step: StepRow | undefined = entry;
 		const ctxConfig: WorkflowStepConfig = {
 			retries: {
 				limit: config.retries.limit,
@@ -157,17 +160,24 @@ export class StepContext {
 			timeout: config.timeoutMs,
 		};
 		for (;;) {
-			await host.proceed();
-			const settled = this.#settled<T>("do", name, count);
-			if (settled.done) return settled.value;
-			const step = journal.step("do", name, count);
-			if (step?.state === StepState.Retrying && step.dueAt !== null && step.dueAt > host.now()) {
+			if (!step) {
+				// Every pass but the first (whose entry do() has just read) waits at the step boundary.
+				await host.proceed();
+				step = journal.step("do", name, count);
+				if (!step) throw new Error(`journal entry of step "${name}" #${count} vanished`);
+			}
+			if (step.state === StepState.Done) return journal.stepOutput(seq) as T;
+			if (step.state === StepState.Failed && step.error) {
+				throw deserializeError(step.error, step.nonRetryable);
+			}
+			if (step.state === StepState.Retrying && step.dueAt !== null && step.dueAt > host.now()) {
 				await host.timer(seq, step.dueAt, "retry");
+				step = undefined;
 				continue;
 			}
 
 			// A started attempt that neither failed nor succeeded was cut off by a crash or eviction.
-			const interrupted = (step?.attempts ?? 0) - (step?.failures ?? 0);
+			const interrupted = step.attempts - step.failures;
 			if (interrupted >= MAX_INTERRUPTED_ATTEMPTS) {
 				const error = new StepInterruptedError(
 					`step "${name}" was cut off ${interrupted} times (the runtime stopped or the instance was evicted mid-attempt); giving up after ${MAX_INTERRUPTED_ATTEMPTS}`,
@@ -224,6 +234,7 @@ export class StepContext {
 				host.attemptEnded();
 			}
 			if (failed) throw failed;
+			step = undefined;
 		}
 	}
 
