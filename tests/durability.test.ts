@@ -2,24 +2,11 @@ import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { WorkflowEngine } from "../src";
 import { StepState } from "../src/engine/journal";
-import { calls, engineStub, fireAlarm, start, waitForStatus } from "./helpers";
+import { alarmOf, calls, crash, engineStub, fireAlarm, start, waitForStatus } from "./helpers";
 
 function sleepEntry(id: string, name: string) {
 	return runInDurableObject(engineStub(id), (engine: WorkflowEngine) =>
 		engine.journal.step("sleep", name, 1),
-	);
-}
-
-/** Resets the engine object as a crash would: in-memory state and in-flight work are gone. */
-async function crash(id: string) {
-	await runInDurableObject(engineStub(id), (_engine: WorkflowEngine, state) => {
-		state.abort("simulated crash");
-	}).catch(() => {});
-}
-
-function alarmOf(id: string) {
-	return runInDurableObject(engineStub(id), (_engine: WorkflowEngine, state) =>
-		state.storage.getAlarm(),
 	);
 }
 

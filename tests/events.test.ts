@@ -1,18 +1,12 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { InvalidStateError, type WorkflowEngine, WorkflowValidationError } from "../src";
-import { calls, engineStub, fastForward, fireAlarm, start, waitForStatus } from "./helpers";
+import { calls, crash, engineStub, fastForward, fireAlarm, start, waitForStatus } from "./helpers";
 
 function waitEntry(id: string, name: string, count = 1) {
 	return runInDurableObject(engineStub(id), (engine: WorkflowEngine) =>
 		engine.journal.step("wait", name, count),
 	);
-}
-
-async function crash(id: string) {
-	await runInDurableObject(engineStub(id), (_e: WorkflowEngine, state) =>
-		state.abort("crash"),
-	).catch(() => {});
 }
 
 describe("waitForEvent and sendEvent", () => {

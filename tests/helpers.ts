@@ -1,4 +1,4 @@
-import { runDurableObjectAlarm } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
 import { type WorkflowEngine, workflowBinding } from "../src";
@@ -64,4 +64,18 @@ export function openGate(id: string, key: string): Promise<void> {
 export async function fastForward(instance: WorkflowInstance, from: InstanceStatus["status"]) {
 	for (let i = 0; i < 20 && (await instance.status()).status === from; i++)
 		await fireAlarm(instance.id);
+}
+
+/** Resets the engine object as a crash would: in-memory state and in-flight work are gone. */
+export async function crash(id: string): Promise<void> {
+	await runInDurableObject(engineStub(id), (_engine: WorkflowEngine, state) => {
+		state.abort("simulated crash");
+	}).catch(() => {});
+}
+
+/** The engine object's alarm time, or null. */
+export function alarmOf(id: string): Promise<number | null> {
+	return runInDurableObject(engineStub(id), (_engine: WorkflowEngine, state) =>
+		state.storage.getAlarm(),
+	);
 }

@@ -8,7 +8,9 @@ import {
 } from "../src";
 import { StepState } from "../src/engine/journal";
 import {
+	alarmOf,
 	calls,
+	crash,
 	engineStub,
 	fastForward,
 	fireAlarm,
@@ -20,12 +22,6 @@ import {
 } from "./helpers";
 
 type Status = InstanceStatus["status"];
-
-function alarmOf(id: string) {
-	return runInDurableObject(engineStub(id), (_engine: WorkflowEngine, state) =>
-		state.storage.getAlarm(),
-	);
-}
 
 /** Brings a fresh "gated" instance (step held open → 1 h sleep → step) into `status`. */
 async function instanceIn(status: Status): Promise<WorkflowInstance> {
@@ -116,9 +112,7 @@ describe("pause", () => {
 
 	it("survives an eviction while paused", async () => {
 		const instance = await instanceIn("paused");
-		await runInDurableObject(engineStub(instance.id), (_e: WorkflowEngine, state) =>
-			state.abort("crash"),
-		).catch(() => {});
+		await crash(instance.id);
 		expect((await instance.status()).status).toBe("paused");
 		await instance.resume();
 		await fastForward(instance, "waiting");
@@ -385,9 +379,7 @@ describe("review regressions (lifecycle)", () => {
 
 	it("completes a pending pause when the object stops mid-attempt: paused, and the attempt runs again on resume", async () => {
 		const instance = await instanceIn("waitingForPause");
-		await runInDurableObject(engineStub(instance.id), (_e: WorkflowEngine, state) =>
-			state.abort("crash"),
-		).catch(() => {});
+		await crash(instance.id);
 		expect((await instance.status()).status).toBe("paused");
 		await fireAlarm(instance.id);
 		expect((await instance.status()).status).toBe("paused");
