@@ -27,11 +27,18 @@ export function workflowBinding<Params = unknown>(
 	return new WorkflowBinding<Params>(namespace);
 }
 
+/** Where a binding keeps its engine namespace, for the test kit (`do-workflows/testing`). */
+export const ENGINE_NAMESPACE = Symbol.for("do-workflows.engine-namespace");
+
 class WorkflowBinding<Params> implements Workflow<Params> {
 	readonly #namespace: DurableObjectNamespace<WorkflowEngine>;
 
 	constructor(namespace: DurableObjectNamespace<WorkflowEngine>) {
 		this.#namespace = namespace;
+	}
+
+	get [ENGINE_NAMESPACE](): DurableObjectNamespace<WorkflowEngine> {
+		return this.#namespace;
 	}
 
 	#stub(id: string, locationHint?: DurableObjectLocationHint): DurableObjectStub<WorkflowEngine> {

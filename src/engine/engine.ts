@@ -24,6 +24,8 @@ import { serializedSize } from "../serialized-size";
 import { StepContext } from "../step/context";
 import { Alarm } from "./alarm";
 import { Execution } from "./execution";
+import { type InstanceHistory, instanceHistory } from "./history";
+import { engineHooks } from "./hooks";
 import { Journal, type StepRow, StepState } from "./journal";
 import { assertTransition, isFinal, publicStatus, Status } from "./status";
 
@@ -105,7 +107,10 @@ export class WorkflowEngine extends DurableObject {
 		const definition = (this.constructor as typeof WorkflowEngine).definition;
 		if (!definition) throw new Error("WorkflowEngine must be created with createWorkflowEngine()");
 		this.#definition = definition;
-		this.journal = new Journal(ctx.storage);
+		const objectId = ctx.id.toString();
+		this.journal = new Journal(ctx.storage, (status) =>
+			engineHooks()?.changed(objectId, status === undefined ? undefined : publicStatus(status)),
+		);
 		this.#status = this.journal.instance()?.status;
 		this.#alarm = new Alarm(ctx.storage, this.journal);
 		if (this.#status === Status.WaitingForPause) {
@@ -142,6 +147,11 @@ export class WorkflowEngine extends DurableObject {
 			}
 			if (request.retention)
 				this.journal.setRetention(request.retention.success, request.retention.error);
+			// Events a test mocked before the instance existed wait in the buffer like sent ones.
+			const controls = engineHooks()?.controls(this.ctx.id.toString(), request.id);
+			for (const event of controls?.takeEvents() ?? []) {
+				this.journal.bufferEvent(event.type, event.payload, now);
+			}
 			this.#status = Status.Queued;
 			this.#start();
 			return null;
@@ -150,6 +160,15 @@ export class WorkflowEngine extends DurableObject {
 
 	async exists(): Promise<boolean> {
 		return this.#status !== undefined;
+	}
+
+	/** The instance and every step it met: attempts, timings, outputs and errors. */
+	async history(): Promise<RpcResult<InstanceHistory>> {
+		return rpc(() => {
+			const history = instanceHistory(this.journal);
+			if (!history) throw new InstanceNotFoundError("instance not found");
+			return history;
+		});
 	}
 
 	async status(): Promise<RpcResult<InstanceStatus>> {
@@ -439,7 +458,8 @@ export class WorkflowEngine extends DurableObject {
 			instanceId: instance.id,
 			workflowName: name,
 		};
-		const step = new StepContext(execution);
+		const controls = engineHooks()?.controls(this.ctx.id.toString(), instance.id);
+		const step = new StepContext(execution, controls);
 		Promise.resolve()
 			.then(() => new Workflow(executionContext, wrapEnv(this.env)).run(event, step))
 			.then(

@@ -61,6 +61,17 @@ export interface StepRow {
 	nonRetryable: boolean;
 	/** For event waits: the event type waited for. */
 	eventType: string | null;
+	/** When the latest attempt started. */
+	attemptStartedAt: number | null;
+}
+
+/** An attempt of a step that failed (or timed out), as the history shows it. */
+export interface FailedAttemptRow {
+	seq: number;
+	attempt: number;
+	startedAt: number | null;
+	endedAt: number;
+	error: SerializedError;
 }
 
 /** An event as `step.waitForEvent` delivers it. */
@@ -98,7 +109,16 @@ CREATE TABLE IF NOT EXISTS steps (
 	error TEXT,
 	non_retryable INTEGER NOT NULL DEFAULT 0,
 	event_type TEXT,
+	attempt_started_at INTEGER,
 	UNIQUE (type, name, count)
+);
+CREATE TABLE IF NOT EXISTS failed_attempts (
+	seq INTEGER NOT NULL,
+	attempt INTEGER NOT NULL,
+	started_at INTEGER,
+	ended_at INTEGER NOT NULL,
+	error TEXT NOT NULL,
+	PRIMARY KEY (seq, attempt)
 );
 CREATE INDEX IF NOT EXISTS steps_due ON steps (due_at) WHERE due_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS events (
@@ -131,6 +151,7 @@ function toStep(row: Row): StepRow {
 		error: storedError(row.error),
 		nonRetryable: row.non_retryable === 1,
 		eventType: row.event_type as string | null,
+		attemptStartedAt: row.attempt_started_at as number | null,
 	};
 }
 
@@ -146,8 +167,12 @@ export class Journal {
 	/** False until the instance is created: the object of an unknown id stays empty. */
 	#ready: boolean;
 
-	constructor(storage: DurableObjectStorage) {
+	/** Told after each write that changes what an observer sees: the status (named), or a step's outcome. */
+	readonly #changed: (status?: Status) => void;
+
+	constructor(storage: DurableObjectStorage, onChange: (status?: Status) => void = () => {}) {
 		this.#storage = storage;
+		this.#changed = onChange;
 		this.#sql = storage.sql;
 		this.#kv = storage.kv;
 		// Reading the schema writes nothing, so looking up an unknown id leaves no storage behind.
@@ -160,6 +185,7 @@ export class Journal {
 	async destroy(): Promise<void> {
 		await this.#storage.deleteAll();
 		this.#ready = false;
+		this.#changed();
 	}
 
 	#one(query: string, ...bindings: SqlStorageValue[]): Row | undefined {
@@ -197,6 +223,7 @@ export class Journal {
 			status,
 			now,
 		);
+		this.#changed(status);
 	}
 
 	params(): unknown {
@@ -212,6 +239,7 @@ export class Journal {
 			status === Status.Running ? 1 : 0,
 			now,
 		);
+		this.#changed(status);
 	}
 
 	/** Ends the instance: its final status, the time, and the output or error (neither when terminated). */
@@ -227,6 +255,7 @@ export class Journal {
 			now,
 			result && "error" in result ? JSON.stringify(result.error) : null,
 		);
+		this.#changed(status);
 	}
 
 	output(): unknown {
@@ -298,9 +327,10 @@ export class Journal {
 	startAttempt(seq: number, now: number): number {
 		const row = this.#one(
 			`UPDATE steps SET state = ?, attempts = attempts + 1, due_at = NULL,
-				started_at = COALESCE(started_at, ?)
+				started_at = COALESCE(started_at, ?), attempt_started_at = ?
 			WHERE seq = ? RETURNING attempts`,
 			StepState.Running,
+			now,
 			now,
 			seq,
 		);
@@ -316,19 +346,48 @@ export class Journal {
 			now,
 			seq,
 		);
+		this.#changed();
 	}
 
 	stepOutput(seq: number): unknown {
 		return this.#kv.get(outputKey(seq));
 	}
 
-	/** Records a failed attempt; returns how many attempts of this step have failed. */
-	failAttempt(seq: number): number {
+	/** Records a failed attempt and its error; returns how many attempts of this step have failed. */
+	failAttempt(seq: number, error: SerializedError, now: number): number {
 		const row = this.#one(
-			"UPDATE steps SET failures = failures + 1 WHERE seq = ? RETURNING failures",
+			`UPDATE steps SET failures = failures + 1 WHERE seq = ?
+			RETURNING failures, attempts, attempt_started_at`,
 			seq,
 		);
+		this.#sql.exec(
+			"INSERT OR REPLACE INTO failed_attempts (seq, attempt, started_at, ended_at, error) VALUES (?, ?, ?, ?, ?)",
+			seq,
+			row?.attempts as number,
+			row?.attempt_started_at as number | null,
+			now,
+			JSON.stringify(error),
+		);
 		return row?.failures as number;
+	}
+
+	/** Every step in the order the run first met them. */
+	steps(): StepRow[] {
+		return this.#sql.exec<Row>("SELECT * FROM steps ORDER BY seq").toArray().map(toStep);
+	}
+
+	/** Every failed attempt, by step and attempt. */
+	failedAttempts(): FailedAttemptRow[] {
+		return this.#sql
+			.exec<Row>("SELECT * FROM failed_attempts ORDER BY seq, attempt")
+			.toArray()
+			.map((row) => ({
+				seq: row.seq as number,
+				attempt: row.attempt as number,
+				startedAt: row.started_at as number | null,
+				endedAt: row.ended_at as number,
+				error: storedError(row.error) as SerializedError,
+			}));
 	}
 
 	scheduleRetry(seq: number, dueAt: number): void {
@@ -351,6 +410,7 @@ export class Journal {
 			nonRetryable ? 1 : 0,
 			seq,
 		);
+		this.#changed();
 	}
 
 	/** Marks a sleep elapsed (or, later, an event received). */
@@ -361,6 +421,7 @@ export class Journal {
 			now,
 			seq,
 		);
+		this.#changed();
 	}
 
 	/** Every pending timer (sleep end, retry, event timeout) due at or before `threshold`. */
@@ -450,6 +511,7 @@ export class Journal {
 			.map((row) => row.seq as number);
 		for (const seq of seqs) this.#kv.delete(outputKey(seq));
 		this.#sql.exec("DELETE FROM steps WHERE seq >= ?", fromSeq);
+		this.#sql.exec("DELETE FROM failed_attempts WHERE seq >= ?", fromSeq);
 		// A kept step whose attempt was in flight starts over: that attempt was not interrupted.
 		this.#sql.exec(
 			"UPDATE steps SET state = ?, attempts = failures WHERE state = ?",
@@ -466,6 +528,7 @@ export class Journal {
 		this.#sql.exec(
 			"UPDATE instance SET started_at = NULL, ended_at = NULL, error = NULL WHERE singleton = 1",
 		);
+		this.#changed();
 	}
 
 	setRetention(success: number | null, error: number | null): void {

@@ -10,6 +10,7 @@ import type {
 	WorkflowStepContext,
 	WorkflowStepEvent,
 } from "cloudflare:workers";
+import type { AttemptOverride, InstanceControls } from "../engine/hooks";
 import { type Journal, type StepRow, StepState, type StepType } from "../engine/journal";
 import {
 	deserializeError,
@@ -63,9 +64,12 @@ type Callback<T> = (ctx: WorkflowStepContext) => Promise<T>;
 export class StepContext {
 	readonly #host: StepHost;
 	readonly #counts = new Map<string, number>();
+	/** A test's modifications (do-workflows/testing); undefined outside tests. */
+	readonly #controls: InstanceControls | undefined;
 
-	constructor(host: StepHost) {
+	constructor(host: StepHost, controls?: InstanceControls) {
 		this.#host = host;
+		this.#controls = controls;
 	}
 
 	#next(type: StepType, name: string): number {
@@ -188,16 +192,21 @@ export class StepContext {
 
 			const attempt = journal.startAttempt(seq, host.now());
 			host.attemptStarted();
+			const timedOut = () =>
+				`step "${name}" attempt ${attempt} timed out after ${config.timeoutMs} ms`;
+			const override = this.#controls?.attempt(name, count, attempt);
 			let outcome: { ok: true; value: T } | { ok: false; error: unknown };
 			try {
 				// Guarded: an attempt that outlives a terminate or restart records nothing.
 				const value = await host.guard(
-					withTimeout(
-						// An async wrapper turns a callback that throws synchronously into a rejection.
-						(async () => callback({ step: { name, count }, attempt, config: ctxConfig }))(),
-						config.timeoutMs,
-						() => `step "${name}" attempt ${attempt} timed out after ${config.timeoutMs} ms`,
-					),
+					override
+						? overridden<T>(override, timedOut)
+						: withTimeout(
+								// An async wrapper turns a callback that throws synchronously into a rejection.
+								(async () => callback({ step: { name, count }, attempt, config: ctxConfig }))(),
+								config.timeoutMs,
+								timedOut,
+							),
 				);
 				outcome = { ok: true, value };
 			} catch (error) {
@@ -216,7 +225,8 @@ export class StepContext {
 					outcome = { ok: false, error: stored };
 				}
 				const { error } = outcome;
-				const failures = journal.failAttempt(seq);
+				const stored = serializeError(error);
+				const failures = journal.failAttempt(seq, stored, host.now());
 				const nonRetryable = isNonRetryableError(error);
 				if (
 					nonRetryable ||
@@ -224,11 +234,13 @@ export class StepContext {
 					error instanceof ValueTooLargeError ||
 					failures > config.retries.limit
 				) {
-					const stored = serializeError(error);
 					journal.fail(seq, stored, nonRetryable, host.now());
 					failed = deserializeError(stored, nonRetryable);
 				} else {
-					journal.scheduleRetry(seq, host.now() + retryDelay(config.retries, failures));
+					const delay = this.#controls?.skipRetryDelay(name, count)
+						? 0
+						: retryDelay(config.retries, failures);
+					journal.scheduleRetry(seq, host.now() + delay);
 				}
 			} finally {
 				host.attemptEnded();
@@ -291,7 +303,11 @@ export class StepContext {
 		// The wake time is computed once, on the first run, and read from the journal on replay.
 		const step = this.#entry("sleep", name, StepState.Sleeping, dueAt);
 		if (step.state === StepState.Done) return;
-		if (step.dueAt === null || step.dueAt <= host.now()) {
+		if (
+			step.dueAt === null ||
+			step.dueAt <= host.now() ||
+			this.#controls?.skipSleep(name, step.count)
+		) {
 			host.journal.complete(step.seq, host.now());
 			return;
 		}
@@ -317,6 +333,12 @@ export class StepContext {
 			// An event that arrived before the wait started is waiting in the buffer.
 			const buffered = host.journal.takeEvent(type);
 			if (buffered) host.journal.deliver(step.seq, buffered, host.now());
+			else if (this.#controls?.eventTimesOut(name, step.count)) {
+				const error = new WorkflowTimeoutError(
+					`waitForEvent("${name}") received no event of type "${type}": its timeout was forced by a test`,
+				);
+				host.journal.fail(step.seq, error.toJSON(), false, host.now());
+			}
 		}
 		let settled = this.#settled<WorkflowStepEvent<T>>("wait", name, step.count);
 		if (!settled.done) {
@@ -329,6 +351,13 @@ export class StepContext {
 }
 
 type WorkflowSleepDuration = import("cloudflare:workers").WorkflowSleepDuration;
+
+/** What an attempt returns or throws when a test decided its outcome instead of its callback. */
+async function overridden<T>(override: AttemptOverride, timedOut: () => string): Promise<T> {
+	if (override.kind === "result") return override.value as T;
+	if (override.kind === "error") throw override.error;
+	throw new WorkflowTimeoutError(timedOut());
+}
 
 /** Rejects with a {@link WorkflowTimeoutError} if `promise` has not settled within `ms`. */
 function withTimeout<T>(promise: Promise<T>, ms: number, message: () => string): Promise<T> {
