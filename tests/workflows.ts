@@ -56,6 +56,32 @@ interface ScenarioContext {
 const never = () => new Promise<never>(() => {});
 
 export const scenarios = {
+	/** Every kind of step the test kit can modify: two "fetch" steps, two "nap" sleeps, an event wait. */
+	async kit({ step, hit }: ScenarioContext) {
+		const first = await step.do(
+			"fetch",
+			{ retries: { limit: 3, delay: "1 hour", backoff: "constant" } },
+			async () => {
+				await hit("fetch-1");
+				return "real-1";
+			},
+		);
+		await step.sleep("nap", "1 day");
+		const second = await step.do("fetch", async () => {
+			await hit("fetch-2");
+			return "real-2";
+		});
+		let approval: unknown;
+		try {
+			approval = (await step.waitForEvent("approval", { type: "approved", timeout: "1 day" }))
+				.payload;
+		} catch (error) {
+			approval = `no event: ${(error as Error).name}`;
+		}
+		await step.sleep("nap", "1 day");
+		return { first, second, approval };
+	},
+
 	async basic({ step, hit }: ScenarioContext) {
 		const a = await step.do("first", async () => {
 			await hit("first");

@@ -1,0 +1,178 @@
+/**
+ * A test's modifications of one instance, and the modifier a test writes them with. The engine
+ * reads them through {@link InstanceControls} as the run meets each step.
+ */
+import type { AttemptOverride, InstanceControls } from "../engine/hooks";
+import { InvalidStateError, WorkflowValidationError } from "../errors";
+import { assertStorable, MAX_VALUE_BYTES, parse, sendEventSchema } from "../limits";
+import { stepSelectorSchema, stepsSchema, timesSchema } from "./schemas";
+
+/** A step as the modifier names it: its name and which call of that name (1-based, default 1). */
+export interface StepSelector {
+	name: string;
+	index?: number;
+}
+
+/** The product's `WorkflowInstanceModifier`, from `cloudflare:test`. */
+export interface WorkflowInstanceModifier {
+	/** `step.sleep` / `step.sleepUntil` end at once: all of them, or the ones named. */
+	disableSleeps(steps?: StepSelector[]): Promise<void>;
+	/** Retries of a failing `step.do` start at once: all of them, or the named steps'. */
+	disableRetryDelays(steps?: StepSelector[]): Promise<void>;
+	/** The step returns `value` without running its callback. At most once per step. */
+	mockStepResult(step: StepSelector, value: unknown): Promise<void>;
+	/** The step's next `times` attempts (every attempt, without `times`) throw `error`. */
+	mockStepError(step: StepSelector, error: Error, times?: number): Promise<void>;
+	/** The step's next `times` attempts (every attempt, without `times`) time out at once. */
+	forceStepTimeout(step: StepSelector, times?: number): Promise<void>;
+	/** Sends the instance an event, as `instance.sendEvent` would. */
+	mockEvent(event: { type: string; payload: unknown }): Promise<void>;
+	/** The named `step.waitForEvent` times out at once (with a `WorkflowTimeoutError`). */
+	forceEventTimeout(step: StepSelector): Promise<void>;
+}
+
+const key = (name: string, index: number) => `${index}:${name}`;
+
+interface StepMocks {
+	result?: { value: unknown };
+	/** An outcome for every attempt not listed in `byAttempt`. */
+	always?: AttemptOverride;
+	byAttempt: Map<number, AttemptOverride>;
+	/** The first attempt the next `times`-limited mock applies to. */
+	nextAttempt: number;
+}
+
+/**
+ * Everything mocked for one instance. Every method is synchronous, so the engine can read them
+ * inside a step, and the modifications of `introspectWorkflow` can be replayed onto a new
+ * instance as it is created.
+ */
+export class Modifications implements InstanceControls {
+	#allSleeps = false;
+	readonly #sleeps = new Set<string>();
+	#allRetryDelays = false;
+	readonly #retryDelays = new Set<string>();
+	readonly #steps = new Map<string, StepMocks>();
+	readonly #eventTimeouts = new Set<string>();
+	readonly #events: { type: string; payload: unknown }[] = [];
+
+	// ---- written by the modifier ----
+
+	disableSleeps(steps?: StepSelector[]): void {
+		const selected = parse(stepsSchema, steps, "disableSleeps steps");
+		if (!selected) this.#allSleeps = true;
+		else for (const step of selected) this.#sleeps.add(key(step.name, step.index));
+	}
+
+	disableRetryDelays(steps?: StepSelector[]): void {
+		const selected = parse(stepsSchema, steps, "disableRetryDelays steps");
+		if (!selected) this.#allRetryDelays = true;
+		else for (const step of selected) this.#retryDelays.add(key(step.name, step.index));
+	}
+
+	mockStepResult(step: StepSelector, value: unknown): void {
+		const { name, index } = parse(stepSelectorSchema, step, "mockStepResult step");
+		assertStorable(value, "mockStepResult value", MAX_VALUE_BYTES);
+		const mocks = this.#mocks(name, index);
+		if (mocks.result) {
+			throw new InvalidStateError(
+				`mockStepResult: step "${name}" #${index} already has a mocked result; mock a step's result once`,
+			);
+		}
+		mocks.result = { value };
+	}
+
+	mockStepError(step: StepSelector, error: Error, times?: number): void {
+		const { name, index } = parse(stepSelectorSchema, step, "mockStepError step");
+		if (!(error instanceof Error)) {
+			throw new WorkflowValidationError(
+				`mockStepError: step "${name}": the error must be an Error, got ${typeof error}`,
+			);
+		}
+		this.#failAttempts("mockStepError", name, index, { kind: "error", error }, times);
+	}
+
+	forceStepTimeout(step: StepSelector, times?: number): void {
+		const { name, index } = parse(stepSelectorSchema, step, "forceStepTimeout step");
+		this.#failAttempts("forceStepTimeout", name, index, { kind: "timeout" }, times);
+	}
+
+	forceEventTimeout(step: StepSelector): void {
+		const { name, index } = parse(stepSelectorSchema, step, "forceEventTimeout step");
+		this.#eventTimeouts.add(key(name, index));
+	}
+
+	/** Queues an event for an instance that does not exist yet. */
+	queueEvent(event: { type: string; payload: unknown }): void {
+		this.#events.push(validEvent(event));
+	}
+
+	#mocks(name: string, index: number): StepMocks {
+		const k = key(name, index);
+		let mocks = this.#steps.get(k);
+		if (!mocks) {
+			mocks = { byAttempt: new Map(), nextAttempt: 1 };
+			this.#steps.set(k, mocks);
+		}
+		return mocks;
+	}
+
+	#failAttempts(
+		method: string,
+		name: string,
+		index: number,
+		outcome: AttemptOverride,
+		times: number | undefined,
+	): void {
+		const count = parse(timesSchema, times, `${method} times`);
+		const mocks = this.#mocks(name, index);
+		// As in the product: failures come before the result they lead to, not after it.
+		if (mocks.result) {
+			throw new InvalidStateError(
+				`${method}: step "${name}" #${index} already has a mocked result; mock its failures before its result`,
+			);
+		}
+		if (count === undefined) {
+			mocks.always = outcome;
+			return;
+		}
+		for (let i = 0; i < count; i++) mocks.byAttempt.set(mocks.nextAttempt + i, outcome);
+		mocks.nextAttempt += count;
+	}
+
+	// ---- read by the engine ----
+
+	attempt(name: string, index: number, attempt: number): AttemptOverride | undefined {
+		const mocks = this.#steps.get(key(name, index));
+		if (!mocks) return undefined;
+		const outcome = mocks.byAttempt.get(attempt) ?? mocks.always;
+		if (outcome) return outcome;
+		return mocks.result && { kind: "result", value: structuredClone(mocks.result.value) };
+	}
+
+	skipRetryDelay(name: string, index: number): boolean {
+		return this.#allRetryDelays || this.#retryDelays.has(key(name, index));
+	}
+
+	skipSleep(name: string, index: number): boolean {
+		return this.#allSleeps || this.#sleeps.has(key(name, index));
+	}
+
+	eventTimesOut(name: string, index: number): boolean {
+		return this.#eventTimeouts.has(key(name, index));
+	}
+
+	takeEvents(): { type: string; payload: unknown }[] {
+		return this.#events.splice(0);
+	}
+}
+
+/** A validated, storable event. */
+export function validEvent(event: { type: string; payload: unknown }): {
+	type: string;
+	payload: unknown;
+} {
+	const parsed = parse(sendEventSchema, event, "mockEvent event");
+	assertStorable(parsed.payload, "mockEvent payload");
+	return { type: parsed.type, payload: parsed.payload };
+}

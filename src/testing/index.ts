@@ -1,0 +1,150 @@
+/**
+ * do-workflows/testing: the product's Workflows test API (`introspectWorkflowInstance`,
+ * `introspectWorkflow` from `cloudflare:test`) for workflows running on do-workflows, plus each
+ * instance's step history. Use it in tests run by `@cloudflare/vitest-plugin`, where the engine
+ * objects of your Worker run in the test's isolate.
+ *
+ * @example
+ * ```ts
+ * import { env, introspectWorkflowInstance } from "do-workflows/testing";
+ *
+ * it("completes", async () => {
+ *   await using instance = await introspectWorkflowInstance(env.ORDER_WORKFLOW, "order-1");
+ *   await instance.modify(async (m) => {
+ *     await m.disableSleeps();
+ *     await m.mockStepResult({ name: "charge card" }, { chargeId: "ch_1" });
+ *   });
+ *   await env.ORDER_WORKFLOW.create({ id: "order-1", params: { orderId: "1" } });
+ *   await instance.waitForStatus("complete");
+ *   expect(await instance.getOutput()).toEqual({ chargeId: "ch_1" });
+ * });
+ * ```
+ */
+import { env as runtimeEnv } from "cloudflare:workers";
+import { ENGINE_NAMESPACE, workflowBinding } from "../binding/workflow";
+import type { WorkflowEngine } from "../engine/engine";
+import { WorkflowValidationError } from "../errors";
+import { instanceIdSchema, parse } from "../limits";
+import { Modifications } from "./controls";
+import {
+	InstanceIntrospector,
+	type WorkflowInstanceIntrospector,
+	type WorkflowIntrospector,
+	WorkflowSession,
+} from "./introspector";
+import { registry } from "./registry";
+
+export type {
+	AttemptHistory,
+	DoStepHistory,
+	HistoryError,
+	InstanceHistory,
+	SleepStepHistory,
+	StepHistory,
+	WaitStepHistory,
+} from "../engine/history";
+export type { StepSelector, WorkflowInstanceModifier } from "./controls";
+export type { WorkflowInstanceIntrospector, WorkflowIntrospector } from "./introspector";
+
+type Namespace = DurableObjectNamespace<WorkflowEngine>;
+
+/** A workflow binding as the kit takes it: a `Workflow` from do-workflows, or the engine's namespace. */
+export type IntrospectableWorkflow = Workflow | DurableObjectNamespace;
+
+function namespaceOf(binding: unknown, fn: string): Namespace {
+	const candidate = binding as { [ENGINE_NAMESPACE]?: Namespace } & Partial<Namespace>;
+	const namespace = candidate?.[ENGINE_NAMESPACE] ?? candidate;
+	if (typeof namespace?.idFromName !== "function" || typeof namespace.get !== "function") {
+		throw new WorkflowValidationError(
+			`${fn}() needs a do-workflows binding: env.X from "do-workflows/testing", a workflowBinding(), or the engine's Durable Object namespace`,
+		);
+	}
+	return namespace as Namespace;
+}
+
+/**
+ * An introspector of the instance `instanceId`, which may not exist yet: modify it before you
+ * create it. Dispose it at the end of the test (`await using`, or `dispose()`).
+ */
+export async function introspectWorkflowInstance(
+	workflow: IntrospectableWorkflow,
+	instanceId: string,
+): Promise<WorkflowInstanceIntrospector> {
+	const namespace = namespaceOf(workflow, "introspectWorkflowInstance");
+	const id = parse(instanceIdSchema, instanceId, "instance id");
+	const modifications = new Modifications();
+	registry.claim(namespace.idFromName(id).toString(), id, modifications);
+	return new InstanceIntrospector(namespace, id, modifications);
+}
+
+/**
+ * An introspector of every instance of `workflow` created from now on, whatever their ids.
+ * Dispose it at the end of the test (`await using`, or `dispose()`).
+ */
+export async function introspectWorkflow(
+	workflow: IntrospectableWorkflow,
+): Promise<WorkflowIntrospector> {
+	return new WorkflowSession(namespaceOf(workflow, "introspectWorkflow"));
+}
+
+/**
+ * `Env` as tests see it through {@link env}: each engine namespace is also its `Workflow`.
+ */
+export type TestEnv<E> = {
+	[K in keyof E]: E[K] extends DurableObjectNamespace<infer T>
+		? T extends WorkflowEngine
+			? Workflow & E[K]
+			: E[K]
+		: E[K];
+};
+
+const views = new WeakMap<object, object>();
+
+/**
+ * A Durable Object namespace that is also the `Workflow` of the engine it hosts: `create`,
+ * `createBatch` and `get(instanceId)` are the binding's; `get(id)` with a Durable Object id, and
+ * every other method, are the namespace's.
+ */
+function workflowView(namespace: Namespace): Workflow & Namespace {
+	const workflow = workflowBinding(namespace);
+	return {
+		[ENGINE_NAMESPACE]: namespace,
+		create: (options) => workflow.create(options),
+		createBatch: (batch) => workflow.createBatch(batch),
+		get: ((
+			id: string | DurableObjectId,
+			options?: DurableObjectNamespaceGetDurableObjectOptions,
+		) => (typeof id === "string" ? workflow.get(id) : namespace.get(id, options))) as never,
+		idFromName: (name) => namespace.idFromName(name),
+		idFromString: (id) => namespace.idFromString(id),
+		newUniqueId: (options) => namespace.newUniqueId(options),
+		getByName: (name, options) => namespace.getByName(name, options),
+		jurisdiction: (jurisdiction) => namespace.jurisdiction(jurisdiction),
+	} as Workflow & Namespace;
+}
+
+/**
+ * The test's `env` (from `cloudflare:workers`), where each Durable Object namespace is also a
+ * `Workflow`: `env.ORDER_WORKFLOW.create()` works in a test as in your Worker, so a test written
+ * for the product's `cloudflare:test` runs by changing its import to this module.
+ */
+export const env: TestEnv<Cloudflare.Env> = new Proxy(runtimeEnv as object, {
+	get(target, property, receiver) {
+		const value = Reflect.get(target, property, receiver) as unknown;
+		const candidate = value as Partial<Namespace> | null;
+		if (
+			typeof candidate !== "object" ||
+			candidate === null ||
+			typeof candidate.idFromName !== "function" ||
+			typeof candidate.newUniqueId !== "function"
+		) {
+			return value;
+		}
+		let view = views.get(candidate);
+		if (!view) {
+			view = workflowView(candidate as Namespace);
+			views.set(candidate, view);
+		}
+		return view;
+	},
+}) as TestEnv<Cloudflare.Env>;

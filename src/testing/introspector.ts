@@ -1,0 +1,291 @@
+/**
+ * The introspectors: `introspectWorkflowInstance` (one instance, by id) and `introspectWorkflow`
+ * (every instance of a workflow created after it), in the shape of the product's `cloudflare:test`.
+ */
+import type { RpcResult, WorkflowEngine } from "../engine/engine";
+import type { InstanceHistory } from "../engine/history";
+import { InstanceNotFoundError, InvalidStateError } from "../errors";
+import { parse } from "../limits";
+import {
+	Modifications,
+	type StepSelector,
+	validEvent,
+	type WorkflowInstanceModifier,
+} from "./controls";
+import { registry, type Session } from "./registry";
+import { instanceStatusSchema, stepSelectorSchema } from "./schemas";
+
+type Namespace = DurableObjectNamespace<WorkflowEngine>;
+type PublicStatus = InstanceStatus["status"];
+
+const FINAL: ReadonlySet<PublicStatus> = new Set(["complete", "errored", "terminated"]);
+
+/** The product's `WorkflowInstanceIntrospector`, plus `getHistory()`. */
+export interface WorkflowInstanceIntrospector {
+	/** Applies modifications (mocks, disabled sleeps and delays) to the instance. */
+	modify(fn: (m: WorkflowInstanceModifier) => Promise<void>): Promise<WorkflowInstanceIntrospector>;
+	/**
+	 * Resolves with the step's result once it has completed (at once if it has); rejects with its
+	 * error if it fails for good.
+	 */
+	waitForStepResult(step: StepSelector): Promise<unknown>;
+	/**
+	 * Resolves once the instance reaches `status` (at once if it is there); rejects if it reaches
+	 * a final status (complete, errored, terminated) other than `status`.
+	 */
+	waitForStatus(status: PublicStatus): Promise<void>;
+	/** The output of a complete instance; throws if it is not complete. */
+	getOutput(): Promise<unknown>;
+	/** The error of an errored instance; throws if it is not errored. */
+	getError(): Promise<{ name: string; message: string }>;
+	/** Beyond the product: every step the instance met, with its attempts, timings, output or error. */
+	getHistory(): Promise<InstanceHistory>;
+	/** Removes the modifications and terminates the instance if it is still live. */
+	dispose(): Promise<void>;
+	[Symbol.asyncDispose](): Promise<void>;
+}
+
+/** The product's `WorkflowIntrospector`. */
+export interface WorkflowIntrospector {
+	/** Modifications applied to every instance created after `introspectWorkflow()`. */
+	modifyAll(fn: (m: WorkflowInstanceModifier) => Promise<void>): Promise<void>;
+	/** Introspectors of the instances created since `introspectWorkflow()`, oldest first. */
+	get(): Promise<WorkflowInstanceIntrospector[]>;
+	/** Stops introspecting and disposes every instance introspector. */
+	dispose(): Promise<void>;
+	[Symbol.asyncDispose](): Promise<void>;
+}
+
+function unwrap<T>(result: RpcResult<T>): T | undefined {
+	if (result.ok) return result.value;
+	if (result.error.code === "instance_not_found") return undefined;
+	throw new InvalidStateError(result.error.message);
+}
+
+export class InstanceIntrospector implements WorkflowInstanceIntrospector {
+	readonly id: string;
+	readonly #namespace: Namespace;
+	readonly #objectId: string;
+	readonly #modifications: Modifications;
+	#disposed = false;
+
+	constructor(namespace: Namespace, id: string, modifications: Modifications) {
+		this.id = id;
+		this.#namespace = namespace;
+		this.#objectId = namespace.idFromName(id).toString();
+		this.#modifications = modifications;
+	}
+
+	get #stub(): DurableObjectStub<WorkflowEngine> {
+		return this.#namespace.get(this.#namespace.idFromName(this.id));
+	}
+
+	#live(method: string): void {
+		if (this.#disposed) {
+			throw new InvalidStateError(
+				`${method}: the introspector of instance "${this.id}" was disposed`,
+			);
+		}
+	}
+
+	async modify(
+		fn: (m: WorkflowInstanceModifier) => Promise<void>,
+	): Promise<WorkflowInstanceIntrospector> {
+		this.#live("modify");
+		await fn(instanceModifier(this.#modifications, () => this.#stub));
+		return this;
+	}
+
+	async #status(): Promise<InstanceStatus | undefined> {
+		return unwrap((await this.#stub.status()) as RpcResult<InstanceStatus>);
+	}
+
+	async waitForStatus(status: PublicStatus): Promise<void> {
+		this.#live("waitForStatus");
+		const target = parse(instanceStatusSchema, status, "waitForStatus status");
+		// As in the product: every instance has been queued, so there is nothing to wait for.
+		if (target === "queued") return;
+		const watch = registry.watch(this.#objectId);
+		try {
+			let seen = 0;
+			for (;;) {
+				// Statuses written since the last look, then the current one: a status held only
+				// for a moment between two looks still counts as reached.
+				const written = watch.statuses.slice(seen);
+				seen = watch.statuses.length;
+				const next = watch.next();
+				const current = (await this.#status())?.status;
+				const reached = current === undefined ? written : [...written, current];
+				if (reached.includes(target)) return;
+				const final = reached.find((s) => FINAL.has(s));
+				if (final) {
+					throw new InvalidStateError(
+						`waitForStatus("${target}"): instance "${this.id}" reached "${final}", a final status, so it will never be "${target}"`,
+					);
+				}
+				await next;
+			}
+		} finally {
+			watch.stop();
+		}
+	}
+
+	async waitForStepResult(step: StepSelector): Promise<unknown> {
+		this.#live("waitForStepResult");
+		const { name, index } = parse(stepSelectorSchema, step, "waitForStepResult step");
+		const watch = registry.watch(this.#objectId);
+		try {
+			for (;;) {
+				const next = watch.next();
+				const history = unwrap((await this.#stub.history()) as RpcResult<InstanceHistory>);
+				const found = history?.steps.find(
+					(s) => s.type === "do" && s.name === name && s.index === index,
+				);
+				if (found?.type === "do" && found.state === "complete") return found.output;
+				if (found?.type === "do" && found.state === "errored" && found.error) {
+					throw Object.assign(new Error(found.error.message), { name: found.error.name });
+				}
+				if (history && FINAL.has(history.status) && !found) {
+					throw new InvalidStateError(
+						`waitForStepResult: instance "${this.id}" is ${history.status} and never ran step "${name}" #${index}`,
+					);
+				}
+				await next;
+			}
+		} finally {
+			watch.stop();
+		}
+	}
+
+	async getOutput(): Promise<unknown> {
+		const status = await this.#status();
+		if (status?.status !== "complete") {
+			throw new InvalidStateError(
+				`getOutput: instance "${this.id}" is ${status?.status ?? "not created"}; only a complete instance has an output (await waitForStatus("complete") first)`,
+			);
+		}
+		return status.output;
+	}
+
+	async getError(): Promise<{ name: string; message: string }> {
+		const status = await this.#status();
+		if (status?.status !== "errored" || !status.error) {
+			throw new InvalidStateError(
+				`getError: instance "${this.id}" is ${status?.status ?? "not created"}; only an errored instance has an error (await waitForStatus("errored") first)`,
+			);
+		}
+		return { name: status.error.name, message: status.error.message };
+	}
+
+	async getHistory(): Promise<InstanceHistory> {
+		const history = unwrap((await this.#stub.history()) as RpcResult<InstanceHistory>);
+		if (!history) throw new InstanceNotFoundError(`instance "${this.id}" not found`);
+		return history;
+	}
+
+	/** Bound, so `await using` and `afterEach(introspector.dispose)` both work. */
+	dispose = async (): Promise<void> => {
+		if (this.#disposed) return;
+		this.#disposed = true;
+		registry.release(this.#objectId);
+		// No timer of this instance may fire into the next test.
+		const status = await this.#status();
+		if (status && !FINAL.has(status.status)) await this.#stub.terminate();
+	};
+
+	async [Symbol.asyncDispose](): Promise<void> {
+		await this.dispose();
+	}
+}
+
+/** The modifier `modify()` hands out: it writes `modifications`, and sends events to a live instance. */
+function instanceModifier(
+	modifications: Modifications,
+	stub: () => DurableObjectStub<WorkflowEngine>,
+): WorkflowInstanceModifier {
+	return {
+		...recorder(modifications),
+		async mockEvent(event) {
+			const checked = validEvent(event);
+			// Before the instance exists, the event waits with the modifications and is buffered
+			// as the instance is created; afterwards it is sent like any other.
+			if (!(await stub().exists())) {
+				modifications.queueEvent(checked);
+				return;
+			}
+			const result = await stub().sendEvent(checked);
+			if (!result.ok) throw new InvalidStateError(`mockEvent: ${result.error.message}`);
+		},
+	};
+}
+
+/** A call of the modifier, kept so that it can be made again on a new instance's modifications. */
+type Operation = (modifications: Modifications) => void;
+
+/**
+ * A modifier that writes `modifications` (events included, queued for creation) and, if given
+ * `log`, records each call in it.
+ */
+function recorder(modifications: Modifications, log?: Operation[]): WorkflowInstanceModifier {
+	const apply = async (operation: Operation) => {
+		operation(modifications);
+		log?.push(operation);
+	};
+	return {
+		disableSleeps: (steps) => apply((m) => m.disableSleeps(steps)),
+		disableRetryDelays: (steps) => apply((m) => m.disableRetryDelays(steps)),
+		mockStepResult: (step, value) => apply((m) => m.mockStepResult(step, value)),
+		mockStepError: (step, error, times) => apply((m) => m.mockStepError(step, error, times)),
+		forceStepTimeout: (step, times) => apply((m) => m.forceStepTimeout(step, times)),
+		mockEvent: (event) => apply((m) => m.queueEvent(event)),
+		forceEventTimeout: (step) => apply((m) => m.forceEventTimeout(step)),
+	};
+}
+
+export class WorkflowSession implements WorkflowIntrospector, Session {
+	readonly #namespace: Namespace;
+	/** Every modifier call of `modifyAll`, made again on each new instance's modifications. */
+	readonly #operations: Operation[] = [];
+	readonly #instances: InstanceIntrospector[] = [];
+	#disposed = false;
+
+	constructor(namespace: Namespace) {
+		this.#namespace = namespace;
+		registry.addSession(this);
+	}
+
+	owns(objectId: string, instanceId: string): boolean {
+		return !this.#disposed && this.#namespace.idFromName(instanceId).toString() === objectId;
+	}
+
+	adopt(_objectId: string, instanceId: string): Modifications {
+		const modifications = new Modifications();
+		for (const operation of this.#operations) operation(modifications);
+		this.#instances.push(new InstanceIntrospector(this.#namespace, instanceId, modifications));
+		return modifications;
+	}
+
+	async modifyAll(fn: (m: WorkflowInstanceModifier) => Promise<void>): Promise<void> {
+		if (this.#disposed) throw new InvalidStateError("modifyAll: the introspector was disposed");
+		// The calls are checked on a scratch copy of what earlier calls wrote, so a mistake (a step
+		// mocked twice) throws here, and only calls that succeeded are recorded.
+		const scratch = new Modifications();
+		for (const operation of this.#operations) operation(scratch);
+		await fn(recorder(scratch, this.#operations));
+	}
+
+	async get(): Promise<WorkflowInstanceIntrospector[]> {
+		return [...this.#instances];
+	}
+
+	dispose = async (): Promise<void> => {
+		if (this.#disposed) return;
+		this.#disposed = true;
+		registry.removeSession(this);
+		await Promise.all(this.#instances.map((instance) => instance.dispose()));
+	};
+
+	async [Symbol.asyncDispose](): Promise<void> {
+		await this.dispose();
+	}
+}

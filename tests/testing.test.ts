@@ -1,0 +1,419 @@
+/**
+ * The test kit (do-workflows/testing): every introspector and modifier method, the product's
+ * introspection style end to end, and the kit's error paths.
+ */
+import {
+	env,
+	introspectWorkflow,
+	introspectWorkflowInstance,
+	type WorkflowInstanceIntrospector,
+} from "do-workflows/testing";
+import { describe, expect, it } from "vitest";
+import { InvalidStateError, NonRetryableError, WorkflowValidationError } from "../src";
+import { calls, fastForward, raw, uniqueId, waitForStatus } from "./helpers";
+
+const kit = { scenario: "kit" as const };
+
+/** A fresh id, and an introspector of it. */
+async function introspect(label: string): Promise<[string, WorkflowInstanceIntrospector]> {
+	const id = uniqueId(label);
+	return [id, await introspectWorkflowInstance(env.SCENARIO, id)];
+}
+
+describe("the product's introspection style", () => {
+	it("disables sleeps, mocks a result, an error and an event, then waits for the output", async () => {
+		const [id, instance] = await introspect("product-style");
+		await using _ = instance;
+		await instance.modify(async (m) => {
+			await m.disableSleeps();
+			await m.disableRetryDelays();
+			await m.mockStepResult({ name: "fetch" }, "mocked-1");
+			await m.mockStepError({ name: "fetch", index: 2 }, new Error("flaky upstream"), 2);
+			await m.mockEvent({ type: "approved", payload: { by: "alice" } });
+		});
+		await env.SCENARIO.create({ id, params: kit });
+
+		await instance.waitForStatus("complete");
+		expect(await instance.getOutput()).toEqual({
+			first: "mocked-1",
+			second: "real-2",
+			approval: { by: "alice" },
+		});
+		// The mocked step never ran; the second ran once, after its two mocked failures.
+		expect(await calls(id)).toEqual({ "fetch-2": 1 });
+		const history = await instance.getHistory();
+		const second = history.steps.find((s) => s.name === "fetch" && s.index === 2);
+		expect(second?.type === "do" && second.attempts.map((a) => a.outcome)).toEqual([
+			"error",
+			"error",
+			"success",
+		]);
+	});
+
+	it("waits for step results, by name and index", async () => {
+		const [id, instance] = await introspect("step-results");
+		await using _ = instance;
+		await instance.modify(async (m) => {
+			await m.disableSleeps();
+			await m.forceEventTimeout({ name: "approval" });
+		});
+		const first = instance.waitForStepResult({ name: "fetch" });
+		const second = instance.waitForStepResult({ name: "fetch", index: 2 });
+		await env.SCENARIO.create({ id, params: kit });
+		expect(await first).toBe("real-1");
+		expect(await second).toBe("real-2");
+		// Already complete: resolves at once.
+		expect(await instance.waitForStepResult({ name: "fetch", index: 1 })).toBe("real-1");
+		await instance.waitForStatus("complete");
+		expect((await instance.getOutput()) as object).toMatchObject({
+			approval: "no event: WorkflowTimeoutError",
+		});
+	});
+
+	it("rejects waitForStepResult with the step's error, and reports the instance's error", async () => {
+		const [id, instance] = await introspect("step-error");
+		await using _ = instance;
+		await instance.modify(async (m) => {
+			await m.disableRetryDelays([{ name: "fetch" }]);
+			await m.mockStepError({ name: "fetch" }, new TypeError("upstream down"));
+		});
+		const result = instance.waitForStepResult({ name: "fetch" });
+		await env.SCENARIO.create({ id, params: kit });
+		await expect(result).rejects.toMatchObject({ name: "TypeError", message: "upstream down" });
+		await instance.waitForStatus("errored");
+		expect(await instance.getError()).toEqual({ name: "TypeError", message: "upstream down" });
+		// Four attempts (limit 3), all mocked: the real callback never ran.
+		expect(await calls(id)).toEqual({});
+		const [fetch] = (await instance.getHistory()).steps;
+		expect(fetch?.type === "do" && fetch.attempts.length).toBe(4);
+	});
+
+	it("a mocked NonRetryableError fails the step at its first attempt", async () => {
+		const [id, instance] = await introspect("non-retryable");
+		await using _ = instance;
+		await instance.modify(async (m) => {
+			await m.mockStepError({ name: "fetch" }, new NonRetryableError("card declined"));
+		});
+		await env.SCENARIO.create({ id, params: kit });
+		await instance.waitForStatus("errored");
+		expect(await instance.getError()).toEqual({
+			name: "NonRetryableError",
+			message: "card declined",
+		});
+		const [fetch] = (await instance.getHistory()).steps;
+		expect(fetch?.type === "do" && fetch.attempts.length).toBe(1);
+	});
+
+	it("forces step timeouts for a number of attempts, then runs the step", async () => {
+		const [id, instance] = await introspect("step-timeout");
+		await using _ = instance;
+		await instance.modify(async (m) => {
+			await m.disableSleeps();
+			await m.disableRetryDelays();
+			await m.forceStepTimeout({ name: "fetch" }, 2);
+			await m.mockEvent({ type: "approved", payload: "yes" });
+		});
+		await env.SCENARIO.create({ id, params: kit });
+		await instance.waitForStatus("complete");
+		const [fetch] = (await instance.getHistory()).steps;
+		if (fetch?.type !== "do") throw new Error("expected the fetch step first");
+		expect(fetch.attempts.map((a) => a.error?.name ?? a.outcome)).toEqual([
+			"WorkflowTimeoutError",
+			"WorkflowTimeoutError",
+			"success",
+		]);
+		expect(fetch.output).toBe("real-1");
+		expect(await calls(id)).toEqual({ "fetch-1": 1, "fetch-2": 1 });
+	});
+
+	it("a step timeout forced on every attempt fails the step", async () => {
+		const [id, instance] = await introspect("always-timeout");
+		await using _ = instance;
+		await instance.modify(async (m) => {
+			await m.disableRetryDelays();
+			await m.forceStepTimeout({ name: "fetch" });
+		});
+		await env.SCENARIO.create({ id, params: kit });
+		await instance.waitForStatus("errored");
+		expect((await instance.getError()).name).toBe("WorkflowTimeoutError");
+	});
+});
+
+describe("sleeps and events", () => {
+	it("disables only the named sleep; the other one waits, visible in the history", async () => {
+		const [id, instance] = await introspect("one-sleep");
+		await using _ = instance;
+		await instance.modify(async (m) => {
+			await m.disableSleeps([{ name: "nap", index: 1 }]);
+			await m.mockEvent({ type: "approved", payload: 1 });
+		});
+		const handle = await env.SCENARIO.create({ id, params: kit });
+		await instance.waitForStatus("waiting");
+		const history = await instance.getHistory();
+		expect(history.steps.map((s) => [s.type, s.name, s.index, s.state])).toEqual([
+			["do", "fetch", 1, "complete"],
+			["sleep", "nap", 1, "complete"],
+			["do", "fetch", 2, "complete"],
+			["waitForEvent", "approval", 1, "complete"],
+			["sleep", "nap", 2, "sleeping"],
+		]);
+		const nap = history.steps[4];
+		expect(nap?.type === "sleep" && nap.wakeAt instanceof Date).toBe(true);
+		await fastForward(handle, "waiting");
+		await instance.waitForStatus("complete");
+	});
+
+	it("a mocked event reaches an instance that already exists", async () => {
+		const [id, instance] = await introspect("late-event");
+		await using _ = instance;
+		await instance.modify(async (m) => m.disableSleeps());
+		await env.SCENARIO.create({ id, params: kit });
+		await instance.waitForStepResult({ name: "fetch", index: 2 });
+		await instance.modify(async (m) => m.mockEvent({ type: "approved", payload: "late" }));
+		await instance.waitForStatus("complete");
+		expect((await instance.getOutput()) as object).toMatchObject({ approval: "late" });
+		const wait = (await instance.getHistory()).steps[3];
+		expect(wait?.type === "waitForEvent" && wait.event?.payload).toBe("late");
+	});
+});
+
+describe("waitForStatus", () => {
+	it("sees a status the instance held only for a moment", async () => {
+		const [id, instance] = await introspect("transient");
+		await using _ = instance;
+		await instance.modify(async (m) => {
+			await m.disableSleeps();
+			await m.mockEvent({ type: "approved", payload: null });
+		});
+		const running = instance.waitForStatus("running");
+		await env.SCENARIO.create({ id, params: kit });
+		await running;
+		await instance.waitForStatus("complete");
+		// queued: every instance was, so there is nothing to wait for (as in the product).
+		await instance.waitForStatus("queued");
+	});
+
+	it("rejects once a different final status is reached", async () => {
+		const [id, instance] = await introspect("never-reached");
+		await using _ = instance;
+		await instance.modify(async (m) => {
+			await m.disableSleeps();
+			await m.mockEvent({ type: "approved", payload: null });
+		});
+		const errored = expect(instance.waitForStatus("errored")).rejects.toThrow(
+			/reached "complete", a final status, so it will never be "errored"/,
+		);
+		const paused = expect(instance.waitForStatus("paused")).rejects.toBeInstanceOf(
+			InvalidStateError,
+		);
+		await env.SCENARIO.create({ id, params: kit });
+		await errored;
+		await paused;
+		// And at once when the instance is already final.
+		await expect(instance.waitForStatus("terminated")).rejects.toBeInstanceOf(InvalidStateError);
+	});
+
+	it("refuses a status that does not exist", async () => {
+		const [, instance] = await introspect("bad-status");
+		await using _ = instance;
+		await expect(instance.waitForStatus("done" as never)).rejects.toBeInstanceOf(
+			WorkflowValidationError,
+		);
+	});
+});
+
+describe("modifier error paths", () => {
+	it("refuses to mock a step's result twice, or its failures after its result", async () => {
+		const [, instance] = await introspect("twice");
+		await using _ = instance;
+		await instance.modify(async (m) => m.mockStepResult({ name: "fetch" }, 1));
+		await expect(
+			instance.modify(async (m) => m.mockStepResult({ name: "fetch", index: 1 }, 2)),
+		).rejects.toThrow(/already has a mocked result; mock a step's result once/);
+		await expect(
+			instance.modify(async (m) => m.mockStepError({ name: "fetch" }, new Error("x"))),
+		).rejects.toThrow(/mock its failures before its result/);
+		await expect(
+			instance.modify(async (m) => m.forceStepTimeout({ name: "fetch" }, 1)),
+		).rejects.toBeInstanceOf(InvalidStateError);
+		// Another index is another step.
+		await instance.modify(async (m) => m.mockStepResult({ name: "fetch", index: 2 }, 2));
+	});
+
+	it("validates steps, counts, errors, values and events", async () => {
+		const [, instance] = await introspect("validation");
+		await using _ = instance;
+		const refused = (fn: Parameters<WorkflowInstanceIntrospector["modify"]>[0]) =>
+			expect(instance.modify(fn)).rejects.toBeInstanceOf(WorkflowValidationError);
+		await refused(async (m) => m.mockStepResult({ name: "fetch", index: 0 }, 1));
+		await refused(async (m) => m.mockStepResult({ name: "" }, 1));
+		await refused(async (m) => m.mockStepResult({ name: "fetch" }, () => 1));
+		await refused(async (m) => m.mockStepError({ name: "fetch" }, new Error("x"), 0));
+		await refused(async (m) => m.mockStepError({ name: "fetch" }, "not an error" as never));
+		await refused(async (m) => m.forceStepTimeout({ name: "fetch" }, 1.5));
+		await refused(async (m) => m.disableSleeps([{ name: "nap", index: -1 }]));
+		await refused(async (m) => m.disableRetryDelays("fetch" as never));
+		await refused(async (m) => m.forceEventTimeout({ nam: "approval" } as never));
+		await refused(async (m) => m.mockEvent({ type: "", payload: 1 }));
+		await expect(
+			instance.modify(async (m) => m.mockStepResult({ name: "fetch", index: 0 }, 1)),
+		).rejects.toThrow(/index is 1-based/);
+	});
+
+	it("refuses a second introspector of the same instance until the first is disposed", async () => {
+		const [id, instance] = await introspect("claimed");
+		await expect(introspectWorkflowInstance(env.SCENARIO, id)).rejects.toThrow(
+			/already introspected; dispose the other introspector first/,
+		);
+		await instance.dispose();
+		await instance.dispose(); // idempotent
+		await expect(instance.modify(async () => {})).rejects.toThrow(/was disposed/);
+		await using again = await introspectWorkflowInstance(env.SCENARIO, id);
+		expect(again).toBeDefined();
+	});
+
+	it("refuses a bad binding and a bad instance id", async () => {
+		await expect(introspectWorkflowInstance({} as never, "x")).rejects.toBeInstanceOf(
+			WorkflowValidationError,
+		);
+		await expect(introspectWorkflow(null as never)).rejects.toBeInstanceOf(WorkflowValidationError);
+		await expect(introspectWorkflowInstance(env.SCENARIO, "bad id!")).rejects.toThrow(
+			/instance id must/,
+		);
+	});
+
+	it("getOutput and getError say why they cannot answer", async () => {
+		const [id, instance] = await introspect("no-output");
+		await using _ = instance;
+		await expect(instance.getOutput()).rejects.toThrow(/is not created; only a complete instance/);
+		await instance.modify(async (m) => {
+			await m.disableSleeps();
+			await m.mockEvent({ type: "approved", payload: 1 });
+		});
+		await env.SCENARIO.create({ id, params: kit });
+		await instance.waitForStatus("complete");
+		await expect(instance.getError()).rejects.toThrow(/is complete; only an errored instance/);
+	});
+});
+
+describe("dispose", () => {
+	it("terminates a live instance and removes the modifications", async () => {
+		const [id, instance] = await introspect("dispose");
+		await instance.modify(async (m) => m.mockStepResult({ name: "fetch" }, "mocked"));
+		const handle = await env.SCENARIO.create({ id, params: kit });
+		await instance.waitForStatus("waiting");
+		await instance.dispose();
+		expect((await handle.status()).status).toBe("terminated");
+		// The mock is gone: a restart runs the real step.
+		await handle.restart();
+		await waitForStatus(handle, "waiting");
+		expect(await calls(id)).toEqual({ "fetch-1": 1 });
+		await handle.terminate();
+	});
+});
+
+describe("introspectWorkflow", () => {
+	it("modifies every instance created after it, and only those", async () => {
+		const before = await env.SCENARIO.create({ id: uniqueId("before"), params: kit });
+		await using introspector = await introspectWorkflow(env.SCENARIO);
+		await introspector.modifyAll(async (m) => {
+			await m.disableSleeps();
+			await m.mockStepResult({ name: "fetch", index: 2 }, "mocked-2");
+			await m.mockEvent({ type: "approved", payload: "all" });
+		});
+		await expect(
+			introspector.modifyAll(async (m) => m.mockStepResult({ name: "fetch", index: 2 }, 3)),
+		).rejects.toThrow(/already has a mocked result/);
+		const created = await env.SCENARIO.createBatch([
+			{ id: uniqueId("batch"), params: kit },
+			{ id: uniqueId("batch"), params: kit },
+			{ params: kit },
+		]);
+		const instances = await introspector.get();
+		expect(instances.map((i) => (i as unknown as { id: string }).id).sort()).toEqual(
+			created.map((c) => c.id).sort(),
+		);
+		for (const instance of instances) {
+			await instance.waitForStatus("complete");
+			expect(await instance.getOutput()).toEqual({
+				first: "real-1",
+				second: "mocked-2",
+				approval: "all",
+			});
+		}
+		// The instance created before introspection sleeps for real.
+		await waitForStatus(before, "waiting");
+		await before.terminate();
+	});
+
+	it("stops modifying new instances once disposed", async () => {
+		const introspector = await introspectWorkflow(env.SCENARIO);
+		await introspector.modifyAll(async (m) => m.disableSleeps());
+		await introspector.dispose();
+		await expect(introspector.modifyAll(async () => {})).rejects.toThrow(/disposed/);
+		const after = await env.SCENARIO.create({ params: kit });
+		await waitForStatus(after, "waiting");
+		expect(await introspector.get()).toEqual([]);
+		await after.terminate();
+	});
+});
+
+describe("env", () => {
+	it("is the test env with each engine namespace also a Workflow", async () => {
+		const id = uniqueId("env");
+		const created = await env.SCENARIO.create({ id, params: { scenario: "basic" } });
+		const got = await env.SCENARIO.get(id);
+		expect(got.id).toBe(created.id);
+		await waitForStatus(got, "complete");
+		// Still a namespace: ids and stubs as before.
+		const objectId = env.SCENARIO.idFromName(id);
+		expect(objectId.equals(raw.SCENARIO.idFromName(id))).toBe(true);
+		expect(await env.SCENARIO.get(objectId).exists()).toBe(true);
+		// Other namespaces keep working as namespaces.
+		expect(await env.CALLS.get(env.CALLS.idFromName(id)).counts()).toEqual({
+			first: 1,
+			second: 1,
+		});
+	});
+});
+
+describe("history", () => {
+	it("records each attempt's outcome and timings, and the step's error", async () => {
+		const id = uniqueId("history");
+		await using instance = await introspectWorkflowInstance(env.SCENARIO, id);
+		await instance.modify(async (m) => m.disableRetryDelays());
+		await env.SCENARIO.create({
+			id,
+			params: { scenario: "flaky", failures: 2, config: { retries: { limit: 1, delay: 10 } } },
+		});
+		await instance.waitForStatus("errored");
+		const history = await instance.getHistory();
+		expect(history).toMatchObject({
+			id,
+			status: "errored",
+			error: { message: "attempt 2 failed" },
+		});
+		const [flaky] = history.steps;
+		if (flaky?.type !== "do") throw new Error("expected a do step");
+		expect(flaky).toMatchObject({
+			name: "flaky",
+			index: 1,
+			state: "errored",
+			interruptedAttempts: 0,
+		});
+		expect(flaky.attempts.map((a) => [a.attempt, a.outcome, a.error?.message])).toEqual([
+			[1, "error", "attempt 1 failed"],
+			[2, "error", "attempt 2 failed"],
+		]);
+		for (const attempt of flaky.attempts) {
+			expect(attempt.startedAt?.getTime()).toBeLessThanOrEqual(attempt.endedAt?.getTime() ?? 0);
+		}
+		expect(flaky.error).toEqual({ name: "Error", message: "attempt 2 failed" });
+	});
+
+	it("throws for an instance that does not exist", async () => {
+		const [, instance] = await introspect("no-history");
+		await using _ = instance;
+		await expect(instance.getHistory()).rejects.toThrow(/not found/);
+	});
+});
