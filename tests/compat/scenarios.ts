@@ -66,6 +66,31 @@ export const STRUCTURED_PARAMS = {
 };
 
 export const scenarios: Record<string, (c: ScenarioContext) => Promise<unknown>> = {
+	/** For the test kits (testing.spec.ts): a retried step, a long sleep, a step, an event wait. */
+	async introspected({ step, hit }) {
+		const fetched = await step.do(
+			"fetch",
+			{ retries: { limit: 2, delay: "1 hour", backoff: "constant" } },
+			async () => {
+				await hit("fetch");
+				return "real";
+			},
+		);
+		await step.sleep("nap", "1 day");
+		const charged = await step.do("charge", async () => {
+			await hit("charge");
+			return "charged";
+		});
+		const approval = await step
+			.waitForEvent("approval", { type: "approved", timeout: "1 hour" })
+			.then(
+				(event) => event.payload,
+				// The error's name differs by design (typed-errors in docs/compatibility.md).
+				() => "no event",
+			);
+		return { fetched, charged, approval };
+	},
+
 	/** Returns what the workflow sees of its event. The default for ids without a known scenario. */
 	async echo({ event }) {
 		return {
