@@ -13,6 +13,11 @@ export default defineConfig({
 				},
 			},
 			{
+				// The example Worker's own tests, written with the test kit (do-workflows/testing).
+				plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
+				test: { name: "example", include: ["examples/**/*.test.ts"] },
+			},
+			{
 				// Node-driven end-to-end tests: they run the real `wrangler` CLI (dev, deploy --dry-run)
 				// against the root wrangler.toml and talk to it over HTTP on 127.0.0.1.
 				test: {
