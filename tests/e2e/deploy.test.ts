@@ -1,7 +1,8 @@
 /// <reference types="node" />
 /**
  * `wrangler deploy --dry-run` of the root wrangler.toml: the example Worker bundles for
- * Cloudflare, and the bundle exports the engine's Durable Object class that wrangler.toml binds.
+ * Cloudflare, the bundle exports the engine's Durable Object class that wrangler.toml binds, and
+ * none of the test kit (do-workflows/testing) ships with it.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -32,5 +33,12 @@ describe("wrangler deploy --dry-run", () => {
 			),
 		);
 		expect(exportsEngine, `no bundle in ${outdir} exports OrderWorkflowEngine`).toBe(true);
+
+		// The engine's hook slot is read in production, but nothing in the bundle fills it.
+		const code = bundles.map((name) => readFileSync(join(outdir, name), "utf8")).join("\n");
+		expect(code).toContain("do-workflows.engine-hooks");
+		for (const kitOnly of ["introspectWorkflowInstance", "installEngineHooks", "mockStepResult"]) {
+			expect(code, `the bundle contains ${kitOnly}`).not.toContain(kitOnly);
+		}
 	});
 });
