@@ -5,6 +5,7 @@
  * - {@link createWorkflowEngine}: the Durable Object class that hosts a workflow's instances.
  * - {@link withWorkflows}: wraps a Worker's handlers so `env.X` is a `Workflow`.
  * - {@link workflowBinding}: the same `Workflow` shim, for code outside a wrapped handler.
+ * - {@link listInstances}, {@link getInstanceHistory}, {@link waitForResult}: beyond the product.
  */
 
 export type {
@@ -25,6 +26,15 @@ export {
 	WorkflowEngine,
 	type WorkflowEngineOptions,
 } from "./engine/engine";
+export type {
+	AttemptHistory,
+	DoStepHistory,
+	HistoryError,
+	InstanceHistory,
+	SleepStepHistory,
+	StepHistory,
+	WaitStepHistory,
+} from "./engine/history";
 export { WorkflowEntrypoint } from "./entrypoint";
 export {
 	InstanceExistsError,
@@ -46,6 +56,7 @@ export {
 export {
 	DEFAULT_BACKOFF,
 	DEFAULT_EVENT_TIMEOUT_MS,
+	DEFAULT_LIST_LIMIT,
 	DEFAULT_RETRY_DELAY_MS,
 	DEFAULT_RETRY_LIMIT,
 	DEFAULT_STEP_LIMIT,
@@ -55,9 +66,20 @@ export {
 	MAX_EVENT_TYPE_LENGTH,
 	MAX_INSTANCE_ID_LENGTH,
 	MAX_INTERRUPTED_ATTEMPTS,
+	MAX_LIST_LIMIT,
 	MAX_PARAMS_BYTES,
 	MAX_SLEEP_MS,
 	MAX_STEP_NAME_LENGTH,
 	MAX_VALUE_BYTES,
 	MAX_WORKFLOW_NAME_LENGTH,
 } from "./limits";
+export { LISTING_SHARDS } from "./listing/shard";
+export {
+	getInstanceHistory,
+	type InstancePage,
+	type InstanceSummary,
+	type ListInstancesOptions,
+	listInstances,
+	type WorkflowLike,
+	waitForResult,
+} from "./operations";

@@ -228,3 +228,43 @@ export const restartOptionsSchema = z
 			.optional(),
 	})
 	.strict();
+
+/** The statuses of the product's `InstanceStatus`, as listing filters and test kits take them. */
+export const instanceStatusSchema = z.enum([
+	"queued",
+	"running",
+	"paused",
+	"errored",
+	"terminated",
+	"complete",
+	"waiting",
+	"waitingForPause",
+	"unknown",
+]);
+
+/** A page of a listing: 1 to 100 instances, 25 by default. */
+export const MAX_LIST_LIMIT = 100;
+export const DEFAULT_LIST_LIMIT = 25;
+
+/** A point in time: a Date, milliseconds since the epoch, or an ISO 8601 string. */
+const instantSchema = z
+	.union([z.date(), z.number().finite(), z.iso.datetime({ offset: true }), z.iso.date()])
+	.transform((value) => (value instanceof Date ? value.getTime() : new Date(value).getTime()))
+	.refine((ms) => Number.isFinite(ms), "must be a valid date");
+
+export const listOptionsSchema = z
+	.object({
+		status: z.union([instanceStatusSchema, z.array(instanceStatusSchema)]).optional(),
+		createdAfter: instantSchema.optional(),
+		createdBefore: instantSchema.optional(),
+		limit: z
+			.number()
+			.int()
+			.min(1)
+			.max(MAX_LIST_LIMIT, `limit must be at most ${MAX_LIST_LIMIT}`)
+			.default(DEFAULT_LIST_LIMIT),
+		cursor: z.string().max(1000).optional(),
+	})
+	.strict();
+
+export const waitOptionsForResultSchema = z.object({ timeout: durationSchema.optional() }).strict();

@@ -3,6 +3,7 @@
  * that inside them (and inside every workflow's `this.env`) those bindings are `Workflow`s.
  */
 import type { WorkflowEngine } from "../engine/engine";
+import { isDurableObjectNamespace } from "./namespace";
 import { workflowBinding } from "./workflow";
 
 type EngineClass = typeof WorkflowEngine;
@@ -22,8 +23,8 @@ export function wrapEnv<Env>(env: Env): Env {
 	if (cached) return cached as Env;
 	const result: Record<string, unknown> = { ...(env as Record<string, unknown>) };
 	for (const [name, engine] of registered) {
-		const namespace = result[name] as Partial<DurableObjectNamespace> | undefined;
-		if (typeof namespace?.idFromName !== "function") {
+		const namespace = result[name];
+		if (!isDurableObjectNamespace(namespace)) {
 			// A misspelt or missing binding would otherwise surface later as "create is not a function".
 			throw new Error(
 				`withWorkflows: env.${name} is not a Durable Object namespace; add a durable_objects binding named "${name}" for the engine of workflow "${engine.definition?.name}" to wrangler.toml`,

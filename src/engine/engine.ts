@@ -20,6 +20,8 @@ import {
 	WorkflowTimeoutError,
 } from "../errors";
 import { DEFAULT_STEP_LIMIT, engineOptionsSchema, MAX_VALUE_BYTES, parse } from "../limits";
+import { LISTING_RETRY_MS, ListingPublisher, ownNamespace } from "../listing/publisher";
+import { type ListingEntry, ListingShard, type ShardQuery } from "../listing/shard";
 import { serializedSize } from "../serialized-size";
 import { StepContext } from "../step/context";
 import { Alarm } from "./alarm";
@@ -101,6 +103,13 @@ export class WorkflowEngine extends DurableObject {
 	#execution: Execution | undefined;
 	#status: Status | undefined;
 	readonly #alarm: Alarm;
+	readonly #listing: ListingPublisher;
+	/** The engine's own namespace (looked up once, for the listing); null if the Worker does not bind it. */
+	#namespace: DurableObjectNamespace<WorkflowEngine> | null | undefined;
+	/** Set if this object hosts a shard of the listing rather than an instance. */
+	#shard: ListingShard | undefined;
+	/** Callers of waitForEnd, told when the instance ends or is deleted. */
+	readonly #endWaiters = new Set<() => void>();
 
 	constructor(ctx: DurableObjectState, env: Cloudflare.Env) {
 		super(ctx, env);
@@ -108,11 +117,26 @@ export class WorkflowEngine extends DurableObject {
 		if (!definition) throw new Error("WorkflowEngine must be created with createWorkflowEngine()");
 		this.#definition = definition;
 		const objectId = ctx.id.toString();
-		this.journal = new Journal(ctx.storage, (status) =>
-			engineHooks()?.changed(objectId, status === undefined ? undefined : publicStatus(status)),
-		);
+		this.#listing = new ListingPublisher({
+			current: () => this.journal.instance(),
+			namespace: (instanceId) => {
+				if (this.#namespace === undefined)
+					this.#namespace = ownNamespace(this.env, this.ctx.id, instanceId) ?? null;
+				return this.#namespace ?? undefined;
+			},
+			waitUntil: (promise) => this.ctx.waitUntil(promise),
+			settled: () => {
+				if (this.#status !== undefined) this.#rearm(Date.now());
+			},
+		});
+		this.journal = new Journal(ctx.storage, (status) => {
+			if (status !== undefined) this.#listing.changed();
+			engineHooks()?.changed(objectId, status === undefined ? undefined : publicStatus(status));
+		});
 		this.#status = this.journal.instance()?.status;
 		this.#alarm = new Alarm(ctx.storage, this.journal);
+		// A publish may have been lost when the object last stopped: publishing again is harmless.
+		if (this.#status !== undefined) this.#listing.changed();
 		if (this.#status === Status.WaitingForPause) {
 			// The object stopped while a pause waited for an attempt to finish. That attempt is
 			// gone, so the pause is complete: the attempt counts as interrupted and runs again on resume.
@@ -122,6 +146,11 @@ export class WorkflowEngine extends DurableObject {
 
 	get stepLimit(): number {
 		return this.#definition.stepLimit;
+	}
+
+	/** True while a status change has not reached the listing yet (its retry alarm is armed). */
+	get listingPending(): boolean {
+		return this.#listing.pending;
 	}
 
 	// ---- RPC: called by the binding ----
@@ -160,6 +189,22 @@ export class WorkflowEngine extends DurableObject {
 
 	async exists(): Promise<boolean> {
 		return this.#status !== undefined;
+	}
+
+	/**
+	 * Answers once the instance is finished (complete, errored or terminated), or after `maxWaitMs`
+	 * if it is not by then, with its status either way. The caller asks again until it is final.
+	 */
+	async waitForEnd(maxWaitMs: number): Promise<RpcResult<InstanceStatus>> {
+		if (this.#status !== undefined && !isFinal(this.#status)) {
+			const ended = Promise.withResolvers<void>();
+			this.#endWaiters.add(ended.resolve);
+			const timer = setTimeout(ended.resolve, maxWaitMs);
+			await ended.promise;
+			clearTimeout(timer);
+			this.#endWaiters.delete(ended.resolve);
+		}
+		return this.status();
 	}
 
 	/** The instance and every step it met: attempts, timings, outputs and errors. */
@@ -291,12 +336,33 @@ export class WorkflowEngine extends DurableObject {
 
 	/** Deletes the instance and everything it stored; its id can be used again. */
 	async delete(): Promise<RpcResult<null>> {
-		if (this.#status === undefined) return fail(new InstanceNotFoundError("instance not found"));
+		const instance = this.journal.instance();
+		if (this.#status === undefined || !instance)
+			return fail(new InstanceNotFoundError("instance not found"));
+		this.#listing.deleted(instance);
 		this.#abandonRun();
 		this.#status = undefined;
+		for (const waiter of this.#endWaiters) waiter();
 		await this.#alarm.clear();
 		await this.journal.destroy();
 		return ok(null);
+	}
+
+	// ---- RPC: the listing shard this object may host (see listing/shard.ts) ----
+
+	async listingPut(entry: ListingEntry): Promise<void> {
+		this.#shard ??= new ListingShard(this.ctx.storage);
+		this.#shard.put(entry);
+	}
+
+	async listingRemove(id: string, version: number): Promise<void> {
+		this.#shard ??= new ListingShard(this.ctx.storage);
+		this.#shard.remove(id, version);
+	}
+
+	async listingQuery(query: ShardQuery): Promise<ListingEntry[]> {
+		this.#shard ??= new ListingShard(this.ctx.storage);
+		return this.#shard.query(query);
 	}
 
 	#id(): string {
@@ -326,6 +392,8 @@ export class WorkflowEngine extends DurableObject {
 		const status = this.#status;
 		if (status === undefined) return;
 		const now = Date.now();
+		// A listing update that failed is sent again.
+		if (this.#listing.pending) this.#listing.changed();
 		// Everything due by the time the alarm was set for counts as due, even if a test runs it
 		// early (runDurableObjectAlarm), so a one-day sleep can be fast-forwarded.
 		const threshold = this.#alarm.fired(now);
@@ -335,7 +403,10 @@ export class WorkflowEngine extends DurableObject {
 			else this.#rearm(now);
 			return;
 		}
-		if (status === Status.Paused) return;
+		if (status === Status.Paused) {
+			this.#rearm(now);
+			return;
+		}
 		const due = this.#applyDueTimers(threshold, now);
 		const execution = this.#execution;
 		if (!execution) {
@@ -377,12 +448,17 @@ export class WorkflowEngine extends DurableObject {
 	}
 
 	#nextAlarm(now: number): number | null {
+		const retry = this.#listing.pending ? now + LISTING_RETRY_MS : null;
+		return earliest(this.#instanceAlarm(now), retry);
+	}
+
+	#instanceAlarm(now: number): number | null {
 		const status = this.#status;
 		if (status === undefined || status === Status.Paused) return null;
 		if (isFinal(status)) return this.#retentionDeadline();
 		const next = this.journal.nextDue();
 		const lease = this.#execution?.busy ? now + LEASE_MS : null;
-		return next === null ? lease : lease === null ? next : Math.min(next, lease);
+		return earliest(next, lease);
 	}
 
 	#retentionDeadline(): number | null {
@@ -416,7 +492,8 @@ export class WorkflowEngine extends DurableObject {
 		// The run stops here; resume replays it from the journal, where every finished step is.
 		this.#abandonRun();
 		this.#transition(Status.Paused);
-		this.#alarm.set(null);
+		// Nothing of the instance is due while it is paused (a pending listing update aside).
+		this.#rearm(Date.now());
 	}
 
 	#abandonRun(): void {
@@ -508,7 +585,12 @@ export class WorkflowEngine extends DurableObject {
 		this.#abandonRun();
 		this.#status = status;
 		this.#rearm(now);
+		for (const waiter of this.#endWaiters) waiter();
 	}
+}
+
+function earliest(a: number | null, b: number | null): number | null {
+	return a === null ? b : b === null ? a : Math.min(a, b);
 }
 
 /** Runs an RPC method's body, turning the typed errors it throws into an error answer. */

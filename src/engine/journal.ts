@@ -44,6 +44,10 @@ export interface InstanceRow {
 	startedAt: number | null;
 	endedAt: number | null;
 	error: SerializedError | null;
+	/** When the status last changed. */
+	updatedAt: number;
+	/** Grows with every status change, and across delete and re-create: orders listing updates. */
+	version: number;
 }
 
 export interface StepRow {
@@ -93,7 +97,9 @@ CREATE TABLE IF NOT EXISTS instance (
 	error TEXT,
 	alarm_at INTEGER,
 	success_retention INTEGER,
-	error_retention INTEGER
+	error_retention INTEGER,
+	updated_at INTEGER NOT NULL,
+	version INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS steps (
 	seq INTEGER PRIMARY KEY,
@@ -206,6 +212,8 @@ export class Journal {
 			startedAt: row.started_at as number | null,
 			endedAt: row.ended_at as number | null,
 			error: storedError(row.error),
+			updatedAt: row.updated_at as number,
+			version: row.version as number,
 		};
 	}
 
@@ -217,10 +225,13 @@ export class Journal {
 		// The KV write comes first: if the params cannot be stored, no instance row is left behind.
 		this.#kv.put("params", params);
 		this.#sql.exec(
-			"INSERT INTO instance (singleton, id, workflow, status, created_at) VALUES (1, ?, ?, ?, ?)",
+			`INSERT INTO instance (singleton, id, workflow, status, created_at, updated_at, version)
+			VALUES (1, ?, ?, ?, ?, ?, ?)`,
 			id,
 			workflow,
 			status,
+			now,
+			now,
 			now,
 		);
 		this.#changed(status);
@@ -233,10 +244,13 @@ export class Journal {
 	setStatus(status: Status, now: number): void {
 		this.#sql.exec(
 			`UPDATE instance SET status = ?,
-				started_at = COALESCE(started_at, CASE WHEN ? THEN ? END)
+				started_at = COALESCE(started_at, CASE WHEN ? THEN ? END),
+				updated_at = ?, version = MAX(version + 1, ?)
 			WHERE singleton = 1`,
 			status,
 			status === Status.Running ? 1 : 0,
+			now,
+			now,
 			now,
 		);
 		this.#changed(status);
@@ -250,10 +264,14 @@ export class Journal {
 	): void {
 		if (result && "output" in result) this.#kv.put("output", result.output);
 		this.#sql.exec(
-			"UPDATE instance SET status = ?, ended_at = ?, error = ? WHERE singleton = 1",
+			`UPDATE instance SET status = ?, ended_at = ?, error = ?,
+				updated_at = ?, version = MAX(version + 1, ?)
+			WHERE singleton = 1`,
 			status,
 			now,
 			result && "error" in result ? JSON.stringify(result.error) : null,
+			now,
+			now,
 		);
 		this.#changed(status);
 	}

@@ -21,6 +21,7 @@
  * ```
  */
 import { env as runtimeEnv } from "cloudflare:workers";
+import { isDurableObjectNamespace } from "../binding/namespace";
 import { ENGINE_NAMESPACE, workflowBinding } from "../binding/workflow";
 import type { WorkflowEngine } from "../engine/engine";
 import { WorkflowValidationError } from "../errors";
@@ -131,19 +132,11 @@ function workflowView(namespace: Namespace): Workflow & Namespace {
 export const env: TestEnv<Cloudflare.Env> = new Proxy(runtimeEnv as object, {
 	get(target, property, receiver) {
 		const value = Reflect.get(target, property, receiver) as unknown;
-		const candidate = value as Partial<Namespace> | null;
-		if (
-			typeof candidate !== "object" ||
-			candidate === null ||
-			typeof candidate.idFromName !== "function" ||
-			typeof candidate.newUniqueId !== "function"
-		) {
-			return value;
-		}
-		let view = views.get(candidate);
+		if (!isDurableObjectNamespace(value)) return value;
+		let view = views.get(value);
 		if (!view) {
-			view = workflowView(candidate as Namespace);
-			views.set(candidate, view);
+			view = workflowView(value as Namespace);
+			views.set(value, view);
 		}
 		return view;
 	},

@@ -2,6 +2,8 @@
 import { z } from "zod";
 import { stepNameSchema } from "../limits";
 
+export { instanceStatusSchema } from "../limits";
+
 /** `{ name, index? }`: a step by name and which call of that name it is (1-based, default 1). */
 export const stepSelectorSchema = z
 	.object({
@@ -19,15 +21,3 @@ export const stepsSchema = z.array(stepSelectorSchema).optional();
 
 /** How many attempts a mocked failure applies to: omitted means every attempt. */
 export const timesSchema = z.number().int().min(1, "times must be at least 1").optional();
-
-export const instanceStatusSchema = z.enum([
-	"queued",
-	"running",
-	"paused",
-	"errored",
-	"terminated",
-	"complete",
-	"waiting",
-	"waitingForPause",
-	"unknown",
-]);

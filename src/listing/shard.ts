@@ -1,0 +1,146 @@
+/**
+ * The instance listing, sharded. Each workflow's instances are spread over {@link LISTING_SHARDS}
+ * shards by a hash of their id; a shard is an engine object of the workflow's own namespace
+ * under a name no instance id can take (`listing:<n>`), so listing needs no binding of its own
+ * and no shard sees more than its share of the status updates.
+ *
+ * A shard keeps one row per instance: its status and timestamps as the instance's engine last
+ * published them, guarded by a version so an update that arrives late never overwrites a newer one.
+ */
+
+/** How many shards a workflow's listing is spread over. Fixed: changing it would strand entries. */
+export const LISTING_SHARDS = 16;
+
+/** What the listing knows of an instance. */
+export interface ListingEntry {
+	id: string;
+	status: InstanceStatus["status"];
+	createdAt: number;
+	/** When its status last changed. */
+	updatedAt: number;
+	endedAt: number | null;
+	error: { name: string; message: string } | null;
+	/** Grows with every status change of the instance (and across delete and re-create). */
+	version: number;
+}
+
+/** One shard's part of a listing query. */
+export interface ShardQuery {
+	status?: InstanceStatus["status"][];
+	/** Only instances created at or after this time (ms). */
+	createdAfter?: number;
+	/** Only instances created before this time (ms). */
+	createdBefore?: number;
+	/** Only instances after this one in listing order (newest first, then by id). */
+	after?: { createdAt: number; id: string };
+	limit: number;
+}
+
+/** The shard an instance id belongs to (FNV-1a over its UTF-16 code units). */
+export function shardOf(id: string): number {
+	let hash = 0x811c9dc5;
+	for (let i = 0; i < id.length; i++) {
+		hash ^= id.charCodeAt(i);
+		hash = Math.imul(hash, 0x01000193);
+	}
+	return (hash >>> 0) % LISTING_SHARDS;
+}
+
+/** The engine-object name of shard `n`; the `:` keeps it out of the instance id space. */
+export function shardName(n: number): string {
+	return `listing:${n}`;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS listing (
+	id TEXT PRIMARY KEY,
+	status TEXT NOT NULL,
+	created_at INTEGER NOT NULL,
+	updated_at INTEGER NOT NULL,
+	ended_at INTEGER,
+	error TEXT,
+	version INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS listing_by_created ON listing (created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS listing_by_status ON listing (status, created_at DESC, id DESC);
+`;
+
+type Row = Record<string, SqlStorageValue>;
+
+/** A shard's table, in the SQLite database of the engine object that hosts it. */
+export class ListingShard {
+	readonly #sql: SqlStorage;
+	#ready = false;
+
+	constructor(storage: DurableObjectStorage) {
+		this.#sql = storage.sql;
+	}
+
+	#schema(): void {
+		if (this.#ready) return;
+		this.#sql.exec(SCHEMA);
+		this.#ready = true;
+	}
+
+	/** Records `entry` unless the shard already holds a newer version of it. */
+	put(entry: ListingEntry): void {
+		this.#schema();
+		this.#sql.exec(
+			`INSERT INTO listing (id, status, created_at, updated_at, ended_at, error, version)
+			VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET status = excluded.status, created_at = excluded.created_at,
+				updated_at = excluded.updated_at, ended_at = excluded.ended_at, error = excluded.error,
+				version = excluded.version
+			WHERE excluded.version > listing.version`,
+			entry.id,
+			entry.status,
+			entry.createdAt,
+			entry.updatedAt,
+			entry.endedAt,
+			entry.error && JSON.stringify(entry.error),
+			entry.version,
+		);
+	}
+
+	/** Forgets a deleted instance, unless a newer version of it (created again) is recorded. */
+	remove(id: string, version: number): void {
+		this.#schema();
+		this.#sql.exec("DELETE FROM listing WHERE id = ? AND version <= ?", id, version);
+	}
+
+	query(query: ShardQuery): ListingEntry[] {
+		this.#schema();
+		const where: string[] = [];
+		const bindings: SqlStorageValue[] = [];
+		if (query.status?.length) {
+			where.push(`status IN (${query.status.map(() => "?").join(", ")})`);
+			bindings.push(...query.status);
+		}
+		if (query.createdAfter !== undefined) {
+			where.push("created_at >= ?");
+			bindings.push(query.createdAfter);
+		}
+		if (query.createdBefore !== undefined) {
+			where.push("created_at < ?");
+			bindings.push(query.createdBefore);
+		}
+		if (query.after) {
+			where.push("(created_at < ? OR (created_at = ? AND id < ?))");
+			bindings.push(query.after.createdAt, query.after.createdAt, query.after.id);
+		}
+		const sql = `SELECT * FROM listing ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+			ORDER BY created_at DESC, id DESC LIMIT ?`;
+		return this.#sql
+			.exec<Row>(sql, ...bindings, query.limit)
+			.toArray()
+			.map((row) => ({
+				id: row.id as string,
+				status: row.status as ListingEntry["status"],
+				createdAt: row.created_at as number,
+				updatedAt: row.updated_at as number,
+				endedAt: row.ended_at as number | null,
+				error: typeof row.error === "string" ? JSON.parse(row.error) : null,
+				version: row.version as number,
+			}));
+	}
+}

@@ -1,0 +1,214 @@
+/**
+ * Operations beyond the product's binding, as helpers beside it (the `Workflow` interface stays
+ * exactly the product's): list a workflow's instances, read an instance's step history, and wait
+ * for an instance to finish.
+ *
+ * Each takes the workflow's binding as `withWorkflows` or `workflowBinding` made it (or the
+ * engine's Durable Object namespace itself).
+ */
+import { isDurableObjectNamespace } from "./binding/namespace";
+import { ENGINE_NAMESPACE } from "./binding/workflow";
+import type { RpcResult, WorkflowEngine } from "./engine/engine";
+import type { InstanceHistory } from "./engine/history";
+import {
+	deserializeError,
+	InstanceNotFoundError,
+	WorkflowTimeoutError,
+	WorkflowValidationError,
+} from "./errors";
+import { instanceIdSchema, listOptionsSchema, parse, waitOptionsForResultSchema } from "./limits";
+import { LISTING_SHARDS, type ListingEntry, shardName } from "./listing/shard";
+
+type Namespace = DurableObjectNamespace<WorkflowEngine>;
+
+/** A workflow binding as these helpers take it. */
+export type WorkflowLike = Workflow<never> | Workflow | DurableObjectNamespace;
+
+/** Filters and paging of {@link listInstances}. */
+export interface ListInstancesOptions {
+	/** Only instances in this status (or any of these). */
+	status?: InstanceStatus["status"] | InstanceStatus["status"][];
+	/** Only instances created at or after this time: a Date, ms since the epoch, or an ISO string. */
+	createdAfter?: Date | number | string;
+	/** Only instances created before this time. */
+	createdBefore?: Date | number | string;
+	/** Instances per page: 1 to 100, 25 by default. */
+	limit?: number;
+	/** The `cursor` of the previous page, to get the next one. */
+	cursor?: string;
+}
+
+/** An instance as a listing shows it. */
+export interface InstanceSummary {
+	id: string;
+	status: InstanceStatus["status"];
+	createdAt: Date;
+	/** When its status last changed. */
+	updatedAt: Date;
+	endedAt: Date | null;
+	error?: { name: string; message: string };
+}
+
+/** One page of a listing, newest instances first. */
+export interface InstancePage {
+	instances: InstanceSummary[];
+	/** Pass it back as `cursor` for the next page; absent on the last page. */
+	cursor?: string;
+}
+
+function namespaceOf(workflow: WorkflowLike, fn: string): Namespace {
+	const namespace =
+		(workflow as { [ENGINE_NAMESPACE]?: Namespace })?.[ENGINE_NAMESPACE] ?? workflow;
+	if (!isDurableObjectNamespace(namespace)) {
+		throw new WorkflowValidationError(
+			`${fn}() needs a do-workflows binding (from withWorkflows or workflowBinding) or the engine's Durable Object namespace`,
+		);
+	}
+	return namespace as Namespace;
+}
+
+function stub(namespace: Namespace, name: string): DurableObjectStub<WorkflowEngine> {
+	return namespace.get(namespace.idFromName(name));
+}
+
+function encodeCursor(entry: ListingEntry): string {
+	return btoa(JSON.stringify([entry.createdAt, entry.id]))
+		.replaceAll("+", "-")
+		.replaceAll("/", "_")
+		.replaceAll("=", "");
+}
+
+function decodeCursor(cursor: string): { createdAt: number; id: string } {
+	try {
+		const [createdAt, id] = JSON.parse(atob(cursor.replaceAll("-", "+").replaceAll("_", "/")));
+		if (typeof createdAt === "number" && typeof id === "string") return { createdAt, id };
+	} catch {
+		// Falls through to the error below.
+	}
+	throw new WorkflowValidationError("cursor is not one that listInstances returned");
+}
+
+/**
+ * Lists a workflow's instances, newest first, with optional filters, a page at a time.
+ *
+ * The listing is kept by {@link LISTING_SHARDS} shards, each updated by the engine objects of its
+ * instances after every status change, asynchronously: a new instance or status appears in the
+ * listing shortly after it is written (milliseconds locally), never before. Each instance
+ * appears once per listing, in its latest known status.
+ *
+ * @throws WorkflowValidationError for an unknown status, a malformed date, a limit outside 1–100,
+ *   or a cursor this function did not return.
+ */
+export async function listInstances(
+	workflow: WorkflowLike,
+	options: ListInstancesOptions = {},
+): Promise<InstancePage> {
+	const namespace = namespaceOf(workflow, "listInstances");
+	const parsed = parse(listOptionsSchema, options, "listInstances options");
+	const status =
+		parsed.status === undefined
+			? undefined
+			: Array.isArray(parsed.status)
+				? parsed.status
+				: [parsed.status];
+	const query = {
+		status,
+		createdAfter: parsed.createdAfter,
+		createdBefore: parsed.createdBefore,
+		after: parsed.cursor === undefined ? undefined : decodeCursor(parsed.cursor),
+		// One more than a page, to know whether another page follows.
+		limit: parsed.limit + 1,
+	};
+	const shards = await Promise.all(
+		Array.from({ length: LISTING_SHARDS }, (_, n) =>
+			stub(namespace, shardName(n)).listingQuery(query),
+		),
+	);
+	const merged = shards
+		.flat()
+		.sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+	const page = merged.slice(0, parsed.limit);
+	const last = page.at(-1);
+	return {
+		instances: page.map((entry) => {
+			const summary: InstanceSummary = {
+				id: entry.id,
+				status: entry.status,
+				createdAt: new Date(entry.createdAt),
+				updatedAt: new Date(entry.updatedAt),
+				endedAt: entry.endedAt === null ? null : new Date(entry.endedAt),
+			};
+			if (entry.error) summary.error = entry.error;
+			return summary;
+		}),
+		...(merged.length > parsed.limit && last ? { cursor: encodeCursor(last) } : {}),
+	};
+}
+
+/**
+ * An instance's step history: every step it met, in order, with its attempts (start, end,
+ * outcome, error), sleeps and event waits, and the instance's output or error.
+ * @throws InstanceNotFoundError if there is no such instance.
+ */
+export async function getInstanceHistory(
+	workflow: WorkflowLike,
+	instanceId: string,
+): Promise<InstanceHistory> {
+	const namespace = namespaceOf(workflow, "getInstanceHistory");
+	const id = parse(instanceIdSchema, instanceId, "instance id");
+	const result = (await stub(namespace, id).history()) as RpcResult<InstanceHistory>;
+	if (result.ok) return result.value;
+	if (result.error.code === "instance_not_found")
+		throw new InstanceNotFoundError(`instance "${id}" not found`);
+	throw deserializeError(result.error);
+}
+
+/** How long one waitForEnd call to the engine may last; the wait goes on with another. */
+const WAIT_SLICE_MS = 30_000;
+
+/**
+ * Waits until the instance is finished (complete, errored or terminated) and returns its final
+ * status: `output` if it completed, `error` if it failed. No polling: the engine answers as the
+ * instance ends. A wait cut off by a restart of the engine object carries on by itself.
+ *
+ * @param options.timeout How long to wait at most (ms, or a duration such as "5 minutes"); by
+ *   default, until the instance finishes.
+ * @throws WorkflowTimeoutError if the timeout passes first.
+ * @throws InstanceNotFoundError if there is no such instance (or it is deleted meanwhile).
+ */
+export async function waitForResult(
+	workflow: WorkflowLike,
+	instanceId: string,
+	options: { timeout?: number | string } = {},
+): Promise<InstanceStatus> {
+	const namespace = namespaceOf(workflow, "waitForResult");
+	const id = parse(instanceIdSchema, instanceId, "instance id");
+	const { timeout } = parse(waitOptionsForResultSchema, options, "waitForResult options");
+	const deadline = timeout === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeout;
+	let failures = 0;
+	for (;;) {
+		const slice = Math.max(0, Math.min(WAIT_SLICE_MS, deadline - Date.now()));
+		let result: RpcResult<InstanceStatus>;
+		try {
+			result = (await stub(namespace, id).waitForEnd(slice)) as RpcResult<InstanceStatus>;
+			failures = 0;
+		} catch (error) {
+			// The engine object was reset (a deploy, a crash): ask its next incarnation, a few times.
+			if (++failures > 5) throw error;
+			continue;
+		}
+		if (!result.ok) {
+			if (result.error.code === "instance_not_found")
+				throw new InstanceNotFoundError(`instance "${id}" not found`);
+			throw deserializeError(result.error);
+		}
+		const status = result.value.status;
+		if (status === "complete" || status === "errored" || status === "terminated")
+			return result.value;
+		if (Date.now() >= deadline) {
+			throw new WorkflowTimeoutError(
+				`instance "${id}" did not finish within ${timeout} ms; it is ${status}`,
+			);
+		}
+	}
+}
