@@ -9,8 +9,25 @@ import {
 	type WorkflowInstanceIntrospector,
 } from "do-workflows/testing";
 import { describe, expect, it } from "vitest";
-import { InvalidStateError, NonRetryableError, WorkflowValidationError } from "../src";
-import { calls, fastForward, raw, uniqueId, waitForStatus } from "./helpers";
+import {
+	getInstanceHistory,
+	InvalidStateError,
+	NonRetryableError,
+	WorkflowValidationError,
+} from "../src";
+import {
+	alarmOf,
+	calls,
+	crash,
+	fastForward,
+	fireAlarm,
+	openGate,
+	raw,
+	scenarioWorkflow,
+	start,
+	uniqueId,
+	waitForStatus,
+} from "./helpers";
 
 const kit = { scenario: "kit" as const };
 
@@ -297,18 +314,177 @@ describe("modifier error paths", () => {
 });
 
 describe("dispose", () => {
-	it("terminates a live instance and removes the modifications", async () => {
-		const [id, instance] = await introspect("dispose");
-		await instance.modify(async (m) => m.mockStepResult({ name: "fetch" }, "mocked"));
+	it("deletes the instance, so the next test can use the same id (the product's pattern)", async () => {
+		const id = uniqueId("fixed-id");
+		for (const payload of ["first test", "second test"]) {
+			await using instance = await introspectWorkflowInstance(env.SCENARIO, id);
+			await instance.modify(async (m) => {
+				await m.disableSleeps();
+				await m.mockEvent({ type: "approved", payload });
+			});
+			await env.SCENARIO.create({ id, params: kit });
+			await instance.waitForStatus("complete");
+			expect((await instance.getOutput()) as object).toMatchObject({ approval: payload });
+		}
+		await expect(env.SCENARIO.get(id)).rejects.toThrow(/not found/);
+	});
+
+	it("stops a live instance: nothing of it is left to run", async () => {
+		const [id, instance] = await introspect("dispose-live");
 		const handle = await env.SCENARIO.create({ id, params: kit });
 		await instance.waitForStatus("waiting");
 		await instance.dispose();
-		expect((await handle.status()).status).toBe("terminated");
-		// The mock is gone: a restart runs the real step.
-		await handle.restart();
-		await waitForStatus(handle, "waiting");
+		await expect(handle.status()).rejects.toThrow(/not found/);
+		expect(await alarmOf(id)).toBeNull();
+	});
+
+	it("refuses every method of a disposed introspector but dispose", async () => {
+		const [, instance] = await introspect("disposed");
+		await instance.dispose();
+		await instance.dispose(); // idempotent
+		await expect(instance.modify(async () => {})).rejects.toThrow(/was disposed/);
+		await expect(instance.waitForStatus("complete")).rejects.toThrow(/was disposed/);
+		await expect(instance.waitForStepResult({ name: "fetch" })).rejects.toThrow(/was disposed/);
+	});
+});
+
+describe("modifications over a crash, a restart and each other", () => {
+	it("still apply when the run replays after a crash", async () => {
+		const [id, instance] = await introspect("crash");
+		await using _ = instance;
+		await instance.modify(async (m) => {
+			await m.mockStepResult({ name: "fetch", index: 2 }, "mocked-2");
+			await m.mockEvent({ type: "approved", payload: "ok" });
+		});
+		const handle = await env.SCENARIO.create({ id, params: kit });
+		await instance.waitForStatus("waiting"); // the first nap, a real day
+		await crash(id);
+		await fastForward(handle, "waiting"); // both naps, each after a replay
+		await instance.waitForStatus("complete");
+		expect(await instance.getOutput()).toEqual({
+			first: "real-1",
+			second: "mocked-2",
+			approval: "ok",
+		});
 		expect(await calls(id)).toEqual({ "fetch-1": 1 });
+	});
+
+	it("a full restart runs with the same mocks and the mocked events again", async () => {
+		const [id, instance] = await introspect("restart");
+		await using _ = instance;
+		await instance.modify(async (m) => {
+			await m.disableSleeps();
+			await m.mockEvent({ type: "approved", payload: "again" });
+		});
+		const handle = await env.SCENARIO.create({ id, params: kit });
+		await instance.waitForStatus("complete");
+		await handle.restart();
+		await instance.waitForStatus("complete");
+		expect((await instance.getOutput()) as object).toMatchObject({ approval: "again" });
+	});
+
+	it("a forced event timeout wins over a mocked event", async () => {
+		const [id, instance] = await introspect("timeout-wins");
+		await using _ = instance;
+		await instance.modify(async (m) => {
+			await m.disableSleeps();
+			await m.mockEvent({ type: "approved", payload: "too late" });
+			await m.forceEventTimeout({ name: "approval" });
+		});
+		await env.SCENARIO.create({ id, params: kit });
+		await instance.waitForStatus("complete");
+		expect((await instance.getOutput()) as object).toMatchObject({
+			approval: "no event: WorkflowTimeoutError",
+		});
+		const wait = (await instance.getHistory()).steps[3];
+		expect(wait).toMatchObject({
+			type: "waitForEvent",
+			state: "errored",
+			error: { name: "WorkflowTimeoutError" },
+		});
+	});
+
+	it("a mocked error wins over a forced timeout; a mocked result is a copy", async () => {
+		const [id, instance] = await introspect("precedence");
+		await using _ = instance;
+		const value = { n: 1 };
+		await instance.modify(async (m) => {
+			await m.disableSleeps();
+			await m.disableRetryDelays();
+			await m.mockStepError({ name: "fetch" }, new RangeError("mocked"), 1);
+			await m.forceStepTimeout({ name: "fetch" }, 1);
+			await m.mockStepResult({ name: "fetch" }, value);
+			await m.mockStepError({ name: "fetch", index: 2 }, new SyntaxError("always"));
+			await m.forceStepTimeout({ name: "fetch", index: 2 }, 1);
+		});
+		value.n = 2;
+		await env.SCENARIO.create({ id, params: kit });
+		await instance.waitForStatus("errored");
+		const [first, second] = (await instance.getHistory()).steps.filter((s) => s.type === "do");
+		expect(first?.type === "do" && first.attempts.map((a) => a.error?.name ?? a.outcome)).toEqual([
+			"RangeError",
+			"WorkflowTimeoutError",
+			"success",
+		]);
+		expect(first?.type === "do" && first.output).toEqual({ n: 1 });
+		expect(second?.type === "do" && second.attempts[0]?.error?.name).toBe("SyntaxError");
+	});
+
+	it("waitForStepResult rejects if the instance ends before the step finishes, or never meets it", async () => {
+		const [id, instance] = await introspect("ended-early");
+		await using _ = instance;
+		await instance.modify(async (m) =>
+			m.mockStepError({ name: "fetch" }, new Error("retry me"), 1),
+		);
+		const never = expect(instance.waitForStepResult({ name: "charge" })).rejects.toThrow(
+			/never ran step "charge" #1/,
+		);
+		const unfinished = expect(instance.waitForStepResult({ name: "fetch" })).rejects.toThrow(
+			/step "fetch" #1 never finished/,
+		);
+		const handle = await env.SCENARIO.create({ id, params: kit });
+		// The first attempt failed; the retry is an hour away.
+		await expect
+			.poll(async () => {
+				const [fetch] = (await instance.getHistory()).steps;
+				return fetch?.type === "do" && fetch.state;
+			})
+			.toBe("retrying");
 		await handle.terminate();
+		await unfinished;
+		await never;
+	});
+
+	it("mockEvent on a finished instance says why it cannot be sent", async () => {
+		const [id, instance] = await introspect("finished-event");
+		await using _ = instance;
+		await instance.modify(async (m) => {
+			await m.disableSleeps();
+			await m.mockEvent({ type: "approved", payload: 1 });
+		});
+		await env.SCENARIO.create({ id, params: kit });
+		await instance.waitForStatus("complete");
+		await expect(
+			instance.modify(async (m) => m.mockEvent({ type: "approved", payload: 2 })),
+		).rejects.toThrow(/mockEvent: cannot send an event to instance .* already complete/);
+	});
+
+	it("history counts an attempt cut off by a crash as interrupted", async () => {
+		const instance = await start("gated");
+		await using _ = await introspectWorkflowInstance(env.SCENARIO, instance.id);
+		await expect.poll(async () => (await calls(instance.id)).held).toBe(1);
+		await crash(instance.id);
+		await fireAlarm(instance.id); // the lease: the run replays and the step runs again
+		await expect.poll(async () => (await calls(instance.id)).held).toBe(2);
+		await openGate(instance.id, "held");
+		await expect
+			.poll(async () => (await scenarioWorkflow.get(instance.id).then((i) => i.status())).status)
+			.toBe("waiting");
+		const [held] = (await getInstanceHistory(env.SCENARIO, instance.id)).steps;
+		expect(held).toMatchObject({ type: "do", state: "complete", interruptedAttempts: 1 });
+		expect(held?.type === "do" && held.attempts.map((a) => [a.attempt, a.outcome])).toEqual([
+			[2, "success"],
+		]);
 	});
 });
 
@@ -344,6 +520,32 @@ describe("introspectWorkflow", () => {
 		// The instance created before introspection sleeps for real.
 		await waitForStatus(before, "waiting");
 		await before.terminate();
+	});
+
+	it("does not take over an instance created before it that resumes meanwhile", async () => {
+		const older = await env.SCENARIO.create({ id: uniqueId("older"), params: kit });
+		await waitForStatus(older, "waiting");
+		await older.pause();
+		await using introspector = await introspectWorkflow(env.SCENARIO);
+		await introspector.modifyAll(async (m) => m.disableSleeps());
+		await older.resume();
+		await waitForStatus(older, "waiting"); // still in its real one-day sleep
+		expect(await introspector.get()).toEqual([]);
+		await older.terminate();
+	});
+
+	it("combines with an instance introspector of the same id, and allows one session per workflow", async () => {
+		await using introspector = await introspectWorkflow(env.SCENARIO);
+		await expect(introspectWorkflow(env.SCENARIO)).rejects.toThrow(/already introspected/);
+		await introspector.modifyAll(async (m) => m.disableSleeps());
+		const [id, instance] = await introspect("layered");
+		await using _ = instance;
+		await instance.modify(async (m) => m.mockEvent({ type: "approved", payload: "both" }));
+		await env.SCENARIO.create({ id, params: kit });
+		await instance.waitForStatus("complete");
+		expect((await instance.getOutput()) as object).toMatchObject({ approval: "both" });
+		// The session disposes what it took over: the instance is gone afterwards.
+		expect(await introspector.get()).toHaveLength(1);
 	});
 
 	it("stops modifying new instances once disposed", async () => {

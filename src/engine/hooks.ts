@@ -24,16 +24,20 @@ export interface InstanceControls {
 	skipSleep(name: string, index: number): boolean;
 	/** True if the `index`-th `step.waitForEvent(name)` times out at once. */
 	eventTimesOut(name: string, index: number): boolean;
-	/** Events a test sent before the instance existed: buffered as the instance is created. */
-	takeEvents(): { type: string; payload: unknown }[];
+	/**
+	 * Every event a test mocked for the instance: buffered as it is created (those mocked before
+	 * it existed) and again after a full restart (which erases buffered events).
+	 */
+	mockedEvents(): { type: string; payload: unknown }[];
 }
 
 export interface EngineHooks {
 	/**
 	 * The controls of the instance `instanceId` hosted by the engine object `objectId` (its
-	 * Durable Object id), if a test set any. Asked as the instance is created and as a run starts.
+	 * Durable Object id), if a test set any. Asked as the instance is created (`creating`), and
+	 * as a run starts.
 	 */
-	controls(objectId: string, instanceId: string): InstanceControls | undefined;
+	controls(objectId: string, instanceId: string, creating: boolean): InstanceControls | undefined;
 	/**
 	 * Something about the instance in `objectId` changed: its status became `status`, or (without
 	 * one) a step settled. Called synchronously as the change is written, so no status is missed.

@@ -330,14 +330,16 @@ export class StepContext {
 		await host.proceed();
 		const step = this.#entry("wait", name, StepState.Waiting, (now) => now + timeout, type);
 		if (step.state === StepState.Waiting) {
-			// An event that arrived before the wait started is waiting in the buffer.
-			const buffered = host.journal.takeEvent(type);
-			if (buffered) host.journal.deliver(step.seq, buffered, host.now());
-			else if (this.#controls?.eventTimesOut(name, step.count)) {
+			if (this.#controls?.eventTimesOut(name, step.count)) {
+				// A test forced the timeout: it wins over any event, as in the product.
 				const error = new WorkflowTimeoutError(
 					`waitForEvent("${name}") received no event of type "${type}": its timeout was forced by a test`,
 				);
 				host.journal.fail(step.seq, error.toJSON(), false, host.now());
+			} else {
+				// An event that arrived before the wait started is waiting in the buffer.
+				const buffered = host.journal.takeEvent(type);
+				if (buffered) host.journal.deliver(step.seq, buffered, host.now());
 			}
 		}
 		let settled = this.#settled<WorkflowStepEvent<T>>("wait", name, step.count);

@@ -35,16 +35,19 @@ const key = (name: string, index: number) => `${index}:${name}`;
 
 interface StepMocks {
 	result?: { value: unknown };
-	/** An outcome for every attempt not listed in `byAttempt`. */
-	always?: AttemptOverride;
-	byAttempt: Map<number, AttemptOverride>;
-	/** The first attempt the next `times`-limited mock applies to. */
+	/** A mocked error for every attempt, and for single attempts (by 1-based attempt number). */
+	error?: Error;
+	errors: Map<number, Error>;
+	/** A forced timeout for every attempt, and for single attempts. */
+	timeout: boolean;
+	timeouts: Set<number>;
+	/** The attempt the next `times`-limited mock starts at: they take consecutive attempts. */
 	nextAttempt: number;
 }
 
 /**
  * Everything mocked for one instance. Every method is synchronous, so the engine can read them
- * inside a step, and the modifications of `introspectWorkflow` can be replayed onto a new
+ * inside a step, and the modifications of `introspectWorkflow` can be made again on each new
  * instance as it is created.
  */
 export class Modifications implements InstanceControls {
@@ -79,7 +82,8 @@ export class Modifications implements InstanceControls {
 				`mockStepResult: step "${name}" #${index} already has a mocked result; mock a step's result once`,
 			);
 		}
-		mocks.result = { value };
+		// A copy: changing the object after modify() does not change what the step returns.
+		mocks.result = { value: structuredClone(value) };
 	}
 
 	mockStepError(step: StepSelector, error: Error, times?: number): void {
@@ -89,12 +93,18 @@ export class Modifications implements InstanceControls {
 				`mockStepError: step "${name}": the error must be an Error, got ${typeof error}`,
 			);
 		}
-		this.#failAttempts("mockStepError", name, index, { kind: "error", error }, times);
+		const attempts = this.#failures("mockStepError", name, index, times);
+		const mocks = this.#mocks(name, index);
+		if (attempts === "every") mocks.error = error;
+		else for (const attempt of attempts) mocks.errors.set(attempt, error);
 	}
 
 	forceStepTimeout(step: StepSelector, times?: number): void {
 		const { name, index } = parse(stepSelectorSchema, step, "forceStepTimeout step");
-		this.#failAttempts("forceStepTimeout", name, index, { kind: "timeout" }, times);
+		const attempts = this.#failures("forceStepTimeout", name, index, times);
+		const mocks = this.#mocks(name, index);
+		if (attempts === "every") mocks.timeout = true;
+		else for (const attempt of attempts) mocks.timeouts.add(attempt);
 	}
 
 	forceEventTimeout(step: StepSelector): void {
@@ -102,28 +112,24 @@ export class Modifications implements InstanceControls {
 		this.#eventTimeouts.add(key(name, index));
 	}
 
-	/** Queues an event for an instance that does not exist yet. */
-	queueEvent(event: { type: string; payload: unknown }): void {
-		this.#events.push(validEvent(event));
+	/** Records a mocked event (the modifier sends it too if the instance exists). */
+	recordEvent(event: { type: string; payload: unknown }): void {
+		const checked = validEvent(event);
+		this.#events.push({ type: checked.type, payload: structuredClone(checked.payload) });
 	}
 
 	#mocks(name: string, index: number): StepMocks {
 		const k = key(name, index);
 		let mocks = this.#steps.get(k);
 		if (!mocks) {
-			mocks = { byAttempt: new Map(), nextAttempt: 1 };
+			mocks = { errors: new Map(), timeout: false, timeouts: new Set(), nextAttempt: 1 };
 			this.#steps.set(k, mocks);
 		}
 		return mocks;
 	}
 
-	#failAttempts(
-		method: string,
-		name: string,
-		index: number,
-		outcome: AttemptOverride,
-		times: number | undefined,
-	): void {
+	/** The attempts a mocked failure takes: `times` consecutive ones, or every attempt. */
+	#failures(method: string, name: string, index: number, times: number | undefined) {
 		const count = parse(timesSchema, times, `${method} times`);
 		const mocks = this.#mocks(name, index);
 		// As in the product: failures come before the result they lead to, not after it.
@@ -132,12 +138,10 @@ export class Modifications implements InstanceControls {
 				`${method}: step "${name}" #${index} already has a mocked result; mock its failures before its result`,
 			);
 		}
-		if (count === undefined) {
-			mocks.always = outcome;
-			return;
-		}
-		for (let i = 0; i < count; i++) mocks.byAttempt.set(mocks.nextAttempt + i, outcome);
+		if (count === undefined) return "every" as const;
+		const first = mocks.nextAttempt;
 		mocks.nextAttempt += count;
+		return Array.from({ length: count }, (_, i) => first + i);
 	}
 
 	// ---- read by the engine ----
@@ -145,8 +149,10 @@ export class Modifications implements InstanceControls {
 	attempt(name: string, index: number, attempt: number): AttemptOverride | undefined {
 		const mocks = this.#steps.get(key(name, index));
 		if (!mocks) return undefined;
-		const outcome = mocks.byAttempt.get(attempt) ?? mocks.always;
-		if (outcome) return outcome;
+		// As in the product: a mocked error wins over a forced timeout, which wins over a result.
+		const error = mocks.errors.get(attempt) ?? mocks.error;
+		if (error) return { kind: "error", error };
+		if (mocks.timeout || mocks.timeouts.has(attempt)) return { kind: "timeout" };
 		return mocks.result && { kind: "result", value: structuredClone(mocks.result.value) };
 	}
 
@@ -162,8 +168,8 @@ export class Modifications implements InstanceControls {
 		return this.#eventTimeouts.has(key(name, index));
 	}
 
-	takeEvents(): { type: string; payload: unknown }[] {
-		return this.#events.splice(0);
+	mockedEvents(): { type: string; payload: unknown }[] {
+		return this.#events.map((event) => ({ ...event, payload: structuredClone(event.payload) }));
 	}
 }
 

@@ -145,9 +145,11 @@ export class InstanceIntrospector implements WorkflowInstanceIntrospector {
 				if (found?.type === "do" && found.state === "errored" && found.error) {
 					throw Object.assign(new Error(found.error.message), { name: found.error.name });
 				}
-				if (history && FINAL.has(history.status) && !found) {
+				if (history && FINAL.has(history.status)) {
 					throw new InvalidStateError(
-						`waitForStepResult: instance "${this.id}" is ${history.status} and never ran step "${name}" #${index}`,
+						found
+							? `waitForStepResult: instance "${this.id}" is ${history.status}; step "${name}" #${index} never finished`
+							: `waitForStepResult: instance "${this.id}" is ${history.status} and never ran step "${name}" #${index}`,
 					);
 				}
 				await next;
@@ -187,10 +189,10 @@ export class InstanceIntrospector implements WorkflowInstanceIntrospector {
 	dispose = async (): Promise<void> => {
 		if (this.#disposed) return;
 		this.#disposed = true;
-		registry.release(this.#objectId);
-		// No timer of this instance may fire into the next test.
-		const status = await this.#status();
-		if (status && !FINAL.has(status.status)) await this.#stub.terminate();
+		registry.release(this.#objectId, this.#modifications);
+		// As in the product, the instance goes with its introspector: no timer of it fires into
+		// the next test, and the next test can create an instance with the same id.
+		await this.#stub.delete();
 	};
 
 	async [Symbol.asyncDispose](): Promise<void> {
@@ -207,12 +209,10 @@ function instanceModifier(
 		...recorder(modifications),
 		async mockEvent(event) {
 			const checked = validEvent(event);
-			// Before the instance exists, the event waits with the modifications and is buffered
-			// as the instance is created; afterwards it is sent like any other.
-			if (!(await stub().exists())) {
-				modifications.queueEvent(checked);
-				return;
-			}
+			// Recorded, so that the instance gets it as it is created (and again after a restart);
+			// an instance that exists already gets it now, like any sent event.
+			modifications.recordEvent(checked);
+			if (!(await stub().exists())) return;
 			const result = await stub().sendEvent(checked);
 			if (!result.ok) throw new InvalidStateError(`mockEvent: ${result.error.message}`);
 		},
@@ -237,7 +237,7 @@ function recorder(modifications: Modifications, log?: Operation[]): WorkflowInst
 		mockStepResult: (step, value) => apply((m) => m.mockStepResult(step, value)),
 		mockStepError: (step, error, times) => apply((m) => m.mockStepError(step, error, times)),
 		forceStepTimeout: (step, times) => apply((m) => m.forceStepTimeout(step, times)),
-		mockEvent: (event) => apply((m) => m.queueEvent(event)),
+		mockEvent: (event) => apply((m) => m.recordEvent(event)),
 		forceEventTimeout: (step) => apply((m) => m.forceEventTimeout(step)),
 	};
 }
@@ -251,7 +251,15 @@ export class WorkflowSession implements WorkflowIntrospector, Session {
 
 	constructor(namespace: Namespace) {
 		this.#namespace = namespace;
-		registry.addSession(this);
+		registry.addSession(
+			this,
+			(other) => other instanceof WorkflowSession && other.#sameNamespace(namespace),
+		);
+	}
+
+	#sameNamespace(namespace: Namespace): boolean {
+		const probe = "listing:0";
+		return this.#namespace.idFromName(probe).equals(namespace.idFromName(probe));
 	}
 
 	owns(objectId: string, instanceId: string): boolean {

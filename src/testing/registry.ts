@@ -2,7 +2,7 @@
  * The test kit's side of the engine hooks: which instances a test modifies, which workflows a
  * test introspects (for instances created later), and who waits for an instance to change.
  */
-import type { EngineHooks } from "../engine/hooks";
+import type { EngineHooks, InstanceControls } from "../engine/hooks";
 import { installEngineHooks } from "../engine/hooks";
 import { InvalidStateError } from "../errors";
 import type { Modifications } from "./controls";
@@ -14,43 +14,85 @@ export interface Session {
 	/** True if the instance `instanceId` in engine object `objectId` belongs to this session's workflow. */
 	owns(objectId: string, instanceId: string): boolean;
 	/** Called once per new instance of the workflow: the modifications it runs with. */
-	adopt(objectId: string, instanceId: string): Modifications;
+	adopt(objectId: string, instanceId: string): InstanceControls;
 }
 
-/** Status changes of one engine object, as they are written. */
+/** The instance's own modifications over its session's: the instance's win where both decide. */
+function layered(top: InstanceControls, base: InstanceControls): InstanceControls {
+	return {
+		attempt: (name, index, attempt) =>
+			top.attempt(name, index, attempt) ?? base.attempt(name, index, attempt),
+		skipRetryDelay: (name, index) =>
+			top.skipRetryDelay(name, index) || base.skipRetryDelay(name, index),
+		skipSleep: (name, index) => top.skipSleep(name, index) || base.skipSleep(name, index),
+		eventTimesOut: (name, index) =>
+			top.eventTimesOut(name, index) || base.eventTimesOut(name, index),
+		mockedEvents: () => [...base.mockedEvents(), ...top.mockedEvents()],
+	};
+}
+
+/** How often a waiting introspector looks at what its watch recorded. */
+const WATCH_POLL_MS = 5;
+
+/**
+ * Status changes of one engine object, as they are written. The engine records them
+ * synchronously; the waiter looks at them from its own context (a promise resolved from the
+ * engine object's context would tie the test's request to the object's, and a simulated crash of
+ * the object would then never finish).
+ */
 export class Watch {
 	readonly statuses: PublicStatus[] = [];
-	#wake = Promise.withResolvers<void>();
+	#changes = 0;
+	#stopped = false;
+	readonly #onStop: () => void;
+
+	constructor(onStop: () => void) {
+		this.#onStop = onStop;
+	}
+
+	/** Stops recording; a pending `next()` settles. */
+	stop(): void {
+		this.#stopped = true;
+		this.#onStop();
+	}
 
 	notify(status?: PublicStatus): void {
 		if (status !== undefined) this.statuses.push(status);
-		this.#wake.resolve();
-		this.#wake = Promise.withResolvers<void>();
+		this.#changes++;
 	}
 
-	/** Settles at the next change. */
-	next(): Promise<void> {
-		return this.#wake.promise;
+	/** Settles once anything changes after this call. */
+	async next(): Promise<void> {
+		const seen = this.#changes;
+		while (this.#changes === seen)
+			await new Promise((resolve) => setTimeout(resolve, WATCH_POLL_MS));
 	}
 }
 
 export class Registry implements EngineHooks {
-	readonly #instances = new Map<string, Modifications>();
+	/** Modifications of `introspectWorkflowInstance`, by engine object id. */
+	readonly #claimed = new Map<string, InstanceControls>();
+	/** Modifications an `introspectWorkflow` session gave an instance as it was created. */
+	readonly #adopted = new Map<string, InstanceControls>();
 	readonly #sessions = new Set<Session>();
 	readonly #watches = new Map<string, Set<Watch>>();
 
 	// ---- EngineHooks ----
 
-	controls(objectId: string, instanceId: string): Modifications | undefined {
-		const modifications = this.#instances.get(objectId);
-		if (modifications) return modifications;
-		for (const session of this.#sessions) {
-			if (!session.owns(objectId, instanceId)) continue;
-			const adopted = session.adopt(objectId, instanceId);
-			this.#instances.set(objectId, adopted);
-			return adopted;
+	controls(objectId: string, instanceId: string, creating: boolean): InstanceControls | undefined {
+		// As in the product, a session takes only instances created while it is open: not older
+		// ones that resume, restart or replay meanwhile.
+		if (creating && !this.#adopted.has(objectId)) {
+			for (const session of this.#sessions) {
+				if (!session.owns(objectId, instanceId)) continue;
+				this.#adopted.set(objectId, session.adopt(objectId, instanceId));
+				break;
+			}
 		}
-		return undefined;
+		const claimed = this.#claimed.get(objectId);
+		const adopted = this.#adopted.get(objectId);
+		if (claimed && adopted) return layered(claimed, adopted);
+		return claimed ?? adopted;
 	}
 
 	changed(objectId: string, status?: PublicStatus): void {
@@ -60,20 +102,30 @@ export class Registry implements EngineHooks {
 	// ---- used by the introspectors ----
 
 	/** Starts modifying the instance in `objectId`; throws if another introspector already does. */
-	claim(objectId: string, instanceId: string, modifications: Modifications): void {
-		if (this.#instances.has(objectId)) {
+	claim(objectId: string, instanceId: string, modifications: InstanceControls): void {
+		if (this.#claimed.has(objectId)) {
 			throw new InvalidStateError(
 				`instance "${instanceId}" is already introspected; dispose the other introspector first`,
 			);
 		}
-		this.#instances.set(objectId, modifications);
+		this.#claimed.set(objectId, modifications);
 	}
 
-	release(objectId: string): void {
-		this.#instances.delete(objectId);
+	/** Forgets the modifications `modifications` of the instance in `objectId`. */
+	release(objectId: string, modifications: InstanceControls): void {
+		if (this.#claimed.get(objectId) === modifications) this.#claimed.delete(objectId);
+		if (this.#adopted.get(objectId) === modifications) this.#adopted.delete(objectId);
 	}
 
-	addSession(session: Session): void {
+	/** Opens a session; throws if one is open for the same workflow (as the product does). */
+	addSession(session: Session, sameWorkflow: (other: Session) => boolean): void {
+		for (const other of this.#sessions) {
+			if (sameWorkflow(other)) {
+				throw new InvalidStateError(
+					"this workflow is already introspected; dispose the other introspectWorkflow() first",
+				);
+			}
+		}
 		this.#sessions.add(session);
 	}
 
@@ -82,20 +134,19 @@ export class Registry implements EngineHooks {
 	}
 
 	/** Records every change of the instance in `objectId` until `stop()` is called. */
-	watch(objectId: string): Watch & { stop(): void } {
-		const watch = new Watch();
+	watch(objectId: string): Watch {
 		let set = this.#watches.get(objectId);
 		if (!set) {
 			set = new Set();
 			this.#watches.set(objectId, set);
 		}
-		set.add(watch);
-		return Object.assign(watch, {
-			stop: () => {
-				set.delete(watch);
-				if (set.size === 0) this.#watches.delete(objectId);
-			},
+		const watches = set;
+		const watch = new Watch(() => {
+			watches.delete(watch);
+			if (watches.size === 0) this.#watches.delete(objectId);
 		});
+		watches.add(watch);
+		return watch;
 	}
 }
 
