@@ -70,7 +70,12 @@ export class ListingPublisher {
 		return this.#pending;
 	}
 
-	/** The status changed (or the object just started): the shard should hear of it. */
+	/** The object just started: a publish may have been lost. The next alarm sends it again. */
+	stale(): void {
+		this.#pending = true;
+	}
+
+	/** The status changed: the shard should hear of it. */
 	changed(): void {
 		this.#pending = true;
 		if (this.#sending) return;
