@@ -130,7 +130,12 @@ export class WorkflowEngine extends DurableObject {
 			},
 		});
 		this.journal = new Journal(ctx.storage, (status) => {
-			if (status !== undefined) this.#listing.changed();
+			if (status !== undefined) {
+				this.#listing.changed();
+				// Until the shard acknowledges, an alarm stays armed within the retry time, so a
+				// runtime that stops first republishes when it is back (#nextAlarm keeps it so).
+				this.#alarm?.armBy(Date.now() + LISTING_RETRY_MS);
+			}
 			engineHooks()?.changed(objectId, status === undefined ? undefined : publicStatus(status));
 		});
 		this.#status = this.journal.instance()?.status;

@@ -1,0 +1,236 @@
+/**
+ * Beyond the product's binding: listing instances (filters, paging, how soon the listing follows
+ * a status), an instance's step history, and waiting for a result.
+ */
+import { runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import {
+	getInstanceHistory,
+	InstanceNotFoundError,
+	type InstanceSummary,
+	LISTING_SHARDS,
+	listInstances,
+	type WorkflowEngine,
+	WorkflowTimeoutError,
+	WorkflowValidationError,
+	waitForResult,
+} from "../src";
+import { LISTING_RETRY_MS } from "../src/listing/publisher";
+import { shardOf } from "../src/listing/shard";
+import {
+	alarmOf,
+	crash,
+	engineStub,
+	fastForward,
+	listingSettled,
+	raw,
+	scenarioWorkflow,
+	start,
+	uniqueId,
+	waitForStatus,
+} from "./helpers";
+
+/** Every instance listed with `options`, page by page. */
+async function listAll(options: Parameters<typeof listInstances>[1] = {}) {
+	const all: InstanceSummary[] = [];
+	let cursor: string | undefined;
+	let pages = 0;
+	do {
+		const page = await listInstances(scenarioWorkflow, { ...options, cursor });
+		all.push(...page.instances);
+		cursor = page.cursor;
+		pages++;
+	} while (cursor);
+	return { all, pages };
+}
+
+/** The listing's status of `id`, or undefined if it is not listed. */
+async function listedStatus(id: string, since: number) {
+	const { all } = await listAll({ createdAfter: since, limit: 100 });
+	return all.find((entry) => entry.id === id)?.status;
+}
+
+describe("listInstances", () => {
+	it("follows each instance's status, newest first, and pages without repeats", async () => {
+		const since = Date.now();
+		const complete = await start("basic");
+		const waiting = await start("sleep", { duration: "1 day" });
+		const errored = await start("nonRetryable");
+		await waitForStatus(complete, "complete");
+		await waitForStatus(waiting, "waiting");
+		await waitForStatus(errored, "errored");
+		// The listing follows each status shortly after it is written.
+		for (const [instance, status] of [
+			[complete, "complete"],
+			[waiting, "waiting"],
+			[errored, "errored"],
+		] as const) {
+			await expect.poll(() => listedStatus(instance.id, since)).toBe(status);
+		}
+
+		const { all, pages } = await listAll({ createdAfter: since, limit: 1 });
+		const ids = all.map((entry) => entry.id);
+		expect(new Set(ids).size).toBe(ids.length);
+		expect(ids).toEqual(expect.arrayContaining([complete.id, waiting.id, errored.id]));
+		expect(pages).toBe(ids.length);
+		const times = all.map((entry) => entry.createdAt.getTime());
+		expect(times).toEqual([...times].sort((a, b) => b - a));
+
+		const failed = all.find((entry) => entry.id === errored.id);
+		expect(failed?.error).toEqual({ name: "PaymentError", message: "card declined" });
+		expect(failed?.endedAt).toBeInstanceOf(Date);
+		await waiting.terminate();
+	});
+
+	it("filters by status and by creation time", async () => {
+		const since = Date.now();
+		const done = await start("basic");
+		await waitForStatus(done, "complete");
+		await expect.poll(() => listedStatus(done.id, since)).toBe("complete");
+		const { all: completes } = await listAll({ createdAfter: since, status: "complete" });
+		expect(completes.every((entry) => entry.status === "complete")).toBe(true);
+		expect(completes.map((entry) => entry.id)).toContain(done.id);
+		const { all: others } = await listAll({
+			createdAfter: new Date(since).toISOString(),
+			status: ["waiting", "errored"],
+		});
+		expect(others.map((entry) => entry.id)).not.toContain(done.id);
+		const { all: before } = await listAll({ createdBefore: since });
+		expect(before.map((entry) => entry.id)).not.toContain(done.id);
+	});
+
+	it("spreads instances over the shards and drops deleted ones", async () => {
+		const since = Date.now();
+		const ids = Array.from({ length: 20 }, () => uniqueId("spread"));
+		expect(new Set(ids.map(shardOf)).size).toBeGreaterThan(LISTING_SHARDS / 4);
+		await scenarioWorkflow.createBatch(ids.map((id) => ({ id, params: { scenario: "basic" } })));
+		await expect
+			.poll(async () => {
+				const { all } = await listAll({ createdAfter: since, status: "complete" });
+				return ids.filter((id) => all.some((entry) => entry.id === id)).length;
+			})
+			.toBe(ids.length);
+		const [first] = ids;
+		if (!first) throw new Error("no id");
+		await (
+			(await scenarioWorkflow.get(first)) as WorkflowInstance & { delete(): Promise<void> }
+		).delete();
+		await expect.poll(() => listedStatus(first, since)).toBeUndefined();
+	});
+
+	it("keeps an alarm armed while a status change has not reached the listing", async () => {
+		const instance = await start("sleep", { duration: "1 day" });
+		await waitForStatus(instance, "waiting");
+		await listingSettled(instance.id);
+		// The alarm is the sleep's end, a day away, once the listing has the status ...
+		expect(await alarmOf(instance.id)).toBeGreaterThan(Date.now() + 60_000);
+		await runInDurableObject(engineStub(instance.id), async (engine: WorkflowEngine, state) => {
+			void engine.pause();
+			// ... and within the retry time while the shard has not acknowledged the change: if the
+			// runtime stopped now, the alarm would bring the object back to publish it again.
+			expect(engine.listingPending).toBe(true);
+			expect(await state.storage.getAlarm()).toBeLessThanOrEqual(Date.now() + LISTING_RETRY_MS);
+		});
+		await expect.poll(() => listedStatus(instance.id, 0)).toBe("paused");
+		await instance.terminate();
+	});
+
+	it("keeps the newest version when updates arrive out of order", async () => {
+		const shard = engineStub("listing:probe");
+		const entry = {
+			id: uniqueId("versioned"),
+			status: "complete" as const,
+			createdAt: 1,
+			updatedAt: 2,
+			endedAt: 2,
+			error: null,
+			version: 10,
+		};
+		await shard.listingPut(entry);
+		await shard.listingPut({ ...entry, status: "running", version: 9 });
+		expect((await shard.listingQuery({ limit: 10 })).map((e) => e.status)).toEqual(["complete"]);
+		await shard.listingRemove(entry.id, 9);
+		expect(await shard.listingQuery({ limit: 10 })).toHaveLength(1);
+		await shard.listingRemove(entry.id, 10);
+		expect(await shard.listingQuery({ limit: 10 })).toEqual([]);
+	});
+
+	it("refuses bad options with a typed error naming the limit", async () => {
+		const refused = (options: unknown) =>
+			expect(listInstances(scenarioWorkflow, options as never)).rejects.toBeInstanceOf(
+				WorkflowValidationError,
+			);
+		await refused({ status: "done" });
+		await refused({ limit: 0 });
+		await refused({ limit: 101 });
+		await refused({ createdAfter: "yesterday" });
+		await refused({ cursor: "not-a-cursor" });
+		await refused({ sort: "asc" });
+		await expect(listInstances(scenarioWorkflow, { limit: 101 })).rejects.toThrow(
+			/limit must be at most 100/,
+		);
+		await expect(listInstances({} as never)).rejects.toThrow(/needs a do-workflows binding/);
+	});
+});
+
+describe("getInstanceHistory", () => {
+	it("exports the steps of an instance, also from the raw namespace", async () => {
+		const instance = await start("basic");
+		await waitForStatus(instance, "complete");
+		const history = await getInstanceHistory(raw.SCENARIO, instance.id);
+		expect(history).toMatchObject({ id: instance.id, status: "complete", output: { a: 1, b: 2 } });
+		expect(history.steps.map((step) => [step.type, step.name, step.state])).toEqual([
+			["do", "first", "complete"],
+			["do", "second", "complete"],
+		]);
+		// A JSON export: dates become ISO strings.
+		expect(JSON.parse(JSON.stringify(history)).createdAt).toBe(history.createdAt.toISOString());
+	});
+
+	it("throws InstanceNotFoundError for an unknown id", async () => {
+		await expect(getInstanceHistory(scenarioWorkflow, uniqueId("nope"))).rejects.toBeInstanceOf(
+			InstanceNotFoundError,
+		);
+	});
+});
+
+describe("waitForResult", () => {
+	it("answers as the instance ends: its output, or its error", async () => {
+		const instance = await start("sleep", { duration: "1 day" });
+		const result = waitForResult(scenarioWorkflow, instance.id);
+		await waitForStatus(instance, "waiting");
+		await fastForward(instance, "waiting");
+		expect(await result).toEqual({ status: "complete", output: (await instance.status()).output });
+
+		const failing = await start("nonRetryable");
+		expect(await waitForResult(scenarioWorkflow, failing.id)).toMatchObject({
+			status: "errored",
+			error: { name: "PaymentError" },
+		});
+	});
+
+	it("carries on across a crash of the engine object", async () => {
+		const instance = await start("sleep", { duration: "1 day" });
+		await waitForStatus(instance, "waiting");
+		const result = waitForResult(scenarioWorkflow, instance.id);
+		await crash(instance.id);
+		await fastForward(instance, "waiting");
+		expect((await result).status).toBe("complete");
+	});
+
+	it("times out with WorkflowTimeoutError, and refuses unknown ids and bad options", async () => {
+		const instance = await start("sleep", { duration: "1 day" });
+		await waitForStatus(instance, "waiting");
+		await expect(waitForResult(scenarioWorkflow, instance.id, { timeout: 20 })).rejects.toThrow(
+			WorkflowTimeoutError,
+		);
+		await expect(waitForResult(scenarioWorkflow, uniqueId("nope"))).rejects.toBeInstanceOf(
+			InstanceNotFoundError,
+		);
+		await expect(
+			waitForResult(scenarioWorkflow, instance.id, { timeout: "soon" }),
+		).rejects.toBeInstanceOf(WorkflowValidationError);
+		await instance.terminate();
+		expect((await waitForResult(scenarioWorkflow, instance.id)).status).toBe("terminated");
+	});
+});
