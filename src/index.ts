@@ -18,7 +18,8 @@ export type {
 	WorkflowStepContext,
 	WorkflowStepEvent,
 } from "cloudflare:workers";
-export { withWorkflows } from "./binding/env";
+export type { AdminOptions } from "./admin/api";
+export { type WithWorkflowsOptions, withWorkflows } from "./binding/env";
 export { workflowBinding } from "./binding/workflow";
 export {
 	createWorkflowEngine,

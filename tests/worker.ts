@@ -11,4 +11,7 @@ export default withWorkflows<TestEnv>(
 			return Response.json({ id: instance.id });
 		},
 	},
+	// The admin API and dashboard under /__workflows (tests/admin.test.ts); the token is a var
+	// in tests/wrangler.toml.
+	{ admin: true },
 );

@@ -2,7 +2,10 @@
  * `withWorkflows`: registers which env bindings are workflow engines, and wraps the handlers so
  * that inside them (and inside every workflow's `this.env`) those bindings are `Workflow`s.
  */
+import { z } from "zod";
+import { type AdminOptions, adminHandler, adminOptionsSchema } from "../admin/api";
 import type { WorkflowEngine } from "../engine/engine";
+import { parse } from "../limits";
 import { isDurableObjectNamespace } from "./namespace";
 import { workflowBinding } from "./workflow";
 
@@ -53,13 +56,30 @@ export function wrapEnv<Env>(env: Env): Env {
  * });
  * ```
  */
+/** Options of {@link withWorkflows}. */
+export interface WithWorkflowsOptions {
+	/**
+	 * Mounts the admin API and dashboard (off by default): `true` for the defaults, or where to
+	 * serve them and which env secret holds the bearer token. See docs/operations.md.
+	 */
+	admin?: boolean | AdminOptions;
+}
+
 // `Env` defaults to `never` so that a handler annotated with its own env type (the product's
 // `satisfies ExportedHandler<Env>` style) is accepted without naming Env here.
 export function withWorkflows<Env = never, H extends ExportedHandler<Env> = ExportedHandler<Env>>(
 	bindings: Record<string, EngineClass>,
 	handler: H,
+	options: WithWorkflowsOptions = {},
 ): H {
 	for (const [name, engine] of Object.entries(bindings)) registered.set(name, engine);
+	const { admin } = parse(withWorkflowsOptionsSchema, options, "withWorkflows options");
+	const adminFetch =
+		admin === undefined || admin === false
+			? undefined
+			: adminHandler(bindings, admin === true ? {} : admin, (env, binding) => {
+					return (wrapEnv(env) as Record<string, Workflow>)[binding] as Workflow;
+				});
 	const result: Record<string, unknown> = {};
 	for (const [key, value] of Object.entries(handler)) {
 		result[key] =
@@ -68,5 +88,15 @@ export function withWorkflows<Env = never, H extends ExportedHandler<Env> = Expo
 						value.call(handler, first, wrapEnv(env), ...rest)
 				: value;
 	}
+	if (adminFetch) {
+		const userFetch = result.fetch as ((...args: unknown[]) => unknown) | undefined;
+		result.fetch = async (request: Request, env: unknown, ...rest: unknown[]) =>
+			(await adminFetch(request, env)) ??
+			(userFetch ? userFetch(request, env, ...rest) : new Response("not found", { status: 404 }));
+	}
 	return result as H;
 }
+
+const withWorkflowsOptionsSchema = z
+	.object({ admin: z.union([z.boolean(), adminOptionsSchema]).optional() })
+	.strict();

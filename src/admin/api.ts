@@ -1,0 +1,246 @@
+/**
+ * The admin HTTP API and dashboard, mounted by `withWorkflows(bindings, handler, { admin })`.
+ * Off unless enabled. Every API route requires `Authorization: Bearer <token>`, the token being
+ * an environment secret (`WORKFLOWS_ADMIN_TOKEN` by default); without it the answer is 401 and
+ * nothing else. The dashboard page is a static shell that asks for the token and calls the API.
+ *
+ * Routes, under `<path>/api` (default `/__workflows/api`):
+ *   GET    /workflows                                         the workflows and their bindings
+ *   GET    /workflows/:binding/instances?status&createdAfter&createdBefore&limit&cursor
+ *   POST   /workflows/:binding/instances                      { id?, params? }
+ *   GET    /workflows/:binding/instances/:id                  status, output, error
+ *   GET    /workflows/:binding/instances/:id/history          the step history (JSON)
+ *   POST   /workflows/:binding/instances/:id/pause | resume | terminate
+ *   POST   /workflows/:binding/instances/:id/restart          { from? }
+ *   POST   /workflows/:binding/instances/:id/events           { type, payload? }
+ *   DELETE /workflows/:binding/instances/:id
+ */
+import { z } from "zod";
+import type { WorkflowEngine } from "../engine/engine";
+import { isWorkflowError, WorkflowValidationError } from "../errors";
+import { instanceIdSchema, instanceStatusSchema, parse, restartOptionsSchema } from "../limits";
+import { getInstanceHistory, listInstances } from "../operations";
+import { dashboardHtml } from "./dashboard";
+
+type EngineClass = typeof WorkflowEngine;
+
+/** The `admin` option of `withWorkflows`. */
+export interface AdminOptions {
+	/** Where the dashboard is served; the API is under `<path>/api`. Default: `/__workflows`. */
+	path?: string;
+	/** The env secret that holds the bearer token. Default: `WORKFLOWS_ADMIN_TOKEN`. */
+	tokenSecret?: string;
+}
+
+export const adminOptionsSchema = z
+	.object({
+		path: z
+			.string()
+			.regex(
+				/^\/[A-Za-z0-9_\-./]*[A-Za-z0-9_-]$/,
+				"admin path must start with / and not end with /",
+			)
+			.optional(),
+		tokenSecret: z.string().min(1).optional(),
+	})
+	.strict();
+
+const HTTP_STATUS: Record<string, number> = {
+	invalid_input: 400,
+	instance_not_found: 404,
+	instance_exists: 409,
+	invalid_state: 409,
+};
+
+const createBody = z.object({ id: instanceIdSchema.optional(), params: z.unknown() }).strict();
+const eventBody = z.object({ type: z.string(), payload: z.unknown() }).strict();
+const listQuery = z
+	.object({
+		status: z
+			.string()
+			.transform((value) => value.split(",").filter(Boolean))
+			.pipe(z.array(instanceStatusSchema))
+			.optional(),
+		createdAfter: z.string().optional(),
+		createdBefore: z.string().optional(),
+		limit: z.coerce.number().int().optional(),
+		cursor: z.string().optional(),
+	})
+	.strict();
+
+/** A timestamp query parameter: ms since the epoch, or an ISO string. */
+const instant = (value: string | undefined) =>
+	value === undefined ? undefined : /^\d+$/.test(value) ? Number(value) : value;
+
+function json(body: unknown, status = 200): Response {
+	return Response.json(body, {
+		status,
+		headers: { "cache-control": "no-store", "x-content-type-options": "nosniff" },
+	});
+}
+
+function failure(status: number, name: string, message: string): Response {
+	return json({ error: { name, message } }, status);
+}
+
+async function timingSafeEqual(a: string, b: string): Promise<boolean> {
+	// Hashing first makes both sides the same length, so the comparison leaks nothing about either.
+	const encoder = new TextEncoder();
+	const [x, y] = await Promise.all([
+		crypto.subtle.digest("SHA-256", encoder.encode(a)),
+		crypto.subtle.digest("SHA-256", encoder.encode(b)),
+	]);
+	return crypto.subtle.timingSafeEqual(x, y);
+}
+
+async function authorized(request: Request, secret: unknown): Promise<boolean> {
+	if (typeof secret !== "string" || secret.length === 0) return false;
+	const header = request.headers.get("authorization") ?? "";
+	const match = /^Bearer (.+)$/.exec(header);
+	return match?.[1] !== undefined && (await timingSafeEqual(match[1], secret));
+}
+
+async function body<S extends z.ZodType>(request: Request, schema: S, what: string) {
+	const text = await request.text();
+	let value: unknown = {};
+	if (text.trim() !== "") {
+		try {
+			value = JSON.parse(text);
+		} catch {
+			throw new WorkflowValidationError(`${what} must be JSON`);
+		}
+	}
+	return parse(schema, value, what);
+}
+
+/**
+ * Makes the admin handler: it answers requests under `options.path` and returns undefined for
+ * every other request, which then goes to the Worker's own `fetch`.
+ */
+export function adminHandler(
+	bindings: Record<string, EngineClass>,
+	options: AdminOptions,
+	workflowOf: (env: unknown, binding: string) => Workflow,
+) {
+	const base = options.path ?? "/__workflows";
+	const tokenSecret = options.tokenSecret ?? "WORKFLOWS_ADMIN_TOKEN";
+	const page = dashboardHtml(base);
+
+	return async (request: Request, env: unknown): Promise<Response | undefined> => {
+		const url = new URL(request.url);
+		if (url.pathname !== base && !url.pathname.startsWith(`${base}/`)) return undefined;
+		const rest = url.pathname.slice(base.length);
+		if ((rest === "" || rest === "/") && request.method === "GET") {
+			// The page holds no data: it asks for the token and calls the API with it.
+			return new Response(page, {
+				headers: {
+					"content-type": "text/html; charset=utf-8",
+					"cache-control": "no-store",
+					"content-security-policy":
+						"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+					"x-content-type-options": "nosniff",
+					"referrer-policy": "no-referrer",
+				},
+			});
+		}
+		const secret = (env as Record<string, unknown> | null)?.[tokenSecret];
+		if (!(await authorized(request, secret))) {
+			return failure(401, "Unauthorized", "a valid bearer token is required");
+		}
+		try {
+			return await route(request, url, rest, env);
+		} catch (error) {
+			if (isWorkflowError(error)) {
+				return failure(HTTP_STATUS[error.code] ?? 400, error.name, error.message);
+			}
+			throw error;
+		}
+	};
+
+	async function route(request: Request, url: URL, rest: string, env: unknown): Promise<Response> {
+		const parts = rest.split("/").filter(Boolean).map(decodeURIComponent);
+		const method = request.method;
+		if (parts[0] !== "api") return failure(404, "NotFound", "no such route");
+		if (parts.length === 2 && parts[1] === "workflows" && method === "GET") {
+			return json({
+				workflows: Object.entries(bindings).map(([binding, engine]) => ({
+					binding,
+					name: engine.definition?.name ?? binding,
+				})),
+			});
+		}
+		const [, workflows, binding, instances, id, action, ...extra] = parts;
+		if (workflows !== "workflows" || binding === undefined || instances !== "instances") {
+			return failure(404, "NotFound", "no such route");
+		}
+		if (!Object.hasOwn(bindings, binding)) {
+			return failure(404, "NotFound", `no workflow is bound as "${binding}"`);
+		}
+		if (extra.length > 0) return failure(404, "NotFound", "no such route");
+		const workflow = workflowOf(env, binding);
+
+		if (id === undefined) {
+			if (method === "GET") {
+				const query = parse(listQuery, Object.fromEntries(url.searchParams), "query");
+				const page = await listInstances(workflow, {
+					status: query.status,
+					createdAfter: instant(query.createdAfter),
+					createdBefore: instant(query.createdBefore),
+					limit: query.limit,
+					cursor: query.cursor,
+				});
+				return json(page);
+			}
+			if (method === "POST") {
+				const { id: requested, params } = await body(request, createBody, "create body");
+				const instance = await workflow.create({ id: requested, params });
+				return json({ id: instance.id, ...(await instance.status()) }, 201);
+			}
+			return failure(405, "MethodNotAllowed", `${method} is not allowed here`);
+		}
+
+		parse(instanceIdSchema, id, "instance id");
+		if (action === undefined) {
+			if (method === "GET") {
+				const instance = await workflow.get(id);
+				return json({ id, ...(await instance.status()) });
+			}
+			if (method === "DELETE") {
+				const instance = (await workflow.get(id)) as WorkflowInstance & {
+					delete(): Promise<void>;
+				};
+				await instance.delete();
+				return new Response(null, { status: 204 });
+			}
+			return failure(405, "MethodNotAllowed", `${method} is not allowed here`);
+		}
+		if (action === "history" && method === "GET") {
+			return json(await getInstanceHistory(workflow, id));
+		}
+		if (method !== "POST") return failure(405, "MethodNotAllowed", `${method} is not allowed here`);
+		// The body is checked before the instance is looked up: bad input is refused as such.
+		let run: (instance: WorkflowInstance) => Promise<void>;
+		switch (action) {
+			case "pause":
+			case "resume":
+			case "terminate":
+				run = (instance) => instance[action]();
+				break;
+			case "restart": {
+				const options = await body(request, restartOptionsSchema, "restart body");
+				run = (instance) => instance.restart(options);
+				break;
+			}
+			case "events": {
+				const event = await body(request, eventBody, "event body");
+				run = (instance) => instance.sendEvent({ type: event.type, payload: event.payload });
+				break;
+			}
+			default:
+				return failure(404, "NotFound", "no such route");
+		}
+		const instance = await workflow.get(id);
+		await run(instance);
+		return json({ id, ...(await instance.status()) });
+	}
+}

@@ -1,0 +1,187 @@
+/**
+ * The admin HTTP API (mounted by withWorkflows in tests/worker.ts): authentication on every
+ * route, validation of every body and query, and each route's effect.
+ */
+import { SELF } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { adminHandler } from "../src/admin/api";
+import { fastForward, scenarioWorkflow, uniqueId, waitForStatus } from "./helpers";
+import { ScenarioEngine } from "./workflows";
+
+const TOKEN = "test-admin-token";
+const BASE = "http://worker/__workflows/api/workflows/SCENARIO/instances";
+
+function call(path: string, init: RequestInit & { token?: string | null } = {}) {
+	const { token = TOKEN, ...rest } = init;
+	const headers = new Headers(rest.headers);
+	if (token !== null) headers.set("authorization", `Bearer ${token}`);
+	if (rest.body !== undefined) headers.set("content-type", "application/json");
+	return SELF.fetch(path.startsWith("http") ? path : `${BASE}${path}`, { ...rest, headers });
+}
+
+async function ok(path: string, init?: RequestInit & { token?: string | null }) {
+	const response = await call(path, init);
+	const body = response.status === 204 ? null : await response.json();
+	return { status: response.status, body: body as Record<string, unknown> & { error?: unknown } };
+}
+
+const post = (body?: unknown) => ({
+	method: "POST",
+	...(body === undefined ? {} : { body: JSON.stringify(body) }),
+});
+
+describe("authentication", () => {
+	const routes: [string, RequestInit][] = [
+		["http://worker/__workflows/api/workflows", {}],
+		["", {}],
+		["", post({ params: {} })],
+		["/some-id", {}],
+		["/some-id/history", {}],
+		["/some-id/pause", post()],
+		["/some-id/resume", post()],
+		["/some-id/terminate", post()],
+		["/some-id/restart", post()],
+		["/some-id/events", post({ type: "x" })],
+		["/some-id", { method: "DELETE" }],
+		["http://worker/__workflows/api/anything", {}],
+	];
+
+	it.for([
+		["no token", null],
+		["a wrong token", "nope"],
+		["an empty token", ""],
+	] as const)("answers 401 with %s on every route, revealing nothing", async ([, token]) => {
+		for (const [path, init] of routes) {
+			const response = await call(path, { ...init, token });
+			expect(response.status, path).toBe(401);
+			expect(await response.json()).toEqual({
+				error: { name: "Unauthorized", message: "a valid bearer token is required" },
+			});
+		}
+		// Nothing was created by the refused POST.
+		const { body } = await ok("?limit=100");
+		expect((body.instances as { id: string }[]).map((i) => i.id)).not.toContain("some-id");
+	});
+
+	it("answers 401 when the token secret is not set at all", async () => {
+		const handler = adminHandler({ SCENARIO: ScenarioEngine }, {}, () => scenarioWorkflow);
+		const response = await handler(
+			new Request("http://worker/__workflows/api/workflows", {
+				headers: { authorization: "Bearer undefined" },
+			}),
+			{},
+		);
+		expect(response?.status).toBe(401);
+	});
+
+	it("serves the dashboard shell, which holds no data, and leaves other paths to the Worker", async () => {
+		const page = await SELF.fetch("http://worker/__workflows");
+		expect(page.status).toBe(200);
+		expect(page.headers.get("content-type")).toContain("text/html");
+		expect(page.headers.get("content-security-policy")).toContain("default-src 'none'");
+		const html = await page.text();
+		expect(html).toContain("Admin token");
+		expect(html).not.toContain(TOKEN);
+		const other = await SELF.fetch("http://worker/not-admin");
+		expect(await other.json()).toHaveProperty("id");
+	});
+});
+
+describe("routes", () => {
+	it("lists the workflows", async () => {
+		const { status, body } = await ok("http://worker/__workflows/api/workflows");
+		expect(status).toBe(200);
+		expect(body.workflows).toEqual([
+			{ binding: "SCENARIO", name: "scenario" },
+			{ binding: "LIMITED", name: "limited" },
+		]);
+	});
+
+	it("creates, describes, lists, exports history, and deletes", async () => {
+		const id = uniqueId("admin");
+		const created = await ok("", post({ id, params: { scenario: "basic" } }));
+		expect(created.status).toBe(201);
+		expect(created.body.id).toBe(id);
+		expect((await ok("", post({ id, params: { scenario: "basic" } }))).status).toBe(409);
+		await waitForStatus(await scenarioWorkflow.get(id), "complete");
+
+		const described = await ok(`/${id}`);
+		expect(described.body).toEqual({ id, status: "complete", output: { a: 1, b: 2 } });
+		await expect
+			.poll(async () => {
+				const { body } = await ok("?status=complete&limit=100");
+				return (body.instances as { id: string }[]).some((i) => i.id === id);
+			})
+			.toBe(true);
+		const history = await ok(`/${id}/history`);
+		expect(history.body).toMatchObject({ id, status: "complete" });
+		expect((history.body.steps as { name: string }[]).map((s) => s.name)).toEqual([
+			"first",
+			"second",
+		]);
+
+		expect((await ok(`/${id}`, { method: "DELETE" })).status).toBe(204);
+		expect((await ok(`/${id}`)).status).toBe(404);
+	});
+
+	it("pauses, resumes, sends an event, terminates and restarts", async () => {
+		const id = uniqueId("admin-control");
+		await ok("", post({ id, params: { scenario: "waitEvent" } }));
+		const instance = await scenarioWorkflow.get(id);
+		await waitForStatus(instance, "waiting");
+		expect((await ok(`/${id}/pause`, post())).body.status).toBe("paused");
+		expect((await ok(`/${id}/resume`, post())).status).toBe(200);
+		await waitForStatus(instance, "waiting");
+		const sent = await ok(`/${id}/events`, post({ type: "approval", payload: { approved: true } }));
+		expect(sent.status).toBe(200);
+		await waitForStatus(instance, "complete");
+		expect((await ok(`/${id}/terminate`, post())).status).toBe(409);
+		expect((await ok(`/${id}/restart`, post())).status).toBe(200);
+		await waitForStatus(instance, "waiting");
+		const terminated = await ok(`/${id}/terminate`, post());
+		expect(terminated.body).toEqual({ id, status: "terminated" });
+	});
+
+	it("restarts from a step", async () => {
+		const id = uniqueId("admin-restart");
+		await ok("", post({ id, params: { scenario: "sleep", duration: "1 day" } }));
+		const instance = await scenarioWorkflow.get(id);
+		await waitForStatus(instance, "waiting");
+		await fastForward(instance, "waiting");
+		await waitForStatus(instance, "complete");
+		const restarted = await ok(`/${id}/restart`, post({ from: { name: "after" } }));
+		expect(restarted.status).toBe(200);
+		expect((await ok(`/${id}/restart`, post({ from: { name: "missing" } }))).status).toBe(409);
+	});
+
+	it("refuses bad input with 400 and a typed error naming the problem", async () => {
+		const cases: [string, RequestInit, RegExp][] = [
+			["", { method: "POST", body: "{not json" }, /create body must be JSON/],
+			["", post({ id: "bad id!" }), /instance id must match/],
+			["", post({ params: {}, extra: 1 }), /create body/],
+			["?status=done", {}, /status/],
+			["?limit=1000", {}, /limit must be at most 100/],
+			["?cursor=zzz", {}, /cursor is not one/],
+			["?createdAfter=yesterday", {}, /createdAfter/],
+			["/bad id!", {}, /instance id must match/],
+			["/x/events", post({ payload: 1 }), /event body/],
+			["/x/restart", post({ from: { name: 5 } }), /restart body/],
+		];
+		for (const [path, init, message] of cases) {
+			const { status, body } = await ok(path, init);
+			expect(status, path).toBe(400);
+			expect(body.error, path).toMatchObject({ name: "WorkflowValidationError" });
+			expect((body.error as { message: string }).message, path).toMatch(message);
+		}
+	});
+
+	it("answers 404 for unknown ids, bindings and routes, and 405 for wrong methods", async () => {
+		expect((await ok(`/${uniqueId("nope")}`)).status).toBe(404);
+		expect((await ok(`/${uniqueId("nope")}/pause`, post())).status).toBe(404);
+		expect((await ok("http://worker/__workflows/api/workflows/NOPE/instances")).status).toBe(404);
+		expect((await ok("/x/unknown", post())).status).toBe(404);
+		expect((await ok("/x/history/more")).status).toBe(404);
+		expect((await ok("", { method: "PUT" })).status).toBe(405);
+		expect((await ok("/x/pause")).status).toBe(405);
+	});
+});
