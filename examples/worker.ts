@@ -80,6 +80,7 @@ const USAGE = `POST /orders {items, email, id?, paymentFailures?, shippingDelay?
 GET  /orders/:id                                   its status
 POST /orders/:id/pause | resume | terminate | restart
 POST /orders/:id/events {type, payload}            send it an event
+GET  /__workflows                                  the dashboard (admin token: WORKFLOWS_ADMIN_TOKEN)
 `;
 
 const HTTP_STATUS: Record<string, number> = {
@@ -125,4 +126,6 @@ export default withWorkflows<Env>(
 			}
 		},
 	},
+	// The admin API and dashboard under /__workflows; `npm start` sets the token to dev-token.
+	{ admin: true },
 );

@@ -146,12 +146,18 @@ async function loadInstance(id, quiet) {
 }
 
 function drawTimeline(history) {
+  state.history = history;
   const rows = [];
   for (const step of history.steps) {
     const label = step.name + (step.index > 1 ? " #" + step.index : "");
     const bars = [];
     if (step.type === "do") {
-      for (const a of step.attempts) bars.push({ start: a.startedAt, end: a.endedAt, kind: a.outcome === "success" ? "ok" : a.outcome === "error" ? "bad" : "run", title: "attempt " + a.attempt + ": " + (a.error ? a.error.name + ": " + a.error.message : a.outcome) });
+      step.attempts.forEach((a, i) => {
+        const next = step.attempts[i + 1];
+        // The wait between a failed attempt and the next one: the retry delay.
+        if (next && a.endedAt && next.startedAt) bars.push({ start: a.endedAt, end: next.startedAt, kind: "delay", title: "retry delay before attempt " + next.attempt });
+        bars.push({ start: a.startedAt, end: a.endedAt, kind: a.outcome === "success" ? "ok" : a.outcome === "error" ? "bad" : "run", title: "attempt " + a.attempt + ": " + (a.error ? a.error.name + ": " + a.error.message : a.outcome) });
+      });
       if (step.nextAttemptAt) bars.push({ start: step.attempts.length ? step.attempts[step.attempts.length - 1].endedAt : step.startedAt, end: step.nextAttemptAt, kind: "delay", title: "retry delay until " + new Date(step.nextAttemptAt).toLocaleString() });
     } else if (step.type === "sleep") {
       bars.push({ start: step.startedAt, end: step.endedAt || step.wakeAt, kind: "sleep", title: "sleep" + (step.wakeAt ? " until " + new Date(step.wakeAt).toLocaleString() : "") });
@@ -173,7 +179,7 @@ function drawTimeline(history) {
   const colors = { ok: "var(--ok)", bad: "var(--bad)", run: "var(--accent)", delay: "var(--warn)", sleep: "var(--muted)", wait: "var(--wait)" };
   rows.forEach((row, i) => {
     const y = top + i * rowHeight;
-    const text = svg("text", { x: 0, y: y + 15 }); text.textContent = (row.type === "do" ? "" : row.type === "sleep" ? "💤 " : "✉ ") + row.label; chart.append(text);
+    const text = svg("text", { x: 0, y: y + 15 }); text.textContent = row.label + (row.type === "sleep" ? " (sleep)" : row.type === "waitForEvent" ? " (event)" : ""); chart.append(text);
     chart.append(svg("line", { x1: labelWidth, x2: width - 8, y1: y + rowHeight - 2, y2: y + rowHeight - 2, stroke: "var(--line)" }));
     for (const bar of row.bars) {
       const x = scale(bar.start), w = Math.max(3, scale(bar.end) - x);
@@ -217,6 +223,7 @@ $("#event-form").addEventListener("submit", (event) => {
   catch { $("#message").textContent = "the payload must be JSON"; return; }
   act("events", { type: $("#event-type").value, payload });
 });
+window.addEventListener("resize", () => { if (state.history) drawTimeline(state.history); });
 $("#logout").addEventListener("click", () => { sessionStorage.removeItem("workflows-token"); clearInterval(state.timer); showLogin(); });
 start();
 `;

@@ -337,6 +337,8 @@ export interface DevServerOptions {
 	config?: string;
 	/** How long to wait for the server to answer. Default: 90 s. */
 	readyTimeoutMs?: number;
+	/** `--var NAME:VALUE` for each entry (the admin token, say). */
+	vars?: Record<string, string>;
 }
 
 /** A running `wrangler dev`. */
@@ -371,6 +373,10 @@ export class DevServer {
 				persistTo,
 				"--log-level",
 				"info",
+				...Object.entries(options.vars ?? {}).flatMap(([name, value]) => [
+					"--var",
+					`${name}:${value}`,
+				]),
 			],
 			ROOT,
 		);

@@ -1,0 +1,309 @@
+#!/usr/bin/env node
+// @ts-check
+/**
+ * do-workflows: the command line of the admin API (docs/operations.md). It talks HTTP to a Worker
+ * that mounts the API with `withWorkflows(..., { admin: true })`, locally or deployed.
+ */
+import { realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+
+const USAGE = `Usage: do-workflows <command> [arguments] [options]
+
+Commands:
+  workflows                          the workflows the Worker serves
+  list                               instances, newest first
+                                       [--status s[,s]] [--created-after t] [--created-before t]
+                                       [--limit n] [--cursor c]
+  describe <id>                      status, output or error
+  history <id>                       every step: attempts, timings, outputs, errors
+  create [--id id] [--params json]   a new instance
+  pause <id> | resume <id> | terminate <id>
+  restart <id> [--from step]         from the start, or from a step (its first call)
+  send-event <id> --type t [--payload json]
+
+Options:
+  --url u        the Worker (default: $DO_WORKFLOWS_URL or http://127.0.0.1:8787)
+  --token t      the admin token (default: $WORKFLOWS_ADMIN_TOKEN)
+  --workflow b   the workflow's binding (default: the Worker's only workflow)
+  --path p       where the admin API is mounted (default: /__workflows)
+  --json         print the API's JSON instead of a table
+  -h, --help     this help
+`;
+
+class UsageError extends Error {}
+
+/** @param {string} value @param {string} what */
+function json(value, what) {
+	try {
+		return JSON.parse(value);
+	} catch {
+		throw new UsageError(`${what} must be JSON, got ${value}`);
+	}
+}
+
+/**
+ * @param {{ url: string, token: string | undefined, path: string }} target
+ * @param {string} route
+ * @param {{ method?: string, body?: unknown }} [init]
+ */
+async function api(target, route, init = {}) {
+	if (!target.token) {
+		throw new UsageError("no admin token: pass --token or set WORKFLOWS_ADMIN_TOKEN");
+	}
+	const url = new URL(`${target.path}/api${route}`, target.url);
+	let response;
+	try {
+		response = await fetch(url, {
+			method: init.method ?? "GET",
+			headers: {
+				authorization: `Bearer ${target.token}`,
+				...(init.body === undefined ? {} : { "content-type": "application/json" }),
+			},
+			body: init.body === undefined ? undefined : JSON.stringify(init.body),
+		});
+	} catch (error) {
+		throw new Error(`cannot reach ${target.url}: ${/** @type {Error} */ (error).cause ?? error}`);
+	}
+	const body = response.status === 204 ? null : await response.json().catch(() => null);
+	if (!response.ok) {
+		const error = body?.error;
+		throw new Error(error ? `${error.name}: ${error.message}` : `HTTP ${response.status}`);
+	}
+	return body;
+}
+
+/** @param {string[][]} rows */
+function table(rows) {
+	const widths =
+		rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? "").length))) ?? [];
+	return rows
+		.map((row) =>
+			row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join("  "),
+		)
+		.join("\n");
+}
+
+/** @param {string | null | undefined} iso */
+const time = (iso) =>
+	iso
+		? new Date(iso)
+				.toISOString()
+				.replace("T", " ")
+				.replace(/\.\d+Z$/, "Z")
+		: "-";
+
+/** @param {number} ms */
+function duration(ms) {
+	if (ms < 1000) return `${ms} ms`;
+	if (ms < 120_000) return `${(ms / 1000).toFixed(1)} s`;
+	return `${Math.round(ms / 60_000)} min`;
+}
+
+/** @param {any} status */
+function describe(status) {
+	const lines = [`${status.id}  ${status.status}`];
+	if (status.error) lines.push(`error: ${status.error.name}: ${status.error.message}`);
+	if (status.output !== undefined) lines.push(`output: ${JSON.stringify(status.output)}`);
+	return lines.join("\n");
+}
+
+/** @param {any} history */
+function formatHistory(history) {
+	const rows = [["step", "type", "state", "attempts", "started", "took", "result"]];
+	for (const step of history.steps) {
+		const took =
+			step.startedAt && step.endedAt
+				? duration(new Date(step.endedAt).getTime() - new Date(step.startedAt).getTime())
+				: "-";
+		const attempts =
+			step.type === "do"
+				? `${step.attempts.length}${step.interruptedAttempts ? ` (+${step.interruptedAttempts} cut off)` : ""}`
+				: "-";
+		const result = step.error
+			? `${step.error.name}: ${step.error.message}`
+			: step.type === "do" && step.state === "complete"
+				? JSON.stringify(step.output)
+				: step.type === "sleep" && step.wakeAt
+					? `until ${time(step.wakeAt)}`
+					: step.type === "waitForEvent"
+						? step.event
+							? JSON.stringify(step.event.payload)
+							: `type ${step.eventType}`
+						: step.nextAttemptAt
+							? `retry at ${time(step.nextAttemptAt)}`
+							: "";
+		rows.push([
+			`${step.name}${step.index > 1 ? ` #${step.index}` : ""}`,
+			step.type,
+			step.state,
+			attempts,
+			time(step.startedAt),
+			took,
+			result,
+		]);
+		if (step.type === "do") {
+			for (const attempt of step.attempts.filter((/** @type {any} */ a) => a.outcome === "error")) {
+				rows.push([
+					`  attempt ${attempt.attempt}`,
+					"",
+					"error",
+					"",
+					time(attempt.startedAt),
+					"",
+					`${attempt.error.name}: ${attempt.error.message}`,
+				]);
+			}
+		}
+	}
+	return `${describe(history)}\n\n${table(rows)}`;
+}
+
+/** @param {string[]} argv */
+export async function main(argv) {
+	const { values, positionals } = parseArgs({
+		args: argv,
+		allowPositionals: true,
+		options: {
+			url: { type: "string" },
+			token: { type: "string" },
+			workflow: { type: "string" },
+			path: { type: "string" },
+			json: { type: "boolean" },
+			help: { type: "boolean", short: "h" },
+			status: { type: "string" },
+			"created-after": { type: "string" },
+			"created-before": { type: "string" },
+			limit: { type: "string" },
+			cursor: { type: "string" },
+			id: { type: "string" },
+			params: { type: "string" },
+			from: { type: "string" },
+			type: { type: "string" },
+			payload: { type: "string" },
+		},
+	});
+	const [command, id, ...extra] = positionals;
+	if (values.help || command === undefined)
+		return { out: USAGE, code: command === undefined && !values.help ? 2 : 0 };
+	if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(" ")}`);
+	const target = {
+		url: values.url ?? process.env.DO_WORKFLOWS_URL ?? "http://127.0.0.1:8787",
+		token: values.token ?? process.env.WORKFLOWS_ADMIN_TOKEN,
+		path: values.path ?? "/__workflows",
+	};
+	const print = (/** @type {unknown} */ body, /** @type {() => string} */ human) =>
+		values.json ? JSON.stringify(body, null, 2) : human();
+
+	if (command === "workflows") {
+		const body = await api(target, "/workflows");
+		return {
+			out: print(body, () =>
+				table([
+					["binding", "name"],
+					...body.workflows.map((/** @type {any} */ w) => [w.binding, w.name]),
+				]),
+			),
+		};
+	}
+	let binding = values.workflow;
+	if (binding === undefined) {
+		const { workflows } = await api(target, "/workflows");
+		if (workflows.length !== 1) {
+			throw new UsageError(
+				`the Worker serves ${workflows.length} workflows; pick one with --workflow (${workflows.map((/** @type {any} */ w) => w.binding).join(", ")})`,
+			);
+		}
+		binding = workflows[0].binding;
+	}
+	const base = `/workflows/${encodeURIComponent(/** @type {string} */ (binding))}/instances`;
+	const needId = () => {
+		if (id === undefined) throw new UsageError(`${command} needs an instance id`);
+		return `${base}/${encodeURIComponent(id)}`;
+	};
+
+	switch (command) {
+		case "list": {
+			const query = new URLSearchParams();
+			if (values.status) query.set("status", values.status);
+			if (values["created-after"]) query.set("createdAfter", values["created-after"]);
+			if (values["created-before"]) query.set("createdBefore", values["created-before"]);
+			if (values.limit) query.set("limit", values.limit);
+			if (values.cursor) query.set("cursor", values.cursor);
+			const page = await api(target, `${base}?${query}`);
+			return {
+				out: print(page, () => {
+					const rows = [["id", "status", "created", "updated", "error"]];
+					for (const i of page.instances)
+						rows.push([
+							i.id,
+							i.status,
+							time(i.createdAt),
+							time(i.updatedAt),
+							i.error ? `${i.error.name}: ${i.error.message}` : "",
+						]);
+					const more = page.cursor ? `\n\nmore: --cursor ${page.cursor}` : "";
+					return page.instances.length === 0 ? "no instances" : table(rows) + more;
+				}),
+			};
+		}
+		case "describe": {
+			const body = await api(target, needId());
+			return { out: print(body, () => describe(body)) };
+		}
+		case "history": {
+			const body = await api(target, `${needId()}/history`);
+			return { out: print(body, () => formatHistory(body)) };
+		}
+		case "create": {
+			if (id !== undefined) throw new UsageError("create takes --id, not a positional id");
+			const body = await api(target, base, {
+				method: "POST",
+				body: {
+					id: values.id,
+					params: values.params === undefined ? undefined : json(values.params, "--params"),
+				},
+			});
+			return { out: print(body, () => describe(body)) };
+		}
+		case "pause":
+		case "resume":
+		case "terminate":
+		case "restart":
+		case "send-event": {
+			const path = needId();
+			let route = `${path}/${command}`;
+			/** @type {unknown} */
+			let body = {};
+			if (command === "restart" && values.from) body = { from: { name: values.from } };
+			if (command === "send-event") {
+				if (!values.type) throw new UsageError("send-event needs --type");
+				route = `${path}/events`;
+				body = {
+					type: values.type,
+					payload: values.payload === undefined ? undefined : json(values.payload, "--payload"),
+				};
+			}
+			const result = await api(target, route, { method: "POST", body });
+			return { out: print(result, () => describe(result)) };
+		}
+		default:
+			throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
+	}
+}
+
+// Run when executed (directly or through npm's bin link), not when imported.
+const invoked =
+	process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+if (invoked) {
+	main(process.argv.slice(2)).then(
+		({ out, code = 0 }) => {
+			process.stdout.write(`${out.trimEnd()}\n`);
+			process.exitCode = code;
+		},
+		(error) => {
+			process.stderr.write(`do-workflows: ${error.message}\n`);
+			process.exitCode = error instanceof UsageError ? 2 : 1;
+		},
+	);
+}
