@@ -33,6 +33,17 @@ Options:
 
 class UsageError extends Error {}
 
+const WITH_ID = new Set([
+	"describe",
+	"history",
+	"pause",
+	"resume",
+	"terminate",
+	"restart",
+	"send-event",
+]);
+const COMMANDS = new Set(["workflows", "list", "create", ...WITH_ID]);
+
 /** @param {string} value @param {string} what */
 function json(value, what) {
 	try {
@@ -51,7 +62,11 @@ async function api(target, route, init = {}) {
 	if (!target.token) {
 		throw new UsageError("no admin token: pass --token or set WORKFLOWS_ADMIN_TOKEN");
 	}
-	const url = new URL(`${target.path}/api${route}`, target.url);
+	// The admin path goes after any path prefix of --url (a Worker served under a route).
+	const url = new URL(target.url);
+	const [path, query = ""] = `${target.path}/api${route}`.split("?");
+	url.pathname = `${url.pathname.replace(/\/$/, "")}${path}`;
+	url.search = query;
 	let response;
 	try {
 		response = await fetch(url, {
@@ -161,32 +176,48 @@ function formatHistory(history) {
 
 /** @param {string[]} argv */
 export async function main(argv) {
-	const { values, positionals } = parseArgs({
-		args: argv,
-		allowPositionals: true,
-		options: {
-			url: { type: "string" },
-			token: { type: "string" },
-			workflow: { type: "string" },
-			path: { type: "string" },
-			json: { type: "boolean" },
-			help: { type: "boolean", short: "h" },
-			status: { type: "string" },
-			"created-after": { type: "string" },
-			"created-before": { type: "string" },
-			limit: { type: "string" },
-			cursor: { type: "string" },
-			id: { type: "string" },
-			params: { type: "string" },
-			from: { type: "string" },
-			type: { type: "string" },
-			payload: { type: "string" },
-		},
-	});
+	let parsed;
+	try {
+		parsed = parseArgs({
+			args: argv,
+			allowPositionals: true,
+			options: {
+				url: { type: "string" },
+				token: { type: "string" },
+				workflow: { type: "string" },
+				path: { type: "string" },
+				json: { type: "boolean" },
+				help: { type: "boolean", short: "h" },
+				status: { type: "string" },
+				"created-after": { type: "string" },
+				"created-before": { type: "string" },
+				limit: { type: "string" },
+				cursor: { type: "string" },
+				id: { type: "string" },
+				params: { type: "string" },
+				from: { type: "string" },
+				type: { type: "string" },
+				payload: { type: "string" },
+			},
+		});
+	} catch (error) {
+		throw new UsageError(/** @type {Error} */ (error).message);
+	}
+	const { values, positionals } = parsed;
 	const [command, id, ...extra] = positionals;
 	if (values.help || command === undefined)
 		return { out: USAGE, code: command === undefined && !values.help ? 2 : 0 };
 	if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(" ")}`);
+	// Usage is checked before any request: a typo fails the same with the Worker up or down.
+	if (!COMMANDS.has(command)) throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
+	if (WITH_ID.has(command) && id === undefined)
+		throw new UsageError(`${command} needs an instance id`);
+	if (!WITH_ID.has(command) && id !== undefined) {
+		throw new UsageError(
+			`${command} takes no instance id${command === "create" ? " (use --id)" : ""}`,
+		);
+	}
+	if (command === "send-event" && !values.type) throw new UsageError("send-event needs --type");
 	const target = {
 		url: values.url ?? process.env.DO_WORKFLOWS_URL ?? "http://127.0.0.1:8787",
 		token: values.token ?? process.env.WORKFLOWS_ADMIN_TOKEN,

@@ -164,6 +164,7 @@ describe("routes", () => {
 			["?cursor=zzz", {}, /cursor is not one/],
 			["?createdAfter=yesterday", {}, /createdAfter/],
 			["/bad id!", {}, /instance id must match/],
+			["/%E0%A4%A", {}, /malformed percent-escape/],
 			["/x/events", post({ payload: 1 }), /event body/],
 			["/x/restart", post({ from: { name: 5 } }), /restart body/],
 		];

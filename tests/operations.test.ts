@@ -22,6 +22,7 @@ import {
 	crash,
 	engineStub,
 	fastForward,
+	fireAlarm,
 	listingSettled,
 	raw,
 	scenarioWorkflow,
@@ -122,6 +123,7 @@ describe("listInstances", () => {
 		const instance = await start("sleep", { duration: "1 day" });
 		await waitForStatus(instance, "waiting");
 		await listingSettled(instance.id);
+		await fireAlarm(instance.id); // the lease of the step before the sleep runs out
 		// The alarm is the sleep's end, a day away, once the listing has the status ...
 		expect(await alarmOf(instance.id)).toBeGreaterThan(Date.now() + 60_000);
 		await runInDurableObject(engineStub(instance.id), async (engine: WorkflowEngine, state) => {
@@ -153,6 +155,29 @@ describe("listInstances", () => {
 		expect(await shard.listingQuery({ limit: 10 })).toHaveLength(1);
 		await shard.listingRemove(entry.id, 10);
 		expect(await shard.listingQuery({ limit: 10 })).toEqual([]);
+		// An update of the deleted instance that arrives late does not bring it back ...
+		await shard.listingPut({ ...entry, status: "running" });
+		expect(await shard.listingQuery({ limit: 10 })).toEqual([]);
+		// ... but the instance created again with its id (a higher version) is listed.
+		await shard.listingPut({ ...entry, status: "queued", version: 11 });
+		expect((await shard.listingQuery({ limit: 10 })).map((e) => e.status)).toEqual(["queued"]);
+	});
+
+	it("lists an instance created again after a delete", async () => {
+		const since = Date.now();
+		const id = uniqueId("again");
+		const first = await scenarioWorkflow.create({ id, params: { scenario: "basic" } });
+		await waitForStatus(first, "complete");
+		await expect.poll(() => listedStatus(id, since)).toBe("complete");
+		await (first as WorkflowInstance & { delete(): Promise<void> }).delete();
+		await expect.poll(() => listedStatus(id, since)).toBeUndefined();
+		const second = await scenarioWorkflow.create({
+			id,
+			params: { scenario: "sleep", duration: "1 day" },
+		});
+		await waitForStatus(second, "waiting");
+		await expect.poll(() => listedStatus(id, since)).toBe("waiting");
+		await second.terminate();
 	});
 
 	it("refuses bad options with a typed error naming the limit", async () => {

@@ -158,7 +158,12 @@ export function adminHandler(
 	};
 
 	async function route(request: Request, url: URL, rest: string, env: unknown): Promise<Response> {
-		const parts = rest.split("/").filter(Boolean).map(decodeURIComponent);
+		let parts: string[];
+		try {
+			parts = rest.split("/").filter(Boolean).map(decodeURIComponent);
+		} catch {
+			throw new WorkflowValidationError("the path has a malformed percent-escape");
+		}
 		const method = request.method;
 		if (parts[0] !== "api") return failure(404, "NotFound", "no such route");
 		if (parts.length === 2 && parts[1] === "workflows" && method === "GET") {

@@ -94,14 +94,23 @@ async function start() {
 
 async function refresh() {
   if (document.hidden) return;
-  await loadList(true).catch(() => {});
+  // With more pages loaded, the list stays as it is (a refresh would drop them); the open instance still updates.
+  if (!state.extraPages) await loadList(true).catch(() => {});
   if (state.selected) await loadInstance(state.selected, true).catch(() => {});
+}
+
+function filters(params) {
+  const status = $("#status").value; if (status) params.set("status", status);
+  for (const [input, name] of [["#created-after", "createdAfter"], ["#created-before", "createdBefore"]]) {
+    const value = $(input).value; if (value) params.set(name, new Date(value).toISOString());
+  }
+  return params;
 }
 
 async function loadList(keep) {
   if (!state.workflow) return;
-  const params = new URLSearchParams();
-  const status = $("#status").value; if (status) params.set("status", status);
+  state.extraPages = false;
+  const params = filters(new URLSearchParams());
   params.set("limit", "50");
   const page = await api("/workflows/" + encodeURIComponent(state.workflow) + "/instances?" + params);
   const rows = page.instances.map((i) => el("tr", { class: "instance" + (i.id === state.selected ? " selected" : ""), dataset: { id: i.id }, onclick: () => loadInstance(i.id) },
@@ -115,8 +124,8 @@ async function loadList(keep) {
 }
 
 async function loadMore() {
-  const params = new URLSearchParams({ limit: "50", cursor: state.cursor });
-  const status = $("#status").value; if (status) params.set("status", status);
+  const params = filters(new URLSearchParams({ limit: "50", cursor: state.cursor }));
+  state.extraPages = true;
   const page = await api("/workflows/" + encodeURIComponent(state.workflow) + "/instances?" + params);
   for (const i of page.instances) $("#instances").append(el("tr", { class: "instance", dataset: { id: i.id }, onclick: () => loadInstance(i.id) },
     el("td", { class: "id" }, i.id), el("td", {}, el("span", { class: "badge " + i.status }, i.status)), el("td", { class: "muted" }, new Date(i.createdAt).toLocaleString())));
@@ -210,7 +219,7 @@ async function act(action, body) {
 
 $("#login").addEventListener("submit", (event) => { event.preventDefault(); sessionStorage.setItem("workflows-token", $("#token").value.trim()); start(); });
 $("#workflow").addEventListener("change", (event) => { state.workflow = event.target.value; state.selected = null; loadList(); });
-$("#status").addEventListener("change", () => loadList());
+for (const filter of ["#status", "#created-after", "#created-before"]) $(filter).addEventListener("change", () => loadList());
 $("#more").addEventListener("click", loadMore);
 $("#pause").addEventListener("click", () => act("pause"));
 $("#resume").addEventListener("click", () => act("resume"));
@@ -270,6 +279,8 @@ export function dashboardHtml(base: string): string {
     <section id="list">
       <div class="filters">
         <select id="status" aria-label="status filter"><option value="">all statuses</option>${options}</select>
+        <label class="muted">after <input id="created-after" type="datetime-local" aria-label="created after"></label>
+        <label class="muted">before <input id="created-before" type="datetime-local" aria-label="created before"></label>
       </div>
       <table><thead><tr><th>instance</th><th>status</th><th>created</th></tr></thead><tbody id="instances"></tbody></table>
       <p id="empty" class="muted" hidden>No instances.</p>

@@ -19,6 +19,11 @@ export class Alarm {
 		this.#at = journal.alarmAt();
 	}
 
+	/** The time the alarm is set for, or null. */
+	get at(): number | null {
+		return this.#at;
+	}
+
 	/** Makes sure the alarm fires no later than `at`. An early alarm is harmless: it re-arms itself. */
 	armBy(at: number): void {
 		if (this.#at !== null && this.#at <= at) return;

@@ -108,6 +108,8 @@ export class WorkflowEngine extends DurableObject {
 	#namespace: DurableObjectNamespace<WorkflowEngine> | null | undefined;
 	/** Set if this object hosts a shard of the listing rather than an instance. */
 	#shard: ListingShard | undefined;
+	/** The alarm time last set for a pending listing update (see #nextAlarm). */
+	#retryAt: number | null = null;
 	/** Callers of waitForEnd, told when the instance ends or is deleted. */
 	readonly #endWaiters = new Set<() => void>();
 
@@ -126,15 +128,21 @@ export class WorkflowEngine extends DurableObject {
 			},
 			waitUntil: (promise) => this.ctx.waitUntil(promise),
 			settled: () => {
-				if (this.#status !== undefined) this.#rearm(Date.now());
+				// The alarm goes back to what the instance needs, if it was armed for the retry.
+				if (this.#status !== undefined && this.#alarm.at === this.#retryAt) this.#rearm(Date.now());
 			},
 		});
 		this.journal = new Journal(ctx.storage, (status) => {
 			if (status !== undefined) {
 				this.#listing.changed();
 				// Until the shard acknowledges, an alarm stays armed within the retry time, so a
-				// runtime that stops first republishes when it is back (#nextAlarm keeps it so).
-				this.#alarm?.armBy(Date.now() + LISTING_RETRY_MS);
+				// runtime that stops first republishes when it is back (#nextAlarm keeps it so). A
+				// lease or timer due sooner does as well.
+				const retryAt = Date.now() + LISTING_RETRY_MS;
+				if (this.#alarm && (this.#alarm.at === null || this.#alarm.at > retryAt)) {
+					this.#alarm.set(retryAt);
+					this.#retryAt = retryAt;
+				}
 			}
 			engineHooks()?.changed(objectId, status === undefined ? undefined : publicStatus(status));
 		});
@@ -363,7 +371,7 @@ export class WorkflowEngine extends DurableObject {
 
 	async listingRemove(id: string, version: number): Promise<void> {
 		this.#shard ??= new ListingShard(this.ctx.storage);
-		this.#shard.remove(id, version);
+		this.#shard.remove(id, version, Date.now());
 	}
 
 	async listingQuery(query: ShardQuery): Promise<ListingEntry[]> {
@@ -462,8 +470,13 @@ export class WorkflowEngine extends DurableObject {
 	}
 
 	#nextAlarm(now: number): number | null {
+		const instance = this.#instanceAlarm(now);
 		const retry = this.#listing.pending ? now + LISTING_RETRY_MS : null;
-		return earliest(this.#instanceAlarm(now), retry);
+		if (retry !== null && (instance === null || retry < instance)) {
+			this.#retryAt = retry;
+			return retry;
+		}
+		return instance;
 	}
 
 	#instanceAlarm(now: number): number | null {
@@ -471,7 +484,9 @@ export class WorkflowEngine extends DurableObject {
 		if (status === undefined || status === Status.Paused) return null;
 		if (isFinal(status)) return this.#retentionDeadline();
 		const next = this.journal.nextDue();
-		const lease = this.#execution?.busy ? now + LEASE_MS : null;
+		// A live instance with no run in memory needs its alarm as much as a busy run: the alarm
+		// is what starts the run again.
+		const lease = !this.#execution || this.#execution.busy ? now + LEASE_MS : null;
 		return earliest(next, lease);
 	}
 

@@ -46,7 +46,11 @@ export interface InstanceRow {
 	error: SerializedError | null;
 	/** When the status last changed. */
 	updatedAt: number;
-	/** Grows with every status change, and across delete and re-create: orders listing updates. */
+	/**
+	 * Orders listing updates: grows with every status change, and is at least the time in ms ×
+	 * 1000, so an instance deleted and created again starts above every version of the old one
+	 * (unless that one changed status more than 1,000 times a millisecond).
+	 */
 	version: number;
 }
 
@@ -232,7 +236,7 @@ export class Journal {
 			status,
 			now,
 			now,
-			now,
+			now * 1000,
 		);
 		this.#changed(status);
 	}
@@ -245,7 +249,7 @@ export class Journal {
 		this.#sql.exec(
 			`UPDATE instance SET status = ?,
 				started_at = COALESCE(started_at, CASE WHEN ? THEN ? END),
-				updated_at = ?, version = MAX(version + 1, ?)
+				updated_at = ?, version = MAX(version + 1, ? * 1000)
 			WHERE singleton = 1`,
 			status,
 			status === Status.Running ? 1 : 0,
@@ -265,7 +269,7 @@ export class Journal {
 		if (result && "output" in result) this.#kv.put("output", result.output);
 		this.#sql.exec(
 			`UPDATE instance SET status = ?, ended_at = ?, error = ?,
-				updated_at = ?, version = MAX(version + 1, ?)
+				updated_at = ?, version = MAX(version + 1, ? * 1000)
 			WHERE singleton = 1`,
 			status,
 			now,

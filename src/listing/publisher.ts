@@ -85,6 +85,9 @@ export class ListingPublisher {
 
 	async #send(): Promise<void> {
 		try {
+			// Sent once the current event is done with the instance: the statuses written by one
+			// call (queued and running, when a create starts the run) travel as one update.
+			await Promise.resolve();
 			for (;;) {
 				const instance = this.#current();
 				const namespace = instance && this.#namespace(instance.id);
@@ -110,7 +113,9 @@ export class ListingPublisher {
 		const namespace = this.#namespace(instance.id);
 		if (!namespace) return;
 		const shard = namespace.get(namespace.idFromName(shardName(shardOf(instance.id))));
+		// An instance created again with this id starts over; its versions are higher.
 		this.#pending = false;
+		this.#published = -1;
 		this.#waitUntil(shard.listingRemove(instance.id, instance.version).catch(() => {}));
 	}
 }

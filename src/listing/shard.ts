@@ -59,13 +59,17 @@ CREATE TABLE IF NOT EXISTS listing (
 	updated_at INTEGER NOT NULL,
 	ended_at INTEGER,
 	error TEXT,
-	version INTEGER NOT NULL
+	version INTEGER NOT NULL,
+	deleted INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS listing_by_created ON listing (created_at DESC, id DESC);
-CREATE INDEX IF NOT EXISTS listing_by_status ON listing (status, created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS listing_by_created ON listing (deleted, created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS listing_by_status ON listing (deleted, status, created_at DESC, id DESC);
 `;
 
 type Row = Record<string, SqlStorageValue>;
+
+/** How long a deleted instance's tombstone is kept. */
+const TOMBSTONE_MS = 24 * 60 * 60 * 1000;
 
 /** A shard's table, in the SQLite database of the engine object that hosts it. */
 export class ListingShard {
@@ -90,7 +94,7 @@ export class ListingShard {
 			VALUES (?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET status = excluded.status, created_at = excluded.created_at,
 				updated_at = excluded.updated_at, ended_at = excluded.ended_at, error = excluded.error,
-				version = excluded.version
+				version = excluded.version, deleted = 0
 			WHERE excluded.version > listing.version`,
 			entry.id,
 			entry.status,
@@ -102,15 +106,29 @@ export class ListingShard {
 		);
 	}
 
-	/** Forgets a deleted instance, unless a newer version of it (created again) is recorded. */
-	remove(id: string, version: number): void {
+	/**
+	 * Forgets a deleted instance, unless a newer version of it (created again) is recorded. A
+	 * tombstone keeps the version, so an update of the deleted instance that arrives after its
+	 * removal cannot bring it back; tombstones older than a day are purged.
+	 */
+	remove(id: string, version: number, now: number): void {
 		this.#schema();
-		this.#sql.exec("DELETE FROM listing WHERE id = ? AND version <= ?", id, version);
+		this.#sql.exec(
+			`INSERT INTO listing (id, status, created_at, updated_at, version, deleted)
+			VALUES (?, 'unknown', 0, ?, ?, 1)
+			ON CONFLICT (id) DO UPDATE SET deleted = 1, updated_at = excluded.updated_at,
+				version = excluded.version
+			WHERE excluded.version >= listing.version`,
+			id,
+			now,
+			version,
+		);
+		this.#sql.exec("DELETE FROM listing WHERE deleted = 1 AND updated_at < ?", now - TOMBSTONE_MS);
 	}
 
 	query(query: ShardQuery): ListingEntry[] {
 		this.#schema();
-		const where: string[] = [];
+		const where: string[] = ["deleted = 0"];
 		const bindings: SqlStorageValue[] = [];
 		if (query.status?.length) {
 			where.push(`status IN (${query.status.map(() => "?").join(", ")})`);
@@ -128,7 +146,7 @@ export class ListingShard {
 			where.push("(created_at < ? OR (created_at = ? AND id < ?))");
 			bindings.push(query.after.createdAt, query.after.createdAt, query.after.id);
 		}
-		const sql = `SELECT * FROM listing ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+		const sql = `SELECT * FROM listing WHERE ${where.join(" AND ")}
 			ORDER BY created_at DESC, id DESC LIMIT ?`;
 		return this.#sql
 			.exec<Row>(sql, ...bindings, query.limit)

@@ -152,6 +152,11 @@ describe("the CLI", () => {
 		expect(usage.code).toBe(2);
 		expect(usage.stderr).toContain("describe needs an instance id");
 		expect((await cli(["frobnicate"], withToken)).code).toBe(2);
+		// Usage is checked before any request: the same answer with no Worker to ask.
+		const offline = { ...withToken, DO_WORKFLOWS_URL: "http://127.0.0.1:9" };
+		expect((await cli(["frobnicate"], offline)).code).toBe(2);
+		expect((await cli(["list", "--bogus"], offline)).code).toBe(2);
+		expect((await cli(["pause"], offline)).stderr).toContain("pause needs an instance id");
 		expect((await cli(["create", "--params", "{oops"], withToken)).stderr).toContain(
 			"--params must be JSON",
 		);
