@@ -33,10 +33,15 @@ export type Params =
 	| { kind: "steps"; n: number }
 	| { kind: "two" }
 	| { kind: "sleepy"; n: number; sleepMs: number }
-	| { kind: "wake"; sleepMs: number };
+	| { kind: "wake"; sleepMs: number }
+	| { kind: "idle"; counter: string };
 
 /** The one workflow body, run by both engines. */
-async function body(event: WorkflowEvent<Params>, step: WorkflowStep): Promise<unknown> {
+async function body(
+	event: WorkflowEvent<Params>,
+	step: WorkflowStep,
+	env: BenchEnv,
+): Promise<unknown> {
 	const p = event.payload;
 	switch (p.kind) {
 		case "steps": {
@@ -63,18 +68,26 @@ async function body(event: WorkflowEvent<Params>, step: WorkflowStep): Promise<u
 			const woke = await step.do("woke", async () => Date.now());
 			return woke - start - p.sleepMs;
 		}
+		case "idle": {
+			// Counts itself in, then waits for an event that never comes (within the bench): a
+			// waiting instance, as most instances of a real deployment are most of the time.
+			const counter = env.FLOOR.get(env.FLOOR.idFromName(p.counter));
+			await step.do("arrive", async () => counter.hit());
+			await step.waitForEvent("go", { type: "go", timeout: "1 hour" });
+			return 1;
+		}
 	}
 }
 
 export class NativeBench extends NativeEntrypoint<BenchEnv, Params> {
 	override async run(event: WorkflowEvent<Params>, step: WorkflowStep) {
-		return body(event, step);
+		return body(event, step, this.env);
 	}
 }
 
 export class OursBench extends WorkflowEntrypoint<BenchEnv, Params> {
 	async run(event: WorkflowEvent<Params>, step: WorkflowStep) {
-		return body(event, step);
+		return body(event, step, this.env);
 	}
 }
 
@@ -127,6 +140,17 @@ export class Floor extends DurableObject {
 		return n;
 	}
 
+	/** A counter: how many instances of workload 6 reached their wait. */
+	async hit(): Promise<number> {
+		const n = ((this.ctx.storage.kv.get("n") as number | undefined) ?? 0) + 1;
+		this.ctx.storage.kv.put("n", n);
+		return n;
+	}
+
+	async hits(): Promise<number> {
+		return (this.ctx.storage.kv.get("n") as number | undefined) ?? 0;
+	}
+
 	/** A fresh object's first request: two writes. */
 	async init(): Promise<void> {
 		const sql = this.ctx.storage.sql;
@@ -173,6 +197,33 @@ async function waitAll(
 	return outputs;
 }
 
+/**
+ * Workload 6: creates instances `offset` to `offset + n - 1` that wait (or, for the floor, bare
+ * objects with two writes each), 100 at a time as createBatch allows.
+ */
+async function createIdle(
+	env: BenchEnv,
+	engine: Engine | "floor",
+	tag: string,
+	n: number,
+	offset: number,
+): Promise<Record<string, number>> {
+	const t0 = Date.now();
+	for (let b = offset; b < offset + n; b += 100) {
+		const ids = Array.from(
+			{ length: Math.min(100, offset + n - b) },
+			(_, i) => `idle-${tag}-${b + i}`,
+		);
+		if (engine === "floor") {
+			await Promise.all(ids.map((id) => env.FLOOR.get(env.FLOOR.idFromName(id)).init()));
+		} else {
+			const params: Params = { kind: "idle", counter: `counter-${tag}` };
+			await binding(env, engine).createBatch(ids.map((id) => ({ id, params })));
+		}
+	}
+	return { ms: Date.now() - t0 };
+}
+
 function percentile(sorted: number[], p: number): number {
 	if (sorted.length === 0) return Number.NaN;
 	const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
@@ -185,7 +236,34 @@ async function runWorkload(
 	engine: Engine | "floor",
 	tag: string,
 	n: number,
+	offset: number,
+	timeout: number,
 ): Promise<Record<string, number>> {
+	if (workload === "noop") return { ms: 0 };
+	if (workload === "idle-create") return createIdle(env, engine, tag, n, offset);
+	if (workload === "idle-wait") {
+		// Until every instance has counted itself in (its first step ran; its wait is next), or
+		// `timeout` ms: an instance whose engine object failed to start never does.
+		const counter = env.FLOOR.get(env.FLOOR.idFromName(`counter-${tag}`));
+		const t0 = Date.now();
+		let arrived = engine === "floor" ? n : await counter.hits();
+		while (arrived < n && Date.now() - t0 < timeout) {
+			await sleep(50);
+			arrived = await counter.hits();
+		}
+		return { ms: Date.now() - t0, arrived };
+	}
+	if (workload === "idle-check") {
+		// A sample of the instances: each must still be waiting (the built-in engine says running).
+		const expected = engine === "native" ? "running" : "waiting";
+		const wf = binding(env, engine as Engine);
+		let bad = 0;
+		for (let i = 0; i < n; i += offset) {
+			const s = await (await wf.get(`idle-${tag}-${i}`)).status();
+			if (s.status !== expected) bad++;
+		}
+		return { ms: 0, bad };
+	}
 	if (engine === "floor") {
 		if (workload === "steps") {
 			const stub = env.FLOOR.get(env.FLOOR.idFromName(`writes-${tag}`));
@@ -281,8 +359,10 @@ export default {
 		const engine = (url.searchParams.get("engine") ?? "") as Engine | "floor";
 		const tag = url.searchParams.get("tag") ?? "0";
 		const n = Number(url.searchParams.get("n") ?? "0");
+		const offset = Number(url.searchParams.get("offset") ?? "0");
+		const timeout = Number(url.searchParams.get("timeout") ?? "600000");
 		try {
-			return Response.json(await runWorkload(env, workload, engine, tag, n));
+			return Response.json(await runWorkload(env, workload, engine, tag, n, offset, timeout));
 		} catch (error) {
 			const e = error as Error;
 			return Response.json({ error: `${e.name}: ${e.message}` }, { status: 500 });
