@@ -7,7 +7,9 @@
  *
  * Environment: BENCH_ROUNDS (default 5), BENCH_ONLY (comma-separated workload keys),
  * BENCH_ENGINES (a subset of ours,native,floor), BENCH_JSON (a path to write the raw results to),
- * BENCH_FROM_JSON (print the table from raw results saved before, running nothing).
+ * BENCH_FROM_JSON (print the table and draw the chart from raw results saved before, running
+ * nothing), BENCH_SVG (where to write the chart; by default docs/performance.svg, and only after
+ * a run of every workload on every engine).
  */
 import {
 	mkdtempSync,
@@ -22,6 +24,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { Miniflare } from "miniflare";
+import { chart } from "./chart.mjs";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -533,3 +536,15 @@ if (process.env.BENCH_JSON) {
 	writeFileSync(process.env.BENCH_JSON, JSON.stringify(saved, null, 2));
 }
 
+// ---- the chart ----
+const complete =
+	!ONLY && !process.env.BENCH_ENGINES && WORKLOADS.every((w) => results[w.key]) && !FROM_JSON;
+const svgPath = process.env.BENCH_SVG ?? (complete ? join(ROOT, "docs", "performance.svg") : "");
+if (svgPath) {
+	const caption = [
+		`npm run bench, ${when}, medians of ${rounds} rounds (bars: the medians)`,
+		`${machine}, a shared and noisy VM: read the ratios, not the absolute times`,
+	];
+	writeFileSync(svgPath, chart(results, WORKLOADS, caption));
+	console.log(`\nChart: ${svgPath}`);
+}
