@@ -101,6 +101,13 @@ CREATE TABLE IF NOT EXISTS steps (
 	UNIQUE (type, name, count)
 );
 CREATE INDEX IF NOT EXISTS steps_due ON steps (due_at) WHERE due_at IS NOT NULL;
+`;
+
+/**
+ * Created with the first buffered event, not with the instance: most instances never buffer one,
+ * and every table a new object creates costs its creation time (DDL, pages written).
+ */
+const EVENTS_SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
 	seq INTEGER PRIMARY KEY,
 	type TEXT NOT NULL,
@@ -146,20 +153,31 @@ export class Journal {
 	/** False until the instance is created: the object of an unknown id stays empty. */
 	#ready: boolean;
 
+	/** False until an event is buffered: the events table does not exist before. */
+	#events: boolean;
+
 	constructor(storage: DurableObjectStorage) {
 		this.#storage = storage;
 		this.#sql = storage.sql;
 		this.#kv = storage.kv;
 		// Reading the schema writes nothing, so looking up an unknown id leaves no storage behind.
-		this.#ready =
-			this.#one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'instance'") !==
-			undefined;
+		const tables = new Set(
+			this.#sql
+				.exec<{ name: string }>(
+					"SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('instance', 'events')",
+				)
+				.toArray()
+				.map((row) => row.name),
+		);
+		this.#ready = tables.has("instance");
+		this.#events = tables.has("events");
 	}
 
 	/** Deletes everything the instance stored (the alarm aside). */
 	async destroy(): Promise<void> {
 		await this.#storage.deleteAll();
 		this.#ready = false;
+		this.#events = false;
 	}
 
 	#one(query: string, ...bindings: SqlStorageValue[]): Row | undefined {
@@ -396,6 +414,10 @@ export class Journal {
 
 	/** Buffers an event that no wait has taken yet. */
 	bufferEvent(type: string, payload: unknown, now: number): void {
+		if (!this.#events) {
+			this.#sql.exec(EVENTS_SCHEMA);
+			this.#events = true;
+		}
 		const row = this.#one(
 			"INSERT INTO events (type, received_at) VALUES (?, ?) RETURNING seq",
 			type,
@@ -406,6 +428,7 @@ export class Journal {
 
 	/** Removes and returns the oldest buffered event of `type`, if any. */
 	takeEvent(type: string): ReceivedEvent | undefined {
+		if (!this.#events) return undefined;
 		const row = this.#one("SELECT * FROM events WHERE type = ? ORDER BY seq LIMIT 1", type);
 		if (!row) return undefined;
 		const seq = row.seq as number;
@@ -432,6 +455,7 @@ export class Journal {
 	}
 
 	bufferedEvents(): number {
+		if (!this.#events) return 0;
 		return this.#one("SELECT COUNT(*) AS n FROM events")?.n as number;
 	}
 
@@ -456,7 +480,7 @@ export class Journal {
 			StepState.Pending,
 			StepState.Running,
 		);
-		if (fromSeq === 0) {
+		if (fromSeq === 0 && this.#events) {
 			for (const row of this.#sql.exec<Row>("SELECT seq FROM events").toArray()) {
 				this.#kv.delete(eventKey(row.seq as number));
 			}
