@@ -34,9 +34,10 @@ export class Execution implements StepHost {
 	#pauseGate: PromiseWithResolvers<void> | undefined;
 	#abandoned = false;
 
-	constructor(owner: ExecutionOwner) {
+	/** `steps`: how many steps the journal holds, if the caller knows (0 for a new instance). */
+	constructor(owner: ExecutionOwner, steps = owner.journal.stepCount()) {
 		this.#owner = owner;
-		this.#steps = owner.journal.stepCount();
+		this.#steps = steps;
 	}
 
 	get journal(): Journal {
