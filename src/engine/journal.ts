@@ -289,6 +289,10 @@ export class Journal {
 		return this.#one("SELECT COUNT(*) AS n FROM steps")?.n as number;
 	}
 
+	/**
+	 * A new journal entry. `attempts`: 1 for a step whose first attempt starts now, which saves
+	 * recording it with a second statement.
+	 */
 	insertStep(
 		type: StepType,
 		name: string,
@@ -297,14 +301,16 @@ export class Journal {
 		dueAt: number | null,
 		now: number,
 		eventType: string | null = null,
+		attempts = 0,
 	): StepRow {
 		const row = this.#one(
-			`INSERT INTO steps (type, name, count, state, due_at, started_at, event_type)
-			VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+			`INSERT INTO steps (type, name, count, state, attempts, due_at, started_at, event_type)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
 			type,
 			name,
 			count,
 			state,
+			attempts,
 			dueAt,
 			now,
 			eventType,

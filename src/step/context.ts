@@ -76,8 +76,9 @@ export class StepContext {
 	}
 
 	/**
-	 * The journal entry of this call, created if this is its first run. `dueAt` is computed only
-	 * then, from the same clock reading as the entry's start time.
+	 * The journal entry of this call, created (in `state`, with `attempts`) if this is its first
+	 * run; `created` says which. `dueAt` is computed only then, from the same clock reading as the
+	 * entry's start time.
 	 */
 	#entry(
 		type: StepType,
@@ -85,14 +86,16 @@ export class StepContext {
 		state: StepState,
 		dueAt: (now: number) => number | null,
 		eventType: string | null = null,
-	) {
+		attempts = 0,
+	): { step: StepRow; created: boolean } {
 		const count = this.#next(type, name);
 		const journal = this.#host.journal;
 		const existing = journal.step(type, name, count);
-		if (existing) return existing;
+		if (existing) return { step: existing, created: false };
 		this.#host.checkStepLimit();
 		const now = this.#host.now();
-		return journal.insertStep(type, name, count, state, dueAt(now), now, eventType);
+		const step = journal.insertStep(type, name, count, state, dueAt(now), now, eventType, attempts);
+		return { step, created: true };
 	}
 
 	/** The settled result of a finished entry: its stored value, or its stored error thrown. */
@@ -132,17 +135,20 @@ export class StepContext {
 		}
 		const config = resolveStepConfig(withConfig ? configOrCallback : undefined);
 		await this.#host.proceed();
-		const step = this.#entry("do", name, StepState.Pending, () => null);
+		// A new entry is written with its first attempt already started (one statement, not two).
+		const { step, created } = this.#entry("do", name, StepState.Running, () => null, null, 1);
 		// Guarded: once the run is abandoned (paused, terminated), run() never sees another result.
-		return this.#host.guard(this.#runStep(step, name, config, callback as Callback<T>));
+		return this.#host.guard(this.#runStep(step, created, name, config, callback as Callback<T>));
 	}
 
 	/**
-	 * Runs a step's attempts from its journal entry `step`. The entry is read again only when
-	 * something else may have changed it: after waiting for a retry, and after a failure.
+	 * Runs a step's attempts from its journal entry `step`; `started`: the entry was just written
+	 * with its first attempt started. The entry is read again only when something else may have
+	 * changed it: after waiting for a retry, and after a failure.
 	 */
 	async #runStep<T>(
 		entry: StepRow,
+		started: boolean,
 		name: string,
 		config: ResolvedStepConfig,
 		callback: Callback<T>,
@@ -176,17 +182,22 @@ export class StepContext {
 				continue;
 			}
 
-			// A started attempt that neither failed nor succeeded was cut off by a crash or eviction.
-			const interrupted = step.attempts - step.failures;
-			if (interrupted >= MAX_INTERRUPTED_ATTEMPTS) {
-				const error = new StepInterruptedError(
-					`step "${name}" was cut off ${interrupted} times (the runtime stopped or the instance was evicted mid-attempt); giving up after ${MAX_INTERRUPTED_ATTEMPTS}`,
-				);
-				journal.fail(seq, error.toJSON(), false, host.now());
-				throw error;
+			let attempt: number;
+			if (started) {
+				attempt = step.attempts;
+				started = false;
+			} else {
+				// A started attempt that neither failed nor succeeded was cut off by a crash or eviction.
+				const interrupted = step.attempts - step.failures;
+				if (interrupted >= MAX_INTERRUPTED_ATTEMPTS) {
+					const error = new StepInterruptedError(
+						`step "${name}" was cut off ${interrupted} times (the runtime stopped or the instance was evicted mid-attempt); giving up after ${MAX_INTERRUPTED_ATTEMPTS}`,
+					);
+					journal.fail(seq, error.toJSON(), false, host.now());
+					throw error;
+				}
+				attempt = journal.startAttempt(seq, host.now());
 			}
-
-			const attempt = journal.startAttempt(seq, host.now());
 			host.attemptStarted();
 			let outcome: { ok: true; value: T } | { ok: false; error: unknown };
 			try {
@@ -289,7 +300,7 @@ export class StepContext {
 		const host = this.#host;
 		await host.proceed();
 		// The wake time is computed once, on the first run, and read from the journal on replay.
-		const step = this.#entry("sleep", name, StepState.Sleeping, dueAt);
+		const { step } = this.#entry("sleep", name, StepState.Sleeping, dueAt);
 		if (step.state === StepState.Done) return;
 		if (step.dueAt === null || step.dueAt <= host.now()) {
 			host.journal.complete(step.seq, host.now());
@@ -312,7 +323,7 @@ export class StepContext {
 		const { type, timeout } = parse(waitOptionsSchema, options, "waitForEvent options");
 		const host = this.#host;
 		await host.proceed();
-		const step = this.#entry("wait", name, StepState.Waiting, (now) => now + timeout, type);
+		const { step } = this.#entry("wait", name, StepState.Waiting, (now) => now + timeout, type);
 		if (step.state === StepState.Waiting) {
 			// An event that arrived before the wait started is waiting in the buffer.
 			const buffered = host.journal.takeEvent(type);
