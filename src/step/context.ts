@@ -25,6 +25,7 @@ import {
 	durationSchema,
 	MAX_INTERRUPTED_ATTEMPTS,
 	MAX_SLEEP_MS,
+	MAX_STEP_NAME_LENGTH,
 	MAX_VALUE_BYTES,
 	parse,
 	type ResolvedStepConfig,
@@ -121,7 +122,7 @@ export class StepContext {
 		maybeCallback?: Callback<T> | unknown,
 		maybeRollback?: unknown,
 	): Promise<T> {
-		parse(stepNameSchema, name, "step name");
+		checkStepName(name);
 		const withConfig = typeof configOrCallback !== "function";
 		const callback = withConfig ? maybeCallback : configOrCallback;
 		if (typeof callback !== "function") {
@@ -223,7 +224,10 @@ export class StepContext {
 			try {
 				if (outcome.ok) {
 					const stored = this.#store(seq, name, outcome.value);
-					if (stored === undefined) return journal.stepOutput(seq) as T;
+					// run() gets what a replay would: the stored copy, read back, unless the value is
+					// a primitive, which is its own copy.
+					if (stored === undefined)
+						return isPrimitive(outcome.value) ? outcome.value : (journal.stepOutput(seq) as T);
 					outcome = { ok: false, error: stored };
 				}
 				const { error } = outcome;
@@ -340,6 +344,19 @@ export class StepContext {
 }
 
 type WorkflowSleepDuration = import("cloudflare:workers").WorkflowSleepDuration;
+
+/**
+ * Checks a step.do name on every call, without zod for the names it accepts (the same rule as
+ * stepNameSchema: a string of 1 to 256 characters); zod describes what is wrong with the others.
+ */
+function checkStepName(name: unknown): void {
+	if (typeof name === "string" && name.length >= 1 && name.length <= MAX_STEP_NAME_LENGTH) return;
+	parse(stepNameSchema, name, "step name");
+}
+
+function isPrimitive(value: unknown): boolean {
+	return value === null || (typeof value !== "object" && typeof value !== "function");
+}
 
 /** Rejects with a {@link WorkflowTimeoutError} if `promise` has not settled within `ms`. */
 function withTimeout<T>(promise: Promise<T>, ms: number, message: () => string): Promise<T> {
