@@ -41,6 +41,11 @@ export type TimerKind = "sleep" | "retry" | "event";
 /** What the step context needs from the run that hosts it (implemented by the engine's Execution). */
 export interface StepHost {
 	readonly journal: Journal;
+	/**
+	 * True if the run started from an empty journal: then no call of it has an entry before the
+	 * call creates one, and looking it up can be skipped.
+	 */
+	readonly fresh: boolean;
 	now(): number;
 	/** Throws if starting one more step would pass the instance's step limit. */
 	checkStepLimit(): void;
@@ -91,7 +96,7 @@ export class StepContext {
 	): { step: StepRow; created: boolean } {
 		const count = this.#next(type, name);
 		const journal = this.#host.journal;
-		const existing = journal.step(type, name, count);
+		const existing = this.#host.fresh ? undefined : journal.step(type, name, count);
 		if (existing) return { step: existing, created: false };
 		this.#host.checkStepLimit();
 		const now = this.#host.now();
