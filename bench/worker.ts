@@ -107,9 +107,10 @@ export class Floor extends DurableObject {
 	}
 
 	/**
-	 * The storage work a do-workflows step does, without the engine: per iteration three lookups,
-	 * an insert, two updates and a KV put of the output (the journal's calls for one `step.do`),
-	 * and, with `timer`, the per-attempt timeout timer (set, then cleared).
+	 * The storage work a do-workflows step does, without the engine: per iteration the journal's
+	 * calls for one new `step.do` in a run (an insert that records the first attempt, returning the
+	 * row; a KV put of the output; an update that marks it done), and, with `timer`, the per-attempt
+	 * timeout timer (set, then cleared).
 	 */
 	async journal(n: number, timer: boolean): Promise<number> {
 		const sql = this.ctx.storage.sql;
@@ -118,23 +119,18 @@ export class Floor extends DurableObject {
 			"CREATE TABLE IF NOT EXISTS steps (seq INTEGER PRIMARY KEY, name TEXT, count INTEGER, state INTEGER, attempts INTEGER, started_at INTEGER, ended_at INTEGER, UNIQUE (name, count))",
 		);
 		for (let i = 0; i < n; i++) {
-			const name = `s${i}`;
-			sql.exec("SELECT * FROM steps WHERE name = ? AND count = 1", name).toArray();
-			sql.exec(
-				"INSERT INTO steps (name, count, state, attempts, started_at) VALUES (?, 1, 0, 0, ?)",
-				name,
-				Date.now(),
-			);
 			const seq = sql
-				.exec<{ seq: number }>("SELECT seq FROM steps WHERE name = ? AND count = 1", name)
+				.exec<{ seq: number }>(
+					"INSERT INTO steps (name, count, state, attempts, started_at) VALUES (?, 1, 1, 1, ?) RETURNING *",
+					`s${i}`,
+					Date.now(),
+				)
 				.one().seq;
-			sql.exec("SELECT * FROM steps WHERE seq = ?", seq).toArray();
-			sql.exec("UPDATE steps SET attempts = attempts + 1 WHERE seq = ?", seq);
 			const handle = timer ? setTimeout(() => {}, 600_000) : undefined;
 			await Promise.resolve(i);
 			if (handle !== undefined) clearTimeout(handle);
 			kv.put(`out:${seq}`, i);
-			sql.exec("UPDATE steps SET state = 1, ended_at = ? WHERE seq = ?", Date.now(), seq);
+			sql.exec("UPDATE steps SET state = 5, ended_at = ? WHERE seq = ?", Date.now(), seq);
 			await Promise.resolve();
 		}
 		return n;
