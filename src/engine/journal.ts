@@ -305,7 +305,7 @@ export class Journal {
 	): StepRow {
 		const row = this.#one(
 			`INSERT INTO steps (type, name, count, state, attempts, due_at, started_at, event_type)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
 			type,
 			name,
 			count,
@@ -316,7 +316,22 @@ export class Journal {
 			eventType,
 		);
 		if (!row) throw new Error("steps insert returned no row");
-		return toStep(row);
+		// The new row is what was just written plus the columns' defaults: no need to read it back.
+		return {
+			seq: row.seq as number,
+			type,
+			name,
+			count,
+			state,
+			attempts,
+			failures: 0,
+			dueAt,
+			startedAt: now,
+			endedAt: null,
+			error: null,
+			nonRetryable: false,
+			eventType,
+		};
 	}
 
 	/** Records that an attempt starts; returns its 1-based number. */
