@@ -30,18 +30,36 @@ export interface BenchEnv {
 
 /** What a bench instance does. */
 export type Params =
-	| { kind: "steps"; n: number }
+	| { kind: "steps"; n: number; mark: string }
 	| { kind: "two" }
-	| { kind: "sleepy"; n: number; sleepMs: number }
-	| { kind: "wake"; sleepMs: number };
+	| { kind: "sleepy"; n: number; sleepMs: number; mark: string }
+	| { kind: "wake"; sleepMs: number }
+	| { kind: "idle"; counter: string };
+
+/**
+ * The last step of workloads 1 and 4: tells a separate object the run is done, and that object
+ * notes the time. The bench waits for that note instead of polling status() every millisecond:
+ * the built-in engine's status() reads the instance's whole log, so polling it that often made
+ * its runs slower the longer they were.
+ */
+async function finished(env: BenchEnv, mark: string, step: WorkflowStep): Promise<void> {
+	await step.do("finished", async () => {
+		await env.FLOOR.get(env.FLOOR.idFromName(mark)).mark();
+	});
+}
 
 /** The one workflow body, run by both engines. */
-async function body(event: WorkflowEvent<Params>, step: WorkflowStep): Promise<unknown> {
+async function body(
+	event: WorkflowEvent<Params>,
+	step: WorkflowStep,
+	env: BenchEnv,
+): Promise<unknown> {
 	const p = event.payload;
 	switch (p.kind) {
 		case "steps": {
 			let sum = 0;
 			for (let i = 0; i < p.n; i++) sum += await step.do(`s${i}`, async () => i);
+			await finished(env, p.mark, step);
 			return sum;
 		}
 		case "two": {
@@ -54,6 +72,7 @@ async function body(event: WorkflowEvent<Params>, step: WorkflowStep): Promise<u
 				await step.do(`s${i}`, async () => i);
 				await step.sleep(`z${i}`, p.sleepMs);
 			}
+			await finished(env, p.mark, step);
 			return p.n;
 		}
 		case "wake": {
@@ -63,18 +82,26 @@ async function body(event: WorkflowEvent<Params>, step: WorkflowStep): Promise<u
 			const woke = await step.do("woke", async () => Date.now());
 			return woke - start - p.sleepMs;
 		}
+		case "idle": {
+			// Counts itself in, then waits for an event that never comes (within the bench): a
+			// waiting instance, as most instances of a real deployment are most of the time.
+			const counter = env.FLOOR.get(env.FLOOR.idFromName(p.counter));
+			await step.do("arrive", async () => counter.hit());
+			await step.waitForEvent("go", { type: "go", timeout: "1 hour" });
+			return 1;
+		}
 	}
 }
 
 export class NativeBench extends NativeEntrypoint<BenchEnv, Params> {
 	override async run(event: WorkflowEvent<Params>, step: WorkflowStep) {
-		return body(event, step);
+		return body(event, step, this.env);
 	}
 }
 
 export class OursBench extends WorkflowEntrypoint<BenchEnv, Params> {
 	async run(event: WorkflowEvent<Params>, step: WorkflowStep) {
-		return body(event, step);
+		return body(event, step, this.env);
 	}
 }
 
@@ -94,9 +121,10 @@ export class Floor extends DurableObject {
 	}
 
 	/**
-	 * The storage work a do-workflows step does, without the engine: per iteration three lookups,
-	 * an insert, two updates and a KV put of the output (the journal's calls for one `step.do`),
-	 * and, with `timer`, the per-attempt timeout timer (set, then cleared).
+	 * The storage work a do-workflows step does, without the engine: per iteration the journal's
+	 * calls for one new `step.do` in a run (an insert that records the first attempt, returning the
+	 * row; a KV put of the output; an update that marks it done), and, with `timer`, the per-attempt
+	 * timeout timer (set, then cleared).
 	 */
 	async journal(n: number, timer: boolean): Promise<number> {
 		const sql = this.ctx.storage.sql;
@@ -105,26 +133,42 @@ export class Floor extends DurableObject {
 			"CREATE TABLE IF NOT EXISTS steps (seq INTEGER PRIMARY KEY, name TEXT, count INTEGER, state INTEGER, attempts INTEGER, started_at INTEGER, ended_at INTEGER, UNIQUE (name, count))",
 		);
 		for (let i = 0; i < n; i++) {
-			const name = `s${i}`;
-			sql.exec("SELECT * FROM steps WHERE name = ? AND count = 1", name).toArray();
-			sql.exec(
-				"INSERT INTO steps (name, count, state, attempts, started_at) VALUES (?, 1, 0, 0, ?)",
-				name,
-				Date.now(),
-			);
 			const seq = sql
-				.exec<{ seq: number }>("SELECT seq FROM steps WHERE name = ? AND count = 1", name)
+				.exec<{ seq: number }>(
+					"INSERT INTO steps (name, count, state, attempts, started_at) VALUES (?, 1, 1, 1, ?) RETURNING *",
+					`s${i}`,
+					Date.now(),
+				)
 				.one().seq;
-			sql.exec("SELECT * FROM steps WHERE seq = ?", seq).toArray();
-			sql.exec("UPDATE steps SET attempts = attempts + 1 WHERE seq = ?", seq);
 			const handle = timer ? setTimeout(() => {}, 600_000) : undefined;
 			await Promise.resolve(i);
 			if (handle !== undefined) clearTimeout(handle);
 			kv.put(`out:${seq}`, i);
-			sql.exec("UPDATE steps SET state = 1, ended_at = ? WHERE seq = ?", Date.now(), seq);
+			sql.exec("UPDATE steps SET state = 5, ended_at = ? WHERE seq = ?", Date.now(), seq);
 			await Promise.resolve();
 		}
 		return n;
+	}
+
+	/** Notes the time of a run's end (workloads 1 and 4); the first call counts. */
+	async mark(): Promise<void> {
+		if (this.ctx.storage.kv.get("at") === undefined) this.ctx.storage.kv.put("at", Date.now());
+	}
+
+	/** The time noted by mark(), if any. */
+	async marked(): Promise<number | undefined> {
+		return this.ctx.storage.kv.get("at") as number | undefined;
+	}
+
+	/** A counter: how many instances of workload 6 reached their wait. */
+	async hit(): Promise<number> {
+		const n = ((this.ctx.storage.kv.get("n") as number | undefined) ?? 0) + 1;
+		this.ctx.storage.kv.put("n", n);
+		return n;
+	}
+
+	async hits(): Promise<number> {
+		return (this.ctx.storage.kv.get("n") as number | undefined) ?? 0;
 	}
 
 	/** A fresh object's first request: two writes. */
@@ -173,6 +217,45 @@ async function waitAll(
 	return outputs;
 }
 
+/**
+ * Workload 6: creates instances `offset` to `offset + n - 1` that wait (or, for the floor, bare
+ * objects with two writes each), 100 at a time as createBatch allows.
+ */
+async function createIdle(
+	env: BenchEnv,
+	engine: Engine | "floor",
+	tag: string,
+	n: number,
+	offset: number,
+): Promise<Record<string, number>> {
+	const t0 = Date.now();
+	for (let b = offset; b < offset + n; b += 100) {
+		const ids = Array.from(
+			{ length: Math.min(100, offset + n - b) },
+			(_, i) => `idle-${tag}-${b + i}`,
+		);
+		if (engine === "floor") {
+			await Promise.all(ids.map((id) => env.FLOOR.get(env.FLOOR.idFromName(id)).init()));
+		} else {
+			const params: Params = { kind: "idle", counter: `counter-${tag}` };
+			await binding(env, engine).createBatch(ids.map((id) => ({ id, params })));
+		}
+	}
+	return { ms: Date.now() - t0 };
+}
+
+/** Waits (polling every millisecond) until the run's last step has noted its end; returns that time. */
+async function untilMarked(env: BenchEnv, mark: string): Promise<number> {
+	const stub = env.FLOOR.get(env.FLOOR.idFromName(mark));
+	const deadline = Date.now() + 600_000;
+	for (;;) {
+		const at = await stub.marked();
+		if (at !== undefined) return at;
+		if (Date.now() > deadline) throw new Error(`timed out waiting for ${mark}`);
+		await sleep(1);
+	}
+}
+
 function percentile(sorted: number[], p: number): number {
 	if (sorted.length === 0) return Number.NaN;
 	const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
@@ -185,7 +268,34 @@ async function runWorkload(
 	engine: Engine | "floor",
 	tag: string,
 	n: number,
+	offset: number,
+	timeout: number,
 ): Promise<Record<string, number>> {
+	if (workload === "noop") return { ms: 0 };
+	if (workload === "idle-create") return createIdle(env, engine, tag, n, offset);
+	if (workload === "idle-wait") {
+		// Until every instance has counted itself in (its first step ran; its wait is next), or
+		// `timeout` ms: an instance whose engine object failed to start never does.
+		const counter = env.FLOOR.get(env.FLOOR.idFromName(`counter-${tag}`));
+		const t0 = Date.now();
+		let arrived = engine === "floor" ? n : await counter.hits();
+		while (arrived < n && Date.now() - t0 < timeout) {
+			await sleep(50);
+			arrived = await counter.hits();
+		}
+		return { ms: Date.now() - t0, arrived };
+	}
+	if (workload === "idle-check") {
+		// A sample of the instances: each must still be waiting (the built-in engine says running).
+		const expected = engine === "native" ? "running" : "waiting";
+		const wf = binding(env, engine as Engine);
+		let bad = 0;
+		for (let i = 0; i < n; i += offset) {
+			const s = await (await wf.get(`idle-${tag}-${i}`)).status();
+			if (s.status !== expected) bad++;
+		}
+		return { ms: 0, bad };
+	}
 	if (engine === "floor") {
 		if (workload === "steps") {
 			const stub = env.FLOOR.get(env.FLOOR.idFromName(`writes-${tag}`));
@@ -220,10 +330,14 @@ async function runWorkload(
 	const wf = binding(env, engine);
 	switch (workload) {
 		case "steps": {
+			const mark = `mark-${tag}`;
 			const t0 = Date.now();
-			const instance = await wf.create({ id: `steps-${tag}`, params: { kind: "steps", n } });
-			const [sum] = await waitAll([instance], 1, 600_000);
-			const ms = Date.now() - t0;
+			const instance = await wf.create({
+				id: `steps-${tag}`,
+				params: { kind: "steps", n, mark },
+			});
+			const ms = (await untilMarked(env, mark)) - t0;
+			const [sum] = await waitAll([instance], 20, 600_000);
 			if (sum !== (n * (n - 1)) / 2) throw new Error(`steps: wrong output ${String(sum)}`);
 			return { ms };
 		}
@@ -244,13 +358,16 @@ async function runWorkload(
 			return { ms, createdMs: created };
 		}
 		case "sleepy": {
+			const mark = `mark-${tag}`;
 			const t0 = Date.now();
 			const instance = await wf.create({
 				id: `sleepy-${tag}`,
-				params: { kind: "sleepy", n, sleepMs: 1 },
+				params: { kind: "sleepy", n, sleepMs: 1, mark },
 			});
-			await waitAll([instance], 1, 600_000);
-			return { ms: Date.now() - t0 };
+			const ms = (await untilMarked(env, mark)) - t0;
+			const [output] = await waitAll([instance], 20, 600_000);
+			if (output !== n) throw new Error(`sleepy: wrong output ${String(output)}`);
+			return { ms };
 		}
 		case "wake": {
 			const t0 = Date.now();
@@ -281,8 +398,10 @@ export default {
 		const engine = (url.searchParams.get("engine") ?? "") as Engine | "floor";
 		const tag = url.searchParams.get("tag") ?? "0";
 		const n = Number(url.searchParams.get("n") ?? "0");
+		const offset = Number(url.searchParams.get("offset") ?? "0");
+		const timeout = Number(url.searchParams.get("timeout") ?? "600000");
 		try {
-			return Response.json(await runWorkload(env, workload, engine, tag, n));
+			return Response.json(await runWorkload(env, workload, engine, tag, n, offset, timeout));
 		} catch (error) {
 			const e = error as Error;
 			return Response.json({ error: `${e.name}: ${e.message}` }, { status: 500 });

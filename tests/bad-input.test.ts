@@ -15,14 +15,21 @@ import {
 	waitForStatus,
 } from "./helpers";
 
-/** Everything an instance stores: its row, its journal, its KV keys and values, its alarm. */
+/**
+ * Everything an instance stores: its row, its journal, its buffered events (the table exists once
+ * one was buffered), its KV keys and values, its alarm.
+ */
 async function snapshot(id: string) {
 	// The listing's retry alarm comes and goes with its updates, which are not this file's subject.
 	await listingSettled(id);
 	return runInDurableObject(engineStub(id), async (engine: WorkflowEngine, state) => ({
 		instance: engine.journal.instance(),
 		steps: state.storage.sql.exec("SELECT * FROM steps ORDER BY seq").toArray(),
-		events: state.storage.sql.exec("SELECT * FROM events ORDER BY seq").toArray(),
+		events: state.storage.sql
+			.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'events'")
+			.toArray().length
+			? state.storage.sql.exec("SELECT * FROM events ORDER BY seq").toArray()
+			: [],
 		kv: [...state.storage.kv.list()],
 		alarm: await state.storage.getAlarm(),
 	}));

@@ -194,7 +194,7 @@ export class WorkflowEngine extends DurableObject {
 			// Events a test mocked before the instance existed wait in the buffer like sent ones.
 			this.#bufferMockedEvents(request.id, true, now);
 			this.#status = Status.Queued;
-			this.#start();
+			this.#start(0);
 			return null;
 		});
 	}
@@ -540,11 +540,12 @@ export class WorkflowEngine extends DurableObject {
 	/**
 	 * Starts (or replays) the run, unless one is live or the instance is finished. The lease is
 	 * armed in the same transaction, so a run cut off before its first step still starts again.
+	 * `steps`: how many steps the journal holds, if known (none, for a new instance).
 	 */
-	#start(): void {
+	#start(steps?: number): void {
 		const instance = this.journal.instance();
 		if (this.#execution || !instance || isFinal(instance.status)) return;
-		const execution = new Execution(this);
+		const execution = new Execution(this, steps);
 		this.#execution = execution;
 		this.#transition(Status.Running);
 		this.renewLease();

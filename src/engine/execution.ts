@@ -34,9 +34,18 @@ export class Execution implements StepHost {
 	#pauseGate: PromiseWithResolvers<void> | undefined;
 	#abandoned = false;
 
-	constructor(owner: ExecutionOwner) {
+	/**
+	 * True if the journal held no step as this run started. Only this run adds entries while it
+	 * lives (a restart abandons it first), and each call it makes is a new (type, name, count), so
+	 * none of its calls can find an entry it did not create.
+	 */
+	readonly fresh: boolean;
+
+	/** `steps`: how many steps the journal holds, if the caller knows (0 for a new instance). */
+	constructor(owner: ExecutionOwner, steps = owner.journal.stepCount()) {
 		this.#owner = owner;
-		this.#steps = owner.journal.stepCount();
+		this.#steps = steps;
+		this.fresh = steps === 0;
 	}
 
 	get journal(): Journal {

@@ -131,6 +131,13 @@ CREATE TABLE IF NOT EXISTS failed_attempts (
 	PRIMARY KEY (seq, attempt)
 );
 CREATE INDEX IF NOT EXISTS steps_due ON steps (due_at) WHERE due_at IS NOT NULL;
+`;
+
+/**
+ * Created with the first buffered event, not with the instance: most instances never buffer one,
+ * and every table a new object creates costs its creation time (DDL, pages written).
+ */
+const EVENTS_SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
 	seq INTEGER PRIMARY KEY,
 	type TEXT NOT NULL,
@@ -180,21 +187,32 @@ export class Journal {
 	/** Told after each write that changes what an observer sees: the status (named), or a step's outcome. */
 	readonly #changed: (status?: Status) => void;
 
+	/** False until an event is buffered: the events table does not exist before. */
+	#events: boolean;
+
 	constructor(storage: DurableObjectStorage, onChange: (status?: Status) => void = () => {}) {
 		this.#storage = storage;
 		this.#changed = onChange;
 		this.#sql = storage.sql;
 		this.#kv = storage.kv;
 		// Reading the schema writes nothing, so looking up an unknown id leaves no storage behind.
-		this.#ready =
-			this.#one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'instance'") !==
-			undefined;
+		const tables = new Set(
+			this.#sql
+				.exec<{ name: string }>(
+					"SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('instance', 'events')",
+				)
+				.toArray()
+				.map((row) => row.name),
+		);
+		this.#ready = tables.has("instance");
+		this.#events = tables.has("events");
 	}
 
 	/** Deletes everything the instance stored (the alarm aside). */
 	async destroy(): Promise<void> {
 		await this.#storage.deleteAll();
 		this.#ready = false;
+		this.#events = false;
 		this.#changed();
 	}
 
@@ -287,7 +305,8 @@ export class Journal {
 	/** The time the engine last asked its alarm for, so an alarm run early (by a test) knows how far it reaches. */
 	alarmAt(): number | null {
 		if (!this.#ready) return null;
-		return (this.#one("SELECT alarm_at FROM instance")?.alarm_at as number | null) ?? null;
+		// The same statement as instance(): each distinct statement is compiled once per object.
+		return (this.#one("SELECT * FROM instance")?.alarm_at as number | null) ?? null;
 	}
 
 	setAlarmAt(at: number | null): void {
@@ -321,6 +340,10 @@ export class Journal {
 		return this.#one("SELECT COUNT(*) AS n FROM steps")?.n as number;
 	}
 
+	/**
+	 * A new journal entry. `attempts`: 1 for a step whose first attempt starts now, which saves
+	 * recording it with a second statement.
+	 */
 	insertStep(
 		type: StepType,
 		name: string,
@@ -329,20 +352,40 @@ export class Journal {
 		dueAt: number | null,
 		now: number,
 		eventType: string | null = null,
+		attempts = 0,
 	): StepRow {
 		const row = this.#one(
-			`INSERT INTO steps (type, name, count, state, due_at, started_at, event_type)
-			VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+			`INSERT INTO steps (type, name, count, state, attempts, due_at, started_at, event_type,
+				attempt_started_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
 			type,
 			name,
 			count,
 			state,
+			attempts,
 			dueAt,
 			now,
 			eventType,
+			attempts > 0 ? now : null,
 		);
 		if (!row) throw new Error("steps insert returned no row");
-		return toStep(row);
+		// The new row is what was just written plus the columns' defaults: no need to read it back.
+		return {
+			seq: row.seq as number,
+			type,
+			name,
+			count,
+			state,
+			attempts,
+			failures: 0,
+			dueAt,
+			startedAt: now,
+			endedAt: null,
+			error: null,
+			nonRetryable: false,
+			eventType,
+			attemptStartedAt: attempts > 0 ? now : null,
+		};
 	}
 
 	/** Records that an attempt starts; returns its 1-based number. */
@@ -479,6 +522,10 @@ export class Journal {
 
 	/** Buffers an event that no wait has taken yet. */
 	bufferEvent(type: string, payload: unknown, now: number): void {
+		if (!this.#events) {
+			this.#sql.exec(EVENTS_SCHEMA);
+			this.#events = true;
+		}
 		const row = this.#one(
 			"INSERT INTO events (type, received_at) VALUES (?, ?) RETURNING seq",
 			type,
@@ -489,6 +536,7 @@ export class Journal {
 
 	/** Removes and returns the oldest buffered event of `type`, if any. */
 	takeEvent(type: string): ReceivedEvent | undefined {
+		if (!this.#events) return undefined;
 		const row = this.#one("SELECT * FROM events WHERE type = ? ORDER BY seq LIMIT 1", type);
 		if (!row) return undefined;
 		const seq = row.seq as number;
@@ -515,6 +563,7 @@ export class Journal {
 	}
 
 	bufferedEvents(): number {
+		if (!this.#events) return 0;
 		return this.#one("SELECT COUNT(*) AS n FROM events")?.n as number;
 	}
 
@@ -540,7 +589,7 @@ export class Journal {
 			StepState.Pending,
 			StepState.Running,
 		);
-		if (fromSeq === 0) {
+		if (fromSeq === 0 && this.#events) {
 			for (const row of this.#sql.exec<Row>("SELECT seq FROM events").toArray()) {
 				this.#kv.delete(eventKey(row.seq as number));
 			}
@@ -563,7 +612,7 @@ export class Journal {
 
 	/** How long a finished instance is kept, by how it ended; null keeps it until deleted. */
 	retention(): { success: number | null; error: number | null } {
-		const row = this.#one("SELECT success_retention, error_retention FROM instance");
+		const row = this.#one("SELECT * FROM instance");
 		return {
 			success: (row?.success_retention as number | null) ?? null,
 			error: (row?.error_retention as number | null) ?? null,

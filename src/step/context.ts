@@ -26,6 +26,7 @@ import {
 	durationSchema,
 	MAX_INTERRUPTED_ATTEMPTS,
 	MAX_SLEEP_MS,
+	MAX_STEP_NAME_LENGTH,
 	MAX_VALUE_BYTES,
 	parse,
 	type ResolvedStepConfig,
@@ -41,6 +42,11 @@ export type TimerKind = "sleep" | "retry" | "event";
 /** What the step context needs from the run that hosts it (implemented by the engine's Execution). */
 export interface StepHost {
 	readonly journal: Journal;
+	/**
+	 * True if the run started from an empty journal: then no call of it has an entry before the
+	 * call creates one, and looking it up can be skipped.
+	 */
+	readonly fresh: boolean;
 	now(): number;
 	/** Throws if starting one more step would pass the instance's step limit. */
 	checkStepLimit(): void;
@@ -80,8 +86,9 @@ export class StepContext {
 	}
 
 	/**
-	 * The journal entry of this call, created if this is its first run. `dueAt` is computed only
-	 * then, from the same clock reading as the entry's start time.
+	 * The journal entry of this call, created (in `state`, with `attempts`) if this is its first
+	 * run; `created` says which. `dueAt` is computed only then, from the same clock reading as the
+	 * entry's start time.
 	 */
 	#entry(
 		type: StepType,
@@ -89,14 +96,16 @@ export class StepContext {
 		state: StepState,
 		dueAt: (now: number) => number | null,
 		eventType: string | null = null,
-	) {
+		attempts = 0,
+	): { step: StepRow; created: boolean } {
 		const count = this.#next(type, name);
 		const journal = this.#host.journal;
-		const existing = journal.step(type, name, count);
-		if (existing) return existing;
+		const existing = this.#host.fresh ? undefined : journal.step(type, name, count);
+		if (existing) return { step: existing, created: false };
 		this.#host.checkStepLimit();
 		const now = this.#host.now();
-		return journal.insertStep(type, name, count, state, dueAt(now), now, eventType);
+		const step = journal.insertStep(type, name, count, state, dueAt(now), now, eventType, attempts);
+		return { step, created: true };
 	}
 
 	/** The settled result of a finished entry: its stored value, or its stored error thrown. */
@@ -122,7 +131,7 @@ export class StepContext {
 		maybeCallback?: Callback<T> | unknown,
 		maybeRollback?: unknown,
 	): Promise<T> {
-		parse(stepNameSchema, name, "step name");
+		checkStepName(name);
 		const withConfig = typeof configOrCallback !== "function";
 		const callback = withConfig ? maybeCallback : configOrCallback;
 		if (typeof callback !== "function") {
@@ -136,17 +145,20 @@ export class StepContext {
 		}
 		const config = resolveStepConfig(withConfig ? configOrCallback : undefined);
 		await this.#host.proceed();
-		const step = this.#entry("do", name, StepState.Pending, () => null);
+		// A new entry is written with its first attempt already started (one statement, not two).
+		const { step, created } = this.#entry("do", name, StepState.Running, () => null, null, 1);
 		// Guarded: once the run is abandoned (paused, terminated), run() never sees another result.
-		return this.#host.guard(this.#runStep(step, name, config, callback as Callback<T>));
+		return this.#host.guard(this.#runStep(step, created, name, config, callback as Callback<T>));
 	}
 
 	/**
-	 * Runs a step's attempts from its journal entry `step`. The entry is read again only when
-	 * something else may have changed it: after waiting for a retry, and after a failure.
+	 * Runs a step's attempts from its journal entry `step`; `started`: the entry was just written
+	 * with its first attempt started. The entry is read again only when something else may have
+	 * changed it: after waiting for a retry, and after a failure.
 	 */
 	async #runStep<T>(
 		entry: StepRow,
+		started: boolean,
 		name: string,
 		config: ResolvedStepConfig,
 		callback: Callback<T>,
@@ -180,17 +192,22 @@ export class StepContext {
 				continue;
 			}
 
-			// A started attempt that neither failed nor succeeded was cut off by a crash or eviction.
-			const interrupted = step.attempts - step.failures;
-			if (interrupted >= MAX_INTERRUPTED_ATTEMPTS) {
-				const error = new StepInterruptedError(
-					`step "${name}" was cut off ${interrupted} times (the runtime stopped or the instance was evicted mid-attempt); giving up after ${MAX_INTERRUPTED_ATTEMPTS}`,
-				);
-				journal.fail(seq, error.toJSON(), false, host.now());
-				throw error;
+			let attempt: number;
+			if (started) {
+				attempt = step.attempts;
+				started = false;
+			} else {
+				// A started attempt that neither failed nor succeeded was cut off by a crash or eviction.
+				const interrupted = step.attempts - step.failures;
+				if (interrupted >= MAX_INTERRUPTED_ATTEMPTS) {
+					const error = new StepInterruptedError(
+						`step "${name}" was cut off ${interrupted} times (the runtime stopped or the instance was evicted mid-attempt); giving up after ${MAX_INTERRUPTED_ATTEMPTS}`,
+					);
+					journal.fail(seq, error.toJSON(), false, host.now());
+					throw error;
+				}
+				attempt = journal.startAttempt(seq, host.now());
 			}
-
-			const attempt = journal.startAttempt(seq, host.now());
 			host.attemptStarted();
 			const timedOut = () =>
 				`step "${name}" attempt ${attempt} timed out after ${config.timeoutMs} ms`;
@@ -221,7 +238,10 @@ export class StepContext {
 			try {
 				if (outcome.ok) {
 					const stored = this.#store(seq, name, outcome.value);
-					if (stored === undefined) return journal.stepOutput(seq) as T;
+					// run() gets what a replay would: the stored copy, read back, unless the value is
+					// a primitive, which is its own copy.
+					if (stored === undefined)
+						return isPrimitive(outcome.value) ? outcome.value : (journal.stepOutput(seq) as T);
 					outcome = { ok: false, error: stored };
 				}
 				const { error } = outcome;
@@ -301,7 +321,7 @@ export class StepContext {
 		const host = this.#host;
 		await host.proceed();
 		// The wake time is computed once, on the first run, and read from the journal on replay.
-		const step = this.#entry("sleep", name, StepState.Sleeping, dueAt);
+		const { step } = this.#entry("sleep", name, StepState.Sleeping, dueAt);
 		if (step.state === StepState.Done) return;
 		if (
 			step.dueAt === null ||
@@ -328,7 +348,7 @@ export class StepContext {
 		const { type, timeout } = parse(waitOptionsSchema, options, "waitForEvent options");
 		const host = this.#host;
 		await host.proceed();
-		const step = this.#entry("wait", name, StepState.Waiting, (now) => now + timeout, type);
+		const { step } = this.#entry("wait", name, StepState.Waiting, (now) => now + timeout, type);
 		if (step.state === StepState.Waiting) {
 			if (this.#controls?.eventTimesOut(name, step.count)) {
 				// A test forced the timeout: it wins over any event, as in the product.
@@ -359,6 +379,19 @@ async function overridden<T>(override: AttemptOverride, timedOut: () => string):
 	if (override.kind === "result") return override.value as T;
 	if (override.kind === "error") throw override.error;
 	throw new WorkflowTimeoutError(timedOut());
+}
+
+/**
+ * Checks a step.do name on every call, without zod for the names it accepts (the same rule as
+ * stepNameSchema: a string of 1 to 256 characters); zod describes what is wrong with the others.
+ */
+function checkStepName(name: unknown): void {
+	if (typeof name === "string" && name.length >= 1 && name.length <= MAX_STEP_NAME_LENGTH) return;
+	parse(stepNameSchema, name, "step name");
+}
+
+function isPrimitive(value: unknown): boolean {
+	return value === null || (typeof value !== "object" && typeof value !== "function");
 }
 
 /** Rejects with a {@link WorkflowTimeoutError} if `promise` has not settled within `ms`. */

@@ -9,11 +9,22 @@ import {
 	stepConfigSchema,
 } from "../limits";
 
+/** The config of a step.do given none: resolved once, not validated on every step. */
+const DEFAULTS: ResolvedStepConfig = Object.freeze({
+	retries: Object.freeze({
+		limit: DEFAULT_RETRY_LIMIT,
+		delayMs: DEFAULT_RETRY_DELAY_MS,
+		backoff: DEFAULT_BACKOFF,
+	}),
+	timeoutMs: DEFAULT_STEP_TIMEOUT_MS,
+});
+
 /**
  * Validates a `WorkflowStepConfig` and fills in the documented defaults: 5 retries, 10 s apart,
  * exponential backoff, a 10 minute timeout per attempt.
  */
 export function resolveStepConfig(config: unknown): ResolvedStepConfig {
+	if (config === undefined) return DEFAULTS;
 	const parsed = parse(stepConfigSchema, config ?? {}, "step config");
 	return {
 		retries: {
