@@ -5,7 +5,6 @@
 import type { EngineHooks, InstanceControls } from "../engine/hooks";
 import { installEngineHooks } from "../engine/hooks";
 import { InvalidStateError } from "../errors";
-import type { Modifications } from "./controls";
 
 type PublicStatus = InstanceStatus["status"];
 
@@ -64,8 +63,9 @@ export class Watch {
 	/** Settles once anything changes after this call. */
 	async next(): Promise<void> {
 		const seen = this.#changes;
-		while (this.#changes === seen)
+		while (this.#changes === seen && !this.#stopped) {
 			await new Promise((resolve) => setTimeout(resolve, WATCH_POLL_MS));
+		}
 	}
 }
 
