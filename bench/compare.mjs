@@ -1,0 +1,144 @@
+#!/usr/bin/env node
+/**
+ * A/B comparison of engine versions on one workload: `node bench/compare.mjs <workload> <engine>
+ * <n> <rounds> <ref>...`. Each ref is a git commit (or `worktree`, the files as they are); its
+ * src/ runs under the current bench Worker (bench/worker.ts), so only the engine differs. Rounds
+ * alternate between the refs (A B, B A, ...), each in a fresh runtime after a warm-up, which on a
+ * shared, noisy machine compares better than separate runs. It prints each ref's median and
+ * minimum time, and workerd's CPU time (user + system) for the measured run.
+ *
+ * Workloads and engines are those of bench/worker.ts: steps, instances, sleepy, wake; ours,
+ * native, floor. BENCH_STATE_ROOT: where runtimes keep their state (default: the system's
+ * temporary directory; /dev/shm keeps it in memory).
+ *
+ * Example: BENCH_STATE_ROOT=/dev/shm node bench/compare.mjs instances ours 1000 9 19c8504 HEAD
+ */
+import { execFileSync } from "node:child_process";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+import { Miniflare } from "miniflare";
+
+const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
+const [workload, engine, nArg, roundsArg, ...refs] = process.argv.slice(2);
+if (!workload || !engine || !refs.length) {
+	console.error("usage: node bench/compare.mjs <workload> <engine> <n> <rounds> <ref>...");
+	process.exit(2);
+}
+const n = Number(nArg);
+const rounds = Number(roundsArg);
+const dir = mkdtempSync(join(process.env.BENCH_STATE_ROOT ?? tmpdir(), "do-workflows-compare-"));
+
+/** Bundles the bench Worker of this worktree with the src/ of `ref`. */
+async function bundle(ref, i) {
+	const tree = join(dir, `tree-${i}`);
+	mkdirSync(tree);
+	if (ref === "worktree") cpSync(join(ROOT, "src"), join(tree, "src"), { recursive: true });
+	else execFileSync("sh", ["-c", `git -C "${ROOT}" archive "${ref}" src | tar -x -C "${tree}"`]);
+	cpSync(join(ROOT, "bench"), join(tree, "bench"), { recursive: true });
+	const outfile = join(dir, `worker-${i}.js`);
+	await build({
+		entryPoints: [join(tree, "bench", "worker.ts")],
+		outfile,
+		bundle: true,
+		format: "esm",
+		platform: "neutral",
+		target: "es2022",
+		mainFields: ["module", "main"],
+		conditions: ["workerd", "worker", "import"],
+		external: ["cloudflare:*", "node:*"],
+		nodePaths: [join(ROOT, "node_modules")],
+		logLevel: "error",
+	});
+	return outfile;
+}
+
+/** workerd's CPU time so far (user + system), in ms. */
+function cpuOf(pid) {
+	const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+	return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+function workerdOf(parent) {
+	for (const entry of readdirSync("/proc")) {
+		if (!/^\d+$/.test(entry)) continue;
+		try {
+			const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+			const close = stat.lastIndexOf(")");
+			const name = stat.slice(stat.indexOf("(") + 1, close);
+			if (name === "workerd" && stat.slice(close + 2).split(" ")[1] === String(parent))
+				return entry;
+		} catch {
+			// Gone while we looked.
+		}
+	}
+}
+
+let seq = 0;
+async function once(scriptPath) {
+	const state = mkdtempSync(join(dir, "state-"));
+	const mf = new Miniflare({
+		modules: true,
+		scriptPath,
+		modulesRoot: dir,
+		compatibilityDate: "2026-04-01",
+		compatibilityFlags: ["nodejs_compat"],
+		durableObjects: {
+			OURS: { className: "OursEngine", useSQLite: true },
+			FLOOR: { className: "Floor", useSQLite: true },
+		},
+		workflows: { NATIVE: { name: "bench", className: "NativeBench" } },
+		defaultPersistRoot: state,
+		durableObjectsPersist: true,
+		workflowsPersist: true,
+	});
+	try {
+		await mf.ready;
+		const pid = workerdOf(process.pid);
+		const run = async (count) => {
+			const query = new URLSearchParams({ workload, engine, n: count, tag: `t${seq++}` });
+			const response = await mf.dispatchFetch(`http://bench/run?${query}`, { method: "POST" });
+			const body = await response.json();
+			if (body.error) throw new Error(body.error);
+			return body;
+		};
+		await run(workload === "instances" || workload === "wake" ? 100 : Math.max(1, n / 10));
+		const cpu0 = pid ? cpuOf(pid) : Number.NaN;
+		const { ms } = await run(n);
+		return { ms, cpu: pid ? cpuOf(pid) - cpu0 : Number.NaN };
+	} finally {
+		await mf.dispose();
+		rmSync(state, { recursive: true, force: true });
+	}
+}
+
+const median = (xs) => {
+	const s = [...xs].sort((a, b) => a - b);
+	const m = s.length >> 1;
+	return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+try {
+	const scripts = [];
+	for (const [i, ref] of refs.entries()) scripts.push(await bundle(ref, i));
+	const results = refs.map(() => []);
+	for (let r = 0; r < rounds; r++) {
+		const order = refs.map((_, i) => i);
+		if (r % 2) order.reverse();
+		for (const i of order) results[i].push(await once(scripts[i]));
+		process.stderr.write(`round ${r + 1} of ${rounds}\n`);
+	}
+	console.log(`${workload}, ${engine}, n = ${n}, ${rounds} rounds, state in ${dir}`);
+	for (const [i, ref] of refs.entries()) {
+		const ms = results[i].map((x) => x.ms);
+		const cpu = results[i].map((x) => x.cpu);
+		console.log(
+			`${ref.padEnd(12)} median ${median(ms)} ms, min ${Math.min(...ms)} ms; ` +
+				`workerd CPU median ${median(cpu)} ms; all: ${ms.join(" ")}`,
+		);
+	}
+} finally {
+	rmSync(dir, { recursive: true, force: true });
+}
