@@ -6,10 +6,10 @@
  * Each takes the workflow's binding as `withWorkflows` or `workflowBinding` made it (or the
  * engine's Durable Object namespace itself).
  */
-import { isDurableObjectNamespace } from "./binding/namespace";
-import { ENGINE_NAMESPACE } from "./binding/workflow";
+import { engineNamespace } from "./binding/namespace";
 import type { RpcResult, WorkflowEngine } from "./engine/engine";
 import type { InstanceHistory } from "./engine/history";
+import { isFinalStatus } from "./engine/status";
 import {
 	deserializeError,
 	InstanceNotFoundError,
@@ -17,7 +17,7 @@ import {
 	WorkflowValidationError,
 } from "./errors";
 import { instanceIdSchema, listOptionsSchema, parse, waitOptionsForResultSchema } from "./limits";
-import { LISTING_SHARDS, type ListingEntry, shardName } from "./listing/shard";
+import { LISTING_SHARDS, type ListingEntry, shardStub } from "./listing/shard";
 
 type Namespace = DurableObjectNamespace<WorkflowEngine>;
 
@@ -56,17 +56,6 @@ export interface InstancePage {
 	cursor?: string;
 }
 
-function namespaceOf(workflow: WorkflowLike, fn: string): Namespace {
-	const namespace =
-		(workflow as { [ENGINE_NAMESPACE]?: Namespace })?.[ENGINE_NAMESPACE] ?? workflow;
-	if (!isDurableObjectNamespace(namespace)) {
-		throw new WorkflowValidationError(
-			`${fn}() needs a do-workflows binding (from withWorkflows or workflowBinding) or the engine's Durable Object namespace`,
-		);
-	}
-	return namespace as Namespace;
-}
-
 function stub(namespace: Namespace, name: string): DurableObjectStub<WorkflowEngine> {
 	return namespace.get(namespace.idFromName(name));
 }
@@ -103,7 +92,7 @@ export async function listInstances(
 	workflow: WorkflowLike,
 	options: ListInstancesOptions = {},
 ): Promise<InstancePage> {
-	const namespace = namespaceOf(workflow, "listInstances");
+	const namespace = engineNamespace(workflow, "listInstances");
 	const parsed = parse(listOptionsSchema, options, "listInstances options");
 	const status =
 		parsed.status === undefined
@@ -120,9 +109,7 @@ export async function listInstances(
 		limit: parsed.limit + 1,
 	};
 	const shards = await Promise.all(
-		Array.from({ length: LISTING_SHARDS }, (_, n) =>
-			stub(namespace, shardName(n)).listingQuery(query),
-		),
+		Array.from({ length: LISTING_SHARDS }, (_, n) => shardStub(namespace, n).listingQuery(query)),
 	);
 	const merged = shards
 		.flat()
@@ -154,7 +141,7 @@ export async function getInstanceHistory(
 	workflow: WorkflowLike,
 	instanceId: string,
 ): Promise<InstanceHistory> {
-	const namespace = namespaceOf(workflow, "getInstanceHistory");
+	const namespace = engineNamespace(workflow, "getInstanceHistory");
 	const id = parse(instanceIdSchema, instanceId, "instance id");
 	const result = (await stub(namespace, id).history()) as RpcResult<InstanceHistory>;
 	if (result.ok) return result.value;
@@ -181,7 +168,7 @@ export async function waitForResult(
 	instanceId: string,
 	options: { timeout?: number | string } = {},
 ): Promise<InstanceStatus> {
-	const namespace = namespaceOf(workflow, "waitForResult");
+	const namespace = engineNamespace(workflow, "waitForResult");
 	const id = parse(instanceIdSchema, instanceId, "instance id");
 	const { timeout } = parse(waitOptionsForResultSchema, options, "waitForResult options");
 	const deadline = timeout === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeout;
@@ -203,8 +190,7 @@ export async function waitForResult(
 			throw deserializeError(result.error);
 		}
 		const status = result.value.status;
-		if (status === "complete" || status === "errored" || status === "terminated")
-			return result.value;
+		if (isFinalStatus(status)) return result.value;
 		if (Date.now() >= deadline) {
 			throw new WorkflowTimeoutError(
 				`instance "${id}" did not finish within ${timeout} ms; it is ${status}`,

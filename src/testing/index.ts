@@ -21,10 +21,9 @@
  * ```
  */
 import { env as runtimeEnv } from "cloudflare:workers";
-import { isDurableObjectNamespace } from "../binding/namespace";
+import { engineNamespace, isDurableObjectNamespace } from "../binding/namespace";
 import { ENGINE_NAMESPACE, workflowBinding } from "../binding/workflow";
 import type { WorkflowEngine } from "../engine/engine";
-import { WorkflowValidationError } from "../errors";
 import { instanceIdSchema, parse } from "../limits";
 import { Modifications } from "./controls";
 import {
@@ -52,17 +51,6 @@ type Namespace = DurableObjectNamespace<WorkflowEngine>;
 /** A workflow binding as the kit takes it: a `Workflow` from do-workflows, or the engine's namespace. */
 export type IntrospectableWorkflow = Workflow | DurableObjectNamespace;
 
-function namespaceOf(binding: unknown, fn: string): Namespace {
-	const candidate = binding as { [ENGINE_NAMESPACE]?: Namespace } & Partial<Namespace>;
-	const namespace = candidate?.[ENGINE_NAMESPACE] ?? candidate;
-	if (typeof namespace?.idFromName !== "function" || typeof namespace.get !== "function") {
-		throw new WorkflowValidationError(
-			`${fn}() needs a do-workflows binding: env.X from "do-workflows/testing", a workflowBinding(), or the engine's Durable Object namespace`,
-		);
-	}
-	return namespace as Namespace;
-}
-
 /**
  * An introspector of the instance `instanceId`, which may not exist yet: modify it before you
  * create it. Dispose it at the end of the test (`await using`, or `dispose()`).
@@ -71,7 +59,7 @@ export async function introspectWorkflowInstance(
 	workflow: IntrospectableWorkflow,
 	instanceId: string,
 ): Promise<WorkflowInstanceIntrospector> {
-	const namespace = namespaceOf(workflow, "introspectWorkflowInstance");
+	const namespace = engineNamespace(workflow, "introspectWorkflowInstance");
 	const id = parse(instanceIdSchema, instanceId, "instance id");
 	const modifications = new Modifications();
 	registry.claim(namespace.idFromName(id).toString(), id, modifications);
@@ -85,7 +73,7 @@ export async function introspectWorkflowInstance(
 export async function introspectWorkflow(
 	workflow: IntrospectableWorkflow,
 ): Promise<WorkflowIntrospector> {
-	return new WorkflowSession(namespaceOf(workflow, "introspectWorkflow"));
+	return new WorkflowSession(engineNamespace(workflow, "introspectWorkflow"));
 }
 
 /**
