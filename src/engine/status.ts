@@ -33,6 +33,13 @@ export function publicStatus(status: Status): PublicStatus {
 	return PUBLIC[status];
 }
 
+const FINAL_PUBLIC: ReadonlySet<PublicStatus> = new Set(["complete", "errored", "terminated"]);
+
+/** {@link isFinal} for a status by its public name. */
+export function isFinalStatus(status: PublicStatus): boolean {
+	return FINAL_PUBLIC.has(status);
+}
+
 /** Statuses an instance never leaves by running; only restart (back to queued) or deletion. */
 export function isFinal(status: Status): boolean {
 	return status === Status.Complete || status === Status.Errored || status === Status.Terminated;

@@ -9,7 +9,7 @@ import { isDurableObjectNamespace } from "../binding/namespace";
 import type { WorkflowEngine } from "../engine/engine";
 import type { InstanceRow } from "../engine/journal";
 import { publicStatus } from "../engine/status";
-import { type ListingEntry, shardName, shardOf } from "./shard";
+import { type ListingEntry, shardOf, shardStub } from "./shard";
 
 /** A publish not yet acknowledged keeps an alarm armed at most this far ahead. */
 export const LISTING_RETRY_MS = 30_000;
@@ -97,7 +97,7 @@ export class ListingPublisher {
 					return;
 				}
 				const entry = listingEntry(instance);
-				const shard = namespace.get(namespace.idFromName(shardName(shardOf(entry.id))));
+				const shard = shardStub(namespace, shardOf(entry.id));
 				await shard.listingPut(entry);
 				this.#published = entry.version;
 			}
@@ -112,7 +112,7 @@ export class ListingPublisher {
 	deleted(instance: InstanceRow): void {
 		const namespace = this.#namespace(instance.id);
 		if (!namespace) return;
-		const shard = namespace.get(namespace.idFromName(shardName(shardOf(instance.id))));
+		const shard = shardStub(namespace, shardOf(instance.id));
 		// An instance created again with this id starts over; its versions are higher.
 		this.#pending = false;
 		this.#published = -1;

@@ -8,6 +8,8 @@
  * published them, guarded by a version so an update that arrives late never overwrites a newer one.
  */
 
+import type { WorkflowEngine } from "../engine/engine";
+
 /** How many shards a workflow's listing is spread over. Fixed: changing it would strand entries. */
 export const LISTING_SHARDS = 16;
 
@@ -49,6 +51,14 @@ export function shardOf(id: string): number {
 /** The engine-object name of shard `n`; the `:` keeps it out of the instance id space. */
 export function shardName(n: number): string {
 	return `listing:${n}`;
+}
+
+/** The engine object hosting shard `n` of the listing of `namespace`'s workflow. */
+export function shardStub(
+	namespace: DurableObjectNamespace<WorkflowEngine>,
+	n: number,
+): DurableObjectStub<WorkflowEngine> {
+	return namespace.get(namespace.idFromName(shardName(n)));
 }
 
 const SCHEMA = `

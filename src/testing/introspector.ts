@@ -4,6 +4,7 @@
  */
 import type { RpcResult, WorkflowEngine } from "../engine/engine";
 import type { InstanceHistory } from "../engine/history";
+import { isFinalStatus } from "../engine/status";
 import { InstanceNotFoundError, InvalidStateError } from "../errors";
 import { parse } from "../limits";
 import {
@@ -17,8 +18,6 @@ import { instanceStatusSchema, stepSelectorSchema } from "./schemas";
 
 type Namespace = DurableObjectNamespace<WorkflowEngine>;
 type PublicStatus = InstanceStatus["status"];
-
-const FINAL: ReadonlySet<PublicStatus> = new Set(["complete", "errored", "terminated"]);
 
 /** The product's `WorkflowInstanceIntrospector`, plus `getHistory()`. */
 export interface WorkflowInstanceIntrospector {
@@ -117,7 +116,7 @@ export class InstanceIntrospector implements WorkflowInstanceIntrospector {
 				const current = (await this.#status())?.status;
 				const reached = current === undefined ? written : [...written, current];
 				if (reached.includes(target)) return;
-				const final = reached.find((s) => FINAL.has(s));
+				const final = reached.find(isFinalStatus);
 				if (final) {
 					throw new InvalidStateError(
 						`waitForStatus("${target}"): instance "${this.id}" reached "${final}", a final status, so it will never be "${target}"`,
@@ -145,7 +144,7 @@ export class InstanceIntrospector implements WorkflowInstanceIntrospector {
 				if (found?.type === "do" && found.state === "errored" && found.error) {
 					throw Object.assign(new Error(found.error.message), { name: found.error.name });
 				}
-				if (history && FINAL.has(history.status)) {
+				if (history && isFinalStatus(history.status)) {
 					throw new InvalidStateError(
 						found
 							? `waitForStepResult: instance "${this.id}" is ${history.status}; step "${name}" #${index} never finished`
