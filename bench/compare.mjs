@@ -20,6 +20,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { Miniflare } from "miniflare";
+import { runtimeOptions } from "./runtime.mjs";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const [workload, engine, nArg, roundsArg, ...refs] = process.argv.slice(2);
@@ -79,21 +80,7 @@ function workerdOf(parent) {
 let seq = 0;
 async function once(scriptPath) {
 	const state = mkdtempSync(join(dir, "state-"));
-	const mf = new Miniflare({
-		modules: true,
-		scriptPath,
-		modulesRoot: dir,
-		compatibilityDate: "2026-04-01",
-		compatibilityFlags: ["nodejs_compat"],
-		durableObjects: {
-			OURS: { className: "OursEngine", useSQLite: true },
-			FLOOR: { className: "Floor", useSQLite: true },
-		},
-		workflows: { NATIVE: { name: "bench", className: "NativeBench" } },
-		defaultPersistRoot: state,
-		durableObjectsPersist: true,
-		workflowsPersist: true,
-	});
+	const mf = new Miniflare(runtimeOptions({ scriptPath, modulesRoot: dir, state }));
 	try {
 		await mf.ready;
 		const pid = workerdOf(process.pid);

@@ -26,6 +26,7 @@ import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { Miniflare } from "miniflare";
 import { chart } from "./chart.mjs";
+import { runtimeOptions } from "./runtime.mjs";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -136,19 +137,7 @@ async function startRuntime({ stderr, stateRoot } = {}) {
 	const before = new Set(workerdPids());
 	const state = mkdtempSync(join(stateRoot ?? dir, "do-workflows-bench-state-"));
 	const mf = new Miniflare({
-		modules: true,
-		scriptPath: bundle,
-		modulesRoot: dir,
-		compatibilityDate: "2026-04-01",
-		compatibilityFlags: ["nodejs_compat"],
-		durableObjects: {
-			OURS: { className: "OursEngine", useSQLite: true },
-			FLOOR: { className: "Floor", useSQLite: true },
-		},
-		workflows: { NATIVE: { name: "bench", className: "NativeBench" } },
-		defaultPersistRoot: state,
-		durableObjectsPersist: true,
-		workflowsPersist: true,
+		...runtimeOptions({ scriptPath: bundle, modulesRoot: dir, state }),
 		...(stderr && {
 			handleRuntimeStdio(out, err) {
 				out.resume();
