@@ -17,7 +17,7 @@ import {
 	WorkflowValidationError,
 } from "./errors";
 import { instanceIdSchema, listOptionsSchema, parse, waitOptionsForResultSchema } from "./limits";
-import { LISTING_SHARDS, type ListingEntry, shardStub } from "./listing/shard";
+import { LISTING_SHARDS, type ListingEntry, shardOf, shardStub } from "./listing/shard";
 
 type Namespace = DurableObjectNamespace<WorkflowEngine>;
 
@@ -60,8 +60,8 @@ function stub(namespace: Namespace, name: string): DurableObjectStub<WorkflowEng
 	return namespace.get(namespace.idFromName(name));
 }
 
-function encodeCursor(entry: ListingEntry): string {
-	return btoa(JSON.stringify([entry.createdAt, entry.id]))
+function encodeCursor(after: { createdAt: number; id: string }): string {
+	return btoa(JSON.stringify([after.createdAt, after.id]))
 		.replaceAll("+", "-")
 		.replaceAll("/", "_")
 		.replaceAll("=", "");
@@ -77,13 +77,29 @@ function decodeCursor(cursor: string): { createdAt: number; id: string } {
 	throw new WorkflowValidationError("cursor is not one that listInstances returned");
 }
 
+/** A listing row whose create never happened is dropped this long after it was written. */
+const ABANDONED_MS = 60_000;
+
+/** Most rounds of shard queries one page may take (rows checked with their instance can drop out). */
+const MAX_ROUNDS = 5;
+
+const LIVE_STATUSES: InstanceStatus["status"][] = [
+	"queued",
+	"running",
+	"paused",
+	"waitingForPause",
+	"waiting",
+	"unknown",
+];
+
 /**
  * Lists a workflow's instances, newest first, with optional filters, a page at a time.
  *
- * The listing is kept by {@link LISTING_SHARDS} shards, each updated by the engine objects of its
- * instances after every status change, asynchronously: a new instance or status appears in the
- * listing shortly after it is written (milliseconds locally), never before. Each instance
- * appears once per listing, in its latest known status.
+ * The listing is kept by {@link LISTING_SHARDS} shards. The binding lists an instance before it
+ * creates it, and the instance's engine reports its final status; a row of an instance that is
+ * not finished is checked with the instance itself (one request each, in parallel), so what this
+ * returns is the instances' current status, and a final status lost to a stopped runtime is
+ * repaired here. Each instance appears once per listing.
  *
  * @throws WorkflowValidationError for an unknown status, a malformed date, a limit outside 1–100,
  *   or a cursor this function did not return.
@@ -94,42 +110,72 @@ export async function listInstances(
 ): Promise<InstancePage> {
 	const namespace = engineNamespace(workflow, "listInstances");
 	const parsed = parse(listOptionsSchema, options, "listInstances options");
-	const status =
+	const wanted =
 		parsed.status === undefined
 			? undefined
-			: Array.isArray(parsed.status)
-				? parsed.status
-				: [parsed.status];
-	const query = {
-		status,
-		createdAfter: parsed.createdAfter,
-		createdBefore: parsed.createdBefore,
-		after: parsed.cursor === undefined ? undefined : decodeCursor(parsed.cursor),
-		// One more than a page, to know whether another page follows.
-		limit: parsed.limit + 1,
+			: new Set(Array.isArray(parsed.status) ? parsed.status : [parsed.status]);
+	// Rows not yet final may turn out to be in any status: the shards return them all.
+	const status = wanted && [...new Set([...wanted, ...LIVE_STATUSES])];
+	let after = parsed.cursor === undefined ? undefined : decodeCursor(parsed.cursor);
+	const instances: InstanceSummary[] = [];
+	let more = true;
+	for (let round = 0; round < MAX_ROUNDS && more && instances.length < parsed.limit; round++) {
+		const need = parsed.limit - instances.length;
+		// One more than needed, to know whether more follow.
+		const query = {
+			status,
+			createdAfter: parsed.createdAfter,
+			createdBefore: parsed.createdBefore,
+			after,
+			limit: need + 1,
+		};
+		const merged = (
+			await Promise.all(
+				Array.from({ length: LISTING_SHARDS }, (_, n) =>
+					shardStub(namespace, n).listingQuery(query),
+				),
+			)
+		)
+			.flat()
+			.sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+		const rows = merged.slice(0, need);
+		more = merged.length > need;
+		const last = rows.at(-1);
+		if (last) after = { createdAt: last.createdAt, id: last.id };
+		for (const entry of await Promise.all(rows.map((row) => current(namespace, row)))) {
+			if (entry && (!wanted || wanted.has(entry.status))) instances.push(summary(entry));
+		}
+	}
+	return { instances, ...(more && after ? { cursor: encodeCursor(after) } : {}) };
+}
+
+/**
+ * A listing row as it is now: a final row as it stands; any other row as its instance reports
+ * it, written back if it changed. Null if there is no instance behind the row.
+ */
+async function current(namespace: Namespace, row: ListingEntry): Promise<ListingEntry | null> {
+	if (isFinalStatus(row.status)) return row;
+	const shard = shardStub(namespace, shardOf(row.id));
+	const entry = await stub(namespace, row.id).listingEntry();
+	if (!entry) {
+		// Listed by a create that never happened (or has not happened yet: give it time).
+		if (row.createdAt < Date.now() - ABANDONED_MS) await shard.listingRemove(row.id, row.version);
+		return null;
+	}
+	if (entry.version > row.version && isFinalStatus(entry.status)) await shard.listingPut(entry);
+	return entry;
+}
+
+function summary(entry: ListingEntry): InstanceSummary {
+	const result: InstanceSummary = {
+		id: entry.id,
+		status: entry.status,
+		createdAt: new Date(entry.createdAt),
+		updatedAt: new Date(entry.updatedAt),
+		endedAt: entry.endedAt === null ? null : new Date(entry.endedAt),
 	};
-	const shards = await Promise.all(
-		Array.from({ length: LISTING_SHARDS }, (_, n) => shardStub(namespace, n).listingQuery(query)),
-	);
-	const merged = shards
-		.flat()
-		.sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
-	const page = merged.slice(0, parsed.limit);
-	const last = page.at(-1);
-	return {
-		instances: page.map((entry) => {
-			const summary: InstanceSummary = {
-				id: entry.id,
-				status: entry.status,
-				createdAt: new Date(entry.createdAt),
-				updatedAt: new Date(entry.updatedAt),
-				endedAt: entry.endedAt === null ? null : new Date(entry.endedAt),
-			};
-			if (entry.error) summary.error = entry.error;
-			return summary;
-		}),
-		...(merged.length > parsed.limit && last ? { cursor: encodeCursor(last) } : {}),
-	};
+	if (entry.error) result.error = entry.error;
+	return result;
 }
 
 /**

@@ -6,22 +6,13 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { InvalidStateError, type WorkflowEngine, WorkflowValidationError } from "../src";
-import {
-	engineStub,
-	listingSettled,
-	scenarioWorkflow,
-	start,
-	uniqueId,
-	waitForStatus,
-} from "./helpers";
+import { engineStub, scenarioWorkflow, start, uniqueId, waitForStatus } from "./helpers";
 
 /**
  * Everything an instance stores: its row, its journal, its buffered events (the table exists once
  * one was buffered), its KV keys and values, its alarm.
  */
 async function snapshot(id: string) {
-	// The listing's retry alarm comes and goes with its updates, which are not this file's subject.
-	await listingSettled(id);
 	return runInDurableObject(engineStub(id), async (engine: WorkflowEngine, state) => ({
 		instance: engine.journal.instance(),
 		steps: state.storage.sql.exec("SELECT * FROM steps ORDER BY seq").toArray(),

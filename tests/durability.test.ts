@@ -126,8 +126,7 @@ describe("replay after eviction", () => {
 	it("clears the alarm once the instance is finished", async () => {
 		const instance = await start("basic");
 		await waitForStatus(instance, "complete");
-		// The listing's retry alarm lasts until the listing has the final status.
-		await expect.poll(() => alarmOf(instance.id)).toBeNull();
+		expect(await alarmOf(instance.id)).toBeNull();
 		expect(await fireAlarm(instance.id)).toBe(false);
 	});
 });

@@ -73,18 +73,6 @@ export async function crash(id: string): Promise<void> {
 	}).catch(() => {});
 }
 
-/**
- * Waits until the instance's latest status has reached the listing. Until then the engine keeps a
- * retry alarm armed, so tests that look at the alarm (or at the whole stored state) wait first.
- */
-export async function listingSettled(id: string): Promise<void> {
-	await expect
-		.poll(() =>
-			runInDurableObject(engineStub(id), (engine: WorkflowEngine) => engine.listingPending),
-		)
-		.toBe(false);
-}
-
 /** The engine object's alarm time, or null. */
 export function alarmOf(id: string): Promise<number | null> {
 	return runInDurableObject(engineStub(id), (_engine: WorkflowEngine, state) =>

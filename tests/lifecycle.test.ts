@@ -14,7 +14,6 @@ import {
 	engineStub,
 	fastForward,
 	fireAlarm,
-	listingSettled,
 	openGate,
 	scenarioWorkflow,
 	start,
@@ -93,15 +92,12 @@ describe("pause", () => {
 			engine.journal.step("sleep", "rest", 1),
 		);
 		expect(sleep).toBeUndefined();
-		// The listing's retry alarm lasts until the listing has the final status.
-		await expect.poll(() => alarmOf(instance.id)).toBeNull();
+		expect(await alarmOf(instance.id)).toBeNull();
 	});
 
 	it("holds an instance past its sleep's end; resume then completes it without re-running steps", async () => {
 		const instance = await instanceIn("paused");
-		// Nothing is armed while paused (once the listing has the status), so time passing (or a
-		// stray alarm) changes nothing.
-		await listingSettled(instance.id);
+		// Nothing is armed while paused, so time passing (or a stray alarm) changes nothing.
 		expect(await fireAlarm(instance.id)).toBe(false);
 		expect((await instance.status()).status).toBe("paused");
 		await instance.resume();
@@ -160,15 +156,13 @@ describe("terminate", () => {
 			const instance = await instanceIn(from);
 			await instance.terminate();
 			expect(await instance.status()).toEqual({ status: "terminated" });
-			// The listing's retry alarm lasts until the listing has the final status.
-			await expect.poll(() => alarmOf(instance.id)).toBeNull();
+			expect(await alarmOf(instance.id)).toBeNull();
 		},
 	);
 
 	it("during a sleep: cancels the timer, runs no further step, and a second terminate errors", async () => {
 		const instance = await instanceIn("waiting");
 		await instance.terminate();
-		await listingSettled(instance.id);
 		expect(await fireAlarm(instance.id)).toBe(false);
 		expect(await errorOf(instance.terminate())).toEqual({
 			type: "InvalidStateError",
@@ -281,8 +275,7 @@ describe("delete and retention", () => {
 		expect(await errorOf(scenarioWorkflow.get(instance.id))).toMatchObject({
 			type: "InstanceNotFoundError",
 		});
-		// The listing's retry alarm lasts until the listing has the final status.
-		await expect.poll(() => alarmOf(instance.id)).toBeNull();
+		expect(await alarmOf(instance.id)).toBeNull();
 		const again = await scenarioWorkflow.create({ id: instance.id, params: { scenario: "basic" } });
 		expect((await waitForStatus(again, "complete")).output).toEqual({ a: 1, b: 2 });
 	});
@@ -295,16 +288,15 @@ describe("delete and retention", () => {
 			retention: { successRetention: "1 hour", errorRetention: "1 day" },
 		});
 		await waitForStatus(instance, "complete");
-		// Once the listing has the final status, the alarm is the retention deadline, an hour on.
-		await expect.poll(() => alarmOf(id)).toBeGreaterThan(Date.now() + 59 * 60_000);
+		// The alarm is the retention deadline, an hour on.
+		expect(await alarmOf(id)).toBeGreaterThan(Date.now() + 59 * 60_000);
 		expect(await fireAlarm(id)).toBe(true);
 		await expect(scenarioWorkflow.get(id)).rejects.toThrow(InstanceNotFoundError);
 	});
 
 	it("keeps a finished instance without retention", async () => {
 		const instance = await instanceIn("complete");
-		// The listing's retry alarm lasts until the listing has the final status.
-		await expect.poll(() => alarmOf(instance.id)).toBeNull();
+		expect(await alarmOf(instance.id)).toBeNull();
 		expect((await scenarioWorkflow.get(instance.id)).id).toBe(instance.id);
 	});
 

@@ -15,15 +15,13 @@ import {
 	WorkflowValidationError,
 	waitForResult,
 } from "../src";
-import { LISTING_RETRY_MS } from "../src/listing/publisher";
-import { shardOf } from "../src/listing/shard";
+import { shardName, shardOf } from "../src/listing/shard";
 import {
 	alarmOf,
 	crash,
 	engineStub,
 	fastForward,
 	fireAlarm,
-	listingSettled,
 	raw,
 	scenarioWorkflow,
 	start,
@@ -60,13 +58,13 @@ describe("listInstances", () => {
 		await waitForStatus(complete, "complete");
 		await waitForStatus(waiting, "waiting");
 		await waitForStatus(errored, "errored");
-		// The listing follows each status shortly after it is written.
+		// The listing shows each status as soon as it is written.
 		for (const [instance, status] of [
 			[complete, "complete"],
 			[waiting, "waiting"],
 			[errored, "errored"],
 		] as const) {
-			await expect.poll(() => listedStatus(instance.id, since)).toBe(status);
+			expect(await listedStatus(instance.id, since)).toBe(status);
 		}
 
 		const { all, pages } = await listAll({ createdAfter: since, limit: 1 });
@@ -87,7 +85,6 @@ describe("listInstances", () => {
 		const since = Date.now();
 		const done = await start("basic");
 		await waitForStatus(done, "complete");
-		await expect.poll(() => listedStatus(done.id, since)).toBe("complete");
 		const { all: completes } = await listAll({ createdAfter: since, status: "complete" });
 		expect(completes.every((entry) => entry.status === "complete")).toBe(true);
 		expect(completes.map((entry) => entry.id)).toContain(done.id);
@@ -119,22 +116,67 @@ describe("listInstances", () => {
 		await expect.poll(() => listedStatus(first, since)).toBeUndefined();
 	});
 
-	it("keeps an alarm armed while a status change has not reached the listing", async () => {
+	it("lists an instance as create returns, in its current status, without touching its alarm", async () => {
+		const since = Date.now();
 		const instance = await start("sleep", { duration: "1 day" });
+		// Listed before it was created; the row is checked with the instance, so no waiting.
+		expect(await listedStatus(instance.id, since)).toMatch(/^(queued|running|waiting)$/);
 		await waitForStatus(instance, "waiting");
-		await listingSettled(instance.id);
+		expect(await listedStatus(instance.id, since)).toBe("waiting");
 		await fireAlarm(instance.id); // the lease of the step before the sleep runs out
-		// The alarm is the sleep's end, a day away, once the listing has the status ...
-		expect(await alarmOf(instance.id)).toBeGreaterThan(Date.now() + 60_000);
-		await runInDurableObject(engineStub(instance.id), async (engine: WorkflowEngine, state) => {
-			void engine.pause();
-			// ... and within the retry time while the shard has not acknowledged the change: if the
-			// runtime stopped now, the alarm would bring the object back to publish it again.
-			expect(engine.listingPending).toBe(true);
-			expect(await state.storage.getAlarm()).toBeLessThanOrEqual(Date.now() + LISTING_RETRY_MS);
-		});
-		await expect.poll(() => listedStatus(instance.id, 0)).toBe("paused");
+		// The alarm is the sleep's end: the listing arms nothing of its own.
+		expect(await alarmOf(instance.id)).toBeGreaterThan(Date.now() + 60 * 60_000);
+		await instance.pause();
+		expect(await listedStatus(instance.id, since)).toBe("paused");
+		expect(await alarmOf(instance.id)).toBeNull();
 		await instance.terminate();
+		expect(await listedStatus(instance.id, since)).toBe("terminated");
+	});
+
+	it("repairs a final status the instance could not publish, and drops rows of creates that never happened", async () => {
+		const since = Date.now();
+		const done = await start("basic");
+		await waitForStatus(done, "complete");
+		const shard = engineStub(shardName(shardOf(done.id)));
+		const row = () =>
+			runInDurableObject(shard, (_engine: WorkflowEngine, state) =>
+				state.storage.sql
+					.exec<{ status: string; deleted: number }>(
+						"SELECT status, deleted FROM listing WHERE id = ?",
+						done.id,
+					)
+					.toArray(),
+			);
+		await expect.poll(row).toEqual([{ status: "complete", deleted: 0 }]);
+		// As if the runtime had stopped before the final status reached the shard.
+		await runInDurableObject(shard, (_engine: WorkflowEngine, state) => {
+			state.storage.sql.exec(
+				"UPDATE listing SET status = 'queued', version = 0, ended_at = NULL WHERE id = ?",
+				done.id,
+			);
+		});
+		const { all } = await listAll({ createdAfter: since, status: "complete" });
+		expect(all.find((entry) => entry.id === done.id)).toMatchObject({
+			status: "complete",
+			endedAt: expect.any(Date),
+		});
+		expect(await row()).toEqual([{ status: "complete", deleted: 0 }]);
+
+		// A row the binding wrote for a create that never happened: hidden at once, dropped once old.
+		const ghost = uniqueId("ghost");
+		const ghostShard = engineStub(shardName(shardOf(ghost)));
+		await ghostShard.listingIntend([{ id: ghost, createdAt: Date.now() }]);
+		expect(await listedStatus(ghost, since)).toBeUndefined();
+		expect(await ghostShard.listingQuery({ limit: 100, createdAfter: since })).toContainEqual(
+			expect.objectContaining({ id: ghost }),
+		);
+		const old = uniqueId("ghost");
+		const oldShard = engineStub(shardName(shardOf(old)));
+		await oldShard.listingIntend([{ id: old, createdAt: Date.now() - 2 * 60_000 }]);
+		expect(await listedStatus(old, 0)).toBeUndefined();
+		expect(await oldShard.listingQuery({ limit: 100 })).not.toContainEqual(
+			expect.objectContaining({ id: old }),
+		);
 	});
 
 	it("keeps the newest version when updates arrive out of order", async () => {
@@ -158,9 +200,20 @@ describe("listInstances", () => {
 		// An update of the deleted instance that arrives late does not bring it back ...
 		await shard.listingPut({ ...entry, status: "running" });
 		expect(await shard.listingQuery({ limit: 10 })).toEqual([]);
-		// ... but the instance created again with its id (a higher version) is listed.
-		await shard.listingPut({ ...entry, status: "queued", version: 11 });
+		// ... but the instance created again with its id is listed: the binding's row keeps the
+		// tombstone's version, so the deleted instance's late updates stay refused ...
+		await shard.listingIntend([{ id: entry.id, createdAt: 5 }]);
+		expect(await shard.listingQuery({ limit: 10 })).toEqual([
+			expect.objectContaining({ status: "queued", createdAt: 5, version: 10 }),
+		]);
+		await shard.listingPut({ ...entry, status: "errored", version: 10 });
 		expect((await shard.listingQuery({ limit: 10 })).map((e) => e.status)).toEqual(["queued"]);
+		// ... and its own updates (higher versions) are taken.
+		await shard.listingPut({ ...entry, status: "complete", version: 11 });
+		expect((await shard.listingQuery({ limit: 10 })).map((e) => e.status)).toEqual(["complete"]);
+		// A row for an id in use is left alone (that create fails as a duplicate).
+		await shard.listingIntend([{ id: entry.id, createdAt: 7 }]);
+		expect((await shard.listingQuery({ limit: 10 })).map((e) => e.status)).toEqual(["complete"]);
 	});
 
 	it("lists an instance created again after a delete", async () => {
@@ -176,7 +229,7 @@ describe("listInstances", () => {
 			params: { scenario: "sleep", duration: "1 day" },
 		});
 		await waitForStatus(second, "waiting");
-		await expect.poll(() => listedStatus(id, since)).toBe("waiting");
+		expect(await listedStatus(id, since)).toBe("waiting");
 		await second.terminate();
 	});
 

@@ -8,6 +8,7 @@ import {
 	MAX_PARAMS_BYTES,
 	parse,
 } from "../limits";
+import { shardOf, shardStub } from "../listing/shard";
 import { InstanceHandle, unwrap } from "./instance";
 
 /**
@@ -64,7 +65,29 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 	 */
 	async create(options?: WorkflowInstanceCreateOptions<Params>): Promise<WorkflowInstance> {
 		const request = toRequest(options, "create options");
+		await this.#list([request]);
 		return this.#create(request);
+	}
+
+	/**
+	 * Lists the instances about to be created, one request per listing shard. Listed first, an
+	 * instance is never missing from the listing, even if this caller stops right after creating
+	 * it; a row whose create never happened is dropped when a listing finds no instance behind it.
+	 */
+	async #list(requests: CreateRequest[]): Promise<void> {
+		const createdAt = Date.now();
+		const byShard = new Map<number, { id: string; createdAt: number }[]>();
+		for (const { id } of requests) {
+			const shard = shardOf(id);
+			const entries = byShard.get(shard) ?? [];
+			entries.push({ id, createdAt });
+			byShard.set(shard, entries);
+		}
+		await Promise.all(
+			Array.from(byShard, ([shard, entries]) =>
+				shardStub(this.#namespace, shard).listingIntend(entries),
+			),
+		);
 	}
 
 	async #create(request: CreateRequest): Promise<WorkflowInstance> {
@@ -98,7 +121,10 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 			if (ids.has(id)) throw new WorkflowValidationError(`createBatch repeats instance id "${id}"`);
 			ids.add(id);
 		}
-		const taken = await Promise.all(requests.map(({ id }) => this.#stub(id).exists()));
+		const [taken] = await Promise.all([
+			Promise.all(requests.map(({ id }) => this.#stub(id).exists())),
+			this.#list(requests),
+		]);
 		const index = taken.indexOf(true);
 		if (index !== -1)
 			throw new InstanceExistsError(`instance "${requests[index]?.id}" already exists`);

@@ -20,7 +20,7 @@ import {
 	WorkflowTimeoutError,
 } from "../errors";
 import { DEFAULT_STEP_LIMIT, engineOptionsSchema, MAX_VALUE_BYTES, parse } from "../limits";
-import { LISTING_RETRY_MS, ListingPublisher, ownNamespace } from "../listing/publisher";
+import { ListingPublisher, listingEntry, ownNamespace } from "../listing/publisher";
 import { type ListingEntry, ListingShard, type ShardQuery } from "../listing/shard";
 import { serializedSize } from "../serialized-size";
 import { StepContext } from "../step/context";
@@ -108,8 +108,6 @@ export class WorkflowEngine extends DurableObject {
 	#namespace: DurableObjectNamespace<WorkflowEngine> | null | undefined;
 	/** Set if this object hosts a shard of the listing rather than an instance. */
 	#shard: ListingShard | undefined;
-	/** The alarm time last set for a pending listing update (see #nextAlarm). */
-	#retryAt: number | null = null;
 	/** Callers of waitForEnd, told when the instance ends or is deleted. */
 	readonly #endWaiters = new Set<() => void>();
 
@@ -127,31 +125,14 @@ export class WorkflowEngine extends DurableObject {
 				return this.#namespace ?? undefined;
 			},
 			waitUntil: (promise) => this.ctx.waitUntil(promise),
-			settled: () => {
-				// The alarm goes back to what the instance needs, if it was armed for the retry.
-				if (this.#status !== undefined && this.#alarm.at === this.#retryAt) this.#rearm(Date.now());
-			},
 		});
 		this.journal = new Journal(ctx.storage, (status) => {
-			if (status !== undefined) {
-				this.#listing.changed();
-				// Until the shard acknowledges, an alarm stays armed within the retry time, so a
-				// runtime that stops first republishes when it is back (#nextAlarm keeps it so). A
-				// lease or timer due sooner does as well.
-				const retryAt = Date.now() + LISTING_RETRY_MS;
-				if (this.#alarm && (this.#alarm.at === null || this.#alarm.at > retryAt)) {
-					this.#alarm.set(retryAt);
-					this.#retryAt = retryAt;
-				}
-			}
+			// The listing hears of final statuses; it checks the others with the instance itself.
+			if (status !== undefined && isFinal(status)) this.#listing.changed();
 			engineHooks()?.changed(objectId, status === undefined ? undefined : publicStatus(status));
 		});
 		this.#status = this.journal.instance()?.status;
 		this.#alarm = new Alarm(ctx.storage, this.journal);
-		// A publish may have been lost when the object last stopped: the next alarm publishes again.
-		// Not from here: in the crash test, engine objects that sent their publish from the
-		// constructor after a runtime restart never resumed their runs.
-		if (this.#status !== undefined) this.#listing.stale();
 		if (this.#status === Status.WaitingForPause) {
 			// The object stopped while a pause waited for an attempt to finish. That attempt is
 			// gone, so the pause is complete: the attempt counts as interrupted and runs again on resume.
@@ -161,11 +142,6 @@ export class WorkflowEngine extends DurableObject {
 
 	get stepLimit(): number {
 		return this.#definition.stepLimit;
-	}
-
-	/** True while a status change has not reached the listing yet (its retry alarm is armed). */
-	get listingPending(): boolean {
-		return this.#listing.pending;
 	}
 
 	// ---- RPC: called by the binding ----
@@ -316,6 +292,8 @@ export class WorkflowEngine extends DurableObject {
 			if (fromSeq === 0) this.#bufferMockedEvents(this.#id(), false, Date.now());
 			this.#transition(Status.Queued);
 			this.#start();
+			// A listing row with the old final status would be taken as the truth: replace it.
+			this.#listing.changed();
 			return null;
 		});
 	}
@@ -362,7 +340,18 @@ export class WorkflowEngine extends DurableObject {
 		return ok(null);
 	}
 
+	/** The instance as the listing shows it, or null if there is none (see listInstances). */
+	async listingEntry(): Promise<ListingEntry | null> {
+		const instance = this.#status === undefined ? undefined : this.journal.instance();
+		return instance ? listingEntry(instance) : null;
+	}
+
 	// ---- RPC: the listing shard this object may host (see listing/shard.ts) ----
+
+	async listingIntend(entries: Pick<ListingEntry, "id" | "createdAt">[]): Promise<void> {
+		this.#shard ??= new ListingShard(this.ctx.storage);
+		for (const entry of entries) this.#shard.intend(entry);
+	}
 
 	async listingPut(entry: ListingEntry): Promise<void> {
 		this.#shard ??= new ListingShard(this.ctx.storage);
@@ -414,8 +403,6 @@ export class WorkflowEngine extends DurableObject {
 		const status = this.#status;
 		if (status === undefined) return;
 		const now = Date.now();
-		// A listing update that failed is sent again.
-		if (this.#listing.pending) this.#listing.changed();
 		// Everything due by the time the alarm was set for counts as due, even if a test runs it
 		// early (runDurableObjectAlarm), so a one-day sleep can be fast-forwarded.
 		const threshold = this.#alarm.fired(now);
@@ -470,16 +457,6 @@ export class WorkflowEngine extends DurableObject {
 	}
 
 	#nextAlarm(now: number): number | null {
-		const instance = this.#instanceAlarm(now);
-		const retry = this.#listing.pending ? now + LISTING_RETRY_MS : null;
-		if (retry !== null && (instance === null || retry < instance)) {
-			this.#retryAt = retry;
-			return retry;
-		}
-		return instance;
-	}
-
-	#instanceAlarm(now: number): number | null {
 		const status = this.#status;
 		if (status === undefined || status === Status.Paused) return null;
 		if (isFinal(status)) return this.#retentionDeadline();
@@ -521,7 +498,7 @@ export class WorkflowEngine extends DurableObject {
 		// The run stops here; resume replays it from the journal, where every finished step is.
 		this.#abandonRun();
 		this.#transition(Status.Paused);
-		// Nothing of the instance is due while it is paused (a pending listing update aside).
+		// Nothing of the instance is due while it is paused.
 		this.#rearm(Date.now());
 	}
 

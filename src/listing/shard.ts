@@ -4,8 +4,11 @@
  * under a name no instance id can take (`listing:<n>`), so listing needs no binding of its own
  * and no shard sees more than its share of the status updates.
  *
- * A shard keeps one row per instance: its status and timestamps as the instance's engine last
- * published them, guarded by a version so an update that arrives late never overwrites a newer one.
+ * A shard keeps one row per instance. The binding writes it before the instance is created (an
+ * intent, version 0), so an instance is listed from the moment `create()` returns. The instance's
+ * engine then publishes its final status, and a restart, guarded by a version so an update that
+ * arrives late never overwrites a newer one. A row with a final status is the instance's status;
+ * any other row is a hint that `listInstances` checks with the instance itself (see operations.ts).
  */
 
 import type { WorkflowEngine } from "../engine/engine";
@@ -113,6 +116,24 @@ export class ListingShard {
 			entry.endedAt,
 			entry.error && JSON.stringify(entry.error),
 			entry.version,
+		);
+	}
+
+	/**
+	 * Records that an instance with this id is being created: a new row, or a deleted one listed
+	 * again, keeping its tombstone's version so updates of the deleted instance stay refused. A
+	 * row of a live instance with this id is left as it is (the create will fail as a duplicate).
+	 */
+	intend(entry: Pick<ListingEntry, "id" | "createdAt">): void {
+		this.#schema();
+		this.#sql.exec(
+			`INSERT INTO listing (id, status, created_at, updated_at, version) VALUES (?, 'queued', ?, ?, 0)
+			ON CONFLICT (id) DO UPDATE SET status = 'queued', created_at = excluded.created_at,
+				updated_at = excluded.updated_at, ended_at = NULL, error = NULL, deleted = 0
+			WHERE listing.deleted = 1`,
+			entry.id,
+			entry.createdAt,
+			entry.createdAt,
 		);
 	}
 
