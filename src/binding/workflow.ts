@@ -65,14 +65,15 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 	 */
 	async create(options?: WorkflowInstanceCreateOptions<Params>): Promise<WorkflowInstance> {
 		const request = toRequest(options, "create options");
-		await this.#list([request]);
-		return this.#create(request);
+		const [, instance] = await Promise.all([this.#list([request]), this.#create(request)]);
+		return instance;
 	}
 
 	/**
-	 * Lists the instances about to be created, one request per listing shard. Listed first, an
-	 * instance is never missing from the listing, even if this caller stops right after creating
-	 * it; a row whose create never happened is dropped when a listing finds no instance behind it.
+	 * Lists the instances being created, one request per listing shard, sent with the creates (the
+	 * row never replaces a live instance's, so the order they arrive in does not matter). Listed
+	 * so, an instance is never missing from the listing while it runs, even if this caller stops
+	 * right after; a row whose create failed is dropped when a listing finds no instance behind it.
 	 */
 	async #list(requests: CreateRequest[]): Promise<void> {
 		const createdAt = Date.now();
