@@ -2,7 +2,16 @@ import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { WorkflowEngine } from "../src";
 import { StepState } from "../src/engine/journal";
-import { alarmOf, calls, crash, engineStub, fireAlarm, start, waitForStatus } from "./helpers";
+import {
+	alarmOf,
+	calls,
+	crash,
+	engineStub,
+	fastForward,
+	fireAlarm,
+	start,
+	waitForStatus,
+} from "./helpers";
 
 function sleepEntry(id: string, name: string) {
 	return runInDurableObject(engineStub(id), (engine: WorkflowEngine) =>
@@ -128,5 +137,37 @@ describe("replay after eviction", () => {
 		await waitForStatus(instance, "complete");
 		expect(await alarmOf(instance.id)).toBeNull();
 		expect(await fireAlarm(instance.id)).toBe(false);
+	});
+});
+
+describe("stored by an earlier version", () => {
+	it("carries on an instance whose params and outputs are in KV, without the JSON columns", async () => {
+		const instance = await start("sleep", { duration: "1 day" });
+		await waitForStatus(instance, "waiting");
+		// The layout before values were kept as JSON: no JSON columns; params and outputs in KV.
+		await runInDurableObject(engineStub(instance.id), (_engine: WorkflowEngine, state) => {
+			const sql = state.storage.sql;
+			const kv = state.storage.kv;
+			const params = sql.exec<{ params_json: string }>("SELECT params_json FROM instance").one();
+			kv.put("params", JSON.parse(params.params_json));
+			for (const row of sql
+				.exec<{ seq: number; output_json: string | null }>("SELECT seq, output_json FROM steps")
+				.toArray()) {
+				if (row.output_json !== null)
+					kv.put(
+						`step:${row.seq}`,
+						row.output_json === "" ? undefined : JSON.parse(row.output_json),
+					);
+			}
+			sql.exec("ALTER TABLE instance DROP COLUMN params_json");
+			sql.exec("ALTER TABLE instance DROP COLUMN output_json");
+			sql.exec("ALTER TABLE steps DROP COLUMN output_json");
+		});
+		await crash(instance.id);
+		expect((await instance.status()).status).toBe("waiting");
+		await fastForward(instance, "waiting");
+		expect((await waitForStatus(instance, "complete")).output).toBe("rested");
+		// Replayed from KV, not re-run: the step before the sleep ran once.
+		expect(await calls(instance.id)).toEqual({ before: 1, after: 1 });
 	});
 });

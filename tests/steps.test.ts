@@ -1,13 +1,15 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { type WorkflowEngine, WorkflowError } from "../src";
+import { getInstanceHistory, type WorkflowEngine, WorkflowError } from "../src";
 import { StepState } from "../src/engine/journal";
 import {
 	calls,
+	crash,
 	engineStub,
 	fastForward,
 	fireAlarm,
 	limitedWorkflow,
+	scenarioWorkflow,
 	start,
 	uniqueId,
 	waitForStatus,
@@ -219,6 +221,27 @@ describe("step outputs", () => {
 		expect(value.infinite).toBe(Number.POSITIVE_INFINITY);
 		expect("nothing" in value).toBe(true);
 		expect(again).toEqual(value);
+	});
+
+	it("gives back exactly what structured clone would, whether a value is kept as JSON or in KV", async () => {
+		const instance = await start("jsonEdges");
+		const { output } = await waitForStatus(instance, "complete");
+		expect(output).toMatchObject({
+			negativeZero: true,
+			hole: true,
+			sameShared: true,
+			nothing: undefined,
+			plain: { s: "é\u{1F600}\ud800", n: 1.5e-7, a: [[], {}], t: true, z: null },
+		});
+		const { edges } = output as { edges: Record<string, unknown> };
+		expect(edges.notANumber).toBeNaN();
+		expect(edges.undefinedInArray).toEqual([undefined, 1]);
+		expect(edges.nullPrototype).toEqual({ k: "v" });
+		// Read back from storage by a fresh object, as a replay would.
+		await crash(instance.id);
+		expect(await getInstanceHistory(scenarioWorkflow, instance.id)).toMatchObject({
+			output: { plain: { a: [[], {}] }, negativeZero: true, sameShared: true },
+		});
 	});
 
 	it("fails the instance with a clear error when a step returns an unserialisable value", async () => {

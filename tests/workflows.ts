@@ -196,6 +196,36 @@ export const scenarios = {
 		return { value, again, sameDate: again.date instanceof Date && value.date instanceof Date };
 	},
 
+	async jsonEdges({ step }: ScenarioContext) {
+		const shared = { n: 1 };
+		// Values JSON would change (they go to the KV store) and plain data (kept as JSON text).
+		const edges = await step.do("edges", async () => ({
+			negativeZero: -0,
+			notANumber: Number.NaN,
+			// biome-ignore lint/suspicious/noSparseArray: a hole is the point
+			sparse: [1, , 3],
+			undefinedInArray: [undefined, 1],
+			shared: { a: shared, b: shared },
+			nullPrototype: Object.assign(Object.create(null), { k: "v" }),
+		}));
+		const plain = await step.do("plain", async () => ({
+			s: "é\u{1F600}\ud800",
+			n: 1.5e-7,
+			a: [[], {}],
+			t: true,
+			z: null,
+		}));
+		const nothing = await step.do("nothing", async () => undefined);
+		return {
+			edges,
+			plain,
+			nothing,
+			negativeZero: Object.is(edges.negativeZero, -0),
+			hole: !(1 in edges.sparse),
+			sameShared: edges.shared.a === edges.shared.b,
+		};
+	},
+
 	async unserializable({ step }: ScenarioContext) {
 		// biome-ignore lint/suspicious/noExplicitAny: deliberately not a serialisable type
 		return step.do("returns a function", async () => (() => 1) as any);

@@ -14,6 +14,7 @@
  */
 import type { SerializedError } from "../errors";
 import { Status } from "./status";
+import { fromJsonText, toJsonText } from "./values";
 
 /** Persisted step states; values never change. */
 export const StepState = {
@@ -103,7 +104,9 @@ CREATE TABLE IF NOT EXISTS instance (
 	success_retention INTEGER,
 	error_retention INTEGER,
 	updated_at INTEGER NOT NULL,
-	version INTEGER NOT NULL
+	version INTEGER NOT NULL,
+	params_json TEXT,
+	output_json TEXT
 );
 CREATE TABLE IF NOT EXISTS steps (
 	seq INTEGER PRIMARY KEY,
@@ -120,8 +123,17 @@ CREATE TABLE IF NOT EXISTS steps (
 	non_retryable INTEGER NOT NULL DEFAULT 0,
 	event_type TEXT,
 	attempt_started_at INTEGER,
+	output_json TEXT,
 	UNIQUE (type, name, count)
 );
+CREATE INDEX IF NOT EXISTS steps_due ON steps (due_at) WHERE due_at IS NOT NULL;
+`;
+
+/**
+ * Created with the first failed attempt, not with the instance: most instances never fail one,
+ * and every table a new object creates costs its creation time (DDL, pages written).
+ */
+const FAILED_ATTEMPTS_SCHEMA = `
 CREATE TABLE IF NOT EXISTS failed_attempts (
 	seq INTEGER NOT NULL,
 	attempt INTEGER NOT NULL,
@@ -130,13 +142,9 @@ CREATE TABLE IF NOT EXISTS failed_attempts (
 	error TEXT NOT NULL,
 	PRIMARY KEY (seq, attempt)
 );
-CREATE INDEX IF NOT EXISTS steps_due ON steps (due_at) WHERE due_at IS NOT NULL;
 `;
 
-/**
- * Created with the first buffered event, not with the instance: most instances never buffer one,
- * and every table a new object creates costs its creation time (DDL, pages written).
- */
+/** Created with the first buffered event, for the same reason. */
 const EVENTS_SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
 	seq INTEGER PRIMARY KEY,
@@ -147,6 +155,13 @@ CREATE INDEX IF NOT EXISTS events_by_type ON events (type, seq);
 `;
 
 type Row = Record<string, SqlStorageValue>;
+
+/**
+ * The instance row without its values (params and output can be large). One statement for every
+ * read of the row: workerd compiles each distinct statement once per object.
+ */
+const INSTANCE_ROW = `SELECT singleton, id, workflow, status, created_at, started_at, ended_at, error,
+	alarm_at, success_retention, error_retention, updated_at, version FROM instance`;
 
 /** Errors are stored as JSON text: `{ name, message, code? }`. */
 function storedError(value: SqlStorageValue | undefined): SerializedError | null {
@@ -190,22 +205,34 @@ export class Journal {
 	/** False until an event is buffered: the events table does not exist before. */
 	#events: boolean;
 
+	/** False until an attempt fails: the failed_attempts table does not exist before. */
+	#failures: boolean;
+
 	constructor(storage: DurableObjectStorage, onChange: (status?: Status) => void = () => {}) {
 		this.#storage = storage;
 		this.#changed = onChange;
 		this.#sql = storage.sql;
 		this.#kv = storage.kv;
 		// Reading the schema writes nothing, so looking up an unknown id leaves no storage behind.
-		const tables = new Set(
+		const tables = new Map(
 			this.#sql
-				.exec<{ name: string }>(
-					"SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('instance', 'events')",
+				.exec<{ name: string; sql: string }>(
+					"SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name IN ('instance', 'steps', 'events', 'failed_attempts')",
 				)
 				.toArray()
-				.map((row) => row.name),
+				.map((row) => [row.name, row.sql]),
 		);
+		// Objects created before values were kept as JSON get the columns (empty: those are in KV).
+		if (tables.has("instance") && !tables.get("instance")?.includes("params_json")) {
+			this.#sql.exec("ALTER TABLE instance ADD COLUMN params_json TEXT");
+			this.#sql.exec("ALTER TABLE instance ADD COLUMN output_json TEXT");
+		}
+		if (tables.has("steps") && !tables.get("steps")?.includes("output_json")) {
+			this.#sql.exec("ALTER TABLE steps ADD COLUMN output_json TEXT");
+		}
 		this.#ready = tables.has("instance");
 		this.#events = tables.has("events");
+		this.#failures = tables.has("failed_attempts");
 	}
 
 	/** Deletes everything the instance stored (the alarm aside). */
@@ -213,6 +240,7 @@ export class Journal {
 		await this.#storage.deleteAll();
 		this.#ready = false;
 		this.#events = false;
+		this.#failures = false;
 		this.#changed();
 	}
 
@@ -220,11 +248,26 @@ export class Journal {
 		return this.#sql.exec<Row>(query, ...bindings).toArray()[0];
 	}
 
+	/**
+	 * Keeps a value (see values.ts): returns its JSON text for the row, or null once it is in the
+	 * KV store under `key`. Throws (and stores nothing) if the value cannot be cloned.
+	 */
+	#put(key: string, value: unknown): string | null {
+		const json = toJsonText(value);
+		if (json === null) this.#kv.put(key, value);
+		return json;
+	}
+
+	/** A value kept by #put: from its row's JSON text, or else from the KV store. */
+	#get(json: SqlStorageValue | undefined, key: string): unknown {
+		return typeof json === "string" ? fromJsonText(json) : this.#kv.get(key);
+	}
+
 	// ---- instance ----
 
 	instance(): InstanceRow | undefined {
 		if (!this.#ready) return undefined;
-		const row = this.#one("SELECT * FROM instance");
+		const row = this.#one(INSTANCE_ROW);
 		if (!row) return undefined;
 		return {
 			id: row.id as string,
@@ -245,22 +288,23 @@ export class Journal {
 			this.#ready = true;
 		}
 		// The KV write comes first: if the params cannot be stored, no instance row is left behind.
-		this.#kv.put("params", params);
+		const json = this.#put("params", params);
 		this.#sql.exec(
-			`INSERT INTO instance (singleton, id, workflow, status, created_at, updated_at, version)
-			VALUES (1, ?, ?, ?, ?, ?, ?)`,
+			`INSERT INTO instance (singleton, id, workflow, status, created_at, updated_at, version, params_json)
+			VALUES (1, ?, ?, ?, ?, ?, ?, ?)`,
 			id,
 			workflow,
 			status,
 			now,
 			now,
 			now * 1000,
+			json,
 		);
 		this.#changed(status);
 	}
 
 	params(): unknown {
-		return this.#kv.get("params");
+		return this.#get(this.#one("SELECT params_json FROM instance")?.params_json, "params");
 	}
 
 	setStatus(status: Status, now: number): void {
@@ -284,14 +328,15 @@ export class Journal {
 		now: number,
 		result: { output: unknown } | { error: SerializedError } | null,
 	): void {
-		if (result && "output" in result) this.#kv.put("output", result.output);
+		const json = result && "output" in result ? this.#put("output", result.output) : null;
 		this.#sql.exec(
-			`UPDATE instance SET status = ?, ended_at = ?, error = ?,
+			`UPDATE instance SET status = ?, ended_at = ?, error = ?, output_json = ?,
 				updated_at = ?, version = MAX(version + 1, ? * 1000)
 			WHERE singleton = 1`,
 			status,
 			now,
 			result && "error" in result ? JSON.stringify(result.error) : null,
+			json,
 			now,
 			now,
 		);
@@ -299,14 +344,14 @@ export class Journal {
 	}
 
 	output(): unknown {
-		return this.#kv.get("output");
+		return this.#get(this.#one("SELECT output_json FROM instance")?.output_json, "output");
 	}
 
 	/** The time the engine last asked its alarm for, so an alarm run early (by a test) knows how far it reaches. */
 	alarmAt(): number | null {
 		if (!this.#ready) return null;
 		// The same statement as instance(): each distinct statement is compiled once per object.
-		return (this.#one("SELECT * FROM instance")?.alarm_at as number | null) ?? null;
+		return (this.#one(INSTANCE_ROW)?.alarm_at as number | null) ?? null;
 	}
 
 	setAlarmAt(at: number | null): void {
@@ -404,18 +449,20 @@ export class Journal {
 
 	/** Stores a step's output; throws (and stores nothing) if the value cannot be cloned. */
 	succeed(seq: number, output: unknown, now: number): void {
-		this.#kv.put(outputKey(seq), output);
+		const json = this.#put(outputKey(seq), output);
 		this.#sql.exec(
-			"UPDATE steps SET state = ?, ended_at = ?, due_at = NULL WHERE seq = ?",
+			"UPDATE steps SET state = ?, ended_at = ?, due_at = NULL, output_json = ? WHERE seq = ?",
 			StepState.Done,
 			now,
+			json,
 			seq,
 		);
 		this.#changed();
 	}
 
 	stepOutput(seq: number): unknown {
-		return this.#kv.get(outputKey(seq));
+		const row = this.#one("SELECT output_json FROM steps WHERE seq = ?", seq);
+		return this.#get(row?.output_json, outputKey(seq));
 	}
 
 	/** Records a failed attempt and its error; returns how many attempts of this step have failed. */
@@ -425,6 +472,10 @@ export class Journal {
 			RETURNING failures, attempts, attempt_started_at`,
 			seq,
 		);
+		if (!this.#failures) {
+			this.#sql.exec(FAILED_ATTEMPTS_SCHEMA);
+			this.#failures = true;
+		}
 		this.#sql.exec(
 			"INSERT OR REPLACE INTO failed_attempts (seq, attempt, started_at, ended_at, error) VALUES (?, ?, ?, ?, ?)",
 			seq,
@@ -443,6 +494,7 @@ export class Journal {
 
 	/** Every failed attempt, by step and attempt. */
 	failedAttempts(): FailedAttemptRow[] {
+		if (!this.#failures) return [];
 		return this.#sql
 			.exec<Row>("SELECT * FROM failed_attempts ORDER BY seq, attempt")
 			.toArray()
@@ -558,6 +610,7 @@ export class Journal {
 
 	/** Completes an event wait with the event it received. */
 	deliver(seq: number, event: ReceivedEvent, now: number): void {
+		// An event has a Date: it goes to the KV store.
 		this.#kv.put(outputKey(seq), event);
 		this.complete(seq, now);
 	}
@@ -577,12 +630,12 @@ export class Journal {
 	 */
 	reset(fromSeq = 0): void {
 		const seqs = this.#sql
-			.exec<Row>("SELECT seq FROM steps WHERE seq >= ?", fromSeq)
+			.exec<Row>("SELECT seq FROM steps WHERE seq >= ? AND output_json IS NULL", fromSeq)
 			.toArray()
 			.map((row) => row.seq as number);
 		for (const seq of seqs) this.#kv.delete(outputKey(seq));
 		this.#sql.exec("DELETE FROM steps WHERE seq >= ?", fromSeq);
-		this.#sql.exec("DELETE FROM failed_attempts WHERE seq >= ?", fromSeq);
+		if (this.#failures) this.#sql.exec("DELETE FROM failed_attempts WHERE seq >= ?", fromSeq);
 		// A kept step whose attempt was in flight starts over: that attempt was not interrupted.
 		this.#sql.exec(
 			"UPDATE steps SET state = ?, attempts = failures WHERE state = ?",
@@ -597,7 +650,7 @@ export class Journal {
 		}
 		this.#kv.delete("output");
 		this.#sql.exec(
-			"UPDATE instance SET started_at = NULL, ended_at = NULL, error = NULL WHERE singleton = 1",
+			"UPDATE instance SET started_at = NULL, ended_at = NULL, error = NULL, output_json = NULL WHERE singleton = 1",
 		);
 		this.#changed();
 	}
@@ -612,7 +665,7 @@ export class Journal {
 
 	/** How long a finished instance is kept, by how it ended; null keeps it until deleted. */
 	retention(): { success: number | null; error: number | null } {
-		const row = this.#one("SELECT * FROM instance");
+		const row = this.#one(INSTANCE_ROW);
 		return {
 			success: (row?.success_retention as number | null) ?? null,
 			error: (row?.error_retention as number | null) ?? null,
