@@ -151,12 +151,19 @@ export async function listInstances(
 
 /**
  * A listing row as it is now: a final row as it stands; any other row as its instance reports
- * it, written back if it changed. Null if there is no instance behind the row.
+ * it (its final status written back to the shard if the shard missed it). Null if there is no
+ * instance behind the row.
  */
 async function current(namespace: Namespace, row: ListingEntry): Promise<ListingEntry | null> {
 	if (isFinalStatus(row.status)) return row;
 	const shard = shardStub(namespace, shardOf(row.id));
-	const entry = await stub(namespace, row.id).listingEntry();
+	let entry: ListingEntry | null;
+	try {
+		entry = await stub(namespace, row.id).listingEntry();
+	} catch {
+		// The instance's object did not answer (it is being reset): show the row as it stands.
+		return row;
+	}
 	if (!entry) {
 		// Listed by a create that never happened (or has not happened yet: give it time).
 		if (row.createdAt < Date.now() - ABANDONED_MS) await shard.listingRemove(row.id, row.version);
