@@ -153,7 +153,8 @@ export function chart(results, workloads, caption) {
 	}
 	y += 16;
 	return [
-		`<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${y}" viewBox="0 0 ${WIDTH} ${y}" font-family="system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif">`,
+		`<svg xmlns="http://www.w3.org/2000/svg" role="img" width="${WIDTH}" height="${y}" viewBox="0 0 ${WIDTH} ${y}" font-family="system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif">`,
+		"<title>Per-step cost, throughput, wake lateness, growth with N and memory: do-workflows vs the built-in engine</title>",
 		"<style>.h1{font-size:17px;font-weight:700;fill:#1f2328}.h2{font-size:14px;font-weight:600;fill:#1f2328}.note{font-size:12px;fill:#59636e}.label{font-size:12px;fill:#1f2328}.value{font-size:12px;font-weight:600;fill:#1f2328}</style>",
 		`<rect width="${WIDTH}" height="${y}" fill="#ffffff"/>`,
 		...parts,

@@ -88,9 +88,13 @@ try {
 		self.set(key, (self.get(key) ?? 0) + dt);
 		total += dt;
 	});
-	console.log(`${workload}/${engine}, n = ${n}: ${JSON.stringify(result)}; profiled ${(total / 1000).toFixed(0)} ms`);
+	console.log(
+		`${workload}/${engine}, n = ${n}: ${JSON.stringify(result)}; profiled ${(total / 1000).toFixed(0)} ms`,
+	);
 	for (const [key, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 40)) {
-		console.log(`${((100 * us) / total).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(1).padStart(7)} ms  ${key}`);
+		console.log(
+			`${((100 * us) / total).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(1).padStart(7)} ms  ${key}`,
+		);
 	}
 } finally {
 	await mf.dispose();
