@@ -77,15 +77,16 @@ function decodeCursor(cursor: string): { createdAt: number; id: string } {
 	throw new WorkflowValidationError("cursor is not one that listInstances returned");
 }
 
-/** A listing row whose create never happened is dropped this long after it was written. */
+/** A listing row with no instance behind it is dropped this long after it was last written. */
 const ABANDONED_MS = 60_000;
 
 /** Most rounds of shard queries one page may take (rows checked with their instance can drop out). */
 const MAX_ROUNDS = 5;
 
-const LIVE_STATUSES: InstanceStatus["status"][] = [
-	"queued",
-	"running",
+/** Statuses a row is not final in; `queued` and `running` are the ones engines do not publish. */
+const UNPUBLISHED: InstanceStatus["status"][] = ["queued", "running"];
+const NOT_FINAL: InstanceStatus["status"][] = [
+	...UNPUBLISHED,
 	"paused",
 	"waitingForPause",
 	"waiting",
@@ -95,11 +96,13 @@ const LIVE_STATUSES: InstanceStatus["status"][] = [
 /**
  * Lists a workflow's instances, newest first, with optional filters, a page at a time.
  *
- * The listing is kept by {@link LISTING_SHARDS} shards. The binding lists an instance before it
- * creates it, and the instance's engine reports its final status; a row of an instance that is
- * not finished is checked with the instance itself (one request each, in parallel), so what this
- * returns is the instances' current status, and a final status lost to a stopped runtime is
- * repaired here. Each instance appears once per listing.
+ * The listing is kept by {@link LISTING_SHARDS} shards. The binding lists an instance as it
+ * creates it, and the instance's engine reports the statuses it settles in (waiting, paused,
+ * final); a row that is not final is checked with the instance itself (one request each, in
+ * parallel), so what this returns is the instances' current status, and a final status lost to
+ * a stopped runtime is repaired here. A filter for final statuses only checks the rows last seen
+ * queued or running (and rows of ids being created), not every waiting instance. Each instance
+ * appears once per listing.
  *
  * @throws WorkflowValidationError for an unknown status, a malformed date, a limit outside 1–100,
  *   or a cursor this function did not return.
@@ -114,8 +117,10 @@ export async function listInstances(
 		parsed.status === undefined
 			? undefined
 			: new Set(Array.isArray(parsed.status) ? parsed.status : [parsed.status]);
-	// Rows not yet final may turn out to be in any status: the shards return them all.
-	const status = wanted && [...new Set([...wanted, ...LIVE_STATUSES])];
+	// Rows not yet final may turn out to be in any status. A waiting or paused instance publishes
+	// when it ends, so a filter for final statuses leaves those rows out (see the doc above).
+	const finalOnly = wanted && [...wanted].every((s) => isFinalStatus(s));
+	const status = wanted && [...new Set([...wanted, ...(finalOnly ? UNPUBLISHED : NOT_FINAL)])];
 	let after = parsed.cursor === undefined ? undefined : decodeCursor(parsed.cursor);
 	const instances: InstanceSummary[] = [];
 	let more = true;
@@ -155,7 +160,7 @@ export async function listInstances(
  * instance behind the row.
  */
 async function current(namespace: Namespace, row: ListingEntry): Promise<ListingEntry | null> {
-	if (isFinalStatus(row.status)) return row;
+	if (isFinalStatus(row.status) && !row.pending) return row;
 	const shard = shardStub(namespace, shardOf(row.id));
 	let entry: ListingEntry | null;
 	try {
@@ -164,12 +169,23 @@ async function current(namespace: Namespace, row: ListingEntry): Promise<Listing
 		// The instance's object did not answer (it is being reset): show the row as it stands.
 		return row;
 	}
-	if (!entry) {
-		// Listed by a create that never happened (or has not happened yet: give it time).
-		if (row.createdAt < Date.now() - ABANDONED_MS) await shard.listingRemove(row.id, row.version);
-		return null;
+	try {
+		if (!entry) {
+			// Listed by a create that failed or has not happened yet (give it time), or a deleted
+			// instance's row whose removal was lost.
+			if (row.updatedAt < Date.now() - ABANDONED_MS)
+				await shard.listingRemove(row.id, row.version, true);
+		} else if (
+			row.pending ||
+			entry.createdAt !== row.createdAt ||
+			(isFinalStatus(entry.status) && entry.status !== row.status)
+		) {
+			// Settles the row: its final status (lost to a stopped runtime), its creation time.
+			await shard.listingPut(entry, true);
+		}
+	} catch {
+		// The repair is tried again by the next listing.
 	}
-	if (entry.version > row.version && isFinalStatus(entry.status)) await shard.listingPut(entry);
 	return entry;
 }
 

@@ -6,6 +6,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import {
 	getInstanceHistory,
+	InstanceExistsError,
 	InstanceNotFoundError,
 	type InstanceSummary,
 	LISTING_SHARDS,
@@ -47,6 +48,16 @@ async function listAll(options: Parameters<typeof listInstances>[1] = {}) {
 async function listedStatus(id: string, since: number) {
 	const { all } = await listAll({ createdAfter: since, limit: 100 });
 	return all.find((entry) => entry.id === id)?.status;
+}
+
+/** The shard's row for `id`, as stored. */
+async function shardRow(id: string) {
+	return runInDurableObject(engineStub(shardName(shardOf(id))), (_e: WorkflowEngine, state) =>
+		state.storage.sql
+			.exec("SELECT status, deleted, pending, version, created_at FROM listing WHERE id = ?", id)
+			.toArray()
+			.at(0),
+	);
 }
 
 describe("listInstances", () => {
@@ -177,6 +188,77 @@ describe("listInstances", () => {
 		expect(await oldShard.listingQuery({ limit: 100 })).not.toContainEqual(
 			expect.objectContaining({ id: old }),
 		);
+	});
+
+	it("lists an id created again even if its last instance's removal was lost or arrives late", async () => {
+		const id = uniqueId("recreated");
+		const first = await scenarioWorkflow.create({ id, params: { scenario: "basic" } });
+		await waitForStatus(first, "complete");
+		await expect.poll(() => shardRow(id)).toMatchObject({ status: "complete", pending: 0 });
+		const { version } = (await shardRow(id)) as { version: number };
+		await (first as WorkflowInstance & { delete(): Promise<void> }).delete();
+		await expect.poll(() => shardRow(id)).toMatchObject({ deleted: 1 });
+		// As if the removal had never arrived: the old instance's final row is back.
+		await runInDurableObject(engineStub(shardName(shardOf(id))), (_e: WorkflowEngine, state) => {
+			state.storage.sql.exec("UPDATE listing SET deleted = 0 WHERE id = ?", id);
+		});
+		const second = await scenarioWorkflow.create({
+			id,
+			params: { scenario: "sleep", duration: "1 day" },
+		});
+		await waitForStatus(second, "waiting");
+		expect(await listedStatus(id, 0)).toBe("waiting");
+		// The removal arriving now, late, does not hide the new instance.
+		await engineStub(shardName(shardOf(id))).listingRemove(id, version);
+		expect(await listedStatus(id, 0)).toBe("waiting");
+		await second.terminate();
+		expect(await listedStatus(id, 0)).toBe("terminated");
+	});
+
+	it("settles the row a failed duplicate create marked, and dates a row left by a failed batch anew", async () => {
+		const done = await start("basic");
+		await waitForStatus(done, "complete");
+		await expect.poll(() => shardRow(done.id)).toMatchObject({ status: "complete", pending: 0 });
+		await expect(
+			scenarioWorkflow.create({ id: done.id, params: { scenario: "basic" } }),
+		).rejects.toThrow(InstanceExistsError);
+		expect(await shardRow(done.id)).toMatchObject({ status: "complete", pending: 1 });
+		expect(await listedStatus(done.id, 0)).toBe("complete");
+		expect(await shardRow(done.id)).toMatchObject({ status: "complete", pending: 0 });
+
+		// A batch refused for a taken id leaves rows for the others; creating one later lists it
+		// at its own creation time.
+		const fresh = uniqueId("fresh");
+		await expect(
+			scenarioWorkflow.createBatch([
+				{ id: fresh, params: { scenario: "basic" } },
+				{ id: done.id, params: { scenario: "basic" } },
+			]),
+		).rejects.toThrow(InstanceExistsError);
+		const leftover = (await shardRow(fresh)) as { created_at: number };
+		await expect.poll(() => Date.now()).toBeGreaterThan(leftover.created_at);
+		const since = Date.now();
+		const later = await scenarioWorkflow.create({ id: fresh, params: { scenario: "basic" } });
+		await waitForStatus(later, "complete");
+		const { all } = await listAll({ createdAfter: since });
+		expect(all.map((entry) => entry.id)).toContain(fresh);
+	});
+
+	it("knows a waiting instance from its engine, so filters for final statuses pass it by", async () => {
+		const since = Date.now();
+		const sleeper = await start("sleep", { duration: "1 day" });
+		await waitForStatus(sleeper, "waiting");
+		await expect.poll(() => shardRow(sleeper.id)).toMatchObject({ status: "waiting" });
+		const shard = engineStub(shardName(shardOf(sleeper.id)));
+		// What listInstances asks the shards for when it filters for complete instances.
+		const rows = await shard.listingQuery({
+			status: ["complete", "queued", "running"],
+			createdAfter: since,
+			limit: 100,
+		});
+		expect(rows.map((row) => row.id)).not.toContain(sleeper.id);
+		expect(await listedStatus(sleeper.id, since)).toBe("waiting");
+		await sleeper.terminate();
 	});
 
 	it("keeps the newest version when updates arrive out of order", async () => {

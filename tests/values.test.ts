@@ -1,6 +1,6 @@
 /** Which values the journal keeps as JSON text, and that JSON gives them back unchanged. */
 import { describe, expect, it } from "vitest";
-import { fromJsonText, toJsonText } from "../src/engine/values";
+import { fromJsonText, MAX_JSON_TEXT, toJsonText } from "../src/engine/values";
 
 describe("values kept as JSON", () => {
 	it("takes plain data and gives it back equal", () => {
@@ -55,5 +55,15 @@ describe("values kept as JSON", () => {
 		]) {
 			expect(toJsonText(value), String(value)).toBeNull();
 		}
+	});
+});
+
+describe("values too long for a row", () => {
+	it("leaves a value whose JSON text is over MAX_JSON_TEXT to the KV store", () => {
+		expect(toJsonText("x".repeat(MAX_JSON_TEXT - 2))).toHaveLength(MAX_JSON_TEXT);
+		expect(toJsonText("x".repeat(MAX_JSON_TEXT - 1))).toBeNull();
+		// Escaping makes JSON longer than the value: 3,000 control characters take 18,002.
+		expect(toJsonText("\u0001".repeat(3_000))).toBeNull();
+		expect(toJsonText(Array.from({ length: 20_000 }, () => 0))).toBeNull();
 	});
 });

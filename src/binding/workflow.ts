@@ -65,20 +65,26 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 	 */
 	async create(options?: WorkflowInstanceCreateOptions<Params>): Promise<WorkflowInstance> {
 		const request = toRequest(options, "create options");
-		const [, instance] = await Promise.all([this.#list([request]), this.#create(request)]);
-		return instance;
+		const [listed, created] = await Promise.allSettled([
+			this.#list([request]),
+			this.#create(request),
+		]);
+		if (created.status === "rejected") throw created.reason;
+		// The instance exists: a listing row that did not make it is sent once more, and after
+		// that left to the instance's own updates (the call does not fail for the listing).
+		if (listed.status === "rejected") await this.#list([request]).catch(() => {});
+		return created.value;
 	}
 
 	/**
-	 * Lists the instances being created, one request per listing shard, sent with the creates (the
-	 * row never replaces a live instance's, so the order they arrive in does not matter). Listed
-	 * so, an instance is never missing from the listing while it runs, even if this caller stops
-	 * right after; a row whose create failed is dropped when a listing finds no instance behind it.
+	 * Lists the instances being created, one request per listing shard, sent with the creates (a
+	 * row only marks an existing one to be checked, so the order they arrive in does not matter).
+	 * Listed so, an instance is in the listing while it runs, even if this caller stops right
+	 * after; a row whose create failed is dropped when a listing finds no instance behind it.
 	 */
 	async #list(requests: CreateRequest[]): Promise<void> {
-		const createdAt = Date.now();
 		const byShard = new Map<number, { id: string; createdAt: number }[]>();
-		for (const { id } of requests) {
+		for (const { id, createdAt = Date.now() } of requests) {
 			const shard = shardOf(id);
 			const entries = byShard.get(shard) ?? [];
 			entries.push({ id, createdAt });
@@ -142,6 +148,7 @@ function toRequest(options: unknown, what: string): CreateRequest {
 	};
 	return {
 		id: parsed.id ?? crypto.randomUUID(),
+		createdAt: Date.now(),
 		// As in the product, an instance created without params gets an empty object as its payload.
 		params: parsed.params === undefined ? {} : parsed.params,
 		retention,

@@ -76,6 +76,8 @@ export interface CreateRequest {
 	retention?: { success: number | null; error: number | null };
 	/** Where the engine object should be created (used by the binding, not the engine). */
 	locationHint?: DurableObjectLocationHint;
+	/** When the caller created it: the time its listing row has (ms). By default, when the engine does. */
+	createdAt?: number;
 }
 
 /** The arguments of {@link WorkflowEngine.restart}: the step to restart from. */
@@ -86,6 +88,15 @@ export interface RestartFrom {
 }
 
 const STEP_TYPES = { do: "do", sleep: "sleep", waitForEvent: "wait" } as const;
+
+/** The statuses an instance stays in beyond the call that set them, which its engine publishes. */
+const SETTLED = new Set<Status>([
+	Status.Waiting,
+	Status.Paused,
+	Status.Complete,
+	Status.Errored,
+	Status.Terminated,
+]);
 
 /**
  * The Durable Object class that hosts a workflow's instances. Do not extend it yourself:
@@ -127,8 +138,9 @@ export class WorkflowEngine extends DurableObject {
 			waitUntil: (promise) => this.ctx.waitUntil(promise),
 		});
 		this.journal = new Journal(ctx.storage, (status) => {
-			// The listing hears of final statuses; it checks the others with the instance itself.
-			if (status !== undefined && isFinal(status)) this.#listing.changed();
+			// The listing hears of the statuses an instance settles in; it checks the others (queued,
+			// running) with the instance itself.
+			if (status !== undefined && SETTLED.has(status)) this.#listing.changed();
 			engineHooks()?.changed(objectId, status === undefined ? undefined : publicStatus(status));
 		});
 		this.#status = this.journal.instance()?.status;
@@ -159,6 +171,7 @@ export class WorkflowEngine extends DurableObject {
 					Status.Queued,
 					request.params,
 					now,
+					request.createdAt,
 				);
 			} catch (error) {
 				throw new UnserializableValueError(
@@ -353,14 +366,14 @@ export class WorkflowEngine extends DurableObject {
 		for (const entry of entries) this.#shard.intend(entry);
 	}
 
-	async listingPut(entry: ListingEntry): Promise<void> {
+	async listingPut(entry: ListingEntry, checked = false): Promise<void> {
 		this.#shard ??= new ListingShard(this.ctx.storage);
-		this.#shard.put(entry);
+		this.#shard.put(entry, checked);
 	}
 
-	async listingRemove(id: string, version: number): Promise<void> {
+	async listingRemove(id: string, version: number, abandoned = false): Promise<void> {
 		this.#shard ??= new ListingShard(this.ctx.storage);
-		this.#shard.remove(id, version, Date.now());
+		this.#shard.remove(id, version, Date.now(), abandoned);
 	}
 
 	async listingQuery(query: ShardQuery): Promise<ListingEntry[]> {

@@ -282,7 +282,15 @@ export class Journal {
 		};
 	}
 
-	createInstance(id: string, workflow: string, status: Status, params: unknown, now: number): void {
+	/** `createdAt`: when the caller created it (the time its listing row has), by default `now`. */
+	createInstance(
+		id: string,
+		workflow: string,
+		status: Status,
+		params: unknown,
+		now: number,
+		createdAt = now,
+	): void {
 		if (!this.#ready) {
 			this.#sql.exec(SCHEMA);
 			this.#ready = true;
@@ -295,7 +303,7 @@ export class Journal {
 			id,
 			workflow,
 			status,
-			now,
+			createdAt,
 			now,
 			now * 1000,
 			json,

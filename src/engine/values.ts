@@ -10,12 +10,24 @@
 const UNDEFINED = "";
 
 /**
+ * The longest JSON text kept in a row (UTF-16 code units, so at most 48 KiB of UTF-8). Larger
+ * values go to the KV store, one row each: a row holds its values whole, is rewritten whole by
+ * every update of the row, and SQLite on Cloudflare caps a row at 2 MB, which a 1 MiB value
+ * escaped as JSON (or params and output together) could pass.
+ */
+export const MAX_JSON_TEXT = 16 * 1024;
+
+/**
  * The value as JSON text, if parsing that text gives a value structured clone could not tell
- * apart from what cloning `value` gives; null otherwise (the value goes to the KV store).
+ * apart from what cloning `value` gives, and it is short (MAX_JSON_TEXT); null otherwise (the
+ * value goes to the KV store). A Proxy passes for the object it wraps (structured clone would
+ * refuse it), and getters run once more than cloning alone would run them.
  */
 export function toJsonText(value: unknown): string | null {
 	if (value === undefined) return UNDEFINED;
-	return isPlainData(value) ? JSON.stringify(value) : null;
+	if (!isPlainData(value)) return null;
+	const text = JSON.stringify(value);
+	return text.length <= MAX_JSON_TEXT ? text : null;
 }
 
 export function fromJsonText(text: string): unknown {
@@ -25,15 +37,21 @@ export function fromJsonText(text: string): unknown {
 /**
  * Strings, finite numbers other than -0, booleans, null, and arrays (without holes or extra
  * properties) and plain objects of those, without `undefined` inside (JSON drops or changes it) and
- * without an object met twice (JSON would copy it; structured clone keeps one).
+ * without an object met twice (JSON would copy it; structured clone keeps one). False as soon as
+ * the value is clearly too long for a row.
  */
 function isPlainData(root: unknown): boolean {
 	const seen = new Set<object>();
 	const stack: unknown[] = [root];
+	// A lower bound of the JSON text's length, to give up early on a large value.
+	let length = 0;
 	while (stack.length > 0) {
 		const value = stack.pop();
+		if (++length > MAX_JSON_TEXT) return false;
 		switch (typeof value) {
 			case "string":
+				length += value.length;
+				continue;
 			case "boolean":
 				continue;
 			case "number":

@@ -1,16 +1,17 @@
 /**
- * The engine side of the listing. The binding lists an instance before creating it (shard.ts);
- * the engine object then sends its shard the changes a listing cannot find out by itself: the
- * instance's final status (complete, errored, terminated), a restart, a delete. Sends are
- * asynchronous (nothing the instance does waits for the listing), coalesced (one in flight per
- * instance; the latest state wins) and best effort: a send lost to a stopped runtime leaves the
- * shard with a non-final row, which `listInstances` checks with the instance and repairs. So a
- * short instance costs its shard one write, and the engine no alarm.
+ * The engine side of the listing. The binding lists an instance as it creates it (shard.ts); the
+ * engine object then sends its shard the statuses the instance settles in (waiting, paused, and
+ * the final ones), a restart, a delete. `running` is not sent: a listing asks the instance about
+ * a row that is not final. Sends are asynchronous (nothing the instance does waits for the
+ * listing), coalesced (one in flight per instance; the latest state wins; a waiting instance that
+ * runs a step and waits again sends nothing new) and best effort: a send lost to a stopped runtime
+ * leaves the shard with a row that is not final, which `listInstances` checks with the instance
+ * and repairs. So a short instance costs its shard one write, and the engine no alarm.
  */
 import { isDurableObjectNamespace } from "../binding/namespace";
 import type { WorkflowEngine } from "../engine/engine";
 import type { InstanceRow } from "../engine/journal";
-import { publicStatus } from "../engine/status";
+import { isFinalStatus, publicStatus } from "../engine/status";
 import { type ListingEntry, shardOf, shardStub } from "./shard";
 
 type Namespace = DurableObjectNamespace<WorkflowEngine>;
@@ -47,6 +48,8 @@ export class ListingPublisher {
 	readonly #waitUntil: (promise: Promise<unknown>) => void;
 	/** The latest version the shard acknowledged, or -1. */
 	#published = -1;
+	/** The status of that version. */
+	#publishedStatus: string | undefined;
 	#sending = false;
 
 	constructor(options: {
@@ -76,8 +79,11 @@ export class ListingPublisher {
 				const namespace = instance && this.#namespace(instance.id);
 				if (!instance || !namespace || instance.version <= this.#published) return;
 				const entry = listingEntry(instance);
+				// The shard's row already says so (a listing checks non-final rows with the instance).
+				if (entry.status === this.#publishedStatus && !isFinalStatus(entry.status)) return;
 				await shardStub(namespace, shardOf(entry.id)).listingPut(entry);
 				this.#published = entry.version;
+				this.#publishedStatus = entry.status;
 			}
 		} catch {
 			// The shard did not answer: listInstances finds the row stale and asks the instance.
@@ -93,6 +99,7 @@ export class ListingPublisher {
 		const shard = shardStub(namespace, shardOf(instance.id));
 		// An instance created again with this id starts over; its versions are higher.
 		this.#published = -1;
+		this.#publishedStatus = undefined;
 		this.#waitUntil(shard.listingRemove(instance.id, instance.version).catch(() => {}));
 	}
 }

@@ -4,11 +4,12 @@
  * under a name no instance id can take (`listing:<n>`), so listing needs no binding of its own
  * and no shard sees more than its share of the status updates.
  *
- * A shard keeps one row per instance. The binding writes it before the instance is created (an
- * intent, version 0), so an instance is listed from the moment `create()` returns. The instance's
- * engine then publishes its final status, and a restart, guarded by a version so an update that
- * arrives late never overwrites a newer one. A row with a final status is the instance's status;
- * any other row is a hint that `listInstances` checks with the instance itself (see operations.ts).
+ * A shard keeps one row per instance. The binding writes it as it creates the instance (an
+ * intent), so an instance is listed from the moment `create()` returns. The instance's engine then
+ * publishes the statuses it settles in (waiting, paused, final) and restarts, guarded by a version
+ * so an update that arrives late never overwrites a newer one. A row with a final status is the
+ * instance's status, unless a create of its id was intended since (`pending`); any other row is a
+ * hint that `listInstances` checks with the instance itself (see operations.ts).
  */
 
 import type { WorkflowEngine } from "../engine/engine";
@@ -27,6 +28,8 @@ export interface ListingEntry {
 	error: { name: string; message: string } | null;
 	/** Grows with every status change of the instance (and across delete and re-create). */
 	version: number;
+	/** Set by a create's intent until the instance publishes: the row must be checked with it. */
+	pending?: boolean;
 }
 
 /** One shard's part of a listing query. */
@@ -73,7 +76,8 @@ CREATE TABLE IF NOT EXISTS listing (
 	ended_at INTEGER,
 	error TEXT,
 	version INTEGER NOT NULL,
-	deleted INTEGER NOT NULL DEFAULT 0
+	deleted INTEGER NOT NULL DEFAULT 0,
+	pending INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS listing_by_created ON listing (deleted, created_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS listing_by_status ON listing (deleted, status, created_at DESC, id DESC);
@@ -96,19 +100,32 @@ export class ListingShard {
 	#schema(): void {
 		if (this.#ready) return;
 		this.#sql.exec(SCHEMA);
+		// A shard created before intents existed gets the column.
+		const table = this.#sql
+			.exec<{ sql: string }>("SELECT sql FROM sqlite_master WHERE name = 'listing'")
+			.one();
+		if (!table.sql.includes("pending")) {
+			this.#sql.exec("ALTER TABLE listing ADD COLUMN pending INTEGER NOT NULL DEFAULT 0");
+		}
 		this.#ready = true;
 	}
 
-	/** Records `entry` unless the shard already holds a newer version of it. */
-	put(entry: ListingEntry): void {
+	/**
+	 * Records `entry` as its instance published it, unless the shard holds this version or a newer
+	 * one. With `checked`, `entry` is what the instance answered a listing just now: it also
+	 * settles a row a create's intent marked pending at the same version (the intent was for an
+	 * id already in use), but never brings back a deleted row.
+	 */
+	put(entry: ListingEntry, checked = false): void {
 		this.#schema();
 		this.#sql.exec(
 			`INSERT INTO listing (id, status, created_at, updated_at, ended_at, error, version)
 			VALUES (?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET status = excluded.status, created_at = excluded.created_at,
 				updated_at = excluded.updated_at, ended_at = excluded.ended_at, error = excluded.error,
-				version = excluded.version, deleted = 0
-			WHERE excluded.version > listing.version`,
+				version = excluded.version, deleted = 0, pending = 0
+			WHERE excluded.version > listing.version
+				OR (? AND excluded.version = listing.version AND listing.deleted = 0)`,
 			entry.id,
 			entry.status,
 			entry.createdAt,
@@ -116,21 +133,31 @@ export class ListingShard {
 			entry.endedAt,
 			entry.error && JSON.stringify(entry.error),
 			entry.version,
+			checked ? 1 : 0,
 		);
 	}
 
 	/**
-	 * Records that an instance with this id is being created: a new row, or a deleted one listed
-	 * again, keeping its tombstone's version so updates of the deleted instance stay refused. A
-	 * row of a live instance with this id is left as it is (the create will fail as a duplicate).
+	 * Records that an instance with this id is being created. A new row, or a deleted one listed
+	 * again (keeping its tombstone's version, so updates of the deleted instance stay refused),
+	 * starts as `queued`; a row that is not final takes the new creation time (it may be left by a
+	 * create that failed). Any row is marked pending: whatever it says, a listing asks the
+	 * instance until the instance publishes. That covers a create that fails as a duplicate (the row is
+	 * the existing instance's), and one whose id's last instance was deleted without its row
+	 * being removed.
 	 */
 	intend(entry: Pick<ListingEntry, "id" | "createdAt">): void {
 		this.#schema();
 		this.#sql.exec(
-			`INSERT INTO listing (id, status, created_at, updated_at, version) VALUES (?, 'queued', ?, ?, 0)
-			ON CONFLICT (id) DO UPDATE SET status = 'queued', created_at = excluded.created_at,
-				updated_at = excluded.updated_at, ended_at = NULL, error = NULL, deleted = 0
-			WHERE listing.deleted = 1`,
+			`INSERT INTO listing (id, status, created_at, updated_at, version, pending)
+			VALUES (?, 'queued', ?, ?, 0, 1)
+			ON CONFLICT (id) DO UPDATE SET pending = 1, updated_at = excluded.updated_at,
+				status = IIF(listing.deleted, 'queued', listing.status),
+				created_at = IIF(listing.deleted OR listing.status NOT IN ('complete', 'errored', 'terminated'),
+					excluded.created_at, listing.created_at),
+				ended_at = IIF(listing.deleted, NULL, listing.ended_at),
+				error = IIF(listing.deleted, NULL, listing.error),
+				deleted = 0`,
 			entry.id,
 			entry.createdAt,
 			entry.createdAt,
@@ -138,21 +165,25 @@ export class ListingShard {
 	}
 
 	/**
-	 * Forgets a deleted instance, unless a newer version of it (created again) is recorded. A
-	 * tombstone keeps the version, so an update of the deleted instance that arrives after its
-	 * removal cannot bring it back; tombstones older than a day are purged.
+	 * Forgets a deleted instance, unless a newer version of it (created again) is recorded, or a
+	 * create of its id was intended since (a removal that arrives late must not hide the new
+	 * instance). A tombstone keeps the version, so an update of the deleted instance that arrives
+	 * after its removal cannot bring it back; tombstones older than a day are purged. `abandoned`:
+	 * a listing found no instance behind a pending row; it goes whatever it is marked.
 	 */
-	remove(id: string, version: number, now: number): void {
+	remove(id: string, version: number, now: number, abandoned = false): void {
 		this.#schema();
 		this.#sql.exec(
 			`INSERT INTO listing (id, status, created_at, updated_at, version, deleted)
 			VALUES (?, 'unknown', 0, ?, ?, 1)
-			ON CONFLICT (id) DO UPDATE SET deleted = 1, updated_at = excluded.updated_at,
+			ON CONFLICT (id) DO UPDATE SET deleted = 1, pending = 0, updated_at = excluded.updated_at,
 				version = excluded.version
-			WHERE excluded.version >= listing.version`,
+			WHERE excluded.version > listing.version
+				OR (excluded.version = listing.version AND (NOT listing.pending OR ?))`,
 			id,
 			now,
 			version,
+			abandoned ? 1 : 0,
 		);
 		this.#sql.exec("DELETE FROM listing WHERE deleted = 1 AND updated_at < ?", now - TOMBSTONE_MS);
 	}
@@ -162,7 +193,8 @@ export class ListingShard {
 		const where: string[] = ["deleted = 0"];
 		const bindings: SqlStorageValue[] = [];
 		if (query.status?.length) {
-			where.push(`status IN (${query.status.map(() => "?").join(", ")})`);
+			// A pending row may turn out to be in any status.
+			where.push(`(status IN (${query.status.map(() => "?").join(", ")}) OR pending = 1)`);
 			bindings.push(...query.status);
 		}
 		if (query.createdAfter !== undefined) {
@@ -190,6 +222,7 @@ export class ListingShard {
 				endedAt: row.ended_at as number | null,
 				error: typeof row.error === "string" ? JSON.parse(row.error) : null,
 				version: row.version as number,
+				pending: row.pending === 1,
 			}));
 	}
 }
