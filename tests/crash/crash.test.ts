@@ -25,6 +25,7 @@ import {
 	createOneByOne,
 	exists,
 	type InstanceStatusAnswer,
+	listed,
 	type Planned,
 	prng,
 	records,
@@ -274,6 +275,9 @@ describe("crash and restart with persisted storage", () => {
 		for (const ids of chunks(plan.map(({ id }) => id)))
 			answers.push(...(await statuses(last, ids)));
 		const all = await records(last);
+		// The listing shows exactly the instances that exist, each complete, whatever the kills
+		// cut off (creates, publishes of final statuses): it asks, and repairs, what it missed.
+		const listing = await listed(last);
 		await last.stop();
 		server = undefined;
 
@@ -293,6 +297,16 @@ describe("crash and restart with persisted storage", () => {
 
 		const show = (list: string[]) =>
 			list.length === 0 ? "" : `${list.length} violations:\n${list.slice(0, 20).join("\n")}`;
+		const existing = answers.map((a) => a.id);
+		const listedIds = listing.map(({ id }) => id);
+		expect(new Set(listedIds).size, "each instance listed once").toBe(listedIds.length);
+		expect([...listedIds].sort(), "the listing has exactly the instances").toEqual(
+			[...existing].sort(),
+		);
+		expect(
+			listing.filter(({ status }) => status !== "complete").map(({ id }) => id),
+			"the listing shows every instance complete",
+		).toEqual([]);
 		expect(show(problems.finalState), "every instance complete, with its output").toBe("");
 		expect(show(problems.exactlyOnceResults), "a journaled step result is never recomputed").toBe(
 			"",

@@ -92,6 +92,11 @@ export function exists(server: DevServer, ids: string[]) {
 	return json<{ id: string; exists: boolean }[]>(server, "/instances/exists", ids);
 }
 
+/** Every instance the listing shows (it asks unfinished instances, so only after the checks above). */
+export function listed(server: DevServer) {
+	return json<{ id: string; status: string }[]>(server, "/instances/listed");
+}
+
 export function statuses(server: DevServer, ids: string[]) {
 	return json<InstanceStatusAnswer[]>(server, "/instances/status", ids);
 }

@@ -10,6 +10,7 @@
 import { DurableObject } from "cloudflare:workers";
 import {
 	createWorkflowEngine,
+	listInstances,
 	WorkflowEntrypoint,
 	type WorkflowEvent,
 	type WorkflowStep,
@@ -270,6 +271,17 @@ export default withWorkflows<Env>(
 						ids.map(async (id) => ({ id, ...(await (await env.CRASH_WORKFLOW.get(id)).status()) })),
 					);
 					return Response.json(statuses);
+				}
+				case "GET /instances/listed": {
+					// Every instance the listing shows, page by page: id and status.
+					const listed: { id: string; status: string }[] = [];
+					let cursor: string | undefined;
+					do {
+						const page = await listInstances(env.CRASH_WORKFLOW, { limit: 100, cursor });
+						listed.push(...page.instances.map(({ id, status }) => ({ id, status })));
+						cursor = page.cursor;
+					} while (cursor);
+					return Response.json(listed);
 				}
 				case "POST /instances/exists": {
 					const ids = (await request.json()) as string[];
