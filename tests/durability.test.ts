@@ -140,6 +140,25 @@ describe("replay after eviction", () => {
 	});
 });
 
+describe("schema", () => {
+	it("creates the index of due times with the first timer, not with the instance", async () => {
+		const indexOf = (id: string) =>
+			runInDurableObject(engineStub(id), (_engine: WorkflowEngine, state) =>
+				state.storage.sql
+					.exec("SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'steps_due'")
+					.toArray(),
+			);
+		const quick = await start("basic");
+		await waitForStatus(quick, "complete");
+		expect(await indexOf(quick.id)).toEqual([]);
+		const sleeper = await start("sleep", { duration: "1 day" });
+		await waitForStatus(sleeper, "waiting");
+		expect(await indexOf(sleeper.id)).toEqual([{ name: "steps_due" }]);
+		await fastForward(sleeper, "waiting");
+		expect((await waitForStatus(sleeper, "complete")).output).toBe("rested");
+	});
+});
+
 describe("stored by an earlier version", () => {
 	it("carries on an instance whose params and outputs are in KV, without the JSON columns", async () => {
 		const instance = await start("sleep", { duration: "1 day" });

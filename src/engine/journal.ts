@@ -126,8 +126,14 @@ CREATE TABLE IF NOT EXISTS steps (
 	output_json TEXT,
 	UNIQUE (type, name, count)
 );
-CREATE INDEX IF NOT EXISTS steps_due ON steps (due_at) WHERE due_at IS NOT NULL;
 `;
+
+/**
+ * Created with the first timer (a sleep, an event wait, a retry delay), not with the instance: an
+ * instance of quick steps never needs it, and each index costs a new object time to create.
+ */
+const TIMERS_SCHEMA =
+	"CREATE INDEX IF NOT EXISTS steps_due ON steps (due_at) WHERE due_at IS NOT NULL";
 
 /**
  * Created with the first failed attempt, not with the instance: most instances never fail one,
@@ -208,6 +214,9 @@ export class Journal {
 	/** False until an attempt fails: the failed_attempts table does not exist before. */
 	#failures: boolean;
 
+	/** False until a step has a due time: the index of due times does not exist before. */
+	#timers: boolean;
+
 	constructor(storage: DurableObjectStorage, onChange: (status?: Status) => void = () => {}) {
 		this.#storage = storage;
 		this.#changed = onChange;
@@ -217,7 +226,7 @@ export class Journal {
 		const tables = new Map(
 			this.#sql
 				.exec<{ name: string; sql: string }>(
-					"SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name IN ('instance', 'steps', 'events', 'failed_attempts')",
+					"SELECT name, sql FROM sqlite_master WHERE name IN ('instance', 'steps', 'events', 'failed_attempts', 'steps_due')",
 				)
 				.toArray()
 				.map((row) => [row.name, row.sql]),
@@ -233,6 +242,14 @@ export class Journal {
 		this.#ready = tables.has("instance");
 		this.#events = tables.has("events");
 		this.#failures = tables.has("failed_attempts");
+		this.#timers = tables.has("steps_due");
+	}
+
+	/** Makes sure the index of due times exists, before a step gets one. */
+	#timerIndex(): void {
+		if (this.#timers) return;
+		this.#sql.exec(TIMERS_SCHEMA);
+		this.#timers = true;
 	}
 
 	/** Deletes everything the instance stored (the alarm aside). */
@@ -241,6 +258,7 @@ export class Journal {
 		this.#ready = false;
 		this.#events = false;
 		this.#failures = false;
+		this.#timers = false;
 		this.#changed();
 	}
 
@@ -407,6 +425,7 @@ export class Journal {
 		eventType: string | null = null,
 		attempts = 0,
 	): StepRow {
+		if (dueAt !== null) this.#timerIndex();
 		const row = this.#one(
 			`INSERT INTO steps (type, name, count, state, attempts, due_at, started_at, event_type,
 				attempt_started_at)
@@ -516,6 +535,7 @@ export class Journal {
 	}
 
 	scheduleRetry(seq: number, dueAt: number): void {
+		this.#timerIndex();
 		this.#sql.exec(
 			"UPDATE steps SET state = ?, due_at = ? WHERE seq = ?",
 			StepState.Retrying,
