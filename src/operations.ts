@@ -174,7 +174,7 @@ async function current(namespace: Namespace, row: ListingEntry): Promise<Listing
 			// Listed by a create that failed or has not happened yet (give it time), or a deleted
 			// instance's row whose removal was lost.
 			if (row.updatedAt < Date.now() - ABANDONED_MS)
-				await shard.listingRemove(row.id, row.version, true);
+				await shard.listingRemove(row.id, row.version, { updatedAt: row.updatedAt });
 		} else if (
 			row.pending ||
 			entry.createdAt !== row.createdAt ||

@@ -215,6 +215,70 @@ describe("listInstances", () => {
 		expect(await listedStatus(id, 0)).toBe("terminated");
 	});
 
+	it("keeps a re-created id listed when its last instance's removal comes after the new create", async () => {
+		const id = uniqueId("late-remove");
+		const first = await scenarioWorkflow.create({
+			id,
+			params: { scenario: "sleep", duration: "1 day" },
+		});
+		await waitForStatus(first, "waiting");
+		await expect.poll(() => shardRow(id)).toMatchObject({ status: "waiting" });
+		const { version } = (await shardRow(id)) as { version: number };
+		await (first as WorkflowInstance & { delete(): Promise<void> }).delete();
+		await expect.poll(() => shardRow(id)).toMatchObject({ deleted: 1 });
+		// The new create's row arrives, then a removal of the deleted instance at a version its
+		// row never had (it changed status after its last publish).
+		const shard = engineStub(shardName(shardOf(id)));
+		await shard.listingIntend([{ id, createdAt: Date.now() }]);
+		await shard.listingRemove(id, version + 5);
+		expect(await shardRow(id)).toMatchObject({ deleted: 0, pending: 1 });
+		const second = await scenarioWorkflow.create({
+			id,
+			params: { scenario: "sleep", duration: "1 day" },
+		});
+		await waitForStatus(second, "waiting");
+		expect(await listedStatus(id, 0)).toBe("waiting");
+		// A row dropped as abandoned goes only if nothing wrote it since the listing looked.
+		const { created_at } = (await shardRow(id)) as { created_at: number };
+		await shard.listingRemove(id, version + 5, { updatedAt: created_at - 1 });
+		expect(await shardRow(id)).toMatchObject({ deleted: 0 });
+		await second.terminate();
+	});
+
+	it("leaves a listed instance's creation time alone when a duplicate create is refused", async () => {
+		const sleeper = await start("sleep", { duration: "1 day" });
+		await waitForStatus(sleeper, "waiting");
+		await expect.poll(() => shardRow(sleeper.id)).toMatchObject({ status: "waiting" });
+		const before = (await shardRow(sleeper.id)) as { created_at: number };
+		await expect.poll(() => Date.now()).toBeGreaterThan(before.created_at);
+		await expect(
+			scenarioWorkflow.create({ id: sleeper.id, params: { scenario: "basic" } }),
+		).rejects.toThrow(InstanceExistsError);
+		expect(await shardRow(sleeper.id)).toMatchObject({
+			created_at: before.created_at,
+			pending: 1,
+		});
+		await sleeper.terminate();
+	});
+
+	it("sends a final status again when the shard did not take it", async () => {
+		const instance = await start("sleep", { duration: "1 day" });
+		await waitForStatus(instance, "waiting");
+		const shard = engineStub(shardName(shardOf(instance.id)));
+		await expect.poll(() => shardRow(instance.id)).toMatchObject({ status: "waiting" });
+		const rename = (from: string, to: string) =>
+			runInDurableObject(shard, (_e: WorkflowEngine, state) => {
+				state.storage.sql.exec(`ALTER TABLE ${from} RENAME TO ${to}`);
+			});
+		await rename("listing", "listing_away"); // the shard fails every write
+		await fastForward(instance, "waiting");
+		await waitForStatus(instance, "complete");
+		await rename("listing_away", "listing");
+		await expect
+			.poll(() => shardRow(instance.id), { timeout: 10_000, interval: 100 })
+			.toMatchObject({ status: "complete" });
+	});
+
 	it("settles the row a failed duplicate create marked, and dates a row left by a failed batch anew", async () => {
 		const done = await start("basic");
 		await waitForStatus(done, "complete");

@@ -371,7 +371,11 @@ export class WorkflowEngine extends DurableObject {
 		this.#shard.put(entry, checked);
 	}
 
-	async listingRemove(id: string, version: number, abandoned = false): Promise<void> {
+	async listingRemove(
+		id: string,
+		version: number,
+		abandoned?: { updatedAt: number },
+	): Promise<void> {
 		this.#shard ??= new ListingShard(this.ctx.storage);
 		this.#shard.remove(id, version, Date.now(), abandoned);
 	}

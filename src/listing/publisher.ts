@@ -16,6 +16,10 @@ import { type ListingEntry, shardOf, shardStub } from "./shard";
 
 type Namespace = DurableObjectNamespace<WorkflowEngine>;
 
+/** A send the shard did not answer is tried again this many times, 1 s, then 2 s, ... later. */
+const PUBLISH_RETRIES = 3;
+const PUBLISH_RETRY_MS = 1_000;
+
 export function listingEntry(instance: InstanceRow): ListingEntry {
 	return {
 		id: instance.id,
@@ -70,6 +74,7 @@ export class ListingPublisher {
 	}
 
 	async #send(): Promise<void> {
+		let failures = 0;
 		try {
 			// Sent once the current event is done with the instance: the statuses written by one
 			// call (a restart and the end of a run that needed no I/O) travel as one update.
@@ -81,12 +86,20 @@ export class ListingPublisher {
 				const entry = listingEntry(instance);
 				// The shard's row already says so (a listing checks non-final rows with the instance).
 				if (entry.status === this.#publishedStatus && !isFinalStatus(entry.status)) return;
-				await shardStub(namespace, shardOf(entry.id)).listingPut(entry);
+				try {
+					await shardStub(namespace, shardOf(entry.id)).listingPut(entry);
+				} catch (error) {
+					// The shard did not answer (reset, overloaded): try again a little later, a few
+					// times. If the runtime stops meanwhile, listInstances finds the row stale.
+					if (++failures > PUBLISH_RETRIES) throw error;
+					await new Promise((resolve) => setTimeout(resolve, PUBLISH_RETRY_MS * failures));
+					continue;
+				}
 				this.#published = entry.version;
 				this.#publishedStatus = entry.status;
 			}
 		} catch {
-			// The shard did not answer: listInstances finds the row stale and asks the instance.
+			// Given up: listInstances checks the row with the instance (see operations.ts).
 		} finally {
 			this.#sending = false;
 		}

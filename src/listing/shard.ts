@@ -140,9 +140,9 @@ export class ListingShard {
 	/**
 	 * Records that an instance with this id is being created. A new row, or a deleted one listed
 	 * again (keeping its tombstone's version, so updates of the deleted instance stay refused),
-	 * starts as `queued`; a row that is not final takes the new creation time (it may be left by a
-	 * create that failed). Any row is marked pending: whatever it says, a listing asks the
-	 * instance until the instance publishes. That covers a create that fails as a duplicate (the row is
+	 * starts as `queued`; a row no instance has published to yet takes the new creation time (it
+	 * may be left by a create that failed). Any row is marked pending: whatever it says, a
+	 * listing asks the instance until the instance publishes. That covers a create that fails as a duplicate (the row is
 	 * the existing instance's), and one whose id's last instance was deleted without its row
 	 * being removed.
 	 */
@@ -153,8 +153,8 @@ export class ListingShard {
 			VALUES (?, 'queued', ?, ?, 0, 1)
 			ON CONFLICT (id) DO UPDATE SET pending = 1, updated_at = excluded.updated_at,
 				status = IIF(listing.deleted, 'queued', listing.status),
-				created_at = IIF(listing.deleted OR listing.status NOT IN ('complete', 'errored', 'terminated'),
-					excluded.created_at, listing.created_at),
+				created_at = IIF(listing.deleted OR listing.version = 0, excluded.created_at,
+					listing.created_at),
 				ended_at = IIF(listing.deleted, NULL, listing.ended_at),
 				error = IIF(listing.deleted, NULL, listing.error),
 				deleted = 0`,
@@ -165,25 +165,29 @@ export class ListingShard {
 	}
 
 	/**
-	 * Forgets a deleted instance, unless a newer version of it (created again) is recorded, or a
-	 * create of its id was intended since (a removal that arrives late must not hide the new
-	 * instance). A tombstone keeps the version, so an update of the deleted instance that arrives
-	 * after its removal cannot bring it back; tombstones older than a day are purged. `abandoned`:
-	 * a listing found no instance behind a pending row; it goes whatever it is marked.
+	 * Forgets a deleted instance, unless a newer version of it is recorded, or a create of its id
+	 * was intended since (`pending`: a removal that arrives late must not hide the new instance;
+	 * if that create failed, a listing drops the row as abandoned). A tombstone keeps the version,
+	 * so an update of the deleted instance that arrives after its removal cannot bring it back;
+	 * tombstones older than a day are purged.
+	 *
+	 * `abandoned`: a listing found no instance behind the row, last written at `abandoned.updatedAt`;
+	 * it goes unless it was written since (a create of its id may be under way).
 	 */
-	remove(id: string, version: number, now: number, abandoned = false): void {
+	remove(id: string, version: number, now: number, abandoned?: { updatedAt: number }): void {
 		this.#schema();
 		this.#sql.exec(
 			`INSERT INTO listing (id, status, created_at, updated_at, version, deleted)
 			VALUES (?, 'unknown', 0, ?, ?, 1)
 			ON CONFLICT (id) DO UPDATE SET deleted = 1, pending = 0, updated_at = excluded.updated_at,
-				version = excluded.version
-			WHERE excluded.version > listing.version
-				OR (excluded.version = listing.version AND (NOT listing.pending OR ?))`,
+				version = MAX(excluded.version, listing.version)
+			WHERE (NOT listing.pending AND excluded.version >= listing.version)
+				OR (? AND listing.updated_at = ?)`,
 			id,
 			now,
 			version,
 			abandoned ? 1 : 0,
+			abandoned?.updatedAt ?? null,
 		);
 		this.#sql.exec("DELETE FROM listing WHERE deleted = 1 AND updated_at < ?", now - TOMBSTONE_MS);
 	}
