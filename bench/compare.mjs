@@ -18,9 +18,8 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } fro
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
 import { Miniflare } from "miniflare";
-import { runtimeOptions } from "./runtime.mjs";
+import { bundleWorker, runtimeOptions } from "./runtime.mjs";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const [workload, engine, nArg, roundsArg, ...refs] = process.argv.slice(2);
@@ -40,18 +39,8 @@ async function bundle(ref, i) {
 	else execFileSync("sh", ["-c", `git -C "${ROOT}" archive "${ref}" src | tar -x -C "${tree}"`]);
 	cpSync(join(ROOT, "bench"), join(tree, "bench"), { recursive: true });
 	const outfile = join(dir, `worker-${i}.js`);
-	await build({
-		entryPoints: [join(tree, "bench", "worker.ts")],
-		outfile,
-		bundle: true,
-		format: "esm",
-		platform: "neutral",
-		target: "es2022",
-		mainFields: ["module", "main"],
-		conditions: ["workerd", "worker", "import"],
-		external: ["cloudflare:*", "node:*"],
+	await bundleWorker(join(tree, "bench", "worker.ts"), outfile, {
 		nodePaths: [join(ROOT, "node_modules")],
-		logLevel: "error",
 	});
 	return outfile;
 }

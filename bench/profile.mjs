@@ -13,10 +13,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
 import { Miniflare } from "miniflare";
 import WebSocket from "ws";
-import { runtimeOptions } from "./runtime.mjs";
+import { bundleWorker, runtimeOptions } from "./runtime.mjs";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const [workload, engine, nArg, out] = process.argv.slice(2);
@@ -27,18 +26,7 @@ if (!workload || !engine || !nArg) {
 const n = Number(nArg);
 const dir = mkdtempSync(join(process.env.BENCH_STATE_ROOT ?? tmpdir(), "do-workflows-profile-"));
 const scriptPath = join(dir, "worker.js");
-await build({
-	entryPoints: [join(ROOT, "bench", "worker.ts")],
-	outfile: scriptPath,
-	bundle: true,
-	format: "esm",
-	platform: "neutral",
-	target: "es2022",
-	mainFields: ["module", "main"],
-	conditions: ["workerd", "worker", "import"],
-	external: ["cloudflare:*", "node:*"],
-	logLevel: "error",
-});
+await bundleWorker(join(ROOT, "bench", "worker.ts"), scriptPath);
 const inspectorPort = 9300 + Math.floor(Math.random() * 500);
 const mf = new Miniflare({
 	...runtimeOptions({ scriptPath, modulesRoot: dir, state: join(dir, "state") }),

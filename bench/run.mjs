@@ -23,10 +23,9 @@ import {
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
 import { Miniflare } from "miniflare";
 import { chart } from "./chart.mjs";
-import { runtimeOptions } from "./runtime.mjs";
+import { bundleWorker, runtimeOptions } from "./runtime.mjs";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -112,18 +111,7 @@ const WORKLOADS = [
 
 const dir = mkdtempSync(join(tmpdir(), "do-workflows-bench-"));
 const bundle = join(dir, "worker.js");
-await build({
-	entryPoints: [join(ROOT, "bench", "worker.ts")],
-	outfile: bundle,
-	bundle: true,
-	format: "esm",
-	platform: "neutral",
-	target: "es2022",
-	mainFields: ["module", "main"],
-	conditions: ["workerd", "worker", "import"],
-	external: ["cloudflare:*", "node:*"],
-	logLevel: "warning",
-});
+await bundleWorker(join(ROOT, "bench", "worker.ts"), bundle, { logLevel: "warning" });
 
 /**
  * A fresh runtime (one workerd process, state on disk in a temporary directory, as `wrangler dev`

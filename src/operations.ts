@@ -16,7 +16,13 @@ import {
 	WorkflowTimeoutError,
 	WorkflowValidationError,
 } from "./errors";
-import { instanceIdSchema, listOptionsSchema, parse, waitOptionsForResultSchema } from "./limits";
+import {
+	instanceIdSchema,
+	instanceStatusSchema,
+	listOptionsSchema,
+	parse,
+	waitOptionsForResultSchema,
+} from "./limits";
 import { LISTING_SHARDS, type ListingEntry, shardOf, shardStub } from "./listing/shard";
 
 type Namespace = DurableObjectNamespace<WorkflowEngine>;
@@ -85,13 +91,7 @@ const MAX_ROUNDS = 5;
 
 /** Statuses a row is not final in; `queued` and `running` are the ones engines do not publish. */
 const UNPUBLISHED: InstanceStatus["status"][] = ["queued", "running"];
-const NOT_FINAL: InstanceStatus["status"][] = [
-	...UNPUBLISHED,
-	"paused",
-	"waitingForPause",
-	"waiting",
-	"unknown",
-];
+const NOT_FINAL = instanceStatusSchema.options.filter((status) => !isFinalStatus(status));
 
 /**
  * Lists a workflow's instances, newest first, with optional filters, a page at a time.

@@ -83,16 +83,12 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 	 * after; a row whose create failed is dropped when a listing finds no instance behind it.
 	 */
 	async #list(requests: CreateRequest[]): Promise<void> {
-		const byShard = new Map<number, { id: string; createdAt: number }[]>();
-		for (const { id, createdAt = Date.now() } of requests) {
-			const shard = shardOf(id);
-			const entries = byShard.get(shard) ?? [];
-			entries.push({ id, createdAt });
-			byShard.set(shard, entries);
-		}
+		const byShard = Map.groupBy(requests, ({ id }) => shardOf(id));
 		await Promise.all(
-			Array.from(byShard, ([shard, entries]) =>
-				shardStub(this.#namespace, shard).listingIntend(entries),
+			Array.from(byShard, ([shard, group]) =>
+				shardStub(this.#namespace, shard).listingIntend(
+					group.map(({ id, createdAt = Date.now() }) => ({ id, createdAt })),
+				),
 			),
 		);
 	}
