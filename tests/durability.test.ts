@@ -110,6 +110,17 @@ describe("replay after eviction", () => {
 		expect(await calls(instance.id)).toEqual({ before: 1, hangs: 2, after: 1 });
 	});
 
+	it("arms the lease for a run that waits on I/O outside any step, and comes back by it", async () => {
+		const instance = await start("outsideStep");
+		await expect.poll(async () => (await calls(instance.id)).outside).toBe(1);
+		// No step is in flight: the lease armed as the run started is what brings it back.
+		expect(await alarmOf(instance.id)).not.toBeNull();
+		await crash(instance.id);
+		expect(await fireAlarm(instance.id)).toBe(true);
+		expect((await waitForStatus(instance, "complete")).output).toBe(1);
+		expect(await calls(instance.id)).toEqual({ outside: 2, after: 1 });
+	});
+
 	it("keeps a retry's delay across eviction, then retries", async () => {
 		const instance = await start("flaky", {
 			failures: 1,

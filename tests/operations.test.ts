@@ -15,20 +15,24 @@ import {
 	WorkflowTimeoutError,
 	WorkflowValidationError,
 	waitForResult,
+	workflowBinding,
 } from "../src";
-import { shardName, shardOf } from "../src/listing/shard";
+import { type ListingEntry, shardName, shardOf } from "../src/listing/shard";
 import {
 	alarmOf,
+	calls,
 	crash,
 	engineStub,
 	fastForward,
 	fireAlarm,
+	openGate,
 	raw,
 	scenarioWorkflow,
 	start,
 	uniqueId,
 	waitForStatus,
 } from "./helpers";
+import type { ScenarioParams } from "./workflows";
 
 /** Every instance listed with `options`, page by page. */
 async function listAll(options: Parameters<typeof listInstances>[1] = {}) {
@@ -49,6 +53,8 @@ async function listedStatus(id: string, since: number) {
 	const { all } = await listAll({ createdAfter: since, limit: 100 });
 	return all.find((entry) => entry.id === id)?.status;
 }
+
+const byId = (a: { id: string }, b: { id: string }) => a.id.localeCompare(b.id);
 
 /** The shard's row for `id`, as stored. */
 async function shardRow(id: string) {
@@ -306,6 +312,96 @@ describe("listInstances", () => {
 		await waitForStatus(later, "complete");
 		const { all } = await listAll({ createdAfter: since });
 		expect(all.map((entry) => entry.id)).toContain(fresh);
+	});
+
+	it("lists a batch's instances that end within their create as createBatch returns, written by the caller", async () => {
+		const quick = [uniqueId("quick"), uniqueId("quick")];
+		const slow = uniqueId("slow"); // awaits I/O in its steps: its engine publishes when it ends
+		// The rows the binding writes, seen through a namespace that records them.
+		const written: ListingEntry[] = [];
+		const namespace = new Proxy(raw.SCENARIO, {
+			get(target, key) {
+				if (key !== "get") {
+					const value = Reflect.get(target, key);
+					return typeof value === "function" ? value.bind(target) : value;
+				}
+				return (...args: Parameters<typeof target.get>) => {
+					const stub = target.get(...args);
+					return new Proxy(stub, {
+						get(stubTarget, method) {
+							if (method !== "listingPutAll") return Reflect.get(stubTarget, method, stubTarget);
+							return (entries: ListingEntry[]) => {
+								written.push(...entries);
+								return stubTarget.listingPutAll(entries);
+							};
+						},
+					});
+				};
+			},
+		});
+		await workflowBinding<ScenarioParams>(namespace).createBatch([
+			{ id: quick[0], params: { scenario: "event" } },
+			{ id: quick[1], params: { scenario: "stepContext" } },
+			{ id: slow, params: { scenario: "basic" } },
+		]);
+		expect(written.map(({ id, status }) => ({ id, status })).sort(byId)).toEqual(
+			quick.map((id) => ({ id, status: "complete" })).sort(byId),
+		);
+		for (const id of quick) {
+			expect(await shardRow(id)).toMatchObject({ status: "complete", pending: 0 });
+		}
+		await expect.poll(() => shardRow(slow)).toMatchObject({ status: "complete", pending: 0 });
+
+		// What the engine answers such a create, and what it holds back from its own publishing.
+		const id = uniqueId("handed");
+		const answer = await engineStub(id).create({
+			id,
+			params: { scenario: "stepContext" },
+			callerLists: true,
+		});
+		const entry = await engineStub(id).listingEntry();
+		expect(entry?.status).toBe("complete");
+		expect(answer).toEqual({ ok: true, value: entry });
+		const blocked = uniqueId("blocked");
+		const held = await engineStub(blocked).create({
+			id: blocked,
+			params: { scenario: "gated" },
+			callerLists: true,
+		});
+		expect(held).toEqual({ ok: true, value: null });
+		await expect.poll(async () => (await calls(blocked)).held).toBe(1);
+		await openGate(blocked, "held");
+		// It waits (a sleep) after the gate: the engine, not the caller, publishes that.
+		await expect.poll(() => shardRow(blocked)).toMatchObject({ status: "waiting" });
+	});
+
+	it("checks the ids its listing knows with their instances; an instance whose row was lost fails the batch late, untouched", async () => {
+		const existing = await start("sleep", { duration: "1 day" });
+		await waitForStatus(existing, "waiting");
+		const batch = (first: string) => [
+			{ id: first, params: { scenario: "basic" as const } },
+			{ id: existing.id, params: { scenario: "basic" as const } },
+		];
+		const refused = uniqueId("refused");
+		await expect(scenarioWorkflow.createBatch(batch(refused))).rejects.toThrow(
+			`instance "${existing.id}" already exists`,
+		);
+		expect(await engineStub(refused).exists()).toBe(false);
+
+		// Without its row, the id is taken for free: the engine refuses the create, after the
+		// batch's other instance was created.
+		await runInDurableObject(
+			engineStub(shardName(shardOf(existing.id))),
+			(_e: WorkflowEngine, state) => {
+				state.storage.sql.exec("DELETE FROM listing WHERE id = ?", existing.id);
+			},
+		);
+		const created = uniqueId("created");
+		await expect(scenarioWorkflow.createBatch(batch(created))).rejects.toThrow(InstanceExistsError);
+		expect(await engineStub(created).exists()).toBe(true);
+		expect((await existing.status()).status).toBe("waiting");
+		expect(await calls(existing.id)).toEqual({ before: 1 });
+		await existing.terminate();
 	});
 
 	it("knows a waiting instance from its engine, so filters for final statuses pass it by", async () => {

@@ -296,6 +296,12 @@ export const scenarios = {
 		return { child };
 	},
 
+	/** Waits on I/O in run() itself, outside any step (a gate), then runs one step. */
+	async outsideStep({ step, hit, gate }: ScenarioContext) {
+		if ((await hit("outside")) === 1) await gate("outside");
+		return step.do("after", async () => hit("after"));
+	},
+
 	/** A step held open by a gate, then a sleep, then a last step. */
 	async gated({ step, hit, gate }: ScenarioContext) {
 		const held = await step.do("held", async () => {

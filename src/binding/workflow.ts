@@ -8,7 +8,7 @@ import {
 	MAX_PARAMS_BYTES,
 	parse,
 } from "../limits";
-import { shardOf, shardStub } from "../listing/shard";
+import { type ListingEntry, shardOf, shardStub } from "../listing/shard";
 import { InstanceHandle, unwrap } from "./instance";
 
 /**
@@ -73,7 +73,7 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 		// The instance exists: a listing row that did not make it is sent once more, and after
 		// that left to the instance's own updates (the call does not fail for the listing).
 		if (listed.status === "rejected") await this.#list([request]).catch(() => {});
-		return created.value;
+		return new InstanceHandle(request.id, this.#namespace);
 	}
 
 	/**
@@ -81,29 +81,31 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 	 * row only marks an existing one to be checked, so the order they arrive in does not matter).
 	 * Listed so, an instance is in the listing while it runs, even if this caller stops right
 	 * after; a row whose create failed is dropped when a listing finds no instance behind it.
+	 * Returns the ids the listing knew already.
 	 */
-	async #list(requests: CreateRequest[]): Promise<void> {
+	async #list(requests: CreateRequest[]): Promise<Set<string>> {
 		const byShard = Map.groupBy(requests, ({ id }) => shardOf(id));
-		await Promise.all(
+		const listed = await Promise.all(
 			Array.from(byShard, ([shard, group]) =>
 				shardStub(this.#namespace, shard).listingIntend(
 					group.map(({ id, createdAt = Date.now() }) => ({ id, createdAt })),
 				),
 			),
 		);
+		return new Set(listed.flat());
 	}
 
-	async #create(request: CreateRequest): Promise<WorkflowInstance> {
+	/** Creates the instance; answers its listing entry if the request asked (see CreateRequest.callerLists). */
+	async #create(request: CreateRequest): Promise<ListingEntry | null> {
 		const { locationHint, ...rest } = request;
-		const stub = this.#stub(request.id, locationHint);
-		unwrap(await stub.create(rest));
-		return new InstanceHandle(request.id, this.#namespace);
+		return unwrap(await this.#stub(request.id, locationHint).create(rest));
 	}
 
 	/**
 	 * Creates up to 100 instances. All options are validated, and all ids checked, before any
-	 * instance is created; an id taken concurrently by another caller can still fail the call
-	 * after some instances were created.
+	 * instance is created: ids the listing knows are checked with their instances, and an id it
+	 * does not know has none (unless its row was lost, see docs/operations.md). An id taken
+	 * concurrently by another caller can still fail the call after some instances were created.
 	 * @throws WorkflowValidationError if the batch is not an array of 1 to 100 valid options, or repeats an id.
 	 * @throws InstanceExistsError if any id is in use.
 	 */
@@ -124,14 +126,34 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 			if (ids.has(id)) throw new WorkflowValidationError(`createBatch repeats instance id "${id}"`);
 			ids.add(id);
 		}
-		const [taken] = await Promise.all([
-			Promise.all(requests.map(({ id }) => this.#stub(id).exists())),
-			this.#list(requests),
-		]);
+		const listed = await this.#list(requests);
+		const known = requests.filter(({ id }) => listed.has(id));
+		const taken = await Promise.all(known.map(({ id }) => this.#stub(id).exists()));
 		const index = taken.indexOf(true);
 		if (index !== -1)
-			throw new InstanceExistsError(`instance "${requests[index]?.id}" already exists`);
-		return Promise.all(requests.map((request) => this.#create(request)));
+			throw new InstanceExistsError(`instance "${known[index]?.id}" already exists`);
+		// The instances that settle within their create call have their rows written here, one
+		// request per shard, instead of one request per instance from each engine.
+		const created = await Promise.allSettled(
+			requests.map((request) => this.#create({ ...request, callerLists: true })),
+		);
+		const entries = created.flatMap((result) =>
+			result.status === "fulfilled" && result.value ? [result.value] : [],
+		);
+		// Best effort, like the engine's own updates: a row left pending is checked by listings.
+		await this.#publish(entries).catch(() => {});
+		const failed = created.find((result) => result.status === "rejected");
+		if (failed) throw failed.reason;
+		return requests.map(({ id }) => new InstanceHandle(id, this.#namespace));
+	}
+
+	async #publish(entries: ListingEntry[]): Promise<void> {
+		const byShard = Map.groupBy(entries, ({ id }) => shardOf(id));
+		await Promise.all(
+			Array.from(byShard, ([shard, group]) =>
+				shardStub(this.#namespace, shard).listingPutAll(group),
+			),
+		);
 	}
 }
 

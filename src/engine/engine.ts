@@ -37,6 +37,9 @@ import { assertTransition, isFinal, publicStatus, Status } from "./status";
  */
 export const LEASE_MS = 10_000;
 
+/** How many microtasks the lease waits for a run to end before it is armed (see renewLease). */
+const LEASE_TICKS = 200;
+
 /** A workflow class, as `createWorkflowEngine` takes it. */
 export type WorkflowClass<Env = unknown, Params = unknown> = new (
 	ctx: ExecutionContext,
@@ -78,6 +81,13 @@ export interface CreateRequest {
 	locationHint?: DurableObjectLocationHint;
 	/** When the caller created it: the time its listing row has (ms). By default, when the engine does. */
 	createdAt?: number;
+	/**
+	 * The caller writes the listing row of an instance that settles (ends, or waits) within the
+	 * create call: `create` then answers once the call's writes are committed, with the instance's
+	 * listing entry if it settled by then (the engine does not publish it), else null. createBatch
+	 * sets it, to write the rows of a batch's quick instances with one request per shard.
+	 */
+	callerLists?: boolean;
 }
 
 /** The arguments of {@link WorkflowEngine.restart}: the step to restart from. */
@@ -119,6 +129,8 @@ export class WorkflowEngine extends DurableObject {
 	#namespace: DurableObjectNamespace<WorkflowEngine> | null | undefined;
 	/** Set if this object hosts a shard of the listing rather than an instance. */
 	#shard: ListingShard | undefined;
+	/** A lease is about to be armed (see renewLease). */
+	#leasing = false;
 	/** Callers of waitForEnd, told when the instance ends or is deleted. */
 	readonly #endWaiters = new Set<() => void>();
 
@@ -158,7 +170,29 @@ export class WorkflowEngine extends DurableObject {
 
 	// ---- RPC: called by the binding ----
 
-	async create(request: CreateRequest): Promise<RpcResult<null>> {
+	/**
+	 * Creates the instance and starts its run. With `callerLists`, answers its listing entry if it
+	 * settled within this call (see CreateRequest), else null; otherwise null.
+	 */
+	async create(request: CreateRequest): Promise<RpcResult<ListingEntry | null>> {
+		// An instance that exists refuses the create at once, holding nothing back.
+		if (!request.callerLists || this.#status !== undefined) return this.#create(request);
+		this.#listing.hold();
+		let handedOver = false;
+		try {
+			const created = this.#create(request);
+			if (!created.ok) return created;
+			// Before the runtime commits this call's writes, the run got as far as it can without
+			// waiting for I/O: a run of quick steps has ended by now.
+			await this.ctx.storage.sync();
+			handedOver = true;
+			return ok(this.#listing.release(true));
+		} finally {
+			if (!handedOver) this.#listing.release(false);
+		}
+	}
+
+	#create(request: CreateRequest): RpcResult<null> {
 		return rpc(() => {
 			if (this.#status !== undefined) {
 				throw new InstanceExistsError(`instance "${request.id}" already exists`);
@@ -361,14 +395,20 @@ export class WorkflowEngine extends DurableObject {
 
 	// ---- RPC: the listing shard this object may host (see listing/shard.ts) ----
 
-	async listingIntend(entries: Pick<ListingEntry, "id" | "createdAt">[]): Promise<void> {
-		this.#shard ??= new ListingShard(this.ctx.storage);
-		for (const entry of entries) this.#shard.intend(entry);
+	/** Lists the instances being created; answers the ids among them it listed already. */
+	async listingIntend(entries: Pick<ListingEntry, "id" | "createdAt">[]): Promise<string[]> {
+		const shard = this.#listingShard();
+		return entries.filter((entry) => shard.intend(entry)).map(({ id }) => id);
 	}
 
 	async listingPut(entry: ListingEntry, checked = false): Promise<void> {
-		this.#shard ??= new ListingShard(this.ctx.storage);
-		this.#shard.put(entry, checked);
+		this.#listingShard().put(entry, checked);
+	}
+
+	/** Records entries as their instances published them (a batch's, written by its caller). */
+	async listingPutAll(entries: ListingEntry[]): Promise<void> {
+		const shard = this.#listingShard();
+		for (const entry of entries) shard.put(entry);
 	}
 
 	async listingRemove(
@@ -376,13 +416,16 @@ export class WorkflowEngine extends DurableObject {
 		version: number,
 		abandoned?: { updatedAt: number },
 	): Promise<void> {
-		this.#shard ??= new ListingShard(this.ctx.storage);
-		this.#shard.remove(id, version, Date.now(), abandoned);
+		this.#listingShard().remove(id, version, Date.now(), abandoned);
 	}
 
 	async listingQuery(query: ShardQuery): Promise<ListingEntry[]> {
+		return this.#listingShard().query(query);
+	}
+
+	#listingShard(): ListingShard {
 		this.#shard ??= new ListingShard(this.ctx.storage);
-		return this.#shard.query(query);
+		return this.#shard;
 	}
 
 	#id(): string {
@@ -499,12 +542,35 @@ export class WorkflowEngine extends DurableObject {
 		if (current === undefined || status === current || isFinal(current)) return;
 		if (current === Status.Paused || current === Status.WaitingForPause) return;
 		this.#transition(status);
-		if (status === Status.Running) this.armAlarm(Date.now() + LEASE_MS);
+		if (status === Status.Running) this.renewLease();
 	}
 
-	/** Keeps the lease alarm armed while the run does work (called as attempts start and waits end). */
+	/**
+	 * Keeps the lease alarm armed while the run does work (called as it starts, as attempts start
+	 * and as waits end). The runtime commits a turn's writes only once its microtasks have run, so
+	 * the lease is armed after {@link LEASE_TICKS} more of them, in the same commit, if the run
+	 * still needs it then: a run of quick steps has ended by that time and needs none (setting and
+	 * clearing an alarm costs a new object about as much as running two steps).
+	 */
 	renewLease(): void {
-		this.armAlarm(Date.now() + LEASE_MS);
+		const at = this.#alarm.at;
+		if (this.#leasing || (at !== null && at <= Date.now() + LEASE_MS)) return;
+		this.#leasing = true;
+		void this.#leaseSoon();
+	}
+
+	async #leaseSoon(): Promise<void> {
+		for (let tick = 0; tick < LEASE_TICKS && this.#live(); tick++) await undefined;
+		this.#leasing = false;
+		// Needed while the run is busy, or while no run is in memory to go on.
+		if (this.#live() && (!this.#execution || this.#execution.busy))
+			this.armAlarm(Date.now() + LEASE_MS);
+	}
+
+	/** True while the instance may still run: it exists and is neither paused nor finished. */
+	#live(): boolean {
+		const status = this.#status;
+		return status !== undefined && status !== Status.Paused && !isFinal(status);
 	}
 
 	quiesced(execution: Execution): void {

@@ -6,7 +6,10 @@
  * listing), coalesced (one in flight per instance; the latest state wins; a waiting instance that
  * runs a step and waits again sends nothing new) and best effort: a send lost to a stopped runtime
  * leaves the shard with a row that is not final, which `listInstances` checks with the instance
- * and repairs. So a short instance costs its shard one write, and the engine no alarm.
+ * and repairs. So a short instance costs its shard one write, and the engine no alarm; one that
+ * `createBatch` created and that settles within its create call costs its engine no send at all:
+ * the engine hands its entry back (hold / release), and the binding writes the batch's entries,
+ * one request per shard.
  */
 import { isDurableObjectNamespace } from "../binding/namespace";
 import type { WorkflowEngine } from "../engine/engine";
@@ -55,6 +58,10 @@ export class ListingPublisher {
 	/** The status of that version. */
 	#publishedStatus: string | undefined;
 	#sending = false;
+	/** While true, changes are noted, not sent: the caller of a create may write the row itself. */
+	#held = false;
+	/** A change was noted while held. */
+	#changedWhileHeld = false;
 
 	constructor(options: {
 		current: () => InstanceRow | undefined;
@@ -68,6 +75,10 @@ export class ListingPublisher {
 
 	/** The instance ended or restarted: its shard should hear of it. */
 	changed(): void {
+		if (this.#held) {
+			this.#changedWhileHeld = true;
+			return;
+		}
 		if (this.#sending) return;
 		this.#sending = true;
 		this.#waitUntil(this.#send());
@@ -103,6 +114,32 @@ export class ListingPublisher {
 		} finally {
 			this.#sending = false;
 		}
+	}
+
+	/** Holds what changes would send, until {@link release}. */
+	hold(): void {
+		this.#held = true;
+		this.#changedWhileHeld = false;
+	}
+
+	/**
+	 * Ends a hold. With `handOver`, the entry of a change noted meanwhile is returned for the
+	 * caller to write, and counts as published; otherwise (or if there was none) null, and a noted
+	 * change is sent as usual.
+	 */
+	release(handOver: boolean): ListingEntry | null {
+		this.#held = false;
+		if (!this.#changedWhileHeld) return null;
+		this.#changedWhileHeld = false;
+		const instance = handOver ? this.#current() : undefined;
+		if (!instance) {
+			this.changed();
+			return null;
+		}
+		const entry = listingEntry(instance);
+		this.#published = entry.version;
+		this.#publishedStatus = entry.status;
+		return entry;
 	}
 
 	/** Tells the shard the instance is gone (best effort: the object's storage is gone with it). */

@@ -6,7 +6,8 @@
  *
  * A shard keeps one row per instance. The binding writes it as it creates the instance (an
  * intent), so an instance is listed from the moment `create()` returns. The instance's engine then
- * publishes the statuses it settles in (waiting, paused, final) and restarts, guarded by a version
+ * publishes the statuses it settles in (waiting, paused, final) and restarts (or, for a status it
+ * reached within a `createBatch` create, hands it to the binding to write), guarded by a version
  * so an update that arrives late never overwrites a newer one. A row with a final status is the
  * instance's status, unless a create of its id was intended since (`pending`); any other row is a
  * hint that `listInstances` checks with the instance itself (see operations.ts).
@@ -142,12 +143,19 @@ export class ListingShard {
 	 * again (keeping its tombstone's version, so updates of the deleted instance stay refused),
 	 * starts as `queued`; a row no instance has published to yet takes the new creation time (it
 	 * may be left by a create that failed). Any row is marked pending: whatever it says, a
-	 * listing asks the instance until the instance publishes. That covers a create that fails as a duplicate (the row is
-	 * the existing instance's), and one whose id's last instance was deleted without its row
-	 * being removed.
+	 * listing asks the instance until the instance publishes. That covers a create that fails as a
+	 * duplicate (the row is the existing instance's), and one whose id's last instance was deleted
+	 * without its row being removed.
+	 *
+	 * Returns whether the shard listed the id already (a row not deleted): an instance with that
+	 * id may exist. An id it did not list has no instance unless the instance's row never arrived
+	 * (both writes of a `create()` lost) or predates the listing.
 	 */
-	intend(entry: Pick<ListingEntry, "id" | "createdAt">): void {
+	intend(entry: Pick<ListingEntry, "id" | "createdAt">): boolean {
 		this.#schema();
+		const listed =
+			this.#sql.exec("SELECT 1 FROM listing WHERE id = ? AND deleted = 0", entry.id).toArray()
+				.length > 0;
 		this.#sql.exec(
 			`INSERT INTO listing (id, status, created_at, updated_at, version, pending)
 			VALUES (?, 'queued', ?, ?, 0, 1)
@@ -162,6 +170,7 @@ export class ListingShard {
 			entry.createdAt,
 			entry.createdAt,
 		);
+		return listed;
 	}
 
 	/**
