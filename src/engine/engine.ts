@@ -199,10 +199,11 @@ export class WorkflowEngine extends DurableObject {
 			}
 			const now = Date.now();
 			try {
+				// Stored as running: the run starts below, in the same transaction.
 				this.journal.createInstance(
 					request.id,
 					this.#definition.name,
-					Status.Queued,
+					Status.Running,
 					request.params,
 					now,
 					request.createdAt,
@@ -216,8 +217,9 @@ export class WorkflowEngine extends DurableObject {
 				this.journal.setRetention(request.retention.success, request.retention.error);
 			// Events a test mocked before the instance existed wait in the buffer like sent ones.
 			this.#bufferMockedEvents(request.id, true, now);
-			this.#status = Status.Queued;
-			this.#start(0);
+			this.#status = Status.Running;
+			const { id, params, createdAt = now } = request;
+			this.#start({ id, params, createdAt });
 			return null;
 		});
 	}
@@ -600,14 +602,17 @@ export class WorkflowEngine extends DurableObject {
 	/**
 	 * Starts (or replays) the run, unless one is live or the instance is finished. The lease is
 	 * armed in the same transaction, so a run cut off before its first step still starts again.
-	 * `steps`: how many steps the journal holds, if known (none, for a new instance).
+	 * `created`: the instance just created (stored as running, with no steps), which needs no
+	 * reading back.
 	 */
-	#start(steps?: number): void {
-		const instance = this.journal.instance();
-		if (this.#execution || !instance || isFinal(instance.status)) return;
-		const execution = new Execution(this, steps);
+	#start(created?: { id: string; params: unknown; createdAt: number }): void {
+		const status = this.#status;
+		if (this.#execution || status === undefined || isFinal(status)) return;
+		const instance = created ?? this.journal.instance();
+		if (!instance) return;
+		const execution = new Execution(this, created ? 0 : undefined);
 		this.#execution = execution;
-		this.#transition(Status.Running);
+		if (this.#status !== Status.Running) this.#transition(Status.Running);
 		this.renewLease();
 
 		const { workflow: Workflow, name } = this.#definition;
@@ -620,7 +625,9 @@ export class WorkflowEngine extends DurableObject {
 			props: {},
 		} as unknown as ExecutionContext;
 		const event: WorkflowEvent<unknown> = {
-			payload: this.journal.params() as WorkflowEvent<unknown>["payload"],
+			payload: (created
+				? created.params
+				: this.journal.params()) as WorkflowEvent<unknown>["payload"],
 			timestamp: new Date(instance.createdAt),
 			instanceId: instance.id,
 			workflowName: name,

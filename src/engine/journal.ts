@@ -316,12 +316,14 @@ export class Journal {
 		// The KV write comes first: if the params cannot be stored, no instance row is left behind.
 		const json = this.#put("params", params);
 		this.#sql.exec(
-			`INSERT INTO instance (singleton, id, workflow, status, created_at, updated_at, version, params_json)
-			VALUES (1, ?, ?, ?, ?, ?, ?, ?)`,
+			`INSERT INTO instance (singleton, id, workflow, status, created_at, started_at, updated_at,
+				version, params_json)
+			VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			id,
 			workflow,
 			status,
 			createdAt,
+			status === Status.Running ? now : null,
 			now,
 			now * 1000,
 			json,
