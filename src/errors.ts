@@ -177,10 +177,33 @@ const BY_CODE: Record<WorkflowErrorCode, new (message: string) => WorkflowError>
 };
 
 /** The stored form of any thrown value: its name and message, and its code if it is ours. */
+/**
+ * The longest error message kept (in UTF-16 code units): a longer one is cut to this length,
+ * ending with a note of its own length. A storage row holds at most 2 MB, and a step error stored
+ * whole could exceed it.
+ */
+export const MAX_ERROR_MESSAGE_LENGTH = 64 * 1024;
+
+/** The longest error name kept; a longer one is cut. */
+const MAX_ERROR_NAME_LENGTH = 256;
+
+function capped(message: string): string {
+	if (message.length <= MAX_ERROR_MESSAGE_LENGTH) return message;
+	const note = `… (cut from ${message.length} characters)`;
+	return message.slice(0, MAX_ERROR_MESSAGE_LENGTH - note.length) + note;
+}
+
+/** An error as it is stored and sent: name, message (at most {@link MAX_ERROR_MESSAGE_LENGTH}) and code. */
 export function serializeError(error: unknown): SerializedError {
-	if (isWorkflowError(error)) return { name: error.name, message: error.message, code: error.code };
-	if (error instanceof Error) return { name: error.name, message: error.message };
-	return { name: "Error", message: String(error) };
+	if (isWorkflowError(error))
+		return { name: error.name, message: capped(error.message), code: error.code };
+	if (error instanceof Error) {
+		return {
+			name: String(error.name).slice(0, MAX_ERROR_NAME_LENGTH),
+			message: capped(String(error.message)),
+		};
+	}
+	return { name: "Error", message: capped(String(error)) };
 }
 
 /**

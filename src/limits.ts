@@ -4,6 +4,9 @@
  */
 import { z } from "zod";
 import { WorkflowValidationError } from "./errors";
+
+export { MAX_ERROR_MESSAGE_LENGTH } from "./errors";
+
 import { serializedSize } from "./serialized-size";
 
 /** Instance ids: at most 100 characters. */

@@ -9,6 +9,7 @@ import {
 	engineStub,
 	fastForward,
 	fireAlarm,
+	openGate,
 	start,
 	waitForStatus,
 } from "./helpers";
@@ -119,6 +120,24 @@ describe("replay after eviction", () => {
 		expect(await fireAlarm(instance.id)).toBe(true);
 		expect((await waitForStatus(instance, "complete")).output).toBe(1);
 		expect(await calls(instance.id)).toEqual({ outside: 2, after: 1 });
+	});
+
+	it("ends errored, saying why, when storage refuses the run's result", async () => {
+		const instance = await start("outsideStep");
+		await expect.poll(async () => (await calls(instance.id)).outside).toBe(1);
+		await runInDurableObject(engineStub(instance.id), (_e: WorkflowEngine, state) => {
+			// Storage that refuses to record the instance as complete (a full disk, a row too large).
+			state.storage.sql.exec(
+				`CREATE TRIGGER refuse_complete BEFORE UPDATE OF status ON instance
+				WHEN NEW.status = 5 BEGIN SELECT RAISE(ABORT, 'simulated: database or disk is full'); END`,
+			);
+		});
+		await openGate(instance.id, "outside");
+		const status = await waitForStatus(instance, "errored");
+		expect(status.error?.message).toMatch(
+			/^run\(\) ended complete, but its result could not be stored: .*simulated: database or disk is full/,
+		);
+		expect(await alarmOf(instance.id)).toBeNull();
 	});
 
 	it("keeps a retry's delay across eviction, then retries", async () => {

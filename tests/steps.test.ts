@@ -1,6 +1,11 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { getInstanceHistory, type WorkflowEngine, WorkflowError } from "../src";
+import {
+	getInstanceHistory,
+	MAX_ERROR_MESSAGE_LENGTH,
+	type WorkflowEngine,
+	WorkflowError,
+} from "../src";
 import { StepState } from "../src/engine/journal";
 import {
 	calls,
@@ -198,6 +203,15 @@ describe("step.do", () => {
 		expect(output).toEqual([1, 2, 3, 4]);
 		expect(await calls(instance.id)).toEqual({ "same name": 4 });
 	});
+
+	for (const where of ["step", "run"] as const) {
+		it(`keeps at most MAX_ERROR_MESSAGE_LENGTH characters of an error thrown from ${where === "step" ? "a step" : "run()"}`, async () => {
+			const instance = await start("longError", { length: MAX_ERROR_MESSAGE_LENGTH + 10, where });
+			const { error } = await waitForStatus(instance, "errored");
+			const note = `… (cut from ${MAX_ERROR_MESSAGE_LENGTH + 10} characters)`;
+			expect(error?.message).toBe("x".repeat(MAX_ERROR_MESSAGE_LENGTH - note.length) + note);
+		});
+	}
 });
 
 describe("step outputs", () => {

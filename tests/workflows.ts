@@ -302,6 +302,15 @@ export const scenarios = {
 		return step.do("after", async () => hit("after"));
 	},
 
+	/** Throws an error whose message is `length` characters, from a step (no retries) or from run(). */
+	async longError({ event, step }: ScenarioContext) {
+		const message = "x".repeat(event.payload.length as number);
+		if (event.payload.where === "run") throw new Error(message);
+		return step.do("long", { retries: { limit: 0, delay: 1 } }, async () => {
+			throw new Error(message);
+		});
+	},
+
 	/** A step held open by a gate, then a sleep, then a last step. */
 	async gated({ step, hit, gate }: ScenarioContext) {
 		const held = await step.do("held", async () => {

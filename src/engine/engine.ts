@@ -645,30 +645,41 @@ export class WorkflowEngine extends DurableObject {
 	#finish(execution: Execution, result: { output: unknown } | { error: SerializedError }): void {
 		if (execution !== this.#execution) return;
 		const now = Date.now();
-		if ("error" in result) {
-			this.#end(Status.Errored, now, result);
-			return;
+		const outcome = this.#checkOutput(result);
+		const status = "error" in outcome ? Status.Errored : Status.Complete;
+		try {
+			this.#end(status, now, outcome);
+		} catch (error) {
+			// Storage refused the result (a row over the storage's size limit, a full disk): the
+			// instance ends errored, saying why, rather than staying running for good.
+			const message = `run() ended ${publicStatus(status)}, but its result could not be stored: ${(error as Error).message}`;
+			this.#end(Status.Errored, now, { error: serializeError(new Error(message)) });
 		}
+	}
+
+	/** The run's result as it can be stored: an output over the size limit, or not cloneable, is an error. */
+	#checkOutput(
+		result: { output: unknown } | { error: SerializedError },
+	): { output: unknown } | { error: SerializedError } {
+		if ("error" in result) return result;
 		const size = serializedSize(result.output);
 		if (size > MAX_VALUE_BYTES) {
 			const error = new ValueTooLargeError(
 				`run() returned ${size} bytes; a workflow's output must be at most ${MAX_VALUE_BYTES} bytes (1 MiB)`,
 			);
-			this.#end(Status.Errored, now, { error: error.toJSON() });
-			return;
+			return { error: error.toJSON() };
 		}
 		try {
-			// Cloning is the test of storability; only this may fail here, not the state machine.
+			// Cloning is the test of storability.
 			structuredClone(result.output);
 		} catch (error) {
 			const unserializable = new UnserializableValueError(
 				`run() returned a value that cannot be stored: ${(error as Error).message} ` +
 					"The output must be structured-clone serialisable.",
 			);
-			this.#end(Status.Errored, now, { error: unserializable.toJSON() });
-			return;
+			return { error: unserializable.toJSON() };
 		}
-		this.#end(Status.Complete, now, result);
+		return result;
 	}
 
 	/** Ends the instance; a run still in memory is abandoned (steps run() left unawaited included). */
