@@ -221,6 +221,19 @@ $("#login").addEventListener("submit", (event) => { event.preventDefault(); sess
 $("#workflow").addEventListener("change", (event) => { state.workflow = event.target.value; state.selected = null; loadList(); });
 for (const filter of ["#status", "#created-after", "#created-before"]) $(filter).addEventListener("change", () => loadList());
 $("#more").addEventListener("click", loadMore);
+$("#create-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const id = $("#create-id").value.trim();
+  let params;
+  try { params = $("#create-params").value.trim() ? JSON.parse($("#create-params").value) : undefined; }
+  catch { $("#create-message").textContent = "the params must be JSON"; return; }
+  try {
+    const created = await api("/workflows/" + encodeURIComponent(state.workflow) + "/instances", { method: "POST", body: JSON.stringify(id ? { id, params } : { params }) });
+    $("#create-message").textContent = "created " + created.id;
+    $("#create-id").value = "";
+    await loadList(true); await loadInstance(created.id);
+  } catch (error) { $("#create-message").textContent = error.message; }
+});
 $("#pause").addEventListener("click", () => act("pause"));
 $("#resume").addEventListener("click", () => act("resume"));
 $("#terminate").addEventListener("click", () => act("terminate"));
@@ -282,6 +295,12 @@ export function dashboardHtml(base: string): string {
         <label class="muted">after <input id="created-after" type="datetime-local" aria-label="created after"></label>
         <label class="muted">before <input id="created-before" type="datetime-local" aria-label="created before"></label>
       </div>
+      <form id="create-form" class="actions">
+        <input id="create-id" placeholder="new instance id (optional)" aria-label="new instance id" maxlength="100">
+        <input id="create-params" placeholder='params (JSON), e.g. {"orderId":"42"}' aria-label="new instance params">
+        <button id="create" class="primary">Create</button>
+      </form>
+      <div id="create-message" class="muted" role="status"></div>
       <table><thead><tr><th>instance</th><th>status</th><th>created</th></tr></thead><tbody id="instances"></tbody></table>
       <p id="empty" class="muted" hidden>No instances.</p>
       <button id="more" type="button" hidden>Load more</button>

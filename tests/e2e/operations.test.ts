@@ -177,7 +177,7 @@ describe("the dashboard in headless Chromium", () => {
 		await browser?.close();
 	});
 
-	it("shows the instances, an instance's steps, and pauses it", async () => {
+	it("shows the instances, an instance's steps, pauses it, and creates one", async () => {
 		if (!browser) throw new Error("no browser");
 		const ids = [`dash-a-${Date.now()}`, `dash-b-${Date.now()}`];
 		await postOrder(
@@ -223,6 +223,22 @@ describe("the dashboard in headless Chromium", () => {
 		await expect
 			.poll(() => page.textContent(`tr.instance[data-id="${ids[0]}"] .badge`))
 			.toBe("paused");
+
+		// A new instance from the form: listed and opened; the same id again is refused, saying why.
+		const created = `dash-new-${Date.now()}`;
+		const { id: _, ...params } = order(created, { shippingDelay: "1 second" });
+		await page.fill("#create-id", created);
+		await page.fill("#create-params", JSON.stringify(params));
+		await page.click("#create");
+		await expect.poll(() => page.textContent("#detail-id")).toBe(created);
+		await page.locator(`tr.instance[data-id="${created}"]`).waitFor({ timeout: 15_000 });
+		await pollStatus(dev(), created, "complete");
+		await page.fill("#create-id", created);
+		await page.click("#create");
+		await expect.poll(() => page.textContent("#create-message")).toContain("already exists");
+		await page.fill("#create-params", "{oops");
+		await page.click("#create");
+		await expect.poll(() => page.textContent("#create-message")).toBe("the params must be JSON");
 
 		// Usable on a phone: the same page at a phone's width.
 		await page.setViewportSize({ width: 390, height: 844 });
