@@ -56,11 +56,41 @@ async function listedStatus(id: string, since: number) {
 
 const byId = (a: { id: string }, b: { id: string }) => a.id.localeCompare(b.id);
 
+/**
+ * The SCENARIO namespace, seen through a proxy that shows `onPutAll` each batch of listing rows a
+ * binding writes (`listingPutAll`) before the shard gets it.
+ */
+function seeingPutAll(onPutAll: (entries: ListingEntry[]) => Promise<void> | void) {
+	return new Proxy(raw.SCENARIO, {
+		get(target, key) {
+			if (key !== "get") {
+				const value = Reflect.get(target, key);
+				return typeof value === "function" ? value.bind(target) : value;
+			}
+			return (...args: Parameters<typeof target.get>) => {
+				const stub = target.get(...args);
+				return new Proxy(stub, {
+					get(stubTarget, method) {
+						if (method !== "listingPutAll") return Reflect.get(stubTarget, method, stubTarget);
+						return async (entries: ListingEntry[]) => {
+							await onPutAll(entries);
+							return stubTarget.listingPutAll(entries);
+						};
+					},
+				});
+			};
+		},
+	});
+}
+
 /** The shard's row for `id`, as stored. */
 async function shardRow(id: string) {
 	return runInDurableObject(engineStub(shardName(shardOf(id))), (_e: WorkflowEngine, state) =>
 		state.storage.sql
-			.exec("SELECT status, deleted, pending, version, created_at FROM listing WHERE id = ?", id)
+			.exec(
+				"SELECT status, deleted, pending, version, removed_version, created_at FROM listing WHERE id = ?",
+				id,
+			)
 			.toArray()
 			.at(0),
 	);
@@ -319,25 +349,8 @@ describe("listInstances", () => {
 		const slow = uniqueId("slow"); // awaits I/O in its steps: its engine publishes when it ends
 		// The rows the binding writes, seen through a namespace that records them.
 		const written: ListingEntry[] = [];
-		const namespace = new Proxy(raw.SCENARIO, {
-			get(target, key) {
-				if (key !== "get") {
-					const value = Reflect.get(target, key);
-					return typeof value === "function" ? value.bind(target) : value;
-				}
-				return (...args: Parameters<typeof target.get>) => {
-					const stub = target.get(...args);
-					return new Proxy(stub, {
-						get(stubTarget, method) {
-							if (method !== "listingPutAll") return Reflect.get(stubTarget, method, stubTarget);
-							return (entries: ListingEntry[]) => {
-								written.push(...entries);
-								return stubTarget.listingPutAll(entries);
-							};
-						},
-					});
-				};
-			},
+		const namespace = seeingPutAll((entries) => {
+			written.push(...entries);
 		});
 		await workflowBinding<ScenarioParams>(namespace).createBatch([
 			{ id: quick[0], params: { scenario: "event" } },
@@ -373,6 +386,31 @@ describe("listInstances", () => {
 		await openGate(blocked, "held");
 		// It waits (a sleep) after the gate: the engine, not the caller, publishes that.
 		await expect.poll(() => shardRow(blocked)).toMatchObject({ status: "waiting" });
+	});
+
+	it("does not list a batch's instance that was deleted before the batch wrote its row", async () => {
+		const since = Date.now();
+		const id = uniqueId("gone");
+		const arrived: ListingEntry[] = [];
+		const { promise: go, resolve: release } = Promise.withResolvers<void>();
+		const batch = workflowBinding<ScenarioParams>(
+			seeingPutAll(async (entries) => {
+				arrived.push(...entries);
+				await go;
+			}),
+		).createBatch([{ id, params: { scenario: "stepContext" } }]);
+		await expect.poll(() => arrived.length).toBe(1);
+		await (
+			(await scenarioWorkflow.get(id)) as WorkflowInstance & { delete(): Promise<void> }
+		).delete();
+		// The removal came first, for a row the intent marked: refused, and remembered.
+		await expect
+			.poll(() => shardRow(id))
+			.toMatchObject({ deleted: 0, pending: 1, removed_version: arrived[0]?.version });
+		release();
+		await batch;
+		expect(await shardRow(id)).toMatchObject({ status: "queued", pending: 1 });
+		expect(await listedStatus(id, since)).toBeUndefined();
 	});
 
 	it("checks the ids its listing knows with their instances; an instance whose row was lost fails the batch late, untouched", async () => {
@@ -419,6 +457,40 @@ describe("listInstances", () => {
 		expect(rows.map((row) => row.id)).not.toContain(sleeper.id);
 		expect(await listedStatus(sleeper.id, since)).toBe("waiting");
 		await sleeper.terminate();
+	});
+
+	it("reads a shard stored before rows were marked pending or remembered removals", async () => {
+		const shard = engineStub(`listing:old-${Date.now()}`);
+		await runInDurableObject(shard, (_e: WorkflowEngine, state) => {
+			state.storage.sql.exec(`CREATE TABLE listing (id TEXT PRIMARY KEY, status TEXT NOT NULL,
+				created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, ended_at INTEGER, error TEXT,
+				version INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0)`);
+			state.storage.sql.exec(
+				"INSERT INTO listing (id, status, created_at, updated_at, version) VALUES ('old', 'complete', 1, 2, 3)",
+			);
+		});
+		expect(await shard.listingQuery({ limit: 10 })).toEqual([
+			expect.objectContaining({ id: "old", status: "complete", version: 3, pending: false }),
+		]);
+		expect(await shard.listingIntend([{ id: "old", createdAt: 5 }])).toEqual(["old"]);
+		// A removal refused for a marked row is remembered: the deleted instance's update is not taken.
+		expect(await shard.listingIntend([{ id: "new", createdAt: 5 }])).toEqual([]);
+		await shard.listingRemove("new", 7);
+		const entry = {
+			id: "new",
+			status: "complete" as const,
+			createdAt: 5,
+			updatedAt: 6,
+			endedAt: 6,
+		};
+		await shard.listingPut({ ...entry, error: null, version: 7 });
+		expect(await shard.listingQuery({ limit: 10 })).toContainEqual(
+			expect.objectContaining({ id: "new", status: "queued", pending: true }),
+		);
+		await shard.listingPut({ ...entry, error: null, version: 8 });
+		expect(await shard.listingQuery({ limit: 10 })).toContainEqual(
+			expect.objectContaining({ id: "new", status: "complete", pending: false }),
+		);
 	});
 
 	it("keeps the newest version when updates arrive out of order", async () => {

@@ -86,11 +86,13 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 	async #list(requests: CreateRequest[]): Promise<Set<string>> {
 		const byShard = Map.groupBy(requests, ({ id }) => shardOf(id));
 		const listed = await Promise.all(
-			Array.from(byShard, ([shard, group]) =>
-				shardStub(this.#namespace, shard).listingIntend(
+			Array.from(byShard, async ([shard, group]) => {
+				const known = await shardStub(this.#namespace, shard).listingIntend(
 					group.map(({ id, createdAt = Date.now() }) => ({ id, createdAt })),
-				),
-			),
+				);
+				// A shard of an earlier version answers nothing: every id is to be checked.
+				return Array.isArray(known) ? known : group.map(({ id }) => id);
+			}),
 		);
 		return new Set(listed.flat());
 	}

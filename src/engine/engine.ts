@@ -175,8 +175,10 @@ export class WorkflowEngine extends DurableObject {
 	 * settled within this call (see CreateRequest), else null; otherwise null.
 	 */
 	async create(request: CreateRequest): Promise<RpcResult<ListingEntry | null>> {
-		// An instance that exists refuses the create at once, holding nothing back.
-		if (!request.callerLists || this.#status !== undefined) return this.#create(request);
+		// An instance that exists refuses the create at once, holding nothing back; so does one
+		// created while an earlier create of this object still holds (it was deleted meanwhile).
+		if (!request.callerLists || this.#status !== undefined || this.#listing.held)
+			return this.#create(request);
 		this.#listing.hold();
 		let handedOver = false;
 		try {

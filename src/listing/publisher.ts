@@ -116,6 +116,11 @@ export class ListingPublisher {
 		}
 	}
 
+	/** True between {@link hold} and {@link release}. */
+	get held(): boolean {
+		return this.#held;
+	}
+
 	/** Holds what changes would send, until {@link release}. */
 	hold(): void {
 		this.#held = true;

@@ -78,7 +78,8 @@ CREATE TABLE IF NOT EXISTS listing (
 	error TEXT,
 	version INTEGER NOT NULL,
 	deleted INTEGER NOT NULL DEFAULT 0,
-	pending INTEGER NOT NULL DEFAULT 0
+	pending INTEGER NOT NULL DEFAULT 0,
+	removed_version INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS listing_by_created ON listing (deleted, created_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS listing_by_status ON listing (deleted, status, created_at DESC, id DESC);
@@ -108,14 +109,19 @@ export class ListingShard {
 		if (!table.sql.includes("pending")) {
 			this.#sql.exec("ALTER TABLE listing ADD COLUMN pending INTEGER NOT NULL DEFAULT 0");
 		}
+		if (!table.sql.includes("removed_version")) {
+			this.#sql.exec("ALTER TABLE listing ADD COLUMN removed_version INTEGER NOT NULL DEFAULT 0");
+		}
 		this.#ready = true;
 	}
 
 	/**
 	 * Records `entry` as its instance published it, unless the shard holds this version or a newer
-	 * one. With `checked`, `entry` is what the instance answered a listing just now: it also
-	 * settles a row a create's intent marked pending at the same version (the intent was for an
-	 * id already in use), but never brings back a deleted row.
+	 * one, or a removal of this version or a newer one came while the row was pending (the
+	 * instance was deleted before this update arrived: `createBatch` writes its instances' rows
+	 * after their create calls). With `checked`, `entry` is what the instance answered a listing
+	 * just now: it also settles a row a create's intent marked pending at the same version (the
+	 * intent was for an id already in use), but never brings back a deleted row.
 	 */
 	put(entry: ListingEntry, checked = false): void {
 		this.#schema();
@@ -125,7 +131,8 @@ export class ListingShard {
 			ON CONFLICT (id) DO UPDATE SET status = excluded.status, created_at = excluded.created_at,
 				updated_at = excluded.updated_at, ended_at = excluded.ended_at, error = excluded.error,
 				version = excluded.version, deleted = 0, pending = 0
-			WHERE excluded.version > listing.version
+			WHERE (excluded.version > listing.version
+					AND (? OR excluded.version > listing.removed_version))
 				OR (? AND excluded.version = listing.version AND listing.deleted = 0)`,
 			entry.id,
 			entry.status,
@@ -134,6 +141,7 @@ export class ListingShard {
 			entry.endedAt,
 			entry.error && JSON.stringify(entry.error),
 			entry.version,
+			checked ? 1 : 0,
 			checked ? 1 : 0,
 		);
 	}
@@ -178,7 +186,8 @@ export class ListingShard {
 	 * was intended since (`pending`: a removal that arrives late must not hide the new instance;
 	 * if that create failed, a listing drops the row as abandoned). A tombstone keeps the version,
 	 * so an update of the deleted instance that arrives after its removal cannot bring it back;
-	 * tombstones older than a day are purged.
+	 * tombstones older than a day are purged. A removal refused for a pending row is remembered
+	 * (`removed_version`), so that such an update cannot settle the row either (see put).
 	 *
 	 * `abandoned`: a listing found no instance behind the row, last written at `abandoned.updatedAt`;
 	 * it goes unless it was written since (a create of its id may be under way).
@@ -197,6 +206,13 @@ export class ListingShard {
 			version,
 			abandoned ? 1 : 0,
 			abandoned?.updatedAt ?? null,
+		);
+		// Refused for a pending row: remembered, so an update of the deleted instance that is still
+		// on its way (a batch's row) cannot settle the row; a listing checks it.
+		this.#sql.exec(
+			"UPDATE listing SET removed_version = MAX(removed_version, ?) WHERE id = ? AND pending = 1",
+			version,
+			id,
 		);
 		this.#sql.exec("DELETE FROM listing WHERE deleted = 1 AND updated_at < ?", now - TOMBSTONE_MS);
 	}
