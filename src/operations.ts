@@ -7,8 +7,9 @@
  * engine's Durable Object namespace itself).
  */
 import { engineNamespace } from "./binding/namespace";
-import type { RpcResult, WorkflowEngine } from "./engine/engine";
+import type { WorkflowEngine } from "./engine/engine";
 import type { InstanceHistory } from "./engine/history";
+import type { RpcResult } from "./engine/protocol";
 import { isFinalStatus } from "./engine/status";
 import {
 	deserializeError,

@@ -1,4 +1,5 @@
-import type { RpcResult, WorkflowEngine } from "../engine/engine";
+import type { WorkflowEngine } from "../engine/engine";
+import type { RpcResult } from "../engine/protocol";
 import { deserializeError, InstanceNotFoundError } from "../errors";
 import { assertStorable, parse, restartOptionsSchema, sendEventSchema } from "../limits";
 

@@ -1,4 +1,5 @@
-import type { CreateRequest, WorkflowEngine } from "../engine/engine";
+import type { WorkflowEngine } from "../engine/engine";
+import type { CreateRequest } from "../engine/protocol";
 import { InstanceExistsError, InstanceNotFoundError, WorkflowValidationError } from "../errors";
 import {
 	assertStorable,

@@ -11,12 +11,10 @@ import {
 	InstanceExistsError,
 	InstanceNotFoundError,
 	InvalidStateError,
-	isWorkflowError,
 	type SerializedError,
 	serializeError,
 	UnserializableValueError,
 	ValueTooLargeError,
-	type WorkflowError,
 	WorkflowTimeoutError,
 } from "../errors";
 import { DEFAULT_STEP_LIMIT, engineOptionsSchema, MAX_VALUE_BYTES, parse } from "../limits";
@@ -29,6 +27,7 @@ import { Execution } from "./execution";
 import { type InstanceHistory, instanceHistory } from "./history";
 import { engineHooks } from "./hooks";
 import { Journal, type StepRow, StepState } from "./journal";
+import { type CreateRequest, fail, ok, type RestartFrom, type RpcResult, rpc } from "./protocol";
 import { assertTransition, isFinal, publicStatus, Status } from "./status";
 
 /**
@@ -58,43 +57,6 @@ interface Definition {
 	workflow: WorkflowClass;
 	name: string;
 	stepLimit: number;
-}
-
-/** What the engine's RPC methods answer: errors travel as data, so the binding can rethrow them typed. */
-export type RpcResult<T> = { ok: true; value: T } | { ok: false; error: SerializedError };
-
-function ok<T>(value: T): RpcResult<T> {
-	return { ok: true, value };
-}
-
-function fail(error: WorkflowError): RpcResult<never> {
-	return { ok: false, error: error.toJSON() };
-}
-
-/** The arguments of {@link WorkflowEngine.create}, already validated by the binding. */
-export interface CreateRequest {
-	id: string;
-	params: unknown;
-	/** How long a finished instance is kept, in ms, by how it ended; null: until deleted. */
-	retention?: { success: number | null; error: number | null };
-	/** Where the engine object should be created (used by the binding, not the engine). */
-	locationHint?: DurableObjectLocationHint;
-	/** When the caller created it: the time its listing row has (ms). By default, when the engine does. */
-	createdAt?: number;
-	/**
-	 * The caller writes the listing row of an instance that settles (ends, or waits) within the
-	 * create call: `create` then answers once the call's writes are committed, with the instance's
-	 * listing entry if it settled by then (the engine does not publish it), else null. createBatch
-	 * sets it, to write the rows of a batch's quick instances with one request per shard.
-	 */
-	callerLists?: boolean;
-}
-
-/** The arguments of {@link WorkflowEngine.restart}: the step to restart from. */
-export interface RestartFrom {
-	name: string;
-	count?: number;
-	type?: "do" | "sleep" | "waitForEvent";
 }
 
 const STEP_TYPES = { do: "do", sleep: "sleep", waitForEvent: "wait" } as const;
@@ -701,16 +663,6 @@ export class WorkflowEngine extends DurableObject {
 
 function earliest(a: number | null, b: number | null): number | null {
 	return a === null ? b : b === null ? a : Math.min(a, b);
-}
-
-/** Runs an RPC method's body, turning the typed errors it throws into an error answer. */
-function rpc<T>(body: () => T): RpcResult<T> {
-	try {
-		return ok(body());
-	} catch (error) {
-		if (isWorkflowError(error)) return fail(error);
-		throw error;
-	}
 }
 
 /**

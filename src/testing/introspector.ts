@@ -2,8 +2,9 @@
  * The introspectors: `introspectWorkflowInstance` (one instance, by id) and `introspectWorkflow`
  * (every instance of a workflow created after it), in the shape of the product's `cloudflare:test`.
  */
-import type { RpcResult, WorkflowEngine } from "../engine/engine";
+import type { WorkflowEngine } from "../engine/engine";
 import type { InstanceHistory } from "../engine/history";
+import type { RpcResult } from "../engine/protocol";
 import { isFinalStatus } from "../engine/status";
 import { InstanceNotFoundError, InvalidStateError } from "../errors";
 import { parse } from "../limits";

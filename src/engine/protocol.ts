@@ -1,0 +1,53 @@
+/**
+ * What crosses between the binding and an engine object: the arguments of the engine's RPC
+ * methods, and their answers. Errors travel as data (`{ ok: false, error }`), because a thrown
+ * error loses its class on the way; the binding rethrows them typed (binding/instance.ts).
+ */
+import { isWorkflowError, type SerializedError, type WorkflowError } from "../errors";
+
+/** What the engine's RPC methods answer: errors travel as data, so the binding can rethrow them typed. */
+export type RpcResult<T> = { ok: true; value: T } | { ok: false; error: SerializedError };
+
+export function ok<T>(value: T): RpcResult<T> {
+	return { ok: true, value };
+}
+
+export function fail(error: WorkflowError): RpcResult<never> {
+	return { ok: false, error: error.toJSON() };
+}
+
+/** The arguments of {@link WorkflowEngine.create}, already validated by the binding. */
+export interface CreateRequest {
+	id: string;
+	params: unknown;
+	/** How long a finished instance is kept, in ms, by how it ended; null: until deleted. */
+	retention?: { success: number | null; error: number | null };
+	/** Where the engine object should be created (used by the binding, not the engine). */
+	locationHint?: DurableObjectLocationHint;
+	/** When the caller created it: the time its listing row has (ms). By default, when the engine does. */
+	createdAt?: number;
+	/**
+	 * The caller writes the listing row of an instance that settles (ends, or waits) within the
+	 * create call: `create` then answers once the call's writes are committed, with the instance's
+	 * listing entry if it settled by then (the engine does not publish it), else null. createBatch
+	 * sets it, to write the rows of a batch's quick instances with one request per shard.
+	 */
+	callerLists?: boolean;
+}
+
+/** The arguments of {@link WorkflowEngine.restart}: the step to restart from. */
+export interface RestartFrom {
+	name: string;
+	count?: number;
+	type?: "do" | "sleep" | "waitForEvent";
+}
+
+/** Runs an RPC method's body, turning the typed errors it throws into an error answer. */
+export function rpc<T>(body: () => T): RpcResult<T> {
+	try {
+		return ok(body());
+	} catch (error) {
+		if (isWorkflowError(error)) return fail(error);
+		throw error;
+	}
+}
