@@ -27,8 +27,10 @@ import {
 	type InstanceStatusAnswer,
 	listed,
 	type Planned,
+	pause,
 	prng,
 	records,
+	resume,
 	sendEvents,
 	statuses,
 	summary,
@@ -46,6 +48,12 @@ const STOPS = ["SIGKILL", "SIGKILL", "graceful", "SIGKILL"] as const;
 const LEASE_MS = 10_000;
 /** Batch size of the Worker's routes (createBatch takes at most 100). */
 const CHUNK = 100;
+/**
+ * In these lifetimes a tenth of the instances so far are paused before the runtime stops; the
+ * next lifetime finds them paused and resumes them (every instance must be running again before
+ * the last lifetime but one, which waits until every instance reached its late wait).
+ */
+const PAUSE_IN = [0, 1];
 
 const random = prng(SEED);
 const started = Date.now();
@@ -136,6 +144,9 @@ describe("crash and restart with persisted storage", () => {
 		let cutCreateSurvivors = 0;
 		const stopsDone: { how: string; inFlight: number; readyForLate: number; finished: number }[] =
 			[];
+		/** Instances paused in the lifetime before this one, to find paused and resume. */
+		let paused: string[] = [];
+		let pausedTotal = 0;
 
 		for (const [lifetime, how] of STOPS.entries()) {
 			const current = await DevServer.start({ port, persistTo: persistDir, config: CONFIG });
@@ -183,6 +194,32 @@ describe("crash and restart with persisted storage", () => {
 				for (const { id, payload } of events) byId.get(id)?.sent.early.push(payload.pid);
 			}
 			if (wave.length > 0) log(`created ${wave.length} instances and sent them their early events`);
+
+			if (paused.length > 0) {
+				// A pause survives the stop: paused (not waitingForPause, not running), nothing resumed it.
+				const after = await statuses(current, paused);
+				expect(
+					after
+						.filter(({ status }) => status !== "paused")
+						.map(({ id, status }) => `${id}: ${status}`),
+					"instances paused before the stop are paused after the restart",
+				).toEqual([]);
+				for (const ids of chunks(paused)) await resume(current, ids);
+				log(`${paused.length} instances paused before the stop were found paused, and resumed`);
+				paused = [];
+			}
+			if (PAUSE_IN.includes(lifetime)) {
+				const candidates = plan.filter(() => random() < 0.1).map(({ id }) => id);
+				const existing = new Set(
+					(await exists(current, candidates)).filter((f) => f.exists).map((f) => f.id),
+				);
+				for (const ids of chunks(candidates.filter((id) => existing.has(id)))) {
+					const answers = await pause(current, ids);
+					paused.push(...answers.filter((a) => a.paused).map((a) => a.id));
+				}
+				pausedTotal += paused.length;
+				log(`paused ${paused.length} instances`);
+			}
 
 			if (lifetime === STOPS.length - 1) {
 				// The last lifetime before the final one: every late event must be sent by now, since
@@ -286,6 +323,7 @@ describe("crash and restart with persisted storage", () => {
 		story.push(
 			[
 				`seed ${SEED}: ${plan.length} instances (${cutCreateSurvivors} of them created as the kill came), ${boots.length} runtime lifetimes, ${kills} SIGKILLs, ${stopsDone.length - kills} graceful stops`,
+				`${pausedTotal} instances paused before a stop, found paused after it and resumed`,
 				`attempts in flight at each stop: ${stopsDone.map((s) => s.inFlight).join(", ")}`,
 				`${all.length} records; ${counts.attemptsStarted} attempts started, ${counts.plannedFailures} planned failures`,
 				`${counts.cutOffAttempts} attempts cut off, ${counts.rerunSteps} steps re-run after a cut, ${counts.completedNotJournaled} completed attempts whose result a kill kept from the journal`,
@@ -317,6 +355,7 @@ describe("crash and restart with persisted storage", () => {
 		expect(show(problems.durableTimers), "sleeps and retry delays are durable").toBe("");
 		expect(show(problems.events), "each event delivered exactly once, in order").toBe("");
 		expect(counts.cutOffAttempts, "some attempt was cut off by a kill").toBeGreaterThan(0);
+		expect(pausedTotal, "some instances were paused across a stop").toBeGreaterThan(0);
 		expect(
 			counts.instancesWokenAfterLastRestart,
 			"alarms woke instances after the last restart",

@@ -97,6 +97,15 @@ export function listed(server: DevServer) {
 	return json<{ id: string; status: string }[]>(server, "/instances/listed");
 }
 
+/** Pauses each; answers which were paused (an instance that had finished is not). */
+export function pause(server: DevServer, ids: string[]) {
+	return json<{ id: string; paused: boolean }[]>(server, "/instances/pause", ids);
+}
+
+export function resume(server: DevServer, ids: string[]) {
+	return json<{ resumed: number }>(server, "/instances/resume", ids);
+}
+
 export function statuses(server: DevServer, ids: string[]) {
 	return json<InstanceStatusAnswer[]>(server, "/instances/status", ids);
 }

@@ -221,6 +221,8 @@ const USAGE = `GET  /boot                       this runtime's boot id
 POST /instances [{id, params}]     create instances (createBatch, at most 100)
 POST /instances/events [{id, type, payload}]   send events
 POST /instances/one-by-one [{id, params}]   create instances one create() after another
+POST /instances/pause [id]         pause each; answers which were paused (a finished one is not)
+POST /instances/resume [id]        resume each
 POST /instances/status [id]        statuses
 POST /instances/exists [id]        whether each exists
 GET  /counters/summary             a summary of the execution records (touches no instance)
@@ -264,6 +266,28 @@ export default withWorkflows<Env>(
 					const list = (await request.json()) as { id: string; params: CrashParams }[];
 					for (const options of list) await env.CRASH_WORKFLOW.create(options);
 					return Response.json({ created: list.map(({ id }) => id) });
+				}
+				case "POST /instances/pause": {
+					const ids = (await request.json()) as string[];
+					const paused = await Promise.all(
+						ids.map(async (id) => {
+							const instance = await env.CRASH_WORKFLOW.get(id);
+							return instance.pause().then(
+								() => true,
+								(error: Error) => {
+									// Finished before the pause came: nothing to pause.
+									if (error.name === "InvalidStateError") return false;
+									throw error;
+								},
+							);
+						}),
+					);
+					return Response.json(ids.map((id, i) => ({ id, paused: paused[i] })));
+				}
+				case "POST /instances/resume": {
+					const ids = (await request.json()) as string[];
+					await Promise.all(ids.map(async (id) => (await env.CRASH_WORKFLOW.get(id)).resume()));
+					return Response.json({ resumed: ids.length });
 				}
 				case "POST /instances/status": {
 					const ids = (await request.json()) as string[];
