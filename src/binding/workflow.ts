@@ -107,7 +107,7 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 	/**
 	 * Creates up to 100 instances. All options are validated, and all ids checked, before any
 	 * instance is created: ids the listing knows are checked with their instances, and an id it
-	 * does not know has none (unless its row was lost, see docs/operations.md). An id taken
+	 * does not know has none (unless its row was lost, see docs/api.md). An id taken
 	 * concurrently by another caller can still fail the call after some instances were created.
 	 * @throws WorkflowValidationError if the batch is not an array of 1 to 100 valid options, or repeats an id.
 	 * @throws InstanceExistsError if any id is in use.
