@@ -140,6 +140,48 @@ describe("replay after eviction", () => {
 		expect(await alarmOf(instance.id)).toBeNull();
 	});
 
+	/** Makes the instance's storage refuse updates of its row that match `when` (SQL on NEW). */
+	const refuse = (id: string, when: string) =>
+		runInDurableObject(engineStub(id), (_e: WorkflowEngine, state) => {
+			state.storage.sql.exec(
+				`CREATE TRIGGER refuse BEFORE UPDATE ON instance WHEN ${when}
+				BEGIN SELECT RAISE(ABORT, 'simulated: database or disk is full'); END`,
+			);
+		});
+
+	it("runs again later, by its lease, when storage refuses every end of the run", async () => {
+		const instance = await start("outsideStep");
+		await expect.poll(async () => (await calls(instance.id)).outside).toBe(1);
+		await refuse(instance.id, "NEW.status IN (3, 5)"); // neither errored nor complete
+		await openGate(instance.id, "outside");
+		await expect.poll(async () => (await calls(instance.id)).after).toBe(1);
+		await expect.poll(() => alarmOf(instance.id)).not.toBeNull();
+		expect((await instance.status()).status).toBe("running");
+		await runInDurableObject(engineStub(instance.id), (_e: WorkflowEngine, state) => {
+			state.storage.sql.exec("DROP TRIGGER refuse");
+		});
+		expect(await fireAlarm(instance.id)).toBe(true);
+		expect((await waitForStatus(instance, "complete")).output).toBe(1);
+		// The replay took the journaled step; run() itself ran again.
+		expect(await calls(instance.id)).toEqual({ outside: 2, after: 1 });
+	});
+
+	for (const fail of [false, true]) {
+		it(`keeps the run's ${fail ? "error" : "output"} when a write after it fails`, async () => {
+			const instance = await start("outsideStep", { fail });
+			await expect.poll(async () => (await calls(instance.id)).outside).toBe(1);
+			// The alarm cleared as the instance ends: refused.
+			await refuse(instance.id, "OLD.alarm_at IS NOT NULL AND NEW.alarm_at IS NULL");
+			await openGate(instance.id, "outside");
+			if (fail) {
+				const { error } = await waitForStatus(instance, "errored");
+				expect(error).toEqual({ name: "Error", message: "the real failure" });
+			} else {
+				expect((await waitForStatus(instance, "complete")).output).toBe(1);
+			}
+		});
+	}
+
 	it("keeps a retry's delay across eviction, then retries", async () => {
 		const instance = await start("flaky", {
 			failures: 1,

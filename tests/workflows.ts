@@ -296,9 +296,10 @@ export const scenarios = {
 		return { child };
 	},
 
-	/** Waits on I/O in run() itself, outside any step (a gate), then runs one step. */
-	async outsideStep({ step, hit, gate }: ScenarioContext) {
+	/** Waits on I/O in run() itself, outside any step (a gate), then runs one step (or, with `fail`, throws). */
+	async outsideStep({ event, step, hit, gate }: ScenarioContext) {
 		if ((await hit("outside")) === 1) await gate("outside");
+		if (event.payload.fail) throw new Error("the real failure");
 		return step.do("after", async () => hit("after"));
 	},
 

@@ -613,12 +613,26 @@ export class WorkflowEngine extends DurableObject {
 		const status = "error" in outcome ? Status.Errored : Status.Complete;
 		try {
 			this.#end(status, now, outcome);
+			return;
 		} catch (error) {
-			// Storage refused the result (a row over the storage's size limit, a full disk): the
-			// instance ends errored, saying why, rather than staying running for good.
+			if (this.#status !== undefined && isFinal(this.#status)) {
+				// A write after the result's failed (the alarm's bookkeeping): the result stands.
+				console.error(`do-workflows: instance "${this.#id()}" ended, then a write failed:`, error);
+				return;
+			}
+			// Storage refused the result itself (its value, a row over the size limit): the instance
+			// ends errored, saying why, rather than staying running for good.
 			const message = `run() ended ${publicStatus(status)}, but its result could not be stored: ${(error as Error).message}`;
-			this.#end(Status.Errored, now, { error: serializeError(new Error(message)) });
+			try {
+				this.#end(Status.Errored, now, { error: serializeError(new Error(message)) });
+				return;
+			} catch {
+				// Storage refuses every write (a full disk): the run is dropped from memory, and its
+				// lease alarm replays it later, which tries again.
+			}
 		}
+		this.#abandonRun();
+		this.renewLease();
 	}
 
 	/** The run's result as it can be stored: an output over the size limit, or not cloneable, is an error. */

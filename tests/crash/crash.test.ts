@@ -49,9 +49,10 @@ const LEASE_MS = 10_000;
 /** Batch size of the Worker's routes (createBatch takes at most 100). */
 const CHUNK = 100;
 /**
- * In these lifetimes a tenth of the instances so far are paused before the runtime stops; the
- * next lifetime finds them paused and resumes them (every instance must be running again before
- * the last lifetime but one, which waits until every instance reached its late wait).
+ * In these lifetimes a tenth of the instances so far are paused, and, just before the runtime
+ * stops, a third of those with a long step in flight (their pause waits for the attempt, which the
+ * stop cuts off); the next lifetime finds them all paused and resumes them (every instance must be running
+ * again before the last lifetime but one, which waits until every instance reached its late wait).
  */
 const PAUSE_IN = [0, 1];
 
@@ -147,6 +148,19 @@ describe("crash and restart with persisted storage", () => {
 		/** Instances paused in the lifetime before this one, to find paused and resume. */
 		let paused: string[] = [];
 		let pausedTotal = 0;
+		/** Pauses that were waiting for an attempt in flight when the runtime stopped. */
+		let pausesCutOff = 0;
+		const pauseAll = async (current: DevServer, ids: string[]) => {
+			let waiting = 0;
+			for (const list of chunks(ids)) {
+				for (const answer of await pause(current, list)) {
+					if (!answer.paused) continue;
+					paused.push(answer.id);
+					if (answer.status === "waitingForPause") waiting++;
+				}
+			}
+			return waiting;
+		};
 
 		for (const [lifetime, how] of STOPS.entries()) {
 			const current = await DevServer.start({ port, persistTo: persistDir, config: CONFIG });
@@ -213,11 +227,10 @@ describe("crash and restart with persisted storage", () => {
 				const existing = new Set(
 					(await exists(current, candidates)).filter((f) => f.exists).map((f) => f.id),
 				);
-				for (const ids of chunks(candidates.filter((id) => existing.has(id)))) {
-					const answers = await pause(current, ids);
-					paused.push(...answers.filter((a) => a.paused).map((a) => a.id));
-				}
-				pausedTotal += paused.length;
+				await pauseAll(
+					current,
+					candidates.filter((id) => existing.has(id)),
+				);
 				log(`paused ${paused.length} instances`);
 			}
 
@@ -249,6 +262,15 @@ describe("crash and restart with persisted storage", () => {
 							{ timeoutMs: 8_000, intervalMs: 50, what: "a long step in flight" },
 						).catch(() => summary(current))
 					: await summary(current);
+			if (PAUSE_IN.includes(lifetime)) {
+				// Pauses that wait for the long attempt in flight, which the stop then cuts off (a third
+				// of them: the others' cut-off attempts come back by their leases, unpaused).
+				const more = seen.longInFlight.filter((id) => !paused.includes(id) && random() < 1 / 3);
+				const waiting = await pauseAll(current, more);
+				pausesCutOff += waiting;
+				pausedTotal += paused.length;
+				log(`paused ${more.length} more with a long step in flight (${waiting} waiting for it)`);
+			}
 			if (lifetime === CUT_CREATE_IN) {
 				// Kill while a create request is in flight: some instances of it may exist, some not.
 				const request = createOneByOne(
@@ -323,7 +345,7 @@ describe("crash and restart with persisted storage", () => {
 		story.push(
 			[
 				`seed ${SEED}: ${plan.length} instances (${cutCreateSurvivors} of them created as the kill came), ${boots.length} runtime lifetimes, ${kills} SIGKILLs, ${stopsDone.length - kills} graceful stops`,
-				`${pausedTotal} instances paused before a stop, found paused after it and resumed`,
+				`${pausedTotal} instances paused before a stop (${pausesCutOff} waiting for an attempt the stop cut off), found paused after it and resumed`,
 				`attempts in flight at each stop: ${stopsDone.map((s) => s.inFlight).join(", ")}`,
 				`${all.length} records; ${counts.attemptsStarted} attempts started, ${counts.plannedFailures} planned failures`,
 				`${counts.cutOffAttempts} attempts cut off, ${counts.rerunSteps} steps re-run after a cut, ${counts.completedNotJournaled} completed attempts whose result a kill kept from the journal`,
@@ -356,6 +378,7 @@ describe("crash and restart with persisted storage", () => {
 		expect(show(problems.events), "each event delivered exactly once, in order").toBe("");
 		expect(counts.cutOffAttempts, "some attempt was cut off by a kill").toBeGreaterThan(0);
 		expect(pausedTotal, "some instances were paused across a stop").toBeGreaterThan(0);
+		expect(pausesCutOff, "some pause waited for an attempt the stop cut off").toBeGreaterThan(0);
 		expect(
 			counts.instancesWokenAfterLastRestart,
 			"alarms woke instances after the last restart",

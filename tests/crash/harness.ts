@@ -99,7 +99,7 @@ export function listed(server: DevServer) {
 
 /** Pauses each; answers which were paused (an instance that had finished is not). */
 export function pause(server: DevServer, ids: string[]) {
-	return json<{ id: string; paused: boolean }[]>(server, "/instances/pause", ids);
+	return json<{ id: string; paused: boolean; status: string }[]>(server, "/instances/pause", ids);
 }
 
 export function resume(server: DevServer, ids: string[]) {

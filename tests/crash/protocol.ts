@@ -94,6 +94,8 @@ export interface CounterSummary {
 	finished: string[];
 	/** Attempts started by this runtime (the answering one) and not (yet) completed or failed, by step. */
 	inFlight: Partial<Record<DoStep, number>>;
+	/** Instances with an attempt of a long step started by this runtime and not (yet) finished. */
+	longInFlight: string[];
 	/** Date.now() of the newest record, or null. */
 	lastAt: number | null;
 	/** Date.now() in the Worker as it answered. */

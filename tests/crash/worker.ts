@@ -99,11 +99,21 @@ export class CounterStore extends DurableObject {
 			boot,
 		);
 		for (const { step, n } of open) inFlight[step] = n;
+		const longInFlight = this.#sql
+			.exec<{ instance: string }>(
+				`SELECT DISTINCT instance FROM records AS s WHERE s.kind = 'started' AND s.boot = ?
+				 AND s.step IN ('long-1', 'long-2')
+				 AND NOT EXISTS (SELECT 1 FROM records AS o WHERE o.token = s.token AND o.kind != 'started')`,
+				boot,
+			)
+			.toArray()
+			.map((row) => row.instance);
 		return {
 			records: totals.records,
 			readyForLate: ids("ready-for-late"),
 			finished: ids("finish"),
 			inFlight,
+			longInFlight,
 			lastAt: totals.lastAt,
 			now: Date.now(),
 		};
@@ -221,7 +231,7 @@ const USAGE = `GET  /boot                       this runtime's boot id
 POST /instances [{id, params}]     create instances (createBatch, at most 100)
 POST /instances/events [{id, type, payload}]   send events
 POST /instances/one-by-one [{id, params}]   create instances one create() after another
-POST /instances/pause [id]         pause each; answers which were paused (a finished one is not)
+POST /instances/pause [id]         pause each; answers which were paused (a finished one is not), and their status then
 POST /instances/resume [id]        resume each
 POST /instances/status [id]        statuses
 POST /instances/exists [id]        whether each exists
@@ -269,10 +279,10 @@ export default withWorkflows<Env>(
 				}
 				case "POST /instances/pause": {
 					const ids = (await request.json()) as string[];
-					const paused = await Promise.all(
+					const answers = await Promise.all(
 						ids.map(async (id) => {
 							const instance = await env.CRASH_WORKFLOW.get(id);
-							return instance.pause().then(
+							const paused = await instance.pause().then(
 								() => true,
 								(error: Error) => {
 									// Finished before the pause came: nothing to pause.
@@ -280,9 +290,11 @@ export default withWorkflows<Env>(
 									throw error;
 								},
 							);
+							// waitingForPause while an attempt is in flight, else paused.
+							return { id, paused, status: (await instance.status()).status };
 						}),
 					);
-					return Response.json(ids.map((id, i) => ({ id, paused: paused[i] })));
+					return Response.json(answers);
 				}
 				case "POST /instances/resume": {
 					const ids = (await request.json()) as string[];
