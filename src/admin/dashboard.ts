@@ -227,12 +227,15 @@ $("#create-form").addEventListener("submit", async (event) => {
   let params;
   try { params = $("#create-params").value.trim() ? JSON.parse($("#create-params").value) : undefined; }
   catch { $("#create-message").textContent = "the params must be JSON"; return; }
+  // One create per click: without an id, a second request would create a second instance.
+  $("#create").disabled = true;
   try {
     const created = await api("/workflows/" + encodeURIComponent(state.workflow) + "/instances", { method: "POST", body: JSON.stringify(id ? { id, params } : { params }) });
     $("#create-message").textContent = "created " + created.id;
     $("#create-id").value = "";
     await loadList(true); await loadInstance(created.id);
   } catch (error) { $("#create-message").textContent = error.message; }
+  finally { $("#create").disabled = false; }
 });
 $("#pause").addEventListener("click", () => act("pause"));
 $("#resume").addEventListener("click", () => act("resume"));

@@ -33,8 +33,9 @@ export class Alarm {
 	/** Sets the alarm to `at`, or clears it. */
 	set(at: number | null): void {
 		if (at === this.#at) return;
-		this.#at = at;
+		// Written first: if storage refuses it, the alarm is still to be set.
 		this.#journal.setAlarmAt(at);
+		this.#at = at;
 		// Storage operations apply in order and the output gate waits for them; a failure here
 		// breaks the object, which the runtime reports, so there is nothing to handle.
 		void (at === null ? this.#storage.deleteAlarm() : this.#storage.setAlarm(at));
