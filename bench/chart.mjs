@@ -4,6 +4,8 @@
  * with the number of steps, memory per waiting instance, wake lateness.
  */
 
+import { median } from "./runtime.mjs";
+
 const COLORS = { ours: "#f6821f", native: "#5f6b7a", floor: "#b8c0cc" };
 const NAMES = { ours: "do-workflows", native: "built-in engine", floor: "floor" };
 
@@ -12,12 +14,6 @@ const LABEL = 210;
 const BAR_AREA = 430;
 const BAR = 18;
 const GAP = 6;
-
-const median = (xs) => {
-	const s = [...xs].sort((a, b) => a - b);
-	const m = s.length >> 1;
-	return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 const xml = (text) =>
 	String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");

@@ -14,12 +14,12 @@
  * Example: BENCH_STATE_ROOT=/dev/shm node bench/compare.mjs instances ours 1000 9 19c8504 HEAD
  */
 import { execFileSync } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
-import { bundleWorker, runtimeOptions } from "./runtime.mjs";
+import { bundleWorker, median, runtimeOptions, workerdPids } from "./runtime.mjs";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const [workload, engine, nArg, roundsArg, ...refs] = process.argv.slice(2);
@@ -51,28 +51,14 @@ function cpuOf(pid) {
 	return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
-function workerdOf(parent) {
-	for (const entry of readdirSync("/proc")) {
-		if (!/^\d+$/.test(entry)) continue;
-		try {
-			const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-			const close = stat.lastIndexOf(")");
-			const name = stat.slice(stat.indexOf("(") + 1, close);
-			if (name === "workerd" && stat.slice(close + 2).split(" ")[1] === String(parent))
-				return entry;
-		} catch {
-			// Gone while we looked.
-		}
-	}
-}
-
 let seq = 0;
 async function once(scriptPath) {
 	const state = mkdtempSync(join(dir, "state-"));
+	const before = new Set(workerdPids());
 	const mf = new Miniflare(runtimeOptions({ scriptPath, modulesRoot: dir, state }));
 	try {
 		await mf.ready;
-		const pid = workerdOf(process.pid);
+		const pid = workerdPids().find((p) => !before.has(p));
 		const run = async (count) => {
 			const query = new URLSearchParams({ workload, engine, n: count, tag: `t${seq++}` });
 			const response = await mf.dispatchFetch(`http://bench/run?${query}`, { method: "POST" });
@@ -89,12 +75,6 @@ async function once(scriptPath) {
 		rmSync(state, { recursive: true, force: true });
 	}
 }
-
-const median = (xs) => {
-	const s = [...xs].sort((a, b) => a - b);
-	const m = s.length >> 1;
-	return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 try {
 	const scripts = [];

@@ -25,7 +25,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 import { chart } from "./chart.mjs";
-import { bundleWorker, runtimeOptions } from "./runtime.mjs";
+import { bundleWorker, median, runtimeOptions, workerdPids } from "./runtime.mjs";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -169,34 +169,6 @@ async function run(mf, workload, engine, n, params = {}) {
 	return body;
 }
 
-/** The workerd processes this Node process started: Miniflare spawns one per runtime. */
-function workerdPids() {
-	const parents = new Map();
-	const names = new Map();
-	for (const entry of readdirSync("/proc")) {
-		if (!/^\d+$/.test(entry)) continue;
-		try {
-			const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-			const close = stat.lastIndexOf(")");
-			names.set(entry, stat.slice(stat.indexOf("(") + 1, close));
-			parents.set(entry, stat.slice(close + 2).split(" ")[1]);
-		} catch {
-			// The process ended while we looked.
-		}
-	}
-	const mine = new Set([String(process.pid)]);
-	for (let grew = true; grew; ) {
-		grew = false;
-		for (const [pid, ppid] of parents) {
-			if (!mine.has(pid) && mine.has(ppid)) {
-				mine.add(pid);
-				grew = true;
-			}
-		}
-	}
-	return [...mine].filter((pid) => names.get(pid) === "workerd");
-}
-
 /**
  * A workerd process's resident memory now (VmRSS) and its peak so far (VmHWM), in MiB, and the
  * SQLite databases it has open (each SQLite-backed object in memory holds its file open).
@@ -316,12 +288,6 @@ async function measureCapacity(w, engine) {
 		},
 	);
 }
-
-const median = (xs) => {
-	const s = [...xs].sort((a, b) => a - b);
-	const m = s.length >> 1;
-	return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 const FROM_JSON = process.env.BENCH_FROM_JSON;
 const results = FROM_JSON ? JSON.parse(readFileSync(FROM_JSON, "utf8")) : {};
