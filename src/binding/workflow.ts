@@ -85,17 +85,25 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 	 * Returns the ids the listing knew already.
 	 */
 	async #list(requests: CreateRequest[]): Promise<Set<string>> {
-		const byShard = Map.groupBy(requests, ({ id }) => shardOf(id));
-		const listed = await Promise.all(
-			Array.from(byShard, async ([shard, group]) => {
-				const known = await shardStub(this.#namespace, shard).listingIntend(
-					group.map(({ id, createdAt = Date.now() }) => ({ id, createdAt })),
-				);
-				// A shard of an earlier version answers nothing: every id is to be checked.
-				return Array.isArray(known) ? known : group.map(({ id }) => id);
-			}),
-		);
+		const listed = await this.#perShard(requests, async (shard, group) => {
+			const known = await shard.listingIntend(
+				group.map(({ id, createdAt = Date.now() }) => ({ id, createdAt })),
+			);
+			// A shard of an earlier version answers nothing: every id is to be checked.
+			return Array.isArray(known) ? known : group.map(({ id }) => id);
+		});
 		return new Set(listed.flat());
+	}
+
+	/** Sends each listing shard its share of `items` (grouped by id), all at once; their answers. */
+	#perShard<T extends { id: string }, R>(
+		items: T[],
+		send: (shard: DurableObjectStub<WorkflowEngine>, group: T[]) => Promise<R>,
+	): Promise<R[]> {
+		const byShard = Map.groupBy(items, ({ id }) => shardOf(id));
+		return Promise.all(
+			Array.from(byShard, ([n, group]) => send(shardStub(this.#namespace, n), group)),
+		);
 	}
 
 	/** Creates the instance; answers its listing entry if the request asked (see CreateRequest.callerLists). */
@@ -151,12 +159,7 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 	}
 
 	async #publish(entries: ListingEntry[]): Promise<void> {
-		const byShard = Map.groupBy(entries, ({ id }) => shardOf(id));
-		await Promise.all(
-			Array.from(byShard, ([shard, group]) =>
-				shardStub(this.#namespace, shard).listingPutAll(group),
-			),
-		);
+		await this.#perShard(entries, (shard, group) => shard.listingPutAll(group));
 	}
 }
 
