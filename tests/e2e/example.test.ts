@@ -4,7 +4,7 @@
  * HTTP through the order flow (create, `waiting` during the sleep, `complete` with the output) and
  * the binding's errors as the Worker maps them to status codes.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
 	type ErrorBody,
 	expectedOutput,
@@ -15,29 +15,9 @@ import {
 	postAction,
 	postOrder,
 } from "./orders";
-import { DevServer, freePort, removeDir, tempDir } from "./wrangler";
+import { devServerForFile } from "./wrangler";
 
-let server: DevServer | undefined;
-let persistDir: string | undefined;
-
-function dev(): DevServer {
-	if (!server) throw new Error("wrangler dev did not start (see beforeAll)");
-	return server;
-}
-
-beforeAll(async () => {
-	persistDir = tempDir("example");
-	server = await DevServer.start({ port: await freePort(), persistTo: persistDir });
-});
-
-afterAll(async () => {
-	// stop() throws if any process of wrangler's group or tree (workerd included) survives.
-	try {
-		await server?.stop();
-	} finally {
-		if (persistDir) removeDir(persistDir);
-	}
-});
+const dev = devServerForFile("example");
 
 describe("the example Worker under wrangler dev", () => {
 	it("answers GET / with its usage", async () => {

@@ -14,37 +14,14 @@ import { promisify } from "node:util";
 import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { order, pollStatus, postOrder } from "./orders";
-import { DevServer, freePort, ROOT, removeDir, tempDir } from "./wrangler";
+import { devServerForFile, ROOT } from "./wrangler";
 
 const TOKEN = "e2e-admin-token";
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const SCREENSHOTS =
 	process.env.UPDATE_SCREENSHOTS === "1" ? join(ROOT, "docs", "images") : undefined;
 
-let server: DevServer | undefined;
-let persistDir: string | undefined;
-
-function dev(): DevServer {
-	if (!server) throw new Error("wrangler dev did not start (see beforeAll)");
-	return server;
-}
-
-beforeAll(async () => {
-	persistDir = tempDir("operations");
-	server = await DevServer.start({
-		port: await freePort(),
-		persistTo: persistDir,
-		vars: { WORKFLOWS_ADMIN_TOKEN: TOKEN },
-	});
-});
-
-afterAll(async () => {
-	try {
-		await server?.stop();
-	} finally {
-		if (persistDir) removeDir(persistDir);
-	}
-});
+const dev = devServerForFile("operations", { vars: { WORKFLOWS_ADMIN_TOKEN: TOKEN } });
 
 /** Runs the CLI as `npx do-workflows` would: node, the bin file, arguments. */
 async function cli(args: string[], env: Record<string, string> = {}) {

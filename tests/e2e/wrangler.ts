@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stripVTControlCharacters } from "node:util";
+import { afterAll, beforeAll } from "vitest";
 
 /** The repository root: the root wrangler.toml, node_modules/.bin/wrangler. */
 export const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
@@ -472,5 +473,33 @@ export async function runWrangler(args: string[], timeoutMs = 90_000): Promise<C
 		signal: outcome.signal,
 		output: spawned.output(),
 		report: spawned.report(),
+	};
+}
+
+/**
+ * A `wrangler dev` for the tests of one file: started on a free port with fresh persisted state
+ * before them, stopped after them (stop() throws if any process of wrangler's group or tree,
+ * workerd included, survives) and its state removed. Returns a getter for the running server.
+ */
+export function devServerForFile(
+	label: string,
+	options: Omit<DevServerOptions, "port" | "persistTo"> = {},
+): () => DevServer {
+	let server: DevServer | undefined;
+	let persistDir: string | undefined;
+	beforeAll(async () => {
+		persistDir = tempDir(label);
+		server = await DevServer.start({ ...options, port: await freePort(), persistTo: persistDir });
+	});
+	afterAll(async () => {
+		try {
+			await server?.stop();
+		} finally {
+			if (persistDir) removeDir(persistDir);
+		}
+	});
+	return () => {
+		if (!server) throw new Error("wrangler dev did not start (see beforeAll)");
+		return server;
 	};
 }
