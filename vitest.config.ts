@@ -1,11 +1,19 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
+// The package's own entry points resolve to its sources (the published exports point at dist/).
+const resolve = {
+	alias: {
+		"do-workflows/testing": new URL("./src/testing/index.ts", import.meta.url).pathname,
+	},
+};
+
 export default defineConfig({
 	test: {
 		projects: [
 			{
 				plugins: [cloudflareTest({ wrangler: { configPath: "./tests/wrangler.toml" } })],
+				resolve,
 				test: {
 					name: "workerd",
 					include: ["tests/**/*.test.ts"],
@@ -15,6 +23,7 @@ export default defineConfig({
 			{
 				// The example Worker's own tests, written with the test kit (do-workflows/testing).
 				plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
+				resolve,
 				test: { name: "example", include: ["examples/**/*.test.ts"] },
 			},
 			{
@@ -45,6 +54,7 @@ export default defineConfig({
 				// Differential compatibility suite: the same scenarios on miniflare's built-in Workflows
 				// engine and on ours, in one workerd runtime (docs/compatibility.md).
 				plugins: [cloudflareTest({ wrangler: { configPath: "./tests/compat/wrangler.toml" } })],
+				resolve,
 				test: { name: "compat", include: ["tests/compat/**/*.spec.ts"], testTimeout: 30_000 },
 			},
 		],

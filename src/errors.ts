@@ -19,7 +19,8 @@ export type WorkflowErrorCode =
 	| "step_limit_exceeded"
 	| "step_interrupted"
 	| "unserializable_value"
-	| "value_too_large";
+	| "value_too_large"
+	| "not_supported";
 
 /** The JSON shape of an error as it is stored and sent over RPC. */
 export interface SerializedError {
@@ -144,6 +145,17 @@ export class ValueTooLargeError extends WorkflowError {
 	}
 }
 
+/**
+ * A part of the product's API that do-workflows does not implement yet (docs/differences.md
+ * lists them). Raised by the call itself, so ported code fails where it uses the feature.
+ */
+export class NotSupportedError extends WorkflowError {
+	constructor(message: string) {
+		super("not_supported", message);
+		this.name = "NotSupportedError";
+	}
+}
+
 function branded(error: unknown, brand: symbol): boolean {
 	return typeof error === "object" && error !== null && brand in error;
 }
@@ -174,6 +186,7 @@ const BY_CODE: Record<WorkflowErrorCode, new (message: string) => WorkflowError>
 	step_interrupted: StepInterruptedError,
 	unserializable_value: UnserializableValueError,
 	value_too_large: ValueTooLargeError,
+	not_supported: NotSupportedError,
 };
 
 /** The stored form of any thrown value: its name and message, and its code if it is ours. */

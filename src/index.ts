@@ -18,15 +18,15 @@ export type {
 	WorkflowStepContext,
 	WorkflowStepEvent,
 } from "cloudflare:workers";
-export type { AdminOptions } from "./admin/api";
-export { type WithWorkflowsOptions, withWorkflows } from "./binding/env";
-export { workflowBinding } from "./binding/workflow";
+export type { AdminOptions } from "./admin/api.js";
+export { type WithWorkflowsOptions, withWorkflows } from "./binding/env.js";
+export { workflowBinding } from "./binding/workflow.js";
 export {
 	createWorkflowEngine,
 	type WorkflowClass,
 	WorkflowEngine,
 	type WorkflowEngineOptions,
-} from "./engine/engine";
+} from "./engine/engine.js";
 export type {
 	AttemptHistory,
 	DoStepHistory,
@@ -35,8 +35,8 @@ export type {
 	SleepStepHistory,
 	StepHistory,
 	WaitStepHistory,
-} from "./engine/history";
-export { WorkflowEntrypoint } from "./entrypoint";
+} from "./engine/history.js";
+export { WorkflowEntrypoint } from "./entrypoint.js";
 export {
 	InstanceExistsError,
 	InstanceNotFoundError,
@@ -44,6 +44,7 @@ export {
 	isNonRetryableError,
 	isWorkflowError,
 	NonRetryableError,
+	NotSupportedError,
 	type SerializedError,
 	StepInterruptedError,
 	StepLimitError,
@@ -53,7 +54,7 @@ export {
 	type WorkflowErrorCode,
 	WorkflowTimeoutError,
 	WorkflowValidationError,
-} from "./errors";
+} from "./errors.js";
 export {
 	DEFAULT_BACKOFF,
 	DEFAULT_EVENT_TIMEOUT_MS,
@@ -74,8 +75,8 @@ export {
 	MAX_STEP_NAME_LENGTH,
 	MAX_VALUE_BYTES,
 	MAX_WORKFLOW_NAME_LENGTH,
-} from "./limits";
-export { LISTING_SHARDS } from "./listing/shard";
+} from "./limits.js";
+export { LISTING_SHARDS } from "./listing/shard.js";
 export {
 	getInstanceHistory,
 	type InstancePage,
@@ -84,4 +85,4 @@ export {
 	listInstances,
 	type WorkflowLike,
 	waitForResult,
-} from "./operations";
+} from "./operations.js";

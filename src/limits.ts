@@ -3,11 +3,11 @@
  * that received the input. Every message names the limit that was broken.
  */
 import { z } from "zod";
-import { WorkflowValidationError } from "./errors";
+import { WorkflowValidationError } from "./errors.js";
 
-export { MAX_ERROR_MESSAGE_LENGTH } from "./errors";
+export { MAX_ERROR_MESSAGE_LENGTH } from "./errors.js";
 
-import { serializedSize } from "./serialized-size";
+import { serializedSize } from "./serialized-size.js";
 
 /** Instance ids: at most 100 characters. */
 export const MAX_INSTANCE_ID_LENGTH = 100;

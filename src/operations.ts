@@ -6,25 +6,25 @@
  * Each takes the workflow's binding as `withWorkflows` or `workflowBinding` made it (or the
  * engine's Durable Object namespace itself).
  */
-import { engineNamespace } from "./binding/namespace";
-import type { WorkflowEngine } from "./engine/engine";
-import type { InstanceHistory } from "./engine/history";
-import type { RpcResult } from "./engine/protocol";
-import { isFinalStatus } from "./engine/status";
+import { engineNamespace } from "./binding/namespace.js";
+import type { WorkflowEngine } from "./engine/engine.js";
+import type { InstanceHistory } from "./engine/history.js";
+import type { RpcResult } from "./engine/protocol.js";
+import { isFinalStatus } from "./engine/status.js";
 import {
 	deserializeError,
 	InstanceNotFoundError,
 	WorkflowTimeoutError,
 	WorkflowValidationError,
-} from "./errors";
+} from "./errors.js";
 import {
 	instanceIdSchema,
 	instanceStatusSchema,
 	listOptionsSchema,
 	parse,
 	waitOptionsForResultSchema,
-} from "./limits";
-import { LISTING_SHARDS, type ListingEntry, shardOf, shardStub } from "./listing/shard";
+} from "./limits.js";
+import { LISTING_SHARDS, type ListingEntry, shardOf, shardStub } from "./listing/shard.js";
 
 type Namespace = DurableObjectNamespace<WorkflowEngine>;
 
@@ -149,7 +149,8 @@ export async function listInstances(
 		const last = rows.at(-1);
 		if (last) after = { createdAt: last.createdAt, id: last.id };
 		for (const entry of await Promise.all(rows.map((row) => current(namespace, row)))) {
-			if (entry && (!wanted || wanted.has(entry.status))) instances.push(summary(entry));
+			if (entry && (!wanted || (wanted as Set<string>).has(entry.status)))
+				instances.push(summary(entry));
 		}
 	}
 	return { instances, ...(more && after ? { cursor: encodeCursor(after) } : {}) };

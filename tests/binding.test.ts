@@ -4,6 +4,7 @@ import {
 	InstanceExistsError,
 	InstanceNotFoundError,
 	isWorkflowError,
+	NotSupportedError,
 	WorkflowValidationError,
 	workflowBinding,
 } from "../src";
@@ -149,6 +150,17 @@ describe("get", () => {
 	});
 });
 
+describe("parts of the product's API not supported yet", () => {
+	it("deleteBatch() and subscribe() throw NotSupportedError, and delete nothing", async () => {
+		const instance = await scenarioWorkflow.create({ params: { scenario: "basic" } });
+		const deleted = await scenarioWorkflow.deleteBatch([instance.id]).catch((e) => e);
+		expect(deleted).toBeInstanceOf(NotSupportedError);
+		expect(deleted.code).toBe("not_supported");
+		expect(() => instance.subscribe()).toThrow(NotSupportedError);
+		expect(await engineStub(instance.id).exists()).toBe(true);
+	});
+});
+
 describe("createBatch", () => {
 	it("creates every instance of the batch", async () => {
 		const ids = [uniqueId("batch"), uniqueId("batch"), uniqueId("batch")];
@@ -186,6 +198,18 @@ describe("createBatch", () => {
 			.catch((e) => e);
 		expect(error).toBeInstanceOf(InstanceExistsError);
 		expect(await engineStub(fresh).exists()).toBe(false);
+	});
+
+	it.for([
+		{ label: "count", options: { count: 2 } },
+		{ label: "instances", options: { instances: [{ id: "batch-object-form" }] } },
+	])("refuses the object form ($label) with NotSupportedError, creating nothing", async ({
+		options,
+	}) => {
+		const error = await scenarioWorkflow.createBatch(options as never).catch((e) => e);
+		expect(error).toBeInstanceOf(NotSupportedError);
+		expect(error.message).toMatch(/^createBatch\(\{ count \}\) and createBatch\(\{ instances \}\)/);
+		expect(await engineStub("batch-object-form").exists()).toBe(false);
 	});
 
 	it.for([

@@ -85,6 +85,7 @@ export default withWorkflows<Env>(
 				| "complete"
 				| "waiting"
 				| "waitingForPause"
+				| "rollingBack"
 				| "unknown"
 			>();
 			// @ts-expect-error params must match the workflow's params type

@@ -16,11 +16,11 @@
  *   DELETE /workflows/:binding/instances/:id
  */
 import { z } from "zod";
-import type { WorkflowEngine } from "../engine/engine";
-import { isWorkflowError, WorkflowValidationError } from "../errors";
-import { instanceIdSchema, instanceStatusSchema, parse, restartOptionsSchema } from "../limits";
-import { getInstanceHistory, listInstances } from "../operations";
-import { dashboardHtml } from "./dashboard";
+import type { WorkflowEngine } from "../engine/engine.js";
+import { isWorkflowError, WorkflowValidationError } from "../errors.js";
+import { instanceIdSchema, instanceStatusSchema, parse, restartOptionsSchema } from "../limits.js";
+import { getInstanceHistory, listInstances } from "../operations.js";
+import { dashboardHtml } from "./dashboard.js";
 
 type EngineClass = typeof WorkflowEngine;
 

@@ -3,11 +3,11 @@
  * that inside them (and inside every workflow's `this.env`) those bindings are `Workflow`s.
  */
 import { z } from "zod";
-import { type AdminOptions, adminHandler, adminOptionsSchema } from "../admin/api";
-import type { WorkflowEngine } from "../engine/engine";
-import { parse } from "../limits";
-import { isDurableObjectNamespace } from "./namespace";
-import { workflowBinding } from "./workflow";
+import { type AdminOptions, adminHandler, adminOptionsSchema } from "../admin/api.js";
+import type { WorkflowEngine } from "../engine/engine.js";
+import { parse } from "../limits.js";
+import { isDurableObjectNamespace } from "./namespace.js";
+import { workflowBinding } from "./workflow.js";
 
 type EngineClass = typeof WorkflowEngine;
 

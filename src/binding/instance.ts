@@ -1,7 +1,7 @@
-import type { WorkflowEngine } from "../engine/engine";
-import type { RpcResult } from "../engine/protocol";
-import { deserializeError, InstanceNotFoundError } from "../errors";
-import { assertStorable, parse, restartOptionsSchema, sendEventSchema } from "../limits";
+import type { WorkflowEngine } from "../engine/engine.js";
+import type { RpcResult } from "../engine/protocol.js";
+import { deserializeError, InstanceNotFoundError, NotSupportedError } from "../errors.js";
+import { assertStorable, parse, restartOptionsSchema, sendEventSchema } from "../limits.js";
 
 /**
  * Unwraps an engine answer, rethrowing its error as the typed error it was. An engine object
@@ -97,5 +97,15 @@ export class InstanceHandle implements WorkflowInstance {
 	/** Deletes the instance and everything it stored; its id can be used again. */
 	async delete(): Promise<void> {
 		unwrap(await this.#stub.delete(), this.id);
+	}
+
+	/**
+	 * The product's stream of instance events (workers-types 5).
+	 * @throws NotSupportedError always, for now: see docs/differences.md.
+	 */
+	subscribe(): never {
+		throw new NotSupportedError(
+			"instance.subscribe() is not supported by do-workflows yet; use getInstanceHistory() or waitForResult() (docs/differences.md)",
+		);
 	}
 }

@@ -1,6 +1,6 @@
-import type { WorkflowEngine } from "../engine/engine";
-import { WorkflowValidationError } from "../errors";
-import { ENGINE_NAMESPACE } from "./workflow";
+import type { WorkflowEngine } from "../engine/engine.js";
+import { WorkflowValidationError } from "../errors.js";
+import { ENGINE_NAMESPACE } from "./workflow.js";
 
 /**
  * True for a Durable Object namespace binding. Checked by its tag, not by its methods: a service

@@ -1,6 +1,11 @@
-import type { WorkflowEngine } from "../engine/engine";
-import type { CreateRequest } from "../engine/protocol";
-import { InstanceExistsError, InstanceNotFoundError, WorkflowValidationError } from "../errors";
+import type { WorkflowEngine } from "../engine/engine.js";
+import type { CreateRequest } from "../engine/protocol.js";
+import {
+	InstanceExistsError,
+	InstanceNotFoundError,
+	NotSupportedError,
+	WorkflowValidationError,
+} from "../errors.js";
 import {
 	assertStorable,
 	createOptionsSchema,
@@ -8,9 +13,9 @@ import {
 	MAX_BATCH_SIZE,
 	MAX_PARAMS_BYTES,
 	parse,
-} from "../limits";
-import { type ListingEntry, shardOf, shardStub } from "../listing/shard";
-import { InstanceHandle, unwrap } from "./instance";
+} from "../limits.js";
+import { type ListingEntry, shardOf, shardStub } from "../listing/shard.js";
+import { InstanceHandle, unwrap } from "./instance.js";
 
 /**
  * The product's `Workflow` binding (create / createBatch / get) over the namespace of a workflow's
@@ -120,7 +125,16 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 	 * @throws WorkflowValidationError if the batch is not an array of 1 to 100 valid options, or repeats an id.
 	 * @throws InstanceExistsError if any id is in use.
 	 */
-	async createBatch(batch: WorkflowInstanceCreateOptions<Params>[]): Promise<WorkflowInstance[]> {
+	createBatch(options: WorkflowBatchCreateOptions<Params>): Promise<WorkflowBatchCreateResult>;
+	createBatch(batch: WorkflowInstanceCreateOptions<Params>[]): Promise<WorkflowInstance[]>;
+	async createBatch(
+		batch: WorkflowBatchCreateOptions<Params> | WorkflowInstanceCreateOptions<Params>[],
+	): Promise<WorkflowInstance[] | WorkflowBatchCreateResult> {
+		if (typeof batch === "object" && batch !== null && ("count" in batch || "instances" in batch)) {
+			throw new NotSupportedError(
+				"createBatch({ count }) and createBatch({ instances }) are not supported by do-workflows yet; pass an array of create options (docs/differences.md)",
+			);
+		}
 		if (!Array.isArray(batch))
 			throw new WorkflowValidationError("createBatch expects an array of create options");
 		if (batch.length === 0)
@@ -131,7 +145,9 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 			);
 		}
 		// Unlike create(), whose options are optional, each batch entry must be an object.
-		const requests = batch.map((options, i) => toRequest(options ?? null, `createBatch[${i}]`));
+		const requests = batch.map((options: unknown, i) =>
+			toRequest(options ?? null, `createBatch[${i}]`),
+		);
 		const ids = new Set<string>();
 		for (const { id } of requests) {
 			if (ids.has(id)) throw new WorkflowValidationError(`createBatch repeats instance id "${id}"`);
@@ -156,6 +172,16 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 		const failed = created.find((result) => result.status === "rejected");
 		if (failed) throw failed.reason;
 		return requests.map(({ id }) => new InstanceHandle(id, this.#namespace));
+	}
+
+	/**
+	 * The product's batch delete (workers-types 5).
+	 * @throws NotSupportedError always, for now: delete instances one by one with `instance.delete()`.
+	 */
+	async deleteBatch(_ids: string[]): Promise<never> {
+		throw new NotSupportedError(
+			"deleteBatch() is not supported by do-workflows yet; call delete() on each instance (docs/differences.md)",
+		);
 	}
 
 	async #publish(entries: ListingEntry[]): Promise<void> {

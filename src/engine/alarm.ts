@@ -6,7 +6,7 @@
  * handler is not told: an alarm run early by a test (`runDurableObjectAlarm`) then still knows
  * how far it reaches, and treats every timer due by that time as due.
  */
-import type { Journal } from "./journal";
+import type { Journal } from "./journal.js";
 
 export class Alarm {
 	readonly #storage: DurableObjectStorage;

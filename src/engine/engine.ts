@@ -5,8 +5,8 @@
  * eviction or a runtime restart.
  */
 import { DurableObject, type WorkflowEvent } from "cloudflare:workers";
-import { wrapEnv } from "../binding/env";
-import type { WorkflowEntrypoint } from "../entrypoint";
+import { wrapEnv } from "../binding/env.js";
+import type { WorkflowEntrypoint } from "../entrypoint.js";
 import {
 	InstanceExistsError,
 	InstanceNotFoundError,
@@ -16,19 +16,19 @@ import {
 	UnserializableValueError,
 	ValueTooLargeError,
 	WorkflowTimeoutError,
-} from "../errors";
-import { DEFAULT_STEP_LIMIT, engineOptionsSchema, MAX_VALUE_BYTES, parse } from "../limits";
-import { ListingPublisher, listingEntry, ownNamespace } from "../listing/publisher";
-import { type ListingEntry, ListingShard, type ShardQuery } from "../listing/shard";
-import { serializedSize } from "../serialized-size";
-import { StepContext } from "../step/context";
-import { Alarm } from "./alarm";
-import { Execution } from "./execution";
-import { type InstanceHistory, instanceHistory } from "./history";
-import { engineHooks } from "./hooks";
-import { Journal, type StepRow, StepState } from "./journal";
-import { type CreateRequest, fail, ok, type RestartFrom, type RpcResult, rpc } from "./protocol";
-import { assertTransition, isFinal, publicStatus, Status } from "./status";
+} from "../errors.js";
+import { DEFAULT_STEP_LIMIT, engineOptionsSchema, MAX_VALUE_BYTES, parse } from "../limits.js";
+import { ListingPublisher, listingEntry, ownNamespace } from "../listing/publisher.js";
+import { type ListingEntry, ListingShard, type ShardQuery } from "../listing/shard.js";
+import { serializedSize } from "../serialized-size.js";
+import { StepContext } from "../step/context.js";
+import { Alarm } from "./alarm.js";
+import { Execution } from "./execution.js";
+import { type InstanceHistory, instanceHistory } from "./history.js";
+import { engineHooks } from "./hooks.js";
+import { Journal, type StepRow, StepState } from "./journal.js";
+import { type CreateRequest, fail, ok, type RestartFrom, type RpcResult, rpc } from "./protocol.js";
+import { assertTransition, isFinal, publicStatus, Status } from "./status.js";
 
 /**
  * While the run is busy, the alarm is kept at most this far ahead: if the runtime dies mid-step,

@@ -4,10 +4,10 @@
  * whether it has been abandoned. Everything durable goes through the journal; this object only
  * exists while the engine object is in memory, and a replay after eviction builds a fresh one.
  */
-import { StepLimitError } from "../errors";
-import type { StepHost, TimerKind } from "../step/context";
-import type { Journal } from "./journal";
-import { Status } from "./status";
+import { StepLimitError } from "../errors.js";
+import type { StepHost, TimerKind } from "../step/context.js";
+import type { Journal } from "./journal.js";
+import { Status } from "./status.js";
 
 /** What an execution needs from the engine object that hosts it. */
 export interface ExecutionOwner {

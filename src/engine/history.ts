@@ -2,9 +2,9 @@
  * An instance's step history, built from its journal: what ran, how often, when, and how it
  * ended. Timestamps are `Date`s (ISO strings once serialised to JSON).
  */
-import type { SerializedError } from "../errors";
-import { type FailedAttemptRow, type Journal, type StepRow, StepState } from "./journal";
-import { publicStatus } from "./status";
+import type { SerializedError } from "../errors.js";
+import { type FailedAttemptRow, type Journal, type StepRow, StepState } from "./journal.js";
+import { publicStatus } from "./status.js";
 
 /** A failure as the history shows it. */
 export interface HistoryError {

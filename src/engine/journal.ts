@@ -12,9 +12,9 @@
  * loop together, and the runtime's output gate holds anything the object sends until they are
  * durable, so a status is never reported before it is written.
  */
-import type { SerializedError } from "../errors";
-import { Status } from "./status";
-import { fromJsonText, toJsonText } from "./values";
+import type { SerializedError } from "../errors.js";
+import { Status } from "./status.js";
+import { fromJsonText, toJsonText } from "./values.js";
 
 /** Persisted step states; values never change. */
 export const StepState = {

@@ -3,7 +3,7 @@
  * methods, and their answers. Errors travel as data (`{ ok: false, error }`), because a thrown
  * error loses its class on the way; the binding rethrows them typed (binding/instance.ts).
  */
-import { isWorkflowError, type SerializedError, type WorkflowError } from "../errors";
+import { isWorkflowError, type SerializedError, type WorkflowError } from "../errors.js";
 
 /** What the engine's RPC methods answer: errors travel as data, so the binding can rethrow them typed. */
 export type RpcResult<T> = { ok: true; value: T } | { ok: false; error: SerializedError };

@@ -2,7 +2,7 @@
  * The instance state machine. Codes are persisted, so each has an explicit value that never
  * changes; {@link publicStatus} is the one place that maps them to the product's strings.
  */
-import { InvalidStateError } from "../errors";
+import { InvalidStateError } from "../errors.js";
 
 export const Status = {
 	Queued: 0,

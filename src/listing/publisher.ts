@@ -11,11 +11,11 @@
  * the engine hands its entry back (hold / release), and the binding writes the batch's entries,
  * one request per shard.
  */
-import { isDurableObjectNamespace } from "../binding/namespace";
-import type { WorkflowEngine } from "../engine/engine";
-import type { InstanceRow } from "../engine/journal";
-import { isFinalStatus, publicStatus } from "../engine/status";
-import { type ListingEntry, shardOf, shardStub } from "./shard";
+import { isDurableObjectNamespace } from "../binding/namespace.js";
+import type { WorkflowEngine } from "../engine/engine.js";
+import type { InstanceRow } from "../engine/journal.js";
+import { isFinalStatus, publicStatus } from "../engine/status.js";
+import { type ListingEntry, shardOf, shardStub } from "./shard.js";
 
 type Namespace = DurableObjectNamespace<WorkflowEngine>;
 

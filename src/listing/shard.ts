@@ -13,7 +13,7 @@
  * hint that `listInstances` checks with the instance itself (see operations.ts).
  */
 
-import type { WorkflowEngine } from "../engine/engine";
+import type { WorkflowEngine } from "../engine/engine.js";
 
 /** How many shards a workflow's listing is spread over. Fixed: changing it would strand entries. */
 export const LISTING_SHARDS = 16;

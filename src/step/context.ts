@@ -10,8 +10,8 @@ import type {
 	WorkflowStepContext,
 	WorkflowStepEvent,
 } from "cloudflare:workers";
-import type { AttemptOverride, InstanceControls } from "../engine/hooks";
-import { type Journal, type StepRow, StepState, type StepType } from "../engine/journal";
+import type { AttemptOverride, InstanceControls } from "../engine/hooks.js";
+import { type Journal, type StepRow, StepState, type StepType } from "../engine/journal.js";
 import {
 	deserializeError,
 	isNonRetryableError,
@@ -21,7 +21,7 @@ import {
 	ValueTooLargeError,
 	WorkflowTimeoutError,
 	WorkflowValidationError,
-} from "../errors";
+} from "../errors.js";
 import {
 	durationSchema,
 	MAX_INTERRUPTED_ATTEMPTS,
@@ -32,9 +32,9 @@ import {
 	type ResolvedStepConfig,
 	stepNameSchema,
 	waitOptionsSchema,
-} from "../limits";
-import { serializedSize } from "../serialized-size";
-import { resolveStepConfig, retryDelay } from "./retry";
+} from "../limits.js";
+import { serializedSize } from "../serialized-size.js";
+import { resolveStepConfig, retryDelay } from "./retry.js";
 
 /** What a step waits for: a sleep's end, a retry's delay, an event (or its timeout). */
 export type TimerKind = "sleep" | "retry" | "event";
@@ -167,7 +167,7 @@ export class StepContext {
 		const journal = host.journal;
 		const { seq, count } = entry;
 		let step: StepRow | undefined = entry;
-		const ctxConfig: WorkflowStepConfig = {
+		const ctxConfig: WorkflowStepContext["config"] = {
 			retries: {
 				limit: config.retries.limit,
 				delay: config.retries.delayMs,

@@ -7,7 +7,7 @@ import {
 	parse,
 	type ResolvedStepConfig,
 	stepConfigSchema,
-} from "../limits";
+} from "../limits.js";
 
 /** The config of a step.do given none: resolved once, not validated on every step. */
 const DEFAULTS: ResolvedStepConfig = Object.freeze({

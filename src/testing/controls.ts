@@ -2,10 +2,10 @@
  * A test's modifications of one instance, and the modifier a test writes them with. The engine
  * reads them through {@link InstanceControls} as the run meets each step.
  */
-import type { AttemptOverride, InstanceControls } from "../engine/hooks";
-import { InvalidStateError, WorkflowValidationError } from "../errors";
-import { assertStorable, MAX_VALUE_BYTES, parse, sendEventSchema } from "../limits";
-import { stepSelectorSchema, stepsSchema, timesSchema } from "./schemas";
+import type { AttemptOverride, InstanceControls } from "../engine/hooks.js";
+import { InvalidStateError, WorkflowValidationError } from "../errors.js";
+import { assertStorable, MAX_VALUE_BYTES, parse, sendEventSchema } from "../limits.js";
+import { stepSelectorSchema, stepsSchema, timesSchema } from "./schemas.js";
 
 /** A step as the modifier names it: its name and which call of that name (1-based, default 1). */
 export interface StepSelector {

@@ -21,18 +21,18 @@
  * ```
  */
 import { env as runtimeEnv } from "cloudflare:workers";
-import { engineNamespace, isDurableObjectNamespace } from "../binding/namespace";
-import { ENGINE_NAMESPACE, workflowBinding } from "../binding/workflow";
-import type { WorkflowEngine } from "../engine/engine";
-import { instanceIdSchema, parse } from "../limits";
-import { Modifications } from "./controls";
+import { engineNamespace, isDurableObjectNamespace } from "../binding/namespace.js";
+import { ENGINE_NAMESPACE, workflowBinding } from "../binding/workflow.js";
+import type { WorkflowEngine } from "../engine/engine.js";
+import { instanceIdSchema, parse } from "../limits.js";
+import { Modifications } from "./controls.js";
 import {
 	InstanceIntrospector,
 	type WorkflowInstanceIntrospector,
 	type WorkflowIntrospector,
 	WorkflowSession,
-} from "./introspector";
-import { registry } from "./registry";
+} from "./introspector.js";
+import { registry } from "./registry.js";
 
 export type {
 	AttemptHistory,
@@ -42,9 +42,9 @@ export type {
 	SleepStepHistory,
 	StepHistory,
 	WaitStepHistory,
-} from "../engine/history";
-export type { StepSelector, WorkflowInstanceModifier } from "./controls";
-export type { WorkflowInstanceIntrospector, WorkflowIntrospector } from "./introspector";
+} from "../engine/history.js";
+export type { StepSelector, WorkflowInstanceModifier } from "./controls.js";
+export type { WorkflowInstanceIntrospector, WorkflowIntrospector } from "./introspector.js";
 
 type Namespace = DurableObjectNamespace<WorkflowEngine>;
 
@@ -99,7 +99,9 @@ function workflowView(namespace: Namespace): Workflow & Namespace {
 	return {
 		[ENGINE_NAMESPACE]: namespace,
 		create: (options) => workflow.create(options),
-		createBatch: (batch) => workflow.createBatch(batch),
+		createBatch: ((batch: WorkflowInstanceCreateOptions[]) =>
+			workflow.createBatch(batch)) as Workflow["createBatch"],
+		deleteBatch: (ids) => workflow.deleteBatch(ids),
 		get: ((
 			id: string | DurableObjectId,
 			options?: DurableObjectNamespaceGetDurableObjectOptions,

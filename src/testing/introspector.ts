@@ -2,20 +2,20 @@
  * The introspectors: `introspectWorkflowInstance` (one instance, by id) and `introspectWorkflow`
  * (every instance of a workflow created after it), in the shape of the product's `cloudflare:test`.
  */
-import type { WorkflowEngine } from "../engine/engine";
-import type { InstanceHistory } from "../engine/history";
-import type { RpcResult } from "../engine/protocol";
-import { isFinalStatus } from "../engine/status";
-import { InstanceNotFoundError, InvalidStateError } from "../errors";
-import { parse } from "../limits";
+import type { WorkflowEngine } from "../engine/engine.js";
+import type { InstanceHistory } from "../engine/history.js";
+import type { RpcResult } from "../engine/protocol.js";
+import { isFinalStatus } from "../engine/status.js";
+import { InstanceNotFoundError, InvalidStateError } from "../errors.js";
+import { parse } from "../limits.js";
 import {
 	Modifications,
 	type StepSelector,
 	validEvent,
 	type WorkflowInstanceModifier,
-} from "./controls";
-import { registry, type Session } from "./registry";
-import { instanceStatusSchema, stepSelectorSchema } from "./schemas";
+} from "./controls.js";
+import { registry, type Session } from "./registry.js";
+import { instanceStatusSchema, stepSelectorSchema } from "./schemas.js";
 
 type Namespace = DurableObjectNamespace<WorkflowEngine>;
 type PublicStatus = InstanceStatus["status"];

@@ -2,9 +2,9 @@
  * The test kit's side of the engine hooks: which instances a test modifies, which workflows a
  * test introspects (for instances created later), and who waits for an instance to change.
  */
-import type { EngineHooks, InstanceControls } from "../engine/hooks";
-import { installEngineHooks } from "../engine/hooks";
-import { InvalidStateError } from "../errors";
+import type { EngineHooks, InstanceControls } from "../engine/hooks.js";
+import { installEngineHooks } from "../engine/hooks.js";
+import { InvalidStateError } from "../errors.js";
 
 type PublicStatus = InstanceStatus["status"];
 

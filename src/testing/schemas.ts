@@ -1,8 +1,8 @@
 /** Validation of the test kit's arguments: a bad call fails at once, naming what is wrong. */
 import { z } from "zod";
-import { stepNameSchema } from "../limits";
+import { stepNameSchema } from "../limits.js";
 
-export { instanceStatusSchema } from "../limits";
+export { instanceStatusSchema } from "../limits.js";
 
 /** `{ name, index? }`: a step by name and which call of that name it is (1-based, default 1). */
 export const stepSelectorSchema = z
