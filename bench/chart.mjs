@@ -6,7 +6,15 @@
 
 import { median } from "./runtime.mjs";
 
+/** @typedef {import("./runtime.mjs").Engine} Engine */
+/** @typedef {import("./runtime.mjs").Results} Results */
+/** @typedef {Pick<import("./run.mjs").Workload, "key" | "workload" | "n">} Workload */
+/** @typedef {{ label: string, value: number, color: string, text: string }} Bar */
+/** @typedef {{ title: string, note: string, bars: Bar[] }} Panel */
+
+/** @type {Record<Engine, string>} */
 const COLORS = { ours: "#f6821f", native: "#5f6b7a", floor: "#b8c0cc" };
+/** @type {Record<Engine, string>} */
 const NAMES = { ours: "do-workflows", native: "built-in engine", floor: "floor" };
 
 const WIDTH = 760;
@@ -15,34 +23,58 @@ const BAR_AREA = 430;
 const BAR = 18;
 const GAP = 6;
 
+/** @param {string} text */
 const xml = (text) =>
 	String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
+/** @param {number} x */
 function number(x) {
 	if (x >= 100) return Math.round(x).toLocaleString("en-US");
 	if (x >= 10) return x.toFixed(1);
 	return x.toFixed(2);
 }
 
-/** The median of field `field` of engine `engine` in workload `key`, or NaN. */
+/**
+ * The median of field `field` of engine `engine` in workload `key`, or NaN.
+ * @param {Results} results
+ * @param {string} key
+ * @param {Engine} engine
+ * @param {"ms" | "p50" | "perInstanceKiB"} [field]
+ */
 function med(results, key, engine, field = "ms") {
 	const runs = results[key]?.[engine];
-	return runs?.length ? median(runs.map((r) => r[field])) : Number.NaN;
+	return runs?.length ? median(runs.map((r) => r[field] ?? Number.NaN)) : Number.NaN;
 }
 
-/** The panels the results allow, each `{ title, note, bars: [{ label, value, color, text }] }`. */
+/**
+ * The panels the results allow.
+ * @param {Results} results
+ * @param {readonly Workload[]} workloads
+ * @returns {Panel[]}
+ */
 function panels(results, workloads) {
+	/** @type {Panel[]} */
 	const out = [];
-	const n = (key) => workloads.find((w) => w.key === key)?.n;
+	/** @param {string} key */
+	const n = (key) => workloads.find((w) => w.key === key)?.n ?? Number.NaN;
+	/**
+	 * @param {string} label
+	 * @param {Engine} engine
+	 * @param {number} value
+	 * @param {string} unit
+	 * @returns {Bar}
+	 */
 	const bar = (label, engine, value, unit, color = COLORS[engine]) => ({
 		label,
 		value,
 		color,
 		text: `${number(value)} ${unit}`,
 	});
+	/** @param {Bar[]} bars */
 	const keep = (bars) => bars.filter((b) => Number.isFinite(b.value));
 
 	if (results.steps) {
+		/** @param {Engine} engine */
 		const per = (engine) => (med(results, "steps", engine) * 1000) / n("steps");
 		const journal = (med(results, "journal", "floor") * 1000) / n("journal");
 		out.push({
@@ -57,7 +89,12 @@ function panels(results, workloads) {
 		});
 	}
 	if (results.instances) {
+		/**
+		 * @param {string} key
+		 * @param {Engine} engine
+		 */
 		const rate = (key, engine) => (n(key) * 1000) / med(results, key, engine);
+		/** @type {Bar[]} */
 		const bars = [];
 		for (const [key, where] of [
 			["instances", "state on disk"],
@@ -88,8 +125,9 @@ function panels(results, workloads) {
 	}
 	const sleepy = workloads.filter((w) => w.workload === "sleepy" && results[w.key]);
 	if (sleepy.length) {
+		/** @type {Bar[]} */
 		const bars = [];
-		for (const engine of ["ours", "native"]) {
+		for (const engine of /** @type {const} */ (["ours", "native"])) {
 			for (const w of sleepy) {
 				const label = `${NAMES[engine]}, N = ${w.n.toLocaleString("en-US")}`;
 				bars.push(bar(label, engine, med(results, w.key, engine) / w.n, "ms"));
@@ -102,6 +140,7 @@ function panels(results, workloads) {
 		});
 	}
 	if (results.memory) {
+		/** @param {Engine} engine */
 		const per = (engine) => med(results, "memory", engine, "perInstanceKiB");
 		const count = n("memory").toLocaleString("en-US");
 		out.push({
@@ -117,8 +156,15 @@ function panels(results, workloads) {
 	return out.filter((p) => p.bars.length);
 }
 
-/** The chart as an SVG document; `caption`: lines under the title (date, machine). */
+/**
+ * The chart as an SVG document; `caption`: lines under the title (date, machine).
+ * @param {Results} results
+ * @param {readonly Workload[]} workloads
+ * @param {readonly string[]} caption
+ * @returns {string}
+ */
 export function chart(results, workloads, caption) {
+	/** @type {string[]} */
 	const parts = [];
 	let y = 28;
 	parts.push(

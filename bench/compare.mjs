@@ -31,7 +31,11 @@ const n = Number(nArg);
 const rounds = Number(roundsArg);
 const dir = mkdtempSync(join(process.env.BENCH_STATE_ROOT ?? tmpdir(), "do-workflows-compare-"));
 
-/** Bundles the bench Worker of this worktree with the src/ of `ref`. */
+/**
+ * Bundles the bench Worker of this worktree with the src/ of `ref`.
+ * @param {string} ref
+ * @param {number} i
+ */
 async function bundle(ref, i) {
 	const tree = join(dir, `tree-${i}`);
 	mkdirSync(tree);
@@ -45,13 +49,21 @@ async function bundle(ref, i) {
 	return outfile;
 }
 
-/** workerd's CPU time so far (user + system), in ms. */
+/**
+ * workerd's CPU time so far (user + system), in ms.
+ * @param {string} pid
+ */
 function cpuOf(pid) {
 	const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
 	return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 let seq = 0;
+/**
+ * One measured run of the workload in a fresh runtime, after a warm-up.
+ * @param {string} scriptPath
+ * @returns {Promise<{ ms: number, cpu: number }>}
+ */
 async function once(scriptPath) {
 	const state = mkdtempSync(join(dir, "state-"));
 	const before = new Set(workerdPids());
@@ -59,10 +71,11 @@ async function once(scriptPath) {
 	try {
 		await mf.ready;
 		const pid = workerdPids().find((p) => !before.has(p));
+		/** @param {number} count */
 		const run = async (count) => {
-			const query = new URLSearchParams({ workload, engine, n: count, tag: `t${seq++}` });
+			const query = new URLSearchParams({ workload, engine, n: String(count), tag: `t${seq++}` });
 			const response = await mf.dispatchFetch(`http://bench/run?${query}`, { method: "POST" });
-			const body = await response.json();
+			const body = /** @type {import("./runtime.mjs").Answer} */ (await response.json());
 			if (body.error) throw new Error(body.error);
 			return body;
 		};
@@ -79,6 +92,7 @@ async function once(scriptPath) {
 try {
 	const scripts = [];
 	for (const [i, ref] of refs.entries()) scripts.push(await bundle(ref, i));
+	/** @type {{ ms: number, cpu: number }[][]} */
 	const results = refs.map(() => []);
 	for (let r = 0; r < rounds; r++) {
 		const order = refs.map((_, i) => i);

@@ -14,7 +14,6 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
-import WebSocket from "ws";
 import { bundleWorker, runtimeOptions } from "./runtime.mjs";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
@@ -34,6 +33,7 @@ const mf = new Miniflare({
 });
 try {
 	await mf.ready;
+	/** @param {number} round */
 	const run = async (round) => {
 		const query = new URLSearchParams({ workload, engine, n: String(n), tag: `p${round}` });
 		const response = await mf.dispatchFetch(`http://bench/run?${query}`, { method: "POST" });
@@ -41,15 +41,30 @@ try {
 		return response.json();
 	};
 	await run(0); // warm-up
-	const targets = await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json();
+	const targets = /** @type {{ webSocketDebuggerUrl: string }[]} */ (
+		await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json()
+	);
+	// Node's own WebSocket client (global since Node 22).
 	const socket = new WebSocket(targets[0].webSocketDebuggerUrl);
-	await new Promise((ok, fail) => socket.once("open", ok).once("error", fail));
+	await new Promise((ok, fail) => {
+		socket.addEventListener("open", ok, { once: true });
+		socket.addEventListener("error", fail, { once: true });
+	});
 	let next = 0;
+	/** @typedef {{ id: number, result?: any, error?: { message: string } }} Reply */
+	/** @type {Map<number, (reply: Reply) => void>} */
 	const pending = new Map();
-	socket.on("message", (data) => {
-		const message = JSON.parse(String(data));
+	socket.addEventListener("message", (event) => {
+		/** @type {Reply} */
+		const message = JSON.parse(String(event.data));
 		pending.get(message.id)?.(message);
 	});
+	/**
+	 * One call of the inspector protocol.
+	 * @param {string} method
+	 * @param {object} [params]
+	 * @returns {Promise<Reply>}
+	 */
 	const send = (method, params = {}) =>
 		new Promise((ok) => {
 			const id = ++next;
@@ -62,17 +77,21 @@ try {
 	const result = await run(1);
 	const { result: stopped } = await send("Profiler.stop");
 	socket.close();
+	/** @type {import("node:inspector").Profiler.Profile} */
 	const profile = stopped.profile;
 	if (out) writeFileSync(out, JSON.stringify(profile));
 
 	// Self time per function, from the samples' time deltas.
 	const byNode = new Map(profile.nodes.map((node) => [node.id, node]));
+	/** @type {Map<string, number>} */
 	const self = new Map();
 	let total = 0;
-	profile.samples.forEach((id, i) => {
-		const frame = byNode.get(id).callFrame;
+	(profile.samples ?? []).forEach((id, i) => {
+		const node = byNode.get(id);
+		if (!node) return;
+		const frame = node.callFrame;
 		const key = `${frame.functionName || "(anonymous)"} ${frame.url.split("/").pop()}:${frame.lineNumber + 1}`;
-		const dt = profile.timeDeltas[i] ?? 0;
+		const dt = profile.timeDeltas?.[i] ?? 0;
 		self.set(key, (self.get(key) ?? 0) + dt);
 		total += dt;
 	});

@@ -9,7 +9,9 @@
  * BENCH_ENGINES (a subset of ours,native,floor), BENCH_JSON (a path to write the raw results to),
  * BENCH_FROM_JSON (print the table and draw the chart from raw results saved before, running
  * nothing), BENCH_SVG (where to write the chart; by default docs/performance.svg, and only after
- * a run of every workload on every engine).
+ * a run of every workload on every engine), BENCH_SMOKE=1 (a check of the harness, not a
+ * measurement: every workload at a tiny size, its `smoke` below, and no warm-ups; it never
+ * writes docs/performance.svg; tests/e2e/bench.test.ts runs it from `npm test`).
  */
 import {
 	existsSync,
@@ -31,14 +33,56 @@ const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const ONLY = process.env.BENCH_ONLY?.split(",").filter(Boolean);
 
-/** Workloads, in the issue's order of priority. `floor`: the storage floor it is measured against. */
-const WORKLOADS = [
+const FROM_JSON = process.env.BENCH_FROM_JSON;
+/**
+ * Raw results saved by an earlier run (BENCH_JSON) also say when, where and with how many rounds
+ * they were measured, and whether that was a smoke run.
+ * @typedef {{ rounds?: number, date?: string, machine?: string, smoke?: boolean }} Meta
+ */
+/** @type {Results & { _meta?: Meta }} */
+const saved = FROM_JSON ? JSON.parse(readFileSync(FROM_JSON, "utf8")) : {};
+const { _meta: meta = {}, ...loaded } = saved;
+/** @type {Results} */
+const results = loaded;
+/** A smoke run (BENCH_SMOKE): tiny sizes, no measurement. */
+const SMOKE = FROM_JSON ? Boolean(meta.smoke) : Boolean(process.env.BENCH_SMOKE);
+
+/** @typedef {import("./runtime.mjs").Engine} Engine */
+
+/**
+ * A workload of the table.
+ * @typedef {object} Workload
+ * @property {string} key what BENCH_ONLY selects it by, and its key in the raw results
+ * @property {string} label
+ * @property {string} workload the bench Worker's workload it runs
+ * @property {number} n its size: steps, instances
+ * @property {boolean} [floor] also run on the floor object, the storage floor it is measured against
+ * @property {Engine} [only] run on this engine only
+ * @property {number} [warmN] the warm-up's size (default: a tenth of `n`, at least 1)
+ * @property {string} [stateRoot] where its runtimes keep their state (skipped if it does not exist)
+ * @property {boolean} [memory] workload 6: memory of `n` waiting instances
+ * @property {number} [perRuntime] workload 6: instances per runtime
+ * @property {number} [settleMs] workload 6: the pause before the memory is read
+ * @property {boolean} [capacity] workload 6b: how many waiting instances one runtime holds
+ * @property {number} [rounds] at most this many rounds
+ * @property {Partial<Workload>} [smoke] what BENCH_SMOKE changes: a tiny size
+ */
+
+/** @typedef {import("./runtime.mjs").Result} Result */
+/** @typedef {import("./runtime.mjs").Results} Results */
+
+/**
+ * Workloads, in the issue's order of priority.
+ * @type {Workload[]}
+ */
+const ALL_WORKLOADS = [
 	{
 		key: "steps",
 		label: "1. 1,000 sequential step.do, one instance",
 		workload: "steps",
 		n: 1000,
 		floor: true,
+		smoke: { n: 20 },
 	},
 	{
 		key: "journal",
@@ -46,6 +90,7 @@ const WORKLOADS = [
 		workload: "journal",
 		n: 1000,
 		only: "floor",
+		smoke: { n: 20 },
 	},
 	{
 		key: "journal-timer",
@@ -53,6 +98,7 @@ const WORKLOADS = [
 		workload: "journal-timer",
 		n: 1000,
 		only: "floor",
+		smoke: { n: 20 },
 	},
 	{
 		key: "instances",
@@ -61,6 +107,8 @@ const WORKLOADS = [
 		n: 1000,
 		floor: true,
 		warmN: 100,
+		// The Worker creates them 100 at a time: one batch.
+		smoke: { n: 100 },
 	},
 	{
 		key: "instances-tmpfs",
@@ -69,17 +117,31 @@ const WORKLOADS = [
 		n: 1000,
 		floor: true,
 		warmN: 100,
+		smoke: { n: 100 },
 		// On disk, creating each object's SQLite files and syncing them takes most of workload 2's
 		// time, whatever the engine; in memory, what is left is the engines' own work.
 		stateRoot: "/dev/shm",
 	},
-	{ key: "sleepy10", label: "4. 10 steps, 1 ms sleep after each", workload: "sleepy", n: 10 },
-	{ key: "sleepy100", label: "4. 100 steps, 1 ms sleep after each", workload: "sleepy", n: 100 },
+	{
+		key: "sleepy10",
+		label: "4. 10 steps, 1 ms sleep after each",
+		workload: "sleepy",
+		n: 10,
+		smoke: { n: 5 },
+	},
+	{
+		key: "sleepy100",
+		label: "4. 100 steps, 1 ms sleep after each",
+		workload: "sleepy",
+		n: 100,
+		smoke: { n: 5 },
+	},
 	{
 		key: "sleepy1000",
 		label: "4. 1,000 steps, 1 ms sleep after each",
 		workload: "sleepy",
 		n: 1000,
+		smoke: { n: 5 },
 	},
 	{
 		key: "memory",
@@ -89,7 +151,10 @@ const WORKLOADS = [
 		floor: true,
 		memory: true,
 		perRuntime: 1000,
+		settleMs: 2000,
 		rounds: 1,
+		// Two runtimes, so the sums over runtimes are exercised.
+		smoke: { n: 20, perRuntime: 10, settleMs: 0 },
 	},
 	{
 		key: "capacity",
@@ -99,6 +164,8 @@ const WORKLOADS = [
 		floor: true,
 		capacity: true,
 		rounds: 1,
+		// Well below what one runtime holds: all of them start.
+		smoke: { n: 100 },
 	},
 	{
 		key: "wake",
@@ -106,8 +173,11 @@ const WORKLOADS = [
 		workload: "wake",
 		n: 200,
 		warmN: 100,
+		smoke: { n: 10 },
 	},
 ];
+/** The workloads as this run sizes them. */
+const WORKLOADS = ALL_WORKLOADS.map((w) => (SMOKE ? { ...w, ...w.smoke } : w));
 
 const dir = mkdtempSync(join(tmpdir(), "do-workflows-bench-"));
 const bundle = join(dir, "worker.js");
@@ -118,21 +188,22 @@ await bundleWorker(join(ROOT, "bench", "worker.ts"), bundle, { logLevel: "warnin
  * stores it) for each engine in each round of each workload, so one round's leftovers (objects,
  * alarms, timers) stay out of the next round's figures. One workerd also holds only so many open
  * SQLite-backed objects at once (workload 6b). `stateRoot`: where to keep the state instead of
- * the temporary directory. `stderr`: a function that takes workerd's output lines instead of
- * printing them. Returns the runtime and the pid of its workerd process.
+ * the temporary directory. `logs`: a function that takes workerd's log lines (its stdout and
+ * stderr, through miniflare) instead of printing them. Returns the runtime and the pid of its
+ * workerd process.
+ * @typedef {{ logs?: (line: string) => void, stateRoot?: string }} RuntimeOptions
+ * @typedef {{ mf: Miniflare, pid: string, dispose: () => Promise<void> }} Runtime
+ * @param {RuntimeOptions} [options]
+ * @returns {Promise<Runtime>}
  */
-async function startRuntime({ stderr, stateRoot } = {}) {
+async function startRuntime({ logs, stateRoot } = {}) {
 	const before = new Set(workerdPids());
 	const state = mkdtempSync(join(stateRoot ?? dir, "do-workflows-bench-state-"));
 	const mf = new Miniflare({
 		...runtimeOptions({ scriptPath: bundle, modulesRoot: dir, state }),
-		...(stderr && {
-			handleRuntimeStdio(out, err) {
-				out.resume();
-				err.setEncoding("utf8");
-				err.on("data", (chunk) => {
-					for (const line of chunk.split("\n")) if (line) stderr(line);
-				});
+		...(logs && {
+			handleStructuredLogs({ message }) {
+				for (const line of message.split("\n")) if (line) logs(line);
 			},
 		}),
 	});
@@ -142,13 +213,23 @@ async function startRuntime({ stderr, stateRoot } = {}) {
 	};
 	try {
 		await mf.ready;
+		const pid = workerdPids().find((p) => !before.has(p));
+		if (!pid)
+			throw new Error("the runtime's workerd process was not found among this process's children");
+		return { mf, pid, dispose };
 	} catch (error) {
 		await dispose();
 		throw error;
 	}
-	return { mf, pid: workerdPids().find((pid) => !before.has(pid)), dispose };
 }
 
+/**
+ * Runs `fn` in a fresh runtime, then disposes of it.
+ * @template T
+ * @param {(mf: Miniflare, pid: string) => Promise<T>} fn
+ * @param {RuntimeOptions} [options]
+ * @returns {Promise<T>}
+ */
 async function withRuntime(fn, options) {
 	const runtime = await startRuntime(options);
 	try {
@@ -159,11 +240,25 @@ async function withRuntime(fn, options) {
 }
 
 let seq = 0;
-/** One request to the bench Worker; `params`: more query parameters (workload 6's tag, offset, timeout). */
+/**
+ * One request to the bench Worker; `params`: more query parameters (workload 6's tag, offset, timeout).
+ * @param {Miniflare} mf
+ * @param {string} workload
+ * @param {Engine} engine
+ * @param {number} n
+ * @param {Record<string, string | number>} [params]
+ * @returns {Promise<import("./runtime.mjs").Answer>}
+ */
 async function run(mf, workload, engine, n, params = {}) {
-	const query = new URLSearchParams({ workload, engine, n, tag: `${engine}-${seq++}`, ...params });
+	const query = new URLSearchParams({
+		workload,
+		engine,
+		n: String(n),
+		tag: `${engine}-${seq++}`,
+		...Object.fromEntries(Object.entries(params).map(([k, v]) => [k, String(v)])),
+	});
 	const response = await mf.dispatchFetch(`http://bench/run?${query}`, { method: "POST" });
-	const body = await response.json();
+	const body = /** @type {import("./runtime.mjs").Answer} */ (await response.json());
 	if (!response.ok || body.error)
 		throw new Error(`${workload}/${engine}: ${body.error ?? response.status}`);
 	return body;
@@ -172,9 +267,11 @@ async function run(mf, workload, engine, n, params = {}) {
 /**
  * A workerd process's resident memory now (VmRSS) and its peak so far (VmHWM), in MiB, and the
  * SQLite databases it has open (each SQLite-backed object in memory holds its file open).
+ * @param {string} pid
  */
 function memoryOf(pid) {
 	const status = readFileSync(`/proc/${pid}/status`, "utf8");
+	/** @param {string} field */
 	const mib = (field) =>
 		Number(status.match(new RegExp(`^${field}:\\s+(\\d+) kB`, "m"))?.[1] ?? Number.NaN) / 1024;
 	let databases = 0;
@@ -194,30 +291,37 @@ function memoryOf(pid) {
  * (workload 6b). Each runtime is filled in turn, 1,000 instances per request, after its idle
  * memory is read; once all are filled, every runtime's peak is read. Per instance: the sum of the
  * peaks above each runtime's idle memory, divided by the number of instances.
+ * @param {Workload} w
+ * @param {Engine} engine
+ * @returns {Promise<Result>}
  */
 async function measureMemory(w, engine) {
+	const perRuntime = w.perRuntime ?? w.n;
+	/** @type {(Runtime & { idle: number, tag: string, count: number })[]} */
 	const runtimes = [];
 	try {
 		const t0 = Date.now();
-		for (let first = 0; first < w.n; first += w.perRuntime) {
-			const runtime = await startRuntime();
+		for (let first = 0; first < w.n; first += perRuntime) {
+			const runtime = Object.assign(await startRuntime(), {
+				idle: 0,
+				tag: `${engine}-${seq++}`,
+				count: Math.min(perRuntime, w.n - first),
+			});
 			runtimes.push(runtime);
 			await run(runtime.mf, "noop", engine, 0);
 			runtime.idle = memoryOf(runtime.pid).rss;
-			runtime.tag = `${engine}-${seq++}`;
-			runtime.count = Math.min(w.perRuntime, w.n - first);
 			for (let offset = 0; offset < runtime.count; offset += 1000) {
 				const n = Math.min(1000, runtime.count - offset);
 				await run(runtime.mf, "idle-create", engine, n, { tag: runtime.tag, offset });
 			}
-			const { arrived } = await run(runtime.mf, "idle-wait", engine, runtime.count, {
+			const { arrived = 0 } = await run(runtime.mf, "idle-wait", engine, runtime.count, {
 				tag: runtime.tag,
 			});
 			if (arrived < runtime.count)
 				throw new Error(`memory/${engine}: ${arrived} of ${runtime.count} instances started`);
 		}
 		const ms = Date.now() - t0;
-		await new Promise((resolve) => setTimeout(resolve, 2000));
+		await new Promise((resolve) => setTimeout(resolve, w.settleMs ?? 0));
 		const result = {
 			ms,
 			runtimes: runtimes.length,
@@ -225,6 +329,7 @@ async function measureMemory(w, engine) {
 			peakMiB: 0,
 			rssMiB: 0,
 			databases: 0,
+			perInstanceKiB: 0,
 		};
 		for (const runtime of runtimes) {
 			const m = memoryOf(runtime.pid);
@@ -253,12 +358,18 @@ async function measureMemory(w, engine) {
 
 /**
  * Workload 6b: how many waiting instances (bare objects for the floor) one workerd holds. It
- * creates them 500 per request, as fast as it can, until a creation fails or some instances never
- * start (the built-in engine accepts them, and its objects fail in the background), and reports
- * how many had started, how many SQLite databases the process had open then (each object in
- * memory holds its file open), and the first SQLite error workerd logged.
+ * creates them 500 per request (fewer if `w.n` is smaller), as fast as it can, until a creation
+ * fails or some instances never start (the built-in engine accepts them, and its objects fail in
+ * the background), or `w.n` started, and reports how many had started, how many SQLite databases
+ * the process had open then (each object in memory holds its file open), and the first SQLite
+ * error workerd logged.
+ * @param {Workload} w
+ * @param {Engine} engine
+ * @returns {Promise<Result>}
  */
 async function measureCapacity(w, engine) {
+	const chunk = Math.min(500, w.n);
+	/** @type {string | undefined} */
 	let firstError;
 	return withRuntime(
 		async (mf, pid) => {
@@ -267,30 +378,28 @@ async function measureCapacity(w, engine) {
 			let failed = false;
 			while (!failed && started < w.n) {
 				try {
-					await run(mf, "idle-create", engine, 500, { tag, offset: started });
+					await run(mf, "idle-create", engine, chunk, { tag, offset: started });
 				} catch {
 					failed = true;
 				}
-				const { arrived } = await run(mf, "idle-wait", engine, started + 500, {
+				const { arrived = 0 } = await run(mf, "idle-wait", engine, started + chunk, {
 					tag,
 					timeout: 10_000,
 				});
-				if (arrived < started + 500) failed = true;
+				if (arrived < started + chunk) failed = true;
 				started = engine === "floor" && failed ? started : arrived;
 			}
 			const { databases, hwm } = memoryOf(pid);
 			return { ms: 0, started, databases, peakMiB: hwm, failed, error: firstError };
 		},
 		{
-			stderr(line) {
+			logs(line) {
 				firstError ??= line.match(/SQLITE_(?!OK\b)\w+|Too many open files/)?.[0];
 			},
 		},
 	);
 }
 
-const FROM_JSON = process.env.BENCH_FROM_JSON;
-const results = FROM_JSON ? JSON.parse(readFileSync(FROM_JSON, "utf8")) : {};
 try {
 	const selected = FROM_JSON
 		? []
@@ -298,14 +407,21 @@ try {
 				(w) => !w.stateRoot || existsSync(w.stateRoot),
 			);
 	for (const w of selected) {
-		const engines = (w.only ? [w.only] : ["ours", "native", ...(w.floor ? ["floor"] : [])]).filter(
+		/** @type {Engine[]} */
+		const all = w.only
+			? [w.only]
+			: ["ours", "native", ...(w.floor ? /** @type {const} */ (["floor"]) : [])];
+		const engines = all.filter(
 			(e) => !process.env.BENCH_ENGINES || process.env.BENCH_ENGINES.split(",").includes(e),
 		);
-		results[w.key] = Object.fromEntries(engines.map((e) => [e, []]));
+		/** @type {Map<Engine, Result[]>} */
+		const runs = new Map(engines.map((e) => [e, []]));
+		results[w.key] = Object.fromEntries(runs);
 		process.stderr.write(`${w.label}: rounds`);
 		// Round 0 is a warm-up whose figures are dropped; workloads 6 and 6b measure a fresh
-		// runtime, so they have none.
-		const once = w.memory || w.capacity;
+		// runtime, so they have none, and neither has a smoke run (whose figures mean nothing: it
+		// skips the warm-up in each runtime too).
+		const once = w.memory || w.capacity || SMOKE;
 		const rounds = Math.min(w.rounds ?? ROUNDS, ROUNDS);
 		for (let r = once ? 1 : 0; r <= rounds; r++) {
 			// Each engine gets its own fresh runtime, warms up in it on a tenth of the workload (at
@@ -314,19 +430,20 @@ try {
 			// 2, whatever the engine. The order alternates between rounds.
 			const order = r % 2 ? [...engines].reverse() : engines;
 			for (const e of order) {
+				const measured = /** @type {Result[]} */ (runs.get(e));
 				if (w.memory) {
-					results[w.key][e].push(await measureMemory(w, e));
+					measured.push(await measureMemory(w, e));
 					continue;
 				}
 				if (w.capacity) {
-					results[w.key][e].push(await measureCapacity(w, e));
+					measured.push(await measureCapacity(w, e));
 					continue;
 				}
 				await withRuntime(
 					async (mf) => {
-						await run(mf, w.workload, e, w.warmN ?? Math.max(1, w.n / 10));
+						if (!SMOKE) await run(mf, w.workload, e, w.warmN ?? Math.max(1, w.n / 10));
 						const result = await run(mf, w.workload, e, w.n);
-						if (r > 0) results[w.key][e].push(result);
+						if (r > 0) measured.push(result);
 					},
 					{ stateRoot: w.stateRoot },
 				);
@@ -340,16 +457,37 @@ try {
 }
 
 // ---- the table ----
+/**
+ * @param {number} x
+ * @param {number} [digits]
+ */
 const fmt = (x, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : "-");
+/**
+ * @param {number} a
+ * @param {number} b
+ */
 const ratio = (a, b) =>
 	Number.isFinite(a) && Number.isFinite(b) && a > 0 ? `${fmt(b / a, 1)}x` : "-";
+/** @typedef {"ms" | "p50" | "p99" | "max" | "idleMiB" | "peakMiB" | "perInstanceKiB"} Figure */
+/**
+ * The median of one figure over an engine's runs; NaN if the engine did not run.
+ * @param {Result[] | undefined} runs
+ * @param {Figure} [figure]
+ */
+const med = (runs, figure = "ms") =>
+	runs ? median(runs.map((x) => x[figure] ?? Number.NaN)) : Number.NaN;
+/**
+ * A line of the table.
+ * @typedef {{ workload: string, ours: string, builtin: string, floor: string, "built-in / ours": string, "ours / floor": string }} Row
+ */
+/** @type {Row[]} */
 const rows = [];
 for (const w of WORKLOADS) {
 	const r = results[w.key];
 	if (!r) continue;
 	if (w.only === "floor" && r.floor) {
-		const floor = median(r.floor.map((x) => x.ms));
-		const steps = results.steps?.ours ? median(results.steps.ours.map((x) => x.ms)) : Number.NaN;
+		const floor = med(r.floor);
+		const steps = med(results.steps?.ours);
 		rows.push({
 			workload: w.label,
 			ours: "-",
@@ -363,8 +501,10 @@ for (const w of WORKLOADS) {
 	if (!r.ours || !r.native) continue;
 	if (w.memory) {
 		// Lower is better here: built-in / ours is how many times more memory the built-in uses.
-		const peak = (e) => (r[e] ? median(r[e].map((x) => x.peakMiB)) : Number.NaN);
-		const per = (e) => (r[e] ? median(r[e].map((x) => x.perInstanceKiB)) : Number.NaN);
+		/** @param {Engine} e */
+		const peak = (e) => med(r[e], "peakMiB");
+		/** @param {Engine} e */
+		const per = (e) => med(r[e], "perInstanceKiB");
 		rows.push({
 			workload: w.label,
 			ours: `${fmt(peak("ours"), 0)} MiB`,
@@ -382,7 +522,7 @@ for (const w of WORKLOADS) {
 			"ours / floor": "",
 		});
 		const runtimes = r.ours[0]?.runtimes;
-		const idle = median(r.ours.map((x) => x.idleMiB));
+		const idle = med(r.ours, "idleMiB");
 		rows.push({
 			workload: `   (${runtimes} runtimes of ${w.perRuntime}; idle runtime ${fmt(idle, 0)} MiB)`,
 			ours: "",
@@ -394,6 +534,7 @@ for (const w of WORKLOADS) {
 		continue;
 	}
 	if (w.capacity) {
+		/** @param {Engine} e */
 		const cell = (e) => {
 			const x = r[e]?.[0];
 			if (!x) return "-";
@@ -411,9 +552,9 @@ for (const w of WORKLOADS) {
 		});
 		continue;
 	}
-	const ours = median(r.ours.map((x) => x.ms));
-	const native = median(r.native.map((x) => x.ms));
-	const floor = r.floor ? median(r.floor.map((x) => x.ms)) : Number.NaN;
+	const ours = med(r.ours);
+	const native = med(r.native);
+	const floor = med(r.floor);
 	rows.push({
 		workload: w.label,
 		ours: `${fmt(ours)} ms`,
@@ -454,9 +595,9 @@ for (const w of WORKLOADS) {
 		});
 	}
 	if (w.workload === "wake") {
-		for (const p of ["p50", "p99", "max"]) {
-			const o = median(r.ours.map((x) => x[p]));
-			const b = median(r.native.map((x) => x[p]));
+		for (const p of /** @type {const} */ (["p50", "p99", "max"])) {
+			const o = med(r.ours, p);
+			const b = med(r.native, p);
 			rows.push({
 				workload: `   lateness ${p}`,
 				ours: `${fmt(o, 0)} ms`,
@@ -469,19 +610,23 @@ for (const w of WORKLOADS) {
 	}
 }
 
-const cols = Object.keys(rows[0] ?? {});
-const widths = cols.map((c) => Math.max(c.length, ...rows.map((row) => String(row[c]).length)));
-const line = (cells) => `| ${cells.map((c, i) => String(c).padEnd(widths[i])).join(" | ")} |`;
-// Raw results saved by an earlier run say when, where and with how many rounds they were measured.
-const meta = results._meta ?? {};
+/** @type {(keyof Row)[]} */
+const cols = ["workload", "ours", "builtin", "floor", "built-in / ours", "ours / floor"];
+const widths = cols.map((c) => Math.max(c.length, ...rows.map((row) => row[c].length)));
+/** @param {string[]} cells */
+const line = (cells) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
 const when = meta.date ?? new Date().toISOString().slice(0, 10);
 const machine =
 	meta.machine ??
 	`${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 const rounds = meta.rounds ?? ROUNDS;
 console.log(
-	`\nMedians of ${rounds} rounds after a warm-up (workloads 6 and 6b: one run, no warm-up); ` +
-		`${machine}, ${when}\n`,
+	SMOKE
+		? `\nSmoke run, ${rounds} round(s) and no warm-ups, every workload cut down to a tiny size ` +
+				`(its \`smoke\` in bench/run.mjs, not the size its label says): it checks the harness, ` +
+				`its figures measure nothing; ${machine}, ${when}\n`
+		: `\nMedians of ${rounds} rounds after a warm-up (workloads 6 and 6b: one run, no warm-up); ` +
+				`${machine}, ${when}\n`,
 );
 console.log(line(cols));
 console.log(line(widths.map((w) => "-".repeat(w))));
@@ -493,17 +638,25 @@ console.log(
 		"  for memory, how many times more memory ours takes than bare objects.",
 );
 if (process.env.BENCH_JSON) {
-	const saved = { ...results, _meta: { rounds, date: when, machine } };
-	writeFileSync(process.env.BENCH_JSON, JSON.stringify(saved, null, 2));
+	/** @type {Meta} */
+	const _meta = { rounds, date: when, machine, ...(SMOKE && { smoke: true }) };
+	writeFileSync(process.env.BENCH_JSON, JSON.stringify({ ...results, _meta }, null, 2));
 }
 
 // ---- the chart ----
+// docs/performance.svg only from a full run; a smoke run's chart goes only where BENCH_SVG says.
 const complete =
-	!ONLY && !process.env.BENCH_ENGINES && WORKLOADS.every((w) => results[w.key]) && !FROM_JSON;
+	!ONLY &&
+	!process.env.BENCH_ENGINES &&
+	!SMOKE &&
+	WORKLOADS.every((w) => results[w.key]) &&
+	!FROM_JSON;
 const svgPath = process.env.BENCH_SVG ?? (complete ? join(ROOT, "docs", "performance.svg") : "");
 if (svgPath) {
 	const caption = [
-		`npm run bench, ${when}, medians of ${rounds} rounds (bars: the medians)`,
+		SMOKE
+			? `a smoke run of npm run bench (tiny sizes: these figures measure nothing), ${when}`
+			: `npm run bench, ${when}, medians of ${rounds} rounds (bars: the medians)`,
 		`${machine}, a shared and noisy VM: read the ratios, not the absolute times`,
 	];
 	writeFileSync(svgPath, chart(results, WORKLOADS, caption));

@@ -4,6 +4,7 @@
  * finding the workerd processes they start, and the median.
  */
 import { readdirSync, readFileSync } from "node:fs";
+import { relative } from "node:path";
 import { build } from "esbuild";
 
 /**
@@ -28,40 +29,117 @@ export async function bundleWorker(entry, outfile, { nodePaths, logLevel = "erro
 	});
 }
 
-/** The bench Worker's runtime options, with state on disk under `state`. */
+/** The bench Worker's name in its runtime. */
+const WORKER = "bench";
 
 /**
+ * The bench Worker's runtime options, in miniflare 5's shape: one Worker whose only module is the
+ * bundle at `scriptPath` (named relative to `modulesRoot`), bound to our engine's and the floor's
+ * SQLite-backed Durable Objects and to the built-in Workflows engine, with all its state on disk
+ * under `state` (Durable Objects and workflows alike, as `wrangler dev --persist-to` keeps them).
+ * It listens on 127.0.0.1 only, and the dev registry, on by default in miniflare 5, is off: a
+ * bench runtime neither advertises its Worker to other local sessions nor looks for theirs.
  * @param {{ scriptPath: string, modulesRoot: string, state: string }} where
  * @returns {import("miniflare").MiniflareOptions}
  */
 export function runtimeOptions({ scriptPath, modulesRoot, state }) {
+	const mainModule = relative(modulesRoot, scriptPath);
 	return {
-		modules: true,
-		scriptPath,
-		modulesRoot,
-		compatibilityDate: "2026-04-01",
-		compatibilityFlags: ["nodejs_compat"],
-		durableObjects: {
-			OURS: { className: "OursEngine", useSQLite: true },
-			FLOOR: { className: "Floor", useSQLite: true },
-		},
-		workflows: { NATIVE: { name: "bench", className: "NativeBench" } },
-		defaultPersistRoot: state,
-		durableObjectsPersist: true,
-		workflowsPersist: true,
+		host: "127.0.0.1",
+		resourcePersistencePath: state,
+		enableDevRegistry: false,
+		workers: [
+			{
+				config: {
+					name: WORKER,
+					compatibilityDate: "2026-04-01",
+					compatibilityFlags: ["nodejs_compat"],
+					manifest: {
+						mainModule,
+						modulesRoot,
+						modules: { [mainModule]: { type: "esm", contents: readFileSync(scriptPath, "utf8") } },
+					},
+					env: {
+						OURS: { type: "durable-object", worker: WORKER, exportName: "OursEngine" },
+						FLOOR: { type: "durable-object", worker: WORKER, exportName: "Floor" },
+						NATIVE: { type: "workflow", name: "bench", worker: WORKER, exportName: "NativeBench" },
+					},
+					exports: {
+						OursEngine: { type: "durable-object", storage: "sqlite" },
+						Floor: { type: "durable-object", storage: "sqlite" },
+					},
+				},
+			},
+		],
 	};
 }
 
-/** The median of a list of numbers. */
-export const median = (xs) => {
+/** @typedef {"ours" | "native" | "floor"} Engine */
+
+/**
+ * What the bench Worker answers for one run of a workload (bench/worker.ts `runWorkload`): the
+ * elapsed time and, for some workloads, more figures; `error` if the run failed.
+ * @typedef {object} Answer
+ * @property {number} ms
+ * @property {number} [createdMs] workload 2: until the last batch was created
+ * @property {number} [p50] workload 3: wake lateness, median
+ * @property {number} [p99] workload 3: wake lateness, 99th percentile
+ * @property {number} [max] workload 3: wake lateness, worst
+ * @property {number} [arrived] `idle-wait`: how many instances reached their wait
+ * @property {number} [bad] `idle-check`: sampled instances that were not waiting
+ * @property {string} [error]
+ */
+
+/**
+ * One measured run of a workload on one engine: the bench Worker's answer, or for workloads 6 and
+ * 6b what run.mjs measured.
+ * @typedef {Answer & MemoryFigures & CapacityFigures} Result
+ */
+
+/**
+ * Workload 6's figures, summed over its runtimes.
+ * @typedef {object} MemoryFigures
+ * @property {number} [runtimes]
+ * @property {number} [idleMiB] one idle runtime's RSS (their average)
+ * @property {number} [peakMiB] the peaks above idle, summed (6b: the one runtime's peak)
+ * @property {number} [rssMiB] the RSS above idle once all instances wait, summed
+ * @property {number} [databases] SQLite databases open
+ * @property {number} [perInstanceKiB]
+ */
+
+/**
+ * Workload 6b's figures.
+ * @typedef {object} CapacityFigures
+ * @property {number} [started] instances that started
+ * @property {boolean} [failed] whether a creation failed, or some instances never started
+ * @property {string} [error] the first SQLite error workerd logged
+ */
+
+/**
+ * Every workload's measured runs, by workload key and engine (run.mjs's raw results, BENCH_JSON).
+ * @typedef {Record<string, Partial<Record<Engine, Result[]>>>} Results
+ */
+
+/**
+ * The median of a list of numbers (NaN for an empty list).
+ * @param {readonly number[]} xs
+ * @returns {number}
+ */
+export function median(xs) {
+	if (xs.length === 0) return Number.NaN;
 	const s = [...xs].sort((a, b) => a - b);
 	const m = s.length >> 1;
 	return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
+}
 
-/** The workerd processes this Node process started: Miniflare spawns one per runtime. */
+/**
+ * The workerd processes this Node process started (their pids): Miniflare spawns one per runtime.
+ * @returns {string[]}
+ */
 export function workerdPids() {
+	/** @type {Map<string, string>} */
 	const parents = new Map();
+	/** @type {Map<string, string>} */
 	const names = new Map();
 	for (const entry of readdirSync("/proc")) {
 		if (!/^\d+$/.test(entry)) continue;
