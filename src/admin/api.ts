@@ -15,7 +15,7 @@
  *   POST   /workflows/:binding/instances/:id/events           { type, payload? }
  *   DELETE /workflows/:binding/instances/:id
  */
-import { z } from "zod";
+import * as z from "zod/mini";
 import type { WorkflowEngine } from "../engine/engine.js";
 import { isWorkflowError, WorkflowValidationError } from "../errors.js";
 import { instanceIdSchema, instanceStatusSchema, parse, restartOptionsSchema } from "../limits.js";
@@ -32,18 +32,19 @@ export interface AdminOptions {
 	tokenSecret?: string;
 }
 
-export const adminOptionsSchema = z
-	.object({
-		path: z
+export const adminOptionsSchema = z.strictObject({
+	path: z.optional(
+		z
 			.string()
-			.regex(
-				/^\/[A-Za-z0-9_\-./]*[A-Za-z0-9_-]$/,
-				"admin path must start with / and not end with /",
-			)
-			.optional(),
-		tokenSecret: z.string().min(1).optional(),
-	})
-	.strict();
+			.check(
+				z.regex(
+					/^\/[A-Za-z0-9_\-./]*[A-Za-z0-9_-]$/,
+					"admin path must start with / and not end with /",
+				),
+			),
+	),
+	tokenSecret: z.optional(z.string().check(z.minLength(1))),
+});
 
 const HTTP_STATUS: Record<string, number> = {
 	invalid_input: 400,
@@ -52,21 +53,23 @@ const HTTP_STATUS: Record<string, number> = {
 	invalid_state: 409,
 };
 
-const createBody = z.object({ id: instanceIdSchema.optional(), params: z.unknown() }).strict();
-const eventBody = z.object({ type: z.string(), payload: z.unknown() }).strict();
-const listQuery = z
-	.object({
-		status: z
-			.string()
-			.transform((value) => value.split(",").filter(Boolean))
-			.pipe(z.array(instanceStatusSchema))
-			.optional(),
-		createdAfter: z.string().optional(),
-		createdBefore: z.string().optional(),
-		limit: z.coerce.number().int().optional(),
-		cursor: z.string().optional(),
-	})
-	.strict();
+const createBody = z.strictObject({ id: z.optional(instanceIdSchema), params: z.unknown() });
+const eventBody = z.strictObject({ type: z.string(), payload: z.unknown() });
+const listQuery = z.strictObject({
+	status: z.optional(
+		z.pipe(
+			z.pipe(
+				z.string(),
+				z.transform((value) => value.split(",").filter(Boolean)),
+			),
+			z.array(instanceStatusSchema),
+		),
+	),
+	createdAfter: z.optional(z.string()),
+	createdBefore: z.optional(z.string()),
+	limit: z.optional(z.coerce.number().check(z.int())),
+	cursor: z.optional(z.string()),
+});
 
 /** A timestamp query parameter: ms since the epoch, or an ISO string. */
 const instant = (value: string | undefined) =>
@@ -100,7 +103,7 @@ async function authorized(request: Request, secret: unknown): Promise<boolean> {
 	return match?.[1] !== undefined && (await timingSafeEqual(match[1], secret));
 }
 
-async function body<S extends z.ZodType>(request: Request, schema: S, what: string) {
+async function body<S extends z.ZodMiniType>(request: Request, schema: S, what: string) {
 	const text = await request.text();
 	let value: unknown = {};
 	if (text.trim() !== "") {

@@ -2,7 +2,7 @@
  * `withWorkflows`: registers which env bindings are workflow engines, and wraps the handlers so
  * that inside them (and inside every workflow's `this.env`) those bindings are `Workflow`s.
  */
-import { z } from "zod";
+import * as z from "zod/mini";
 import { type AdminOptions, adminHandler, adminOptionsSchema } from "../admin/api.js";
 import type { WorkflowEngine } from "../engine/engine.js";
 import { parse } from "../limits.js";
@@ -97,6 +97,6 @@ export function withWorkflows<Env = never, H extends ExportedHandler<Env> = Expo
 	return result as H;
 }
 
-const withWorkflowsOptionsSchema = z
-	.object({ admin: z.union([z.boolean(), adminOptionsSchema]).optional() })
-	.strict();
+const withWorkflowsOptionsSchema = z.strictObject({
+	admin: z.optional(z.union([z.boolean(), adminOptionsSchema])),
+});
