@@ -17,7 +17,7 @@ export default defineConfig({
 				test: {
 					name: "workerd",
 					include: ["tests/**/*.test.ts"],
-					exclude: ["tests/e2e/**", "tests/crash/**"],
+					exclude: ["tests/e2e/**", "tests/crash/**", "tests/consumers/**"],
 				},
 			},
 			{
@@ -35,6 +35,17 @@ export default defineConfig({
 					include: ["tests/e2e/**/*.test.ts"],
 					testTimeout: 120_000,
 					hookTimeout: 120_000,
+				},
+			},
+			{
+				// The consumer matrix: the packed package installed into fixture apps, type-checked with
+				// TypeScript 5.9 and 7 and the toolchains users have; one app also runs under wrangler dev.
+				test: {
+					name: "consumers",
+					environment: "node",
+					include: ["tests/consumers/*.test.ts"],
+					testTimeout: 180_000,
+					hookTimeout: 600_000,
 				},
 			},
 			{

@@ -2,6 +2,6 @@
 // its tests. `wrangler types` generates the same kind of declaration.
 declare namespace Cloudflare {
 	interface Env {
-		ORDER_WORKFLOW: DurableObjectNamespace<import("../src").WorkflowEngine>;
+		ORDER_WORKFLOW: DurableObjectNamespace<import("./worker").OrderWorkflowEngine>;
 	}
 }

@@ -74,7 +74,11 @@ export class OrderWorkflow extends WorkflowEntrypoint<Env, OrderParams> {
 	}
 }
 
-export const OrderWorkflowEngine = createWorkflowEngine(OrderWorkflow, { name: "order-workflow" });
+// The Durable Object class that hosts the instances (wrangler.toml binds it as ORDER_WORKFLOW).
+// A class declaration, so that `wrangler types` can name it as the binding's type.
+export class OrderWorkflowEngine extends createWorkflowEngine(OrderWorkflow, {
+	name: "order-workflow",
+}) {}
 
 const USAGE = `POST /orders {items, email, id?, paymentFailures?, shippingDelay?, requireReview?}  create an order workflow
 GET  /orders/:id                                   its status

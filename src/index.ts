@@ -19,12 +19,20 @@ export type {
 	WorkflowStepEvent,
 } from "cloudflare:workers";
 export type { AdminOptions } from "./admin/api.js";
-export { type WithWorkflowsOptions, withWorkflows } from "./binding/env.js";
+export {
+	type RemoteWorkflow,
+	remoteWorkflow,
+	type WithWorkflowsOptions,
+	type WorkflowEnv,
+	type WorkflowSource,
+	withWorkflows,
+} from "./binding/env.js";
 export { workflowBinding } from "./binding/workflow.js";
 export {
 	createWorkflowEngine,
 	type WorkflowClass,
 	WorkflowEngine,
+	type WorkflowEngineClass,
 	type WorkflowEngineOptions,
 } from "./engine/engine.js";
 export type {

@@ -1,14 +1,16 @@
-import { env } from "cloudflare:workers";
+import { env, WorkerEntrypoint } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import {
 	InstanceExistsError,
 	InstanceNotFoundError,
 	isWorkflowError,
 	NotSupportedError,
+	remoteWorkflow,
 	WorkflowValidationError,
 	workflowBinding,
 } from "../src";
 import { calls, engineStub, raw, scenarioWorkflow, uniqueId, waitForStatus } from "./helpers";
+import { ClassEntry } from "./worker";
 
 const invalidIds = [
 	{ label: "empty", id: "" },
@@ -203,14 +205,17 @@ describe("createBatch", () => {
 	it.for([
 		{ label: "count", options: { count: 2 } },
 		{ label: "instances", options: { instances: [{ id: "batch-object-form" }] } },
-	])("refuses the object form ($label) with NotSupportedError, creating nothing", async ({
-		options,
-	}) => {
-		const error = await scenarioWorkflow.createBatch(options as never).catch((e) => e);
-		expect(error).toBeInstanceOf(NotSupportedError);
-		expect(error.message).toMatch(/^createBatch\(\{ count \}\) and createBatch\(\{ instances \}\)/);
-		expect(await engineStub("batch-object-form").exists()).toBe(false);
-	});
+	])(
+		"refuses the object form ($label) with NotSupportedError, creating nothing",
+		async ({ options }) => {
+			const error = await scenarioWorkflow.createBatch(options as never).catch((e) => e);
+			expect(error).toBeInstanceOf(NotSupportedError);
+			expect(error.message).toMatch(
+				/^createBatch\(\{ count \}\) and createBatch\(\{ instances \}\)/,
+			);
+			expect(await engineStub("batch-object-form").exists()).toBe(false);
+		},
+	);
 
 	it.for([
 		{ label: "an empty batch", batch: [], message: "createBatch expects at least 1 instance" },
@@ -249,6 +254,46 @@ describe("withWorkflows", () => {
 		const { id } = (await response.json()) as { id: string };
 		const instance = await scenarioWorkflow.get(id);
 		expect((await waitForStatus(instance, "complete")).output).toEqual({ a: 1, b: 2 });
+	});
+
+	it("wraps a WorkerEntrypoint class: this.env has Workflows in fetch and in RPC methods", async () => {
+		const response = await env.CLASS_ENTRY.fetch("http://example.com/");
+		const { id } = (await response.json()) as { id: string };
+		expect((await waitForStatus(await scenarioWorkflow.get(id), "complete")).output).toEqual({
+			a: 1,
+			b: 2,
+		});
+		// The class keeps its name and stays a WorkerEntrypoint (workerd found its RPC method).
+		expect(ClassEntry.name).toBe("ClassEntry");
+		expect(ClassEntry.prototype).toBeInstanceOf(WorkerEntrypoint);
+	});
+
+	it("serves the admin API from a wrapped WorkerEntrypoint class, before its own fetch", async () => {
+		const response = await env.CLASS_ENTRY.fetch("http://example.com/__workflows/api/workflows", {
+			headers: { authorization: `Bearer ${env.WORKFLOWS_ADMIN_TOKEN}` },
+		});
+		expect(response.status).toBe(200);
+		expect(await response.json()).toEqual({
+			workflows: [
+				{ binding: "SCENARIO", name: "scenario" },
+				{ binding: "REMOTE_SCENARIO", name: "scenario" },
+			],
+		});
+	});
+
+	it("binds a workflow another Worker hosts (remoteWorkflow, script_name)", async () => {
+		const id = await env.CLASS_ENTRY.createRemote();
+		// The same engine class behind both bindings: the instance is there through either.
+		const instance = await workflowBinding(raw.REMOTE_SCENARIO).get(id);
+		expect((await waitForStatus(instance, "complete")).output).toEqual({ a: 1, b: 2 });
+	});
+
+	it("refuses remoteWorkflow options that break a limit, naming it", () => {
+		expect(() => remoteWorkflow({ name: "no spaces" })).toThrow(WorkflowValidationError);
+		expect(() => remoteWorkflow({ script: "" })).toThrow(/script/);
+		expect(() => remoteWorkflow({ script: "billing", extra: 1 } as never)).toThrow(
+			WorkflowValidationError,
+		);
 	});
 
 	it("gives workflows this.env with Workflow bindings (a workflow can create another)", async () => {

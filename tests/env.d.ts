@@ -5,5 +5,9 @@ declare namespace Cloudflare {
 		LIMITED: DurableObjectNamespace<import("../src").WorkflowEngine>;
 		CALLS: DurableObjectNamespace<import("./workflows").CallCounter>;
 		GATES: DurableObjectNamespace<import("./gate").Gate>;
+		/** The scenario engine again, bound through script_name (tests/wrangler.toml). */
+		REMOTE_SCENARIO: DurableObjectNamespace<import("./workflows").ScenarioEngine>;
+		CLASS_ENTRY: Service<InstanceType<typeof import("./worker").ClassEntry>>;
+		WORKFLOWS_ADMIN_TOKEN: string;
 	}
 }

@@ -9,6 +9,7 @@ interface RawEnv {
 	LIMITED: DurableObjectNamespace<WorkflowEngine>;
 	CALLS: DurableObjectNamespace<import("./workflows").CallCounter>;
 	GATES: DurableObjectNamespace<import("./workflows").Gate>;
+	REMOTE_SCENARIO: DurableObjectNamespace<WorkflowEngine>;
 }
 
 export const raw = env as unknown as RawEnv;

@@ -148,7 +148,9 @@ describe("listInstances", () => {
 		const since = Date.now();
 		const ids = Array.from({ length: 20 }, () => uniqueId("spread"));
 		expect(new Set(ids.map(shardOf)).size).toBeGreaterThan(LISTING_SHARDS / 4);
-		await scenarioWorkflow.createBatch(ids.map((id) => ({ id, params: { scenario: "basic" as const } })));
+		await scenarioWorkflow.createBatch(
+			ids.map((id) => ({ id, params: { scenario: "basic" as const } })),
+		);
 		await expect
 			.poll(async () => {
 				const { all } = await listAll({ createdAfter: since, status: "complete" });

@@ -2,11 +2,14 @@
  * Type tests, checked by `tsc` (npm test runs it first): code written for Cloudflare Workflows
  * type-checks against do-workflows with only its import changed.
  */
+import { WorkerEntrypoint } from "cloudflare:workers";
 import { expectTypeOf } from "vitest";
 import {
 	createWorkflowEngine,
 	NonRetryableError,
+	remoteWorkflow,
 	WorkflowEntrypoint,
+	type WorkflowEnv,
 	type WorkflowEvent,
 	type WorkflowStep,
 	type WorkflowStepContext,
@@ -117,3 +120,64 @@ expectTypeOf(workflowBinding<Params>(namespace)).toEqualTypeOf<Workflow<Params>>
 
 // @ts-expect-error createWorkflowEngine needs a name
 createWorkflowEngine(MyWorkflow, {});
+
+// `wrangler types` types a workflow binding as the Durable Object namespace of its engine class;
+// WorkflowEnv turns exactly those into the workflow's Workflow<Params>.
+export class MyWorkflowEngineClass extends createWorkflowEngine(MyWorkflow, { name: "mine" }) {}
+interface GeneratedEnv {
+	MY_WORKFLOW: DurableObjectNamespace<MyWorkflowEngineClass>;
+	COUNTER: DurableObjectNamespace<import("./workflows").CallCounter>;
+	UNTYPED: DurableObjectNamespace;
+	CACHE: KVNamespace;
+	NAME: "prod";
+}
+type Mapped = WorkflowEnv<GeneratedEnv>;
+expectTypeOf<Mapped["MY_WORKFLOW"]>().toEqualTypeOf<Workflow<Params>>();
+expectTypeOf<Mapped["COUNTER"]>().toEqualTypeOf<GeneratedEnv["COUNTER"]>();
+expectTypeOf<Mapped["UNTYPED"]>().toEqualTypeOf<DurableObjectNamespace>();
+expectTypeOf<Mapped["CACHE"]>().toEqualTypeOf<KVNamespace>();
+expectTypeOf<Mapped["NAME"]>().toEqualTypeOf<"prod">();
+// A namespace whose class type could not be resolved (any) is left as it is, not guessed.
+// biome-ignore lint/suspicious/noExplicitAny: the case under test
+expectTypeOf<WorkflowEnv<{ X: DurableObjectNamespace<any> }>["X"]>().toEqualTypeOf<
+	// biome-ignore lint/suspicious/noExplicitAny: the case under test
+	DurableObjectNamespace<any>
+>();
+
+export const generatedEnvWorker = withWorkflows(
+	{ MY_WORKFLOW: MyWorkflowEngineClass, OTHER: remoteWorkflow<{ n: number }>({ script: "other" }) },
+	{
+		async fetch(_request, env: WorkflowEnv<GeneratedEnv>) {
+			const instance = await env.MY_WORKFLOW.create({ params: { email: "a", metadata: {} } });
+			// @ts-expect-error params must match the workflow's params type
+			await env.MY_WORKFLOW.create({ params: { email: 1 } });
+			return Response.json({ id: instance.id });
+		},
+	},
+);
+
+// A WorkerEntrypoint class default export is wrapped and keeps its type.
+export const EntrypointWorker = withWorkflows(
+	{ MY_WORKFLOW: MyWorkflowEngineClass },
+	class extends WorkerEntrypoint<WorkflowEnv<GeneratedEnv>> {
+		override async fetch() {
+			return Response.json({ id: (await this.env.MY_WORKFLOW.create()).id });
+		}
+		async ping(): Promise<string> {
+			return "pong";
+		}
+	},
+);
+expectTypeOf<InstanceType<typeof EntrypointWorker>["ping"]>().toEqualTypeOf<
+	() => Promise<string>
+>();
+
+// A workflow another Worker hosts: `wrangler types` types its namespace without a class, and the
+// bindings object passed to withWorkflows supplies its params.
+const remoteBindings = { ORDERS: remoteWorkflow<{ orderId: string }>({ script: "orders" }) };
+type RemoteEnv = WorkflowEnv<
+	{ ORDERS: DurableObjectNamespace; CACHE: KVNamespace },
+	typeof remoteBindings
+>;
+expectTypeOf<RemoteEnv["ORDERS"]>().toEqualTypeOf<Workflow<{ orderId: string }>>();
+expectTypeOf<RemoteEnv["CACHE"]>().toEqualTypeOf<KVNamespace>();

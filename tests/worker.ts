@@ -1,5 +1,6 @@
-import { withWorkflows } from "../src";
-import { LimitedEngine, ScenarioEngine, type TestEnv } from "./workflows";
+import { WorkerEntrypoint } from "cloudflare:workers";
+import { remoteWorkflow, type WorkflowEnv, withWorkflows } from "../src";
+import { LimitedEngine, ScenarioEngine, type ScenarioParams, type TestEnv } from "./workflows";
 
 export { CallCounter, Gate, LimitedEngine, ScenarioEngine } from "./workflows";
 
@@ -13,5 +14,32 @@ export default withWorkflows<TestEnv>(
 	},
 	// The admin API and dashboard under /__workflows (tests/admin.test.ts); the token is a var
 	// in tests/wrangler.toml.
+	{ admin: true },
+);
+
+/**
+ * A `WorkerEntrypoint` class wrapped by withWorkflows (tests/binding.test.ts reaches it through the
+ * CLASS_ENTRY service binding): `this.env` has Workflow bindings in fetch and in RPC methods, and
+ * REMOTE_SCENARIO is the scenario engine bound through script_name, as another Worker binds it.
+ */
+export const ClassEntry = withWorkflows(
+	{
+		SCENARIO: ScenarioEngine,
+		REMOTE_SCENARIO: remoteWorkflow<ScenarioParams>({
+			name: "scenario",
+			script: "do-workflows-tests",
+		}),
+	},
+	class ClassEntry extends WorkerEntrypoint<WorkflowEnv<Cloudflare.Env>> {
+		override async fetch(): Promise<Response> {
+			const instance = await this.env.SCENARIO.create({ params: { scenario: "basic" } });
+			return Response.json({ id: instance.id });
+		}
+
+		async createRemote(): Promise<string> {
+			const instance = await this.env.REMOTE_SCENARIO.create({ params: { scenario: "basic" } });
+			return instance.id;
+		}
+	},
 	{ admin: true },
 );

@@ -496,7 +496,8 @@ export class ScenarioWorkflow extends WorkflowEntrypoint<TestEnv, ScenarioParams
 	}
 }
 
-export const ScenarioEngine = createWorkflowEngine(ScenarioWorkflow, { name: "scenario" });
+// A class declaration (the form docs/getting-started.md recommends), so types can name it.
+export class ScenarioEngine extends createWorkflowEngine(ScenarioWorkflow, { name: "scenario" }) {}
 export const LimitedEngine = createWorkflowEngine(ScenarioWorkflow, {
 	name: "limited",
 	stepLimit: 3,

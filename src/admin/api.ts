@@ -16,13 +16,15 @@
  *   DELETE /workflows/:binding/instances/:id
  */
 import * as z from "zod/mini";
-import type { WorkflowEngine } from "../engine/engine.js";
 import { isWorkflowError, WorkflowValidationError } from "../errors.js";
 import { instanceIdSchema, instanceStatusSchema, parse, restartOptionsSchema } from "../limits.js";
 import { getInstanceHistory, listInstances } from "../operations.js";
 import { dashboardHtml } from "./dashboard.js";
 
-type EngineClass = typeof WorkflowEngine;
+/** A binding as withWorkflows registered it: an engine class, or a workflow another Worker hosts. */
+type BoundWorkflow =
+	| { readonly definition?: { readonly name: string } | undefined }
+	| { readonly remote: { readonly name?: string } };
 
 /** The `admin` option of `withWorkflows`. */
 export interface AdminOptions {
@@ -121,7 +123,7 @@ async function body<S extends z.ZodMiniType>(request: Request, schema: S, what: 
  * every other request, which then goes to the Worker's own `fetch`.
  */
 export function adminHandler(
-	bindings: Record<string, EngineClass>,
+	bindings: Record<string, BoundWorkflow>,
 	options: AdminOptions,
 	workflowOf: (env: unknown, binding: string) => Workflow,
 ) {
@@ -171,9 +173,9 @@ export function adminHandler(
 		if (parts[0] !== "api") return failure(404, "NotFound", "no such route");
 		if (parts.length === 2 && parts[1] === "workflows" && method === "GET") {
 			return json({
-				workflows: Object.entries(bindings).map(([binding, engine]) => ({
+				workflows: Object.entries(bindings).map(([binding, bound]) => ({
 					binding,
-					name: engine.definition?.name ?? binding,
+					name: ("remote" in bound ? bound.remote.name : bound.definition?.name) ?? binding,
 				})),
 			});
 		}

@@ -1,20 +1,107 @@
 /**
- * `withWorkflows`: registers which env bindings are workflow engines, and wraps the handlers so
- * that inside them (and inside every workflow's `this.env`) those bindings are `Workflow`s.
+ * `withWorkflows`: registers which env bindings are workflow engines, and wraps the handlers (an
+ * object of handlers or a `WorkerEntrypoint` class) so that inside them, and inside every
+ * workflow's `this.env`, those bindings are `Workflow`s. `WorkflowEnv` types an `Env` so.
  */
 import * as z from "zod/mini";
 import { type AdminOptions, adminHandler, adminOptionsSchema } from "../admin/api.js";
-import type { WorkflowEngine } from "../engine/engine.js";
-import { parse } from "../limits.js";
+import type { WorkflowEngine, WorkflowEngineClass } from "../engine/engine.js";
+import { parse, workflowNameSchema } from "../limits.js";
 import { isDurableObjectNamespace } from "./namespace.js";
 import { workflowBinding } from "./workflow.js";
 
-type EngineClass = typeof WorkflowEngine;
+/** A type-only key: no value exists at run time. */
+declare const remoteParams: unique symbol;
+
+/**
+ * A workflow this Worker binds but does not host: its engine class is exported by another Worker,
+ * and the binding names that Worker (`script_name` in wrangler.toml). Made by {@link remoteWorkflow}.
+ */
+export interface RemoteWorkflow<Params = unknown> {
+	readonly remote: { readonly name?: string; readonly script?: string };
+	/** Type only: the workflow's params. */
+	readonly [remoteParams]?: Params;
+}
+
+/**
+ * Declares, in {@link withWorkflows}' bindings, a workflow hosted by another Worker.
+ * @param options `script`: the Worker that exports the engine (as in the binding's `script_name`);
+ *   `name`: the workflow's name there. Both only label the workflow in errors and the admin API.
+ * @example
+ * ```ts
+ * // wrangler.toml: [[durable_objects.bindings]] name = "ORDERS", class_name = "OrderWorkflowEngine", script_name = "orders"
+ * export default withWorkflows({ ORDERS: remoteWorkflow<OrderParams>({ script: "orders" }) }, handlers);
+ * ```
+ */
+export function remoteWorkflow<Params = unknown>(
+	options: { name?: string; script?: string } = {},
+): RemoteWorkflow<Params> {
+	const { name, script } = parse(remoteWorkflowSchema, options, "remoteWorkflow options");
+	return {
+		remote: {
+			...(name === undefined ? {} : { name }),
+			...(script === undefined ? {} : { script }),
+		},
+	};
+}
+
+/** What {@link withWorkflows} accepts for a binding: the engine class it hosts, or a remote workflow. */
+export type WorkflowSource<Params = unknown> = WorkflowEngineClass<Params> | RemoteWorkflow<Params>;
+
+/** The params of a workflow as {@link withWorkflows}' bindings name it. */
+type ParamsOf<Source> =
+	Source extends WorkflowEngineClass<infer Params>
+		? Params
+		: Source extends RemoteWorkflow<infer Params>
+			? Params
+			: unknown;
+
+/** A binding of `wrangler types`' Env as withWorkflows makes it: an engine namespace becomes a Workflow. */
+type Bound<Binding> =
+	Binding extends DurableObjectNamespace<infer Engine>
+		? 0 extends 1 & Engine
+			? Binding
+			: [Engine] extends [WorkflowEngine<infer Params>]
+				? Workflow<Params>
+				: Binding
+		: Binding;
+
+/**
+ * `Env` as {@link withWorkflows} makes it at run time: each Durable Object namespace of a
+ * workflow engine is that workflow's `Workflow<Params>`, and so is each binding named in
+ * `Bindings` (the object passed to withWorkflows, for a workflow another Worker hosts, whose
+ * namespace `wrangler types` cannot type). For the `Env` that `wrangler types` generates; declare
+ * engines with `class X extends createWorkflowEngine(...) {}` so that it can name them.
+ * @example
+ * ```ts
+ * export default withWorkflows({ MY_WORKFLOW: MyWorkflowEngine }, {
+ *   async fetch(request: Request, env: WorkflowEnv<Env>) {
+ *     return Response.json({ id: (await env.MY_WORKFLOW.create()).id });
+ *   },
+ * });
+ * ```
+ */
+export type WorkflowEnv<Env, Bindings = Record<never, never>> = {
+	[K in keyof Env | keyof Bindings]: K extends keyof Bindings
+		? Workflow<ParamsOf<Bindings[K]>>
+		: K extends keyof Env
+			? Bound<Env[K]>
+			: never;
+};
 
 // Filled when the Worker's module is evaluated (withWorkflows runs at import time), read by the
 // engine objects of the same module when they hand a workflow its env.
-const registered = new Map<string, EngineClass>();
+const registered = new Map<string, WorkflowSource>();
 const wrapped = new WeakMap<object, object>();
+
+/** How to bind `name` in wrangler.toml, for an error message. */
+function bindingAdvice(name: string, source: WorkflowSource): string {
+	if ("remote" in source) {
+		const { name: workflow, script } = source.remote;
+		return `add a durable_objects binding named "${name}" (with script_name = "${script ?? "<the Worker that hosts it>"}") for workflow "${workflow ?? name}" to wrangler.toml`;
+	}
+	return `add a durable_objects binding named "${name}" for the engine of workflow "${source.definition?.name}" to wrangler.toml`;
+}
 
 /**
  * `env` with every registered workflow binding replaced by its `Workflow` shim. The result is
@@ -25,12 +112,12 @@ export function wrapEnv<Env>(env: Env): Env {
 	const cached = wrapped.get(env);
 	if (cached) return cached as Env;
 	const result: Record<string, unknown> = { ...(env as Record<string, unknown>) };
-	for (const [name, engine] of registered) {
+	for (const [name, source] of registered) {
 		const namespace = result[name];
 		if (!isDurableObjectNamespace(namespace)) {
 			// A misspelt or missing binding would otherwise surface later as "create is not a function".
 			throw new Error(
-				`withWorkflows: env.${name} is not a Durable Object namespace; add a durable_objects binding named "${name}" for the engine of workflow "${engine.definition?.name}" to wrangler.toml`,
+				`withWorkflows: env.${name} is not a Durable Object namespace; ${bindingAdvice(name, source)}`,
 			);
 		}
 		result[name] = workflowBinding(namespace as DurableObjectNamespace<WorkflowEngine>);
@@ -40,22 +127,6 @@ export function wrapEnv<Env>(env: Env): Env {
 	return result as Env;
 }
 
-/**
- * Wraps a Worker's handlers so that, inside `fetch`, `queue`, `scheduled` (and every other
- * handler) and inside every workflow's `this.env`, each named binding is a `Workflow`.
- *
- * @param bindings The env binding names of your workflow engines, each with its engine class.
- * @param handler Your Worker's handlers, written against an `Env` whose bindings are `Workflow`s.
- * @example
- * ```ts
- * export default withWorkflows({ ORDER_WORKFLOW: OrderWorkflowEngine }, {
- *   async fetch(request, env) {
- *     const instance = await env.ORDER_WORKFLOW.create({ params: { orderId: "42" } });
- *     return Response.json({ id: instance.id });
- *   },
- * });
- * ```
- */
 /** Options of {@link withWorkflows}. */
 export interface WithWorkflowsOptions {
 	/**
@@ -65,14 +136,36 @@ export interface WithWorkflowsOptions {
 	admin?: boolean | AdminOptions;
 }
 
+/** A `WorkerEntrypoint` subclass, as a Worker's default export. */
+type EntrypointClass = new (ctx: never, env: never) => object;
+
+/**
+ * Wraps a Worker's default export so that, inside its handlers (`fetch`, `queue`, `scheduled`,
+ * every other one, and a `WorkerEntrypoint`'s methods through `this.env`) and inside every
+ * workflow's `this.env`, each named binding is a `Workflow`.
+ *
+ * @param bindings The env binding names of your workflows, each with its engine class (or
+ *   {@link remoteWorkflow} for one another Worker hosts).
+ * @param handler Your Worker's handlers, or your `WorkerEntrypoint` class; type their env as
+ *   your own `Env` whose bindings are `Workflow`s, or as `WorkflowEnv<Env>` for the `Env` of
+ *   `wrangler types`.
+ * @example
+ * ```ts
+ * export default withWorkflows({ ORDER_WORKFLOW: OrderWorkflowEngine }, {
+ *   async fetch(request, env: WorkflowEnv<Env>) {
+ *     const instance = await env.ORDER_WORKFLOW.create({ params: { orderId: "42" } });
+ *     return Response.json({ id: instance.id });
+ *   },
+ * });
+ * ```
+ */
 // `Env` defaults to `never` so that a handler annotated with its own env type (the product's
 // `satisfies ExportedHandler<Env>` style) is accepted without naming Env here.
-export function withWorkflows<Env = never, H extends ExportedHandler<Env> = ExportedHandler<Env>>(
-	bindings: Record<string, EngineClass>,
-	handler: H,
-	options: WithWorkflowsOptions = {},
-): H {
-	for (const [name, engine] of Object.entries(bindings)) registered.set(name, engine);
+export function withWorkflows<
+	Env = never,
+	H extends ExportedHandler<Env> | EntrypointClass = ExportedHandler<Env>,
+>(bindings: Record<string, WorkflowSource>, handler: H, options: WithWorkflowsOptions = {}): H {
+	for (const [name, source] of Object.entries(bindings)) registered.set(name, source);
 	const { admin } = parse(withWorkflowsOptionsSchema, options, "withWorkflows options");
 	const adminFetch =
 		admin === undefined || admin === false
@@ -80,6 +173,7 @@ export function withWorkflows<Env = never, H extends ExportedHandler<Env> = Expo
 			: adminHandler(bindings, admin === true ? {} : admin, (env, binding) => {
 					return (wrapEnv(env) as Record<string, Workflow>)[binding] as Workflow;
 				});
+	if (typeof handler === "function") return wrapEntrypoint(handler, adminFetch) as H;
 	const result: Record<string, unknown> = {};
 	for (const [key, value] of Object.entries(handler)) {
 		result[key] =
@@ -96,6 +190,41 @@ export function withWorkflows<Env = never, H extends ExportedHandler<Env> = Expo
 	}
 	return result as H;
 }
+
+type AdminFetch = (request: Request, env: unknown) => Promise<Response | undefined>;
+
+/**
+ * A subclass of the Worker's `WorkerEntrypoint` class that hands it the wrapped env (workerd
+ * constructs it per request with `(ctx, env)`), and answers admin requests before its `fetch`.
+ */
+function wrapEntrypoint(Entrypoint: EntrypointClass, adminFetch: AdminFetch | undefined): object {
+	const Base = Entrypoint as unknown as new (ctx: unknown, env: unknown) => { env?: unknown };
+	const Wrapped = class extends Base {
+		constructor(ctx: unknown, env: unknown) {
+			super(ctx, wrapEnv(env));
+		}
+	};
+	Object.defineProperty(Wrapped, "name", { value: Entrypoint.name });
+	if (adminFetch) {
+		const userFetch = (Base.prototype as { fetch?: (request: Request) => unknown }).fetch;
+		Object.defineProperty(Wrapped.prototype, "fetch", {
+			configurable: true,
+			writable: true,
+			async value(this: { env: unknown }, request: Request) {
+				return (
+					(await adminFetch(request, this.env)) ??
+					(userFetch ? userFetch.call(this, request) : new Response("not found", { status: 404 }))
+				);
+			},
+		});
+	}
+	return Wrapped;
+}
+
+const remoteWorkflowSchema = z.strictObject({
+	name: z.optional(workflowNameSchema),
+	script: z.optional(z.string().check(z.minLength(1, "must not be empty"))),
+});
 
 const withWorkflowsOptionsSchema = z.strictObject({
 	admin: z.optional(z.union([z.boolean(), adminOptionsSchema])),

@@ -53,7 +53,20 @@ export interface WorkflowEngineOptions {
 	stepLimit?: number;
 }
 
-interface Definition {
+/** A type-only key: no value exists at run time. */
+declare const workflowParams: unique symbol;
+
+/**
+ * The class {@link createWorkflowEngine} returns: a Durable Object class hosting the instances of
+ * a workflow whose params are `Params`.
+ */
+export interface WorkflowEngineClass<Params = unknown> {
+	new (ctx: DurableObjectState, env: Cloudflare.Env): WorkflowEngine<Params>;
+	readonly definition: Definition | undefined;
+}
+
+/** What {@link createWorkflowEngine} recorded: the workflow class, its name and its step limit. */
+export interface Definition {
 	workflow: WorkflowClass;
 	name: string;
 	stepLimit: number;
@@ -78,8 +91,10 @@ const SETTLED = new Set<Status>([
  * binding's; each runs without awaiting anything but storage, so concurrent calls, alarms and
  * the run's own progress apply one at a time and always leave one valid state.
  */
-export class WorkflowEngine extends DurableObject {
+export class WorkflowEngine<Params = unknown> extends DurableObject {
 	static definition: Definition | undefined;
+	/** Type only: the params of the workflow this engine hosts (read by {@link WorkflowEnv}). */
+	declare readonly [workflowParams]?: Params;
 
 	readonly journal: Journal;
 	readonly #definition: Definition;
@@ -686,20 +701,21 @@ function earliest(a: number | null, b: number | null): number | null {
  * @throws WorkflowValidationError if `name` is not a valid workflow name or `stepLimit` is not a positive integer.
  * @example
  * ```ts
- * export const OrderWorkflowEngine = createWorkflowEngine(OrderWorkflow, { name: "order-workflow" });
+ * // A class declaration, so that `wrangler types` can name it as the binding's type:
+ * export class OrderWorkflowEngine extends createWorkflowEngine(OrderWorkflow, { name: "order-workflow" }) {}
  * ```
  */
 export function createWorkflowEngine<Env, Params>(
 	Workflow: WorkflowClass<Env, Params>,
 	options: WorkflowEngineOptions,
-): typeof WorkflowEngine {
+): WorkflowEngineClass<Params> {
 	const { name, stepLimit } = parse(engineOptionsSchema, options, "createWorkflowEngine options");
 	const definition: Definition = {
 		workflow: Workflow as WorkflowClass,
 		name,
 		stepLimit: stepLimit ?? DEFAULT_STEP_LIMIT,
 	};
-	return class extends WorkflowEngine {
+	return class extends WorkflowEngine<Params> {
 		static override definition = definition;
 	};
 }
