@@ -33,6 +33,9 @@ Options:
 
 class UsageError extends Error {}
 
+/** The header the admin API sends with every answer (src/admin/api.ts). */
+const ADMIN_HEADER = "x-do-workflows-admin";
+
 const WITH_ID = new Set([
 	"describe",
 	"history",
@@ -79,6 +82,15 @@ async function api(target, route, init = {}) {
 		});
 	} catch (error) {
 		throw new Error(`cannot reach ${target.url}: ${/** @type {Error} */ (error).cause ?? error}`);
+	}
+	if (!response.headers.has(ADMIN_HEADER)) {
+		// The Worker's own routes answered: it does not mount the admin API, or not at this path.
+		await response.body?.cancel();
+		throw new Error(
+			`the Worker at ${target.url} did not answer as a do-workflows admin API (${init.method ?? "GET"} ${url.pathname}: HTTP ${response.status}, without the ${ADMIN_HEADER} header). ` +
+				"Enable the admin API in the Worker with withWorkflows(bindings, handler, { admin: true }) (docs/operations.md), " +
+				"or point --url and --path at where it is mounted.",
+		);
 	}
 	const body = response.status === 204 ? null : await response.json().catch(() => null);
 	if (!response.ok) {
@@ -226,20 +238,22 @@ export async function main(argv) {
 	const print = (/** @type {unknown} */ body, /** @type {() => string} */ human) =>
 		values.json ? JSON.stringify(body, null, 2) : human();
 
+	// Every command asks this first: a Worker that does not answer it as the admin API gets no
+	// other request (a POST meant for the API would reach the Worker's own routes).
+	const served = await api(target, "/workflows");
 	if (command === "workflows") {
-		const body = await api(target, "/workflows");
 		return {
-			out: print(body, () =>
+			out: print(served, () =>
 				table([
 					["binding", "name"],
-					...body.workflows.map((/** @type {any} */ w) => [w.binding, w.name]),
+					...served.workflows.map((/** @type {any} */ w) => [w.binding, w.name]),
 				]),
 			),
 		};
 	}
 	let binding = values.workflow;
 	if (binding === undefined) {
-		const { workflows } = await api(target, "/workflows");
+		const { workflows } = served;
 		if (workflows.length !== 1) {
 			throw new UsageError(
 				`the Worker serves ${workflows.length} workflows; pick one with --workflow (${workflows.map((/** @type {any} */ w) => w.binding).join(", ")})`,

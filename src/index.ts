@@ -5,6 +5,7 @@
  * - {@link createWorkflowEngine}: the Durable Object class that hosts a workflow's instances.
  * - {@link withWorkflows}: wraps a Worker's handlers so `env.X` is a `Workflow`.
  * - {@link workflowBinding}: the same `Workflow` shim, for code outside a wrapped handler.
+ * - {@link env}: `cloudflare:workers`' `env`, with those bindings as `Workflow`s.
  * - {@link listInstances}, {@link getInstanceHistory}, {@link waitForResult}: beyond the product.
  */
 
@@ -27,6 +28,7 @@ export {
 	type WorkflowSource,
 	withWorkflows,
 } from "./binding/env.js";
+export { env } from "./binding/runtime-env.js";
 export { workflowBinding } from "./binding/workflow.js";
 export {
 	createWorkflowEngine,

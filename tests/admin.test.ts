@@ -3,7 +3,7 @@
  * route, validation of every body and query, and each route's effect.
  */
 import { SELF } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished, vi } from "vitest";
 import { adminHandler } from "../src/admin/api";
 import { fastForward, scenarioWorkflow, uniqueId, waitForStatus } from "./helpers";
 import { ScenarioEngine } from "./workflows";
@@ -84,6 +84,54 @@ describe("authentication", () => {
 		expect(html).not.toContain(TOKEN);
 		const other = await SELF.fetch("http://worker/not-admin");
 		expect(await other.json()).toHaveProperty("id");
+	});
+});
+
+describe("the admin header", () => {
+	it("marks every answer of the API and dashboard, and none of the Worker's own", async () => {
+		const id = uniqueId("admin-header");
+		const answers = [
+			await SELF.fetch("http://worker/__workflows"),
+			await call("http://worker/__workflows/api/workflows", { token: null }),
+			await call("http://worker/__workflows/api/workflows"),
+			await call("", post({ id, params: { scenario: "basic" } })),
+			await call("", post({ id, params: { scenario: "basic" } })),
+			await call("?limit=1000"),
+			await call("/x/unknown", post()),
+			await call("", { method: "PUT" }),
+			await call(`/${id}`, { method: "DELETE" }),
+		];
+		expect(answers.map((response) => response.status)).toEqual([
+			200, 401, 200, 201, 409, 400, 404, 405, 204,
+		]);
+		for (const response of answers) {
+			expect(response.headers.get("x-do-workflows-admin"), String(response.status)).toBe("1");
+			await response.body?.cancel();
+		}
+		const own = await SELF.fetch("http://worker/not-admin");
+		expect(own.headers.has("x-do-workflows-admin")).toBe(false);
+		await own.body?.cancel();
+	});
+
+	it("answers a fault with a 500 of its own, not the runtime's", async () => {
+		const logged = vi.spyOn(console, "error").mockImplementation(() => {});
+		onTestFinished(() => logged.mockRestore());
+		const handler = adminHandler({ SCENARIO: ScenarioEngine }, {}, () => {
+			throw new TypeError("the binding broke");
+		});
+		const response = await handler(
+			new Request("http://worker/__workflows/api/workflows/SCENARIO/instances", {
+				headers: { authorization: `Bearer ${TOKEN}` },
+			}),
+			{ WORKFLOWS_ADMIN_TOKEN: TOKEN },
+		);
+		expect(response?.status).toBe(500);
+		expect(response?.headers.get("x-do-workflows-admin")).toBe("1");
+		expect(await response?.json()).toEqual({
+			error: { name: "TypeError", message: "the binding broke" },
+		});
+		// The fault is still in the Worker's log.
+		expect(logged).toHaveBeenCalledWith("do-workflows admin API:", expect.any(TypeError));
 	});
 });
 

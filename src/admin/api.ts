@@ -77,6 +77,12 @@ const listQuery = z.strictObject({
 const instant = (value: string | undefined) =>
 	value === undefined ? undefined : /^\d+$/.test(value) ? Number(value) : value;
 
+/**
+ * Sent with every answer of the admin API and dashboard (`1`, the API's version), so that a client
+ * such as the CLI tells them from a Worker's own routes.
+ */
+export const ADMIN_HEADER = "x-do-workflows-admin";
+
 function json(body: unknown, status = 200): Response {
 	return Response.json(body, {
 		status,
@@ -131,7 +137,7 @@ export function adminHandler(
 	const tokenSecret = options.tokenSecret ?? "WORKFLOWS_ADMIN_TOKEN";
 	const page = dashboardHtml(base);
 
-	return async (request: Request, env: unknown): Promise<Response | undefined> => {
+	const answer = async (request: Request, env: unknown): Promise<Response | undefined> => {
 		const url = new URL(request.url);
 		if (url.pathname !== base && !url.pathname.startsWith(`${base}/`)) return undefined;
 		const rest = url.pathname.slice(base.length);
@@ -158,8 +164,18 @@ export function adminHandler(
 			if (isWorkflowError(error)) {
 				return failure(HTTP_STATUS[error.code] ?? 400, error.name, error.message);
 			}
-			throw error;
+			// A fault: logged, and answered by the API itself (a bare 500 would look like another Worker's).
+			console.error("do-workflows admin API:", error);
+			return error instanceof Error
+				? failure(500, error.name, error.message)
+				: failure(500, "Error", String(error));
 		}
+	};
+
+	return async (request: Request, env: unknown): Promise<Response | undefined> => {
+		const response = await answer(request, env);
+		response?.headers.set(ADMIN_HEADER, "1");
+		return response;
 	};
 
 	async function route(request: Request, url: URL, rest: string, env: unknown): Promise<Response> {

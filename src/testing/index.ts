@@ -111,7 +111,17 @@ function workflowView(namespace: Namespace): Workflow & Namespace {
 		newUniqueId: (options) => namespace.newUniqueId(options),
 		getByName: (name, options) => namespace.getByName(name, options),
 		jurisdiction: (jurisdiction) => namespace.jurisdiction(jurisdiction),
+		// What cloudflare:test's introspectors call on a binding: a test that still imports them
+		// from there is told which import to change.
+		unsafeStartIntrospection: () => wrongKit("introspectWorkflow"),
+		unsafeGetInstanceModifier: () => wrongKit("introspectWorkflowInstance"),
 	} as Workflow & Namespace;
+}
+
+function wrongKit(fn: string): never {
+	throw new Error(
+		`${fn}() from "cloudflare:test" cannot introspect a do-workflows workflow: import ${fn} from "do-workflows/testing" instead (docs/testing.md)`,
+	);
 }
 
 /**
