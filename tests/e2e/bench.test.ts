@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync
 import { join } from "node:path";
 import { stripVTControlCharacters } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { delay, ROOT, removeDir, tempDir, waitFor } from "./wrangler";
+import { delay, liveInGroup, ROOT, removeDir, tempDir, waitFor } from "./wrangler";
 
 /** The workloads the smoke run covers: every code path of run.mjs but the tmpfs and sleepy variants. */
 const ONLY = ["steps", "journal", "instances", "memory", "capacity", "wake"];
@@ -49,42 +49,6 @@ interface Run {
 	signal: NodeJS.Signals | null;
 	output: string;
 	pgid: number;
-}
-
-/**
- * The live processes of group `pgid` ("pid name" strings), from /proc; a zombie (exited, waiting
- * to be reaped, as esbuild's service process is for a moment once node exits) does not count.
- * Where there is no /proc, signal 0 tells whether the group has any process.
- */
-function liveInGroup(pgid: number): string[] {
-	let entries: string[];
-	try {
-		entries = readdirSync("/proc");
-	} catch {
-		try {
-			process.kill(-pgid, 0);
-			return [`process group ${pgid}`];
-		} catch {
-			return [];
-		}
-	}
-	const live: string[] = [];
-	for (const entry of entries) {
-		if (!/^\d+$/.test(entry)) continue;
-		let stat: string;
-		try {
-			stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-		} catch {
-			continue; // exited meanwhile
-		}
-		// "pid (comm) state ppid pgrp ...": comm may contain spaces and parentheses.
-		const close = stat.lastIndexOf(")");
-		const [state = "?", , group = "0"] = stat.slice(close + 2).split(" ");
-		if (Number(group) === pgid && state !== "Z" && state !== "X") {
-			live.push(`${entry} ${stat.slice(stat.indexOf("(") + 1, close)}`);
-		}
-	}
-	return live;
 }
 
 /**

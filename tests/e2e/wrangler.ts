@@ -191,6 +191,11 @@ function survivors(pgid: number, tree: ReadonlySet<number>): string[] {
 		.map((proc) => `${proc.pid} ${proc.name}`);
 }
 
+/** Live processes of group `pgid` ("pid name" strings); a zombie does not count. */
+export function liveInGroup(pgid: number): string[] {
+	return survivors(pgid, new Set());
+}
+
 /** `pid` and all its live descendants, from /proc (empty where there is no /proc). */
 function processTree(pid: number): Set<number> {
 	const table = processTable() ?? [];
