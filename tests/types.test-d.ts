@@ -181,3 +181,8 @@ type RemoteEnv = WorkflowEnv<
 >;
 expectTypeOf<RemoteEnv["ORDERS"]>().toEqualTypeOf<Workflow<{ orderId: string }>>();
 expectTypeOf<RemoteEnv["CACHE"]>().toEqualTypeOf<KVNamespace>();
+
+// An optional binding stays optional.
+type WithOptional = WorkflowEnv<{ OPTIONAL?: KVNamespace; FIXED: string }>;
+expectTypeOf<{ FIXED: string }>().toExtend<WithOptional>();
+expectTypeOf<WithOptional["OPTIONAL"]>().toEqualTypeOf<KVNamespace | undefined>();

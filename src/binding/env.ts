@@ -82,12 +82,9 @@ type Bound<Binding> =
  * ```
  */
 export type WorkflowEnv<Env, Bindings = Record<never, never>> = {
-	[K in keyof Env | keyof Bindings]: K extends keyof Bindings
-		? Workflow<ParamsOf<Bindings[K]>>
-		: K extends keyof Env
-			? Bound<Env[K]>
-			: never;
-};
+	// Mapped over Env's own keys, so optional and readonly bindings stay so.
+	[K in keyof Env]: K extends keyof Bindings ? Workflow<ParamsOf<Bindings[K]>> : Bound<Env[K]>;
+} & { [K in Exclude<keyof Bindings, keyof Env>]: Workflow<ParamsOf<Bindings[K]>> };
 
 // Filled when the Worker's module is evaluated (withWorkflows runs at import time), read by the
 // engine objects of the same module when they hand a workflow its env.

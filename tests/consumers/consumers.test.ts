@@ -11,7 +11,18 @@
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+	cpSync,
+	existsSync,
+	mkdirSync,
+	mkdtempSync,
+	readdirSync,
+	readFileSync,
+	renameSync,
+	rmSync,
+	statSync,
+	writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -100,19 +111,32 @@ const installs = new Map<Profile, string>();
 beforeAll(async () => {
 	mkdirSync(WORK, { recursive: true });
 	// `npm pack` runs prepack (the build), so the tarball is what `npm publish` would upload. Its
-	// --json answer is the last thing it prints, after the build's own output.
+	// --json answer is the last thing it prints, after the build's own output. Each run packs into
+	// a directory of its own, so runs side by side do not overwrite each other's tarball.
+	const packDir = mkdtempSync(join(WORK, "pack-"));
 	const printed = await must(
 		"npm",
-		["pack", "--json", "--pack-destination", WORK, "--loglevel=error"],
+		["pack", "--json", "--pack-destination", packDir, "--loglevel=error"],
 		ROOT,
 	);
 	const packed = JSON.parse(printed.slice(printed.search(/^\[/m))) as { filename: string }[];
-	const tarball = join(WORK, packed[0]?.filename ?? "missing.tgz");
+	const packedFile = join(packDir, packed[0]?.filename ?? "missing.tgz");
 	const key = createHash("sha256")
-		.update(readFileSync(tarball))
+		.update(readFileSync(packedFile))
 		.update(JSON.stringify([PROFILES, TYPESCRIPT_5]))
 		.digest("hex")
 		.slice(0, 16);
+	// Installs of earlier versions of the package (over an hour old) are removed, not kept forever.
+	for (const entry of readdirSync(WORK)) {
+		const dir = join(WORK, entry);
+		if (entry !== key && Date.now() - statSync(dir).mtimeMs > 3_600_000) {
+			rmSync(dir, { recursive: true, force: true });
+		}
+	}
+	mkdirSync(join(WORK, key), { recursive: true });
+	const tarball = join(WORK, key, "do-workflows.tgz");
+	if (!existsSync(tarball)) renameSync(packedFile, tarball);
+	rmSync(packDir, { recursive: true, force: true });
 	await Promise.all(
 		(Object.keys(PROFILES) as Profile[]).map(async (profile) => {
 			const dir = join(WORK, key, profile);
