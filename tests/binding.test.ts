@@ -281,6 +281,15 @@ describe("withWorkflows", () => {
 		});
 	});
 
+	it("serves the admin API before a fetch written as a class field", async () => {
+		const admin = await env.FIELD_ENTRY.fetch("http://example.com/__workflows/api/workflows", {
+			headers: { authorization: `Bearer ${env.WORKFLOWS_ADMIN_TOKEN}` },
+		});
+		expect(await admin.json()).toEqual({ workflows: [{ binding: "SCENARIO", name: "scenario" }] });
+		const own = await env.FIELD_ENTRY.fetch("http://example.com/anything");
+		expect(await own.text()).toBe("own fetch");
+	});
+
 	it("binds a workflow another Worker hosts (remoteWorkflow, script_name)", async () => {
 		const id = await env.CLASS_ENTRY.createRemote();
 		// The same engine class behind both bindings: the instance is there through either.

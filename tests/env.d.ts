@@ -8,6 +8,7 @@ declare namespace Cloudflare {
 		/** The scenario engine again, bound through script_name (tests/wrangler.toml). */
 		REMOTE_SCENARIO: DurableObjectNamespace<import("./workflows").ScenarioEngine>;
 		CLASS_ENTRY: Service<InstanceType<typeof import("./worker").ClassEntry>>;
+		FIELD_ENTRY: Service<InstanceType<typeof import("./worker").FieldEntry>>;
 		WORKFLOWS_ADMIN_TOKEN: string;
 	}
 }

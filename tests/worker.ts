@@ -43,3 +43,12 @@ export const ClassEntry = withWorkflows(
 	},
 	{ admin: true },
 );
+
+/** A WorkerEntrypoint whose fetch is a class field (the instance's own), with the admin API. */
+export const FieldEntry = withWorkflows(
+	{ SCENARIO: ScenarioEngine },
+	class FieldEntry extends WorkerEntrypoint<WorkflowEnv<Cloudflare.Env>> {
+		override fetch = async (): Promise<Response> => new Response("own fetch");
+	},
+	{ admin: true },
+);

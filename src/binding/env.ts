@@ -195,23 +195,33 @@ type AdminFetch = (request: Request, env: unknown) => Promise<Response | undefin
  * constructs it per request with `(ctx, env)`), and answers admin requests before its `fetch`.
  */
 function wrapEntrypoint(Entrypoint: EntrypointClass, adminFetch: AdminFetch | undefined): object {
-	const Base = Entrypoint as unknown as new (ctx: unknown, env: unknown) => { env?: unknown };
+	type Fetch = (request: Request) => unknown;
+	const Base = Entrypoint as unknown as new (
+		ctx: unknown,
+		env: unknown,
+	) => { env: unknown; fetch?: Fetch };
+	/** The admin API first, then the class's own fetch (or 404 if it has none). */
+	const withAdmin = async (self: { env: unknown }, request: Request, own: Fetch | undefined) =>
+		(await adminFetch?.(request, self.env)) ??
+		(own ? own.call(self, request) : new Response("not found", { status: 404 }));
 	const Wrapped = class extends Base {
 		constructor(ctx: unknown, env: unknown) {
 			super(ctx, wrapEnv(env));
+			// A fetch written as a class field is the instance's own, shadowing the prototype's.
+			const own = Object.getOwnPropertyDescriptor(this, "fetch")?.value as unknown;
+			if (adminFetch && typeof own === "function") {
+				this.fetch = (request: Request) => withAdmin(this, request, own as Fetch);
+			}
 		}
 	};
 	Object.defineProperty(Wrapped, "name", { value: Entrypoint.name });
 	if (adminFetch) {
-		const userFetch = (Base.prototype as { fetch?: (request: Request) => unknown }).fetch;
+		const own = Base.prototype.fetch;
 		Object.defineProperty(Wrapped.prototype, "fetch", {
 			configurable: true,
 			writable: true,
-			async value(this: { env: unknown }, request: Request) {
-				return (
-					(await adminFetch(request, this.env)) ??
-					(userFetch ? userFetch.call(this, request) : new Response("not found", { status: 404 }))
-				);
+			value(this: { env: unknown }, request: Request) {
+				return withAdmin(this, request, own);
 			},
 		});
 	}
