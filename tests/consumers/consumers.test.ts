@@ -4,7 +4,8 @@
  * installed (with npm, from the registry for everything else) into small fixture apps, each
  * type-checked with TypeScript 5.9 and 7 under the tsconfig `npm create cloudflare` writes, with
  * @cloudflare/workers-types 4 or 5 or with the Env and runtime types `wrangler types` generates.
- * The ported C3 hello-world-workflows app also runs under `wrangler dev`.
+ * The ported C3 hello-world-workflows app also runs under `wrangler dev`, and so does a Worker that
+ * starts the workflows another Worker hosts (script_name), beside that Worker.
  *
  * Installs are kept in the system temp directory, keyed by the tarball's hash and the versions
  * below, so a second run with an unchanged package reuses them.
@@ -61,6 +62,7 @@ const CASES: { fixture: string; profile: Profile }[] = [
 	{ fixture: "hello-workflows", profile: "wrangler-types" },
 	{ fixture: "entrypoint-class", profile: "wrangler-types" },
 	{ fixture: "cross-script", profile: "wrangler-types" },
+	{ fixture: "orders-worker", profile: "wrangler-types" },
 	{ fixture: "own-env", profile: "workers-types-5" },
 	{ fixture: "own-env", profile: "workers-types-4" },
 ];
@@ -264,5 +266,48 @@ describe("the ported C3 hello-world-workflows app under wrangler dev", () => {
 			context: () => server?.report() ?? "",
 		});
 		expect(done.output).toEqual({ files: 2, approved: true });
+	});
+});
+
+describe("a Worker starting the workflows another Worker hosts, under wrangler dev", () => {
+	let server: DevServer | undefined;
+	let persist: string | undefined;
+
+	beforeAll(async () => {
+		persist = tempDir("consumer-cross");
+		const install = installs.get("wrangler-types") as string;
+		server = await DevServer.start({
+			port: await freePort(),
+			persistTo: persist,
+			config: join(install, "cross-script", "wrangler.jsonc"),
+			moreConfigs: [join(install, "orders-worker", "wrangler.jsonc")],
+		});
+		return async () => {
+			try {
+				await server?.stop();
+			} finally {
+				if (persist) removeDir(persist);
+			}
+		};
+	}, 180_000);
+
+	it("creates an instance through the script_name binding and sees it complete there", async () => {
+		if (!server) throw new Error("wrangler dev did not start");
+		const created = (await (await server.fetch("/?order=42")).json()) as { id: string };
+		const done = await waitFor(
+			async () =>
+				(await (await (server as DevServer).fetch(`/?id=${created.id}`)).json()) as {
+					status: string;
+					output?: unknown;
+				},
+			(status) => status.status === "complete",
+			{
+				timeoutMs: 60_000,
+				what: "the remote instance to complete",
+				context: () => server?.report() ?? "",
+			},
+		);
+		// The output comes from the workflow the other Worker hosts.
+		expect(done.output).toEqual({ confirmation: "confirmed 42", workflow: "orders" });
 	});
 });

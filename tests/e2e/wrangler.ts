@@ -341,6 +341,8 @@ export interface DevServerOptions {
 	persistTo: string;
 	/** Wrangler config; default: the root wrangler.toml. */
 	config?: string;
+	/** More Workers in the same `wrangler dev` (a `--config` each), reachable by service and script_name bindings. */
+	moreConfigs?: string[];
 	/** How long to wait for the server to answer. Default: 90 s. */
 	readyTimeoutMs?: number;
 	/** `--var NAME:VALUE` for each entry (the admin token, say). */
@@ -369,6 +371,7 @@ export class DevServer {
 				"dev",
 				"--config",
 				config,
+				...(options.moreConfigs ?? []).flatMap((more) => ["--config", more]),
 				"--ip",
 				"127.0.0.1",
 				"--port",
