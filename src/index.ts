@@ -20,14 +20,6 @@ export type {
 	WorkflowStepEvent,
 } from "cloudflare:workers";
 export type { AdminOptions } from "./admin/api.js";
-export {
-	type RemoteWorkflow,
-	remoteWorkflow,
-	type WithWorkflowsOptions,
-	type WorkflowEnv,
-	type WorkflowSource,
-	withWorkflows,
-} from "./binding/env.js";
 export { env } from "./binding/runtime-env.js";
 export { workflowBinding } from "./binding/workflow.js";
 export {
@@ -96,3 +88,11 @@ export {
 	type WorkflowLike,
 	waitForResult,
 } from "./operations.js";
+export {
+	type RemoteWorkflow,
+	remoteWorkflow,
+	type WithWorkflowsOptions,
+	type WorkflowEnv,
+	type WorkflowSource,
+	withWorkflows,
+} from "./with-workflows.js";

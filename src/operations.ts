@@ -7,9 +7,8 @@
  * engine's Durable Object namespace itself).
  */
 import { engineNamespace } from "./binding/namespace.js";
-import type { WorkflowEngine } from "./engine/engine.js";
 import type { InstanceHistory } from "./engine/history.js";
-import type { RpcResult } from "./engine/protocol.js";
+import type { EngineNamespace, EngineStub, RpcResult } from "./engine/protocol.js";
 import { isFinalStatus } from "./engine/status.js";
 import {
 	deserializeError,
@@ -26,7 +25,7 @@ import {
 } from "./limits.js";
 import { LISTING_SHARDS, type ListingEntry, shardOf, shardStub } from "./listing/shard.js";
 
-type Namespace = DurableObjectNamespace<WorkflowEngine>;
+type Namespace = EngineNamespace;
 
 /** A workflow binding as these helpers take it. */
 export type WorkflowLike = Workflow<never> | Workflow | DurableObjectNamespace;
@@ -63,7 +62,7 @@ export interface InstancePage {
 	cursor?: string;
 }
 
-function stub(namespace: Namespace, name: string): DurableObjectStub<WorkflowEngine> {
+function stub(namespace: Namespace, name: string): EngineStub {
 	return namespace.get(namespace.idFromName(name));
 }
 

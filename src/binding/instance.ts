@@ -1,5 +1,4 @@
-import type { WorkflowEngine } from "../engine/engine.js";
-import type { RpcResult } from "../engine/protocol.js";
+import type { EngineNamespace, EngineStub, RpcResult } from "../engine/protocol.js";
 import { deserializeError, InstanceNotFoundError, NotSupportedError } from "../errors.js";
 import { assertStorable, parse, restartOptionsSchema, sendEventSchema } from "../limits.js";
 
@@ -21,16 +20,16 @@ export function unwrap<T>(result: RpcResult<T>, id?: string): T {
  */
 export class InstanceHandle implements WorkflowInstance {
 	readonly id: string;
-	readonly #namespace: DurableObjectNamespace<WorkflowEngine>;
+	readonly #namespace: EngineNamespace;
 
-	constructor(id: string, namespace: DurableObjectNamespace<WorkflowEngine>) {
+	constructor(id: string, namespace: EngineNamespace) {
 		this.id = id;
 		this.#namespace = namespace;
 	}
 
 	// A stub breaks for good when its object is reset (a crash, a deploy); a fresh one per call
 	// keeps a handle usable for as long as the caller holds it. Getting a stub makes no request.
-	get #stub(): DurableObjectStub<WorkflowEngine> {
+	get #stub(): EngineStub {
 		return this.#namespace.get(this.#namespace.idFromName(this.id));
 	}
 

@@ -1,6 +1,8 @@
-import type { WorkflowEngine } from "../engine/engine.js";
+import type { EngineNamespace } from "../engine/protocol.js";
 import { WorkflowValidationError } from "../errors.js";
-import { ENGINE_NAMESPACE } from "./workflow.js";
+
+/** Where a binding keeps its engine namespace, for the test kit (`do-workflows/testing`). */
+export const ENGINE_NAMESPACE = Symbol.for("do-workflows.engine-namespace");
 
 /**
  * True for a Durable Object namespace binding. Checked by its tag, not by its methods: a service
@@ -15,10 +17,7 @@ export function isDurableObjectNamespace(value: unknown): value is DurableObject
  * (or the test kit's `env`), or the engine's Durable Object namespace itself.
  * @throws WorkflowValidationError naming `fn` for anything else.
  */
-export function engineNamespace(
-	workflow: unknown,
-	fn: string,
-): DurableObjectNamespace<WorkflowEngine> {
+export function engineNamespace(workflow: unknown, fn: string): EngineNamespace {
 	const namespace =
 		(workflow as { [ENGINE_NAMESPACE]?: unknown } | null)?.[ENGINE_NAMESPACE] ?? workflow;
 	if (!isDurableObjectNamespace(namespace)) {
@@ -26,5 +25,5 @@ export function engineNamespace(
 			`${fn}() needs a do-workflows binding (from withWorkflows, workflowBinding or the test kit's env) or the engine's Durable Object namespace`,
 		);
 	}
-	return namespace as DurableObjectNamespace<WorkflowEngine>;
+	return namespace as EngineNamespace;
 }

@@ -3,7 +3,8 @@
  * code that reads the Worker's env at module level or outside a handler's arguments.
  */
 import * as workers from "cloudflare:workers";
-import { type WorkflowEnv, wrapEnv } from "./env.js";
+import type { WorkflowEnv } from "../with-workflows.js";
+import { wrapEnv } from "./env.js";
 
 /** The runtime's env of the moment (a namespace import: runtimes before `env` existed still load this module). */
 function current(): object {

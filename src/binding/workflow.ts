@@ -1,5 +1,4 @@
-import type { WorkflowEngine } from "../engine/engine.js";
-import type { CreateRequest } from "../engine/protocol.js";
+import type { CreateRequest, EngineNamespace, EngineStub } from "../engine/protocol.js";
 import {
 	InstanceExistsError,
 	InstanceNotFoundError,
@@ -14,8 +13,9 @@ import {
 	MAX_PARAMS_BYTES,
 	parse,
 } from "../limits.js";
-import { type ListingEntry, shardOf, shardStub } from "../listing/shard.js";
+import { type ListingEntry, type ListingStub, shardOf, shardStub } from "../listing/shard.js";
 import { InstanceHandle, unwrap } from "./instance.js";
+import { ENGINE_NAMESPACE } from "./namespace.js";
 
 /**
  * The product's `Workflow` binding (create / createBatch / get) over the namespace of a workflow's
@@ -28,27 +28,22 @@ import { InstanceHandle, unwrap } from "./instance.js";
  * const instance = await orders.create({ params: { orderId: "42" } });
  * ```
  */
-export function workflowBinding<Params = unknown>(
-	namespace: DurableObjectNamespace<WorkflowEngine>,
-): Workflow<Params> {
+export function workflowBinding<Params = unknown>(namespace: EngineNamespace): Workflow<Params> {
 	return new WorkflowBinding<Params>(namespace);
 }
 
-/** Where a binding keeps its engine namespace, for the test kit (`do-workflows/testing`). */
-export const ENGINE_NAMESPACE = Symbol.for("do-workflows.engine-namespace");
-
 class WorkflowBinding<Params> implements Workflow<Params> {
-	readonly #namespace: DurableObjectNamespace<WorkflowEngine>;
+	readonly #namespace: EngineNamespace;
 
-	constructor(namespace: DurableObjectNamespace<WorkflowEngine>) {
+	constructor(namespace: EngineNamespace) {
 		this.#namespace = namespace;
 	}
 
-	get [ENGINE_NAMESPACE](): DurableObjectNamespace<WorkflowEngine> {
+	get [ENGINE_NAMESPACE](): EngineNamespace {
 		return this.#namespace;
 	}
 
-	#stub(id: string, locationHint?: DurableObjectLocationHint): DurableObjectStub<WorkflowEngine> {
+	#stub(id: string, locationHint?: DurableObjectLocationHint): EngineStub {
 		return this.#namespace.get(this.#namespace.idFromName(id), locationHint && { locationHint });
 	}
 
@@ -103,7 +98,7 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 	/** Sends each listing shard its share of `items` (grouped by id), all at once; their answers. */
 	#perShard<T extends { id: string }, R>(
 		items: T[],
-		send: (shard: DurableObjectStub<WorkflowEngine>, group: T[]) => Promise<R>,
+		send: (shard: ListingStub, group: T[]) => Promise<R>,
 	): Promise<R[]> {
 		const byShard = Map.groupBy(items, ({ id }) => shardOf(id));
 		return Promise.all(

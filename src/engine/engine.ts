@@ -27,7 +27,16 @@ import { Execution } from "./execution.js";
 import { type InstanceHistory, instanceHistory } from "./history.js";
 import { engineHooks } from "./hooks.js";
 import { Journal, type StepRow, StepState } from "./journal.js";
-import { type CreateRequest, fail, ok, type RestartFrom, type RpcResult, rpc } from "./protocol.js";
+import {
+	type CreateRequest,
+	type EngineNamespace,
+	type EngineRpc,
+	fail,
+	ok,
+	type RestartFrom,
+	type RpcResult,
+	rpc,
+} from "./protocol.js";
 import { assertTransition, isFinal, publicStatus, Status } from "./status.js";
 
 /**
@@ -91,7 +100,7 @@ const SETTLED = new Set<Status>([
  * binding's; each runs without awaiting anything but storage, so concurrent calls, alarms and
  * the run's own progress apply one at a time and always leave one valid state.
  */
-export class WorkflowEngine<Params = unknown> extends DurableObject {
+export class WorkflowEngine<Params = unknown> extends DurableObject implements EngineRpc {
 	static definition: Definition | undefined;
 	/** Type only: the params of the workflow this engine hosts (read by {@link WorkflowEnv}). */
 	declare readonly [workflowParams]?: Params;
@@ -103,7 +112,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject {
 	readonly #alarm: Alarm;
 	readonly #listing: ListingPublisher;
 	/** The engine's own namespace (looked up once, for the listing); null if the Worker does not bind it. */
-	#namespace: DurableObjectNamespace<WorkflowEngine> | null | undefined;
+	#namespace: EngineNamespace | null | undefined;
 	/** Set if this object hosts a shard of the listing rather than an instance. */
 	#shard: ListingShard | undefined;
 	/** A lease is about to be armed (see renewLease). */

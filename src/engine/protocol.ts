@@ -4,6 +4,35 @@
  * error loses its class on the way; the binding rethrows them typed (binding/instance.ts).
  */
 import { isWorkflowError, type SerializedError, type WorkflowError } from "../errors.js";
+import type { ListingEntry, ListingRpc } from "../listing/shard.js";
+import type { InstanceHistory } from "./history.js";
+
+/**
+ * The engine object's RPC methods: the whole contract between an engine and its callers (the
+ * binding, the listing, the operations and the test kit), which import it instead of the engine
+ * class. `WorkflowEngine` implements it, and has no other RPC-callable method.
+ */
+export interface EngineRpc extends ListingRpc {
+	/** Creates the instance and starts its run (see {@link CreateRequest}). */
+	create(request: CreateRequest): Promise<RpcResult<ListingEntry | null>>;
+	exists(): Promise<boolean>;
+	/** Answers once the instance is finished, or after `maxWaitMs`, with its status then. */
+	waitForEnd(maxWaitMs: number): Promise<RpcResult<InstanceStatus>>;
+	history(): Promise<RpcResult<InstanceHistory>>;
+	status(): Promise<RpcResult<InstanceStatus>>;
+	pause(): Promise<RpcResult<null>>;
+	resume(): Promise<RpcResult<null>>;
+	terminate(): Promise<RpcResult<null>>;
+	restart(from?: RestartFrom): Promise<RpcResult<null>>;
+	sendEvent(event: { type: string; payload: unknown }): Promise<RpcResult<null>>;
+	delete(): Promise<RpcResult<null>>;
+}
+
+/** A workflow's engine namespace, as its callers see it. */
+export type EngineNamespace = DurableObjectNamespace<EngineRpc & Rpc.DurableObjectBranded>;
+
+/** A stub of one engine object. */
+export type EngineStub = DurableObjectStub<EngineRpc & Rpc.DurableObjectBranded>;
 
 /** What the engine's RPC methods answer: errors travel as data, so the binding can rethrow them typed. */
 export type RpcResult<T> = { ok: true; value: T } | { ok: false; error: SerializedError };
@@ -16,7 +45,7 @@ export function fail(error: WorkflowError): RpcResult<never> {
 	return { ok: false, error: error.toJSON() };
 }
 
-/** The arguments of {@link WorkflowEngine.create}, already validated by the binding. */
+/** The arguments of {@link EngineRpc.create}, already validated by the binding. */
 export interface CreateRequest {
 	id: string;
 	params: unknown;
@@ -35,7 +64,7 @@ export interface CreateRequest {
 	callerLists?: boolean;
 }
 
-/** The arguments of {@link WorkflowEngine.restart}: the step to restart from. */
+/** The arguments of {@link EngineRpc.restart}: the step to restart from. */
 export interface RestartFrom {
 	name: string;
 	count?: number;

@@ -11,13 +11,14 @@
  * the engine hands its entry back (hold / release), and the binding writes the batch's entries,
  * one request per shard.
  */
+
 import { isDurableObjectNamespace } from "../binding/namespace.js";
-import type { WorkflowEngine } from "../engine/engine.js";
 import type { InstanceRow } from "../engine/journal.js";
+import type { EngineNamespace } from "../engine/protocol.js";
 import { isFinalStatus, publicStatus } from "../engine/status.js";
 import { type ListingEntry, shardOf, shardStub } from "./shard.js";
 
-type Namespace = DurableObjectNamespace<WorkflowEngine>;
+type Namespace = EngineNamespace;
 
 /** A send the shard did not answer is tried again this many times, 1 s, then 2 s, ... later. */
 const PUBLISH_RETRIES = 3;

@@ -13,8 +13,6 @@
  * hint that `listInstances` checks with the instance itself (see operations.ts).
  */
 
-import type { WorkflowEngine } from "../engine/engine.js";
-
 /** How many shards a workflow's listing is spread over. Fixed: changing it would strand entries. */
 export const LISTING_SHARDS = 16;
 
@@ -32,6 +30,28 @@ export interface ListingEntry {
 	/** Set by a create's intent until the instance publishes: the row must be checked with it. */
 	pending?: boolean;
 }
+
+/**
+ * The RPC methods by which an engine object hosts its listing shard (engine objects named
+ * `shardName(n)`): the part of the engine's contract (engine/protocol.ts) the listing uses.
+ */
+export interface ListingRpc {
+	/** The listing entry of the instance this object hosts, or null. */
+	listingEntry(): Promise<ListingEntry | null>;
+	/** Marks rows of instances being created; answers the ids that had a live row. */
+	listingIntend(entries: Pick<ListingEntry, "id" | "createdAt">[]): Promise<string[]>;
+	listingPut(entry: ListingEntry, checked?: boolean): Promise<void>;
+	/** Records entries as their instances published them (a batch's, written by its caller). */
+	listingPutAll(entries: ListingEntry[]): Promise<void>;
+	listingRemove(id: string, version: number, abandoned?: { updatedAt: number }): Promise<void>;
+	listingQuery(query: ShardQuery): Promise<ListingEntry[]>;
+}
+
+/** A namespace of objects that host listing shards (every engine namespace is one). */
+export type ListingNamespace = DurableObjectNamespace<ListingRpc & Rpc.DurableObjectBranded>;
+
+/** A stub of one listing shard's object. */
+export type ListingStub = DurableObjectStub<ListingRpc & Rpc.DurableObjectBranded>;
 
 /** One shard's part of a listing query. */
 export interface ShardQuery {
@@ -61,10 +81,7 @@ export function shardName(n: number): string {
 }
 
 /** The engine object hosting shard `n` of the listing of `namespace`'s workflow. */
-export function shardStub(
-	namespace: DurableObjectNamespace<WorkflowEngine>,
-	n: number,
-): DurableObjectStub<WorkflowEngine> {
+export function shardStub(namespace: ListingNamespace, n: number): ListingStub {
 	return namespace.get(namespace.idFromName(shardName(n)));
 }
 

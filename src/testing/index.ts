@@ -6,7 +6,8 @@
  *
  * @example
  * ```ts
- * import { env, introspectWorkflowInstance } from "do-workflows/testing";
+ * import type { EngineNamespace } from "../engine/protocol.js";
+import { env, introspectWorkflowInstance } from "do-workflows/testing";
  *
  * it("completes", async () => {
  *   await using instance = await introspectWorkflowInstance(env.ORDER_WORKFLOW, "order-1");
@@ -21,9 +22,14 @@
  * ```
  */
 import { env as runtimeEnv } from "cloudflare:workers";
-import { engineNamespace, isDurableObjectNamespace } from "../binding/namespace.js";
-import { ENGINE_NAMESPACE, workflowBinding } from "../binding/workflow.js";
+import {
+	ENGINE_NAMESPACE,
+	engineNamespace,
+	isDurableObjectNamespace,
+} from "../binding/namespace.js";
+import { workflowBinding } from "../binding/workflow.js";
 import type { WorkflowEngine } from "../engine/engine.js";
+import type { EngineNamespace } from "../engine/protocol.js";
 import { instanceIdSchema, parse } from "../limits.js";
 import { Modifications } from "./controls.js";
 import {
@@ -46,7 +52,7 @@ export type {
 export type { StepSelector, WorkflowInstanceModifier } from "./controls.js";
 export type { WorkflowInstanceIntrospector, WorkflowIntrospector } from "./introspector.js";
 
-type Namespace = DurableObjectNamespace<WorkflowEngine>;
+type Namespace = EngineNamespace;
 
 /** A workflow binding as the kit takes it: a `Workflow` from do-workflows, or the engine's namespace. */
 export type IntrospectableWorkflow = Workflow | DurableObjectNamespace;

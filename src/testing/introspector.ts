@@ -2,9 +2,8 @@
  * The introspectors: `introspectWorkflowInstance` (one instance, by id) and `introspectWorkflow`
  * (every instance of a workflow created after it), in the shape of the product's `cloudflare:test`.
  */
-import type { WorkflowEngine } from "../engine/engine.js";
 import type { InstanceHistory } from "../engine/history.js";
-import type { RpcResult } from "../engine/protocol.js";
+import type { EngineNamespace, EngineStub, RpcResult } from "../engine/protocol.js";
 import { isFinalStatus } from "../engine/status.js";
 import { InstanceNotFoundError, InvalidStateError } from "../errors.js";
 import { parse } from "../limits.js";
@@ -17,7 +16,7 @@ import {
 import { registry, type Session } from "./registry.js";
 import { instanceStatusSchema, stepSelectorSchema } from "./schemas.js";
 
-type Namespace = DurableObjectNamespace<WorkflowEngine>;
+type Namespace = EngineNamespace;
 type PublicStatus = InstanceStatus["status"];
 
 /** The product's `WorkflowInstanceIntrospector`, plus `getHistory()`. */
@@ -76,7 +75,7 @@ export class InstanceIntrospector implements WorkflowInstanceIntrospector {
 		this.#modifications = modifications;
 	}
 
-	get #stub(): DurableObjectStub<WorkflowEngine> {
+	get #stub(): EngineStub {
 		return this.#namespace.get(this.#namespace.idFromName(this.id));
 	}
 
@@ -203,7 +202,7 @@ export class InstanceIntrospector implements WorkflowInstanceIntrospector {
 /** The modifier `modify()` hands out: it writes `modifications`, and sends events to a live instance. */
 function instanceModifier(
 	modifications: Modifications,
-	stub: () => DurableObjectStub<WorkflowEngine>,
+	stub: () => EngineStub,
 ): WorkflowInstanceModifier {
 	return {
 		...recorder(modifications),
