@@ -150,10 +150,6 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		}
 	}
 
-	get stepLimit(): number {
-		return this.#definition.stepLimit;
-	}
-
 	// ---- RPC: called by the binding ----
 
 	/**
@@ -445,7 +441,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 	// ---- timers ----
 
 	/** Makes sure the alarm fires no later than `at`. */
-	armAlarm(at: number): void {
+	#armAlarm(at: number): void {
 		this.#alarm.armBy(at);
 	}
 
@@ -527,12 +523,12 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 
 	// ---- the run ----
 
-	setRunStatus(status: typeof Status.Running | typeof Status.Waiting): void {
+	#setRunStatus(status: typeof Status.Running | typeof Status.Waiting): void {
 		const current = this.#status;
 		if (current === undefined || status === current || isFinal(current)) return;
 		if (current === Status.Paused || current === Status.WaitingForPause) return;
 		this.#transition(status);
-		if (status === Status.Running) this.renewLease();
+		if (status === Status.Running) this.#renewLease();
 	}
 
 	/**
@@ -542,7 +538,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 	 * still needs it then: a run of quick steps has ended by that time and needs none (setting and
 	 * clearing an alarm costs a new object about as much as running two steps).
 	 */
-	renewLease(): void {
+	#renewLease(): void {
 		const at = this.#alarm.at;
 		if (this.#leasing || (at !== null && at <= Date.now() + LEASE_MS)) return;
 		this.#leasing = true;
@@ -554,7 +550,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		this.#leasing = false;
 		// Needed while the run is busy, or while no run is in memory to go on.
 		if (this.#live() && (!this.#execution || this.#execution.busy))
-			this.armAlarm(Date.now() + LEASE_MS);
+			this.#armAlarm(Date.now() + LEASE_MS);
 	}
 
 	/** True while the instance may still run: it exists and is neither paused nor finished. */
@@ -563,7 +559,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		return status !== undefined && status !== Status.Paused && !isFinal(status);
 	}
 
-	quiesced(execution: Execution): void {
+	#quiesced(execution: Execution): void {
 		if (execution === this.#execution && this.#status === Status.WaitingForPause) this.#pauseNow();
 	}
 
@@ -598,10 +594,22 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		if (this.#execution || status === undefined || isFinal(status)) return;
 		const instance = created ?? this.journal.instance();
 		if (!instance) return;
-		const execution = new Execution(this, created ? 0 : undefined);
+		// The run's owner: narrow closures, so that nothing of this is public on the class (whose
+		// public methods are RPC-callable by anyone holding a stub).
+		const execution = new Execution(
+			{
+				journal: this.journal,
+				stepLimit: this.#definition.stepLimit,
+				setRunStatus: (status) => this.#setRunStatus(status),
+				armAlarm: (at) => this.#armAlarm(at),
+				renewLease: () => this.#renewLease(),
+				quiesced: (quiet) => this.#quiesced(quiet),
+			},
+			created ? 0 : undefined,
+		);
 		this.#execution = execution;
 		if (this.#status !== Status.Running) this.#transition(Status.Running);
-		this.renewLease();
+		this.#renewLease();
 
 		const { workflow: Workflow, name } = this.#definition;
 		const state = this.ctx;
@@ -656,7 +664,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 			}
 		}
 		this.#abandonRun();
-		this.renewLease();
+		this.#renewLease();
 	}
 
 	/** The run's result as it can be stored: an output over the size limit, or not cloneable, is an error. */

@@ -1,0 +1,42 @@
+/**
+ * The engine class's public surface: every public method of a Durable Object class is callable
+ * over RPC by anyone holding a stub, so the engine's may be exactly its contract, EngineRpc
+ * (engine/protocol.ts), and the runtime's alarm handler.
+ */
+import { describe, expect, it } from "vitest";
+import { WorkflowEngine } from "../src";
+import type { EngineRpc } from "../src/engine/protocol";
+
+/** EngineRpc's methods; the type check below fails if the interface gains one this list lacks. */
+const PROTOCOL = [
+	"create",
+	"exists",
+	"waitForEnd",
+	"history",
+	"status",
+	"pause",
+	"resume",
+	"terminate",
+	"restart",
+	"sendEvent",
+	"delete",
+	"listingEntry",
+	"listingIntend",
+	"listingPut",
+	"listingPutAll",
+	"listingRemove",
+	"listingQuery",
+] as const satisfies readonly (keyof EngineRpc)[];
+const listsEveryMethod: Exclude<keyof EngineRpc, (typeof PROTOCOL)[number]> extends never
+	? true
+	: false = true;
+
+describe("the engine class", () => {
+	it("has no public method or accessor beyond EngineRpc and alarm", () => {
+		expect(listsEveryMethod).toBe(true);
+		const own = Object.getOwnPropertyNames(WorkflowEngine.prototype).filter(
+			(name) => name !== "constructor",
+		);
+		expect(own.sort()).toEqual([...PROTOCOL, "alarm"].sort());
+	});
+});
