@@ -114,8 +114,10 @@ export const drivers: Record<string, ScenarioDriver> = {
 	// ── sleeps ──────────────────────────────────────────────────────────────────────────────────
 	sleepNumeric: (d) => run(d),
 	sleepString: (d) => run(d),
-	sleepUntilDate: (d) => run(d, { at: Date.now() + 100 }),
-	sleepUntilNumber: (d) => run(d, { at: Date.now() + 100 }),
+	// The built-in engine throws for a time already past when the sleep starts: the target is far
+	// enough ahead that a loaded machine still starts the instance before it.
+	sleepUntilDate: (d) => run(d, { at: Date.now() + 1500 }),
+	sleepUntilNumber: (d) => run(d, { at: Date.now() + 1500 }),
 	sleepUntilPast: (d) => run(d),
 	statusWhileSleeping: async (d) => {
 		const instance = await d.create(undefined, "gatedThenSleep");
@@ -448,12 +450,13 @@ export const drivers: Record<string, ScenarioDriver> = {
 		return { ...rest, payload: (output as { payload?: unknown } | undefined)?.payload };
 	},
 	pauseWhileSleeping: async (d) => {
-		const instance = await d.create(undefined, "sleepNumeric");
+		// A 1 s sleep: long enough for the pause to arrive during it on a loaded machine.
+		const instance = await d.create(undefined, "sleepString");
 		await d.until(instance, ["running", "waiting"]);
 		await instance.pause();
 		const paused = await d.until(instance, ["paused"]);
-		// The 100 ms sleep ends while paused; nothing continues until resume.
-		await sleepWhilePolling(d, instance, 150);
+		// The sleep ends while paused; nothing continues until resume.
+		await sleepWhilePolling(d, instance, 1100);
 		const stillPaused = await d.status(instance);
 		await instance.resume();
 		return { paused, stillPaused, ...(await d.settle(instance)) };
