@@ -33,6 +33,9 @@ export default defineConfig({
 					name: "e2e",
 					environment: "node",
 					include: ["tests/e2e/**/*.test.ts"],
+					// wrangler dev, a browser and the Worker share two cores: expect.poll's 1 s default is a
+					// margin, not an observation, on a loaded machine.
+					expect: { poll: { timeout: 15_000, interval: 100 } },
 					testTimeout: 120_000,
 					hookTimeout: 120_000,
 				},
