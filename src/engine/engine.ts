@@ -15,18 +15,16 @@ import {
 	serializeError,
 	UnserializableValueError,
 	ValueTooLargeError,
-	WorkflowTimeoutError,
 } from "../errors.js";
 import { DEFAULT_STEP_LIMIT, engineOptionsSchema, MAX_VALUE_BYTES, parse } from "../limits.js";
 import { ListingPublisher, listingEntry, ownNamespace } from "../listing/publisher.js";
 import { type ListingEntry, ListingShard, type ShardQuery } from "../listing/shard.js";
 import { serializedSize } from "../serialized-size.js";
 import { StepContext } from "../step/context.js";
-import { Alarm } from "./alarm.js";
 import { Execution } from "./execution.js";
 import { type InstanceHistory, instanceHistory } from "./history.js";
 import { engineHooks } from "./hooks.js";
-import { Journal, type StepRow, StepState } from "./journal.js";
+import { Journal } from "./journal.js";
 import {
 	type CreateRequest,
 	type EngineNamespace,
@@ -37,16 +35,8 @@ import {
 	type RpcResult,
 	rpc,
 } from "./protocol.js";
+import { Scheduler } from "./scheduler.js";
 import { assertTransition, isFinal, publicStatus, Status } from "./status.js";
-
-/**
- * While the run is busy, the alarm is kept at most this far ahead: if the runtime dies mid-step,
- * the alarm brings the instance back within this long of the runtime's return.
- */
-export const LEASE_MS = 10_000;
-
-/** How many microtasks the lease waits for a run to end before it is armed (see renewLease). */
-const LEASE_TICKS = 200;
 
 /** A workflow class, as `createWorkflowEngine` takes it. */
 export type WorkflowClass<Env = unknown, Params = unknown> = new (
@@ -109,14 +99,12 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 	readonly #definition: Definition;
 	#execution: Execution | undefined;
 	#status: Status | undefined;
-	readonly #alarm: Alarm;
+	readonly #scheduler: Scheduler;
 	readonly #listing: ListingPublisher;
 	/** The engine's own namespace (looked up once, for the listing); null if the Worker does not bind it. */
 	#namespace: EngineNamespace | null | undefined;
 	/** Set if this object hosts a shard of the listing rather than an instance. */
 	#shard: ListingShard | undefined;
-	/** A lease is about to be armed (see renewLease). */
-	#leasing = false;
 	/** Callers of waitForEnd, told when the instance ends or is deleted. */
 	readonly #endWaiters = new Set<() => void>();
 
@@ -142,7 +130,10 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 			engineHooks()?.changed(objectId, status === undefined ? undefined : publicStatus(status));
 		});
 		this.#status = this.journal.instance()?.status;
-		this.#alarm = new Alarm(ctx.storage, this.journal);
+		this.#scheduler = new Scheduler(ctx.storage, this.journal, {
+			status: () => this.#status,
+			execution: () => this.#execution,
+		});
 		if (this.#status === Status.WaitingForPause) {
 			// The object stopped while a pause waited for an attempt to finish. That attempt is
 			// gone, so the pause is complete: the attempt counts as interrupted and runs again on resume.
@@ -341,7 +332,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 			const now = Date.now();
 			// A wait whose timeout passed while nothing ran (paused, evicted) has timed out already:
 			// it must not take this event. A live run's overdue timers are the alarm's to apply.
-			if (!this.#execution) this.#applyDueTimers(now, now);
+			if (!this.#execution) this.#scheduler.applyDueTimers(now, now);
 			const wait = this.journal.openWait(event.type);
 			if (!wait) {
 				this.journal.bufferEvent(event.type, event.payload, now);
@@ -368,7 +359,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		this.#abandonRun();
 		this.#status = undefined;
 		for (const waiter of this.#endWaiters) waiter();
-		await this.#alarm.clear();
+		await this.#scheduler.clear();
 		await this.journal.destroy();
 		return ok(null);
 	}
@@ -440,85 +431,31 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 
 	// ---- timers ----
 
-	/** Makes sure the alarm fires no later than `at`. */
-	#armAlarm(at: number): void {
-		this.#alarm.armBy(at);
-	}
-
 	override async alarm(): Promise<void> {
 		const status = this.#status;
 		if (status === undefined) return;
 		const now = Date.now();
-		// Everything due by the time the alarm was set for counts as due, even if a test runs it
-		// early (runDurableObjectAlarm), so a one-day sleep can be fast-forwarded.
-		const threshold = this.#alarm.fired(now);
+		const threshold = this.#scheduler.fired(now);
 		if (isFinal(status)) {
-			const deadline = this.#retentionDeadline();
+			const deadline = this.#scheduler.retentionDeadline();
 			if (deadline !== null && deadline <= threshold) await this.delete();
-			else this.#rearm(now);
+			else this.#scheduler.rearm(now);
 			return;
 		}
 		if (status === Status.Paused) {
-			this.#rearm(now);
+			this.#scheduler.rearm(now);
 			return;
 		}
-		const due = this.#applyDueTimers(threshold, now);
+		const due = this.#scheduler.applyDueTimers(threshold, now);
 		const execution = this.#execution;
 		if (!execution) {
 			// Nothing runs in memory: the object was evicted or the runtime restarted. Replay.
 			this.#start();
 			return;
 		}
-		this.#rearm(now);
+		this.#scheduler.rearm(now);
 		// Woken waiters renew the lease themselves, so this comes after the re-arm.
 		for (const step of due) execution.wake(step.seq);
-	}
-
-	/**
-	 * Applies every timer due by `threshold` to the journal: sleeps end, retries become ready,
-	 * event waits time out. Returns the steps it changed, for a live run to wake.
-	 */
-	#applyDueTimers(threshold: number, now: number): StepRow[] {
-		const due = this.journal.dueTimers(threshold);
-		for (const step of due) {
-			if (step.state === StepState.Sleeping) this.journal.complete(step.seq, now);
-			else if (step.state === StepState.Retrying) this.journal.readyForRetry(step.seq);
-			else if (step.state === StepState.Waiting) {
-				const timeout = (step.dueAt ?? now) - (step.startedAt ?? now);
-				const error = new WorkflowTimeoutError(
-					`waitForEvent("${step.name}") received no event of type "${step.eventType}" within ${timeout} ms`,
-				);
-				this.journal.fail(step.seq, error.toJSON(), false, now);
-			}
-		}
-		return due;
-	}
-
-	/**
-	 * Sets the alarm to the next thing that needs it: a timer or the lease of a busy run while
-	 * the instance lives, its retention deadline once it is finished, nothing while it is paused.
-	 */
-	#rearm(now: number): void {
-		this.#alarm.set(this.#nextAlarm(now));
-	}
-
-	#nextAlarm(now: number): number | null {
-		const status = this.#status;
-		if (status === undefined || status === Status.Paused) return null;
-		if (isFinal(status)) return this.#retentionDeadline();
-		const next = this.journal.nextDue();
-		// A live instance with no run in memory needs its alarm as much as a busy run: the alarm
-		// is what starts the run again.
-		const lease = !this.#execution || this.#execution.busy ? now + LEASE_MS : null;
-		return earliest(next, lease);
-	}
-
-	#retentionDeadline(): number | null {
-		const instance = this.journal.instance();
-		if (!instance?.endedAt) return null;
-		const { success, error } = this.journal.retention();
-		const keep = instance.status === Status.Complete ? success : error;
-		return keep === null ? null : instance.endedAt + keep;
 	}
 
 	// ---- the run ----
@@ -528,35 +465,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		if (current === undefined || status === current || isFinal(current)) return;
 		if (current === Status.Paused || current === Status.WaitingForPause) return;
 		this.#transition(status);
-		if (status === Status.Running) this.#renewLease();
-	}
-
-	/**
-	 * Keeps the lease alarm armed while the run does work (called as it starts, as attempts start
-	 * and as waits end). The runtime commits a turn's writes only once its microtasks have run, so
-	 * the lease is armed after {@link LEASE_TICKS} more of them, in the same commit, if the run
-	 * still needs it then: a run of quick steps has ended by that time and needs none (setting and
-	 * clearing an alarm costs a new object about as much as running two steps).
-	 */
-	#renewLease(): void {
-		const at = this.#alarm.at;
-		if (this.#leasing || (at !== null && at <= Date.now() + LEASE_MS)) return;
-		this.#leasing = true;
-		void this.#leaseSoon();
-	}
-
-	async #leaseSoon(): Promise<void> {
-		for (let tick = 0; tick < LEASE_TICKS && this.#live(); tick++) await undefined;
-		this.#leasing = false;
-		// Needed while the run is busy, or while no run is in memory to go on.
-		if (this.#live() && (!this.#execution || this.#execution.busy))
-			this.#armAlarm(Date.now() + LEASE_MS);
-	}
-
-	/** True while the instance may still run: it exists and is neither paused nor finished. */
-	#live(): boolean {
-		const status = this.#status;
-		return status !== undefined && status !== Status.Paused && !isFinal(status);
+		if (status === Status.Running) this.#scheduler.renewLease();
 	}
 
 	#quiesced(execution: Execution): void {
@@ -568,7 +477,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		this.#abandonRun();
 		this.#transition(Status.Paused);
 		// Nothing of the instance is due while it is paused.
-		this.#rearm(Date.now());
+		this.#scheduler.rearm(Date.now());
 	}
 
 	#abandonRun(): void {
@@ -594,6 +503,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		if (this.#execution || status === undefined || isFinal(status)) return;
 		const instance = created ?? this.journal.instance();
 		if (!instance) return;
+		const scheduler = this.#scheduler;
 		// The run's owner: narrow closures, so that nothing of this is public on the class (whose
 		// public methods are RPC-callable by anyone holding a stub).
 		const execution = new Execution(
@@ -601,15 +511,15 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 				journal: this.journal,
 				stepLimit: this.#definition.stepLimit,
 				setRunStatus: (status) => this.#setRunStatus(status),
-				armAlarm: (at) => this.#armAlarm(at),
-				renewLease: () => this.#renewLease(),
+				armAlarm: (at) => scheduler.armBy(at),
+				renewLease: () => scheduler.renewLease(),
 				quiesced: (quiet) => this.#quiesced(quiet),
 			},
 			created ? 0 : undefined,
 		);
 		this.#execution = execution;
 		if (this.#status !== Status.Running) this.#transition(Status.Running);
-		this.#renewLease();
+		this.#scheduler.renewLease();
 
 		const { workflow: Workflow, name } = this.#definition;
 		const state = this.ctx;
@@ -664,7 +574,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 			}
 		}
 		this.#abandonRun();
-		this.#renewLease();
+		this.#scheduler.renewLease();
 	}
 
 	/** The run's result as it can be stored: an output over the size limit, or not cloneable, is an error. */
@@ -702,13 +612,9 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		this.journal.finish(status, now, result);
 		this.#abandonRun();
 		this.#status = status;
-		this.#rearm(now);
+		this.#scheduler.rearm(now);
 		for (const waiter of this.#endWaiters) waiter();
 	}
-}
-
-function earliest(a: number | null, b: number | null): number | null {
-	return a === null ? b : b === null ? a : Math.min(a, b);
 }
 
 /**

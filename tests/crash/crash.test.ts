@@ -44,7 +44,7 @@ const INSTANCES = process.env.CRASH_INSTANCES ? Number(process.env.CRASH_INSTANC
 const WAVES = 3;
 /** How each runtime lifetime but the last ends. More than 4 could cut one attempt off 5 times (the engine's cap). */
 const STOPS = ["SIGKILL", "SIGKILL", "graceful", "SIGKILL"] as const;
-/** The engine's lease (LEASE_MS in src/engine/engine.ts): a cut-off run resumes within this of a restart. */
+/** The engine's lease (LEASE_MS in src/engine/scheduler.ts): a cut-off run resumes within this of a restart. */
 const LEASE_MS = 10_000;
 /** Batch size of the Worker's routes (createBatch takes at most 100). */
 const CHUNK = 100;
