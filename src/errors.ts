@@ -189,7 +189,6 @@ const BY_CODE: Record<WorkflowErrorCode, new (message: string) => WorkflowError>
 	not_supported: NotSupportedError,
 };
 
-/** The stored form of any thrown value: its name and message, and its code if it is ours. */
 /**
  * The longest error message kept (in UTF-16 code units): a longer one is cut to this length,
  * ending with a note of its own length. A storage row holds at most 2 MB, and a step error stored
@@ -206,7 +205,10 @@ function capped(message: string): string {
 	return message.slice(0, MAX_ERROR_MESSAGE_LENGTH - note.length) + note;
 }
 
-/** An error as it is stored and sent: name, message (at most {@link MAX_ERROR_MESSAGE_LENGTH}) and code. */
+/**
+ * The stored form of any thrown value, as it is stored and sent: its name, its message (at most
+ * {@link MAX_ERROR_MESSAGE_LENGTH}) and its code if it is ours.
+ */
 export function serializeError(error: unknown): SerializedError {
 	if (isWorkflowError(error))
 		return { name: error.name, message: capped(error.message), code: error.code };

@@ -4,9 +4,10 @@
  * - `instance`: one row, the instance's identity, status and final error.
  * - `steps`: the journal, one row per step keyed by (type, name, occurrence), with its state,
  *   attempts, timestamps, the time it is next due (sleep end, retry, timeout) and its final error.
- * - Values (params, step outputs, the workflow's output) live in the synchronous KV store beside
- *   the tables, because it stores them in the structured-clone format: Dates, Maps, Sets and typed
- *   arrays come back as they went in, which SQLite columns cannot do without a serialiser.
+ * - Values (params, step outputs, the workflow's output): plain data short enough is kept as JSON
+ *   text in its row (`*_json` columns, see values.ts); anything else (Dates, Maps, typed arrays,
+ *   shared references, cycles, long values) and event payloads go to the synchronous KV store
+ *   beside the tables, which keeps the structured-clone format, so they come back as they went in.
  *
  * Every method is synchronous: SQLite-backed storage commits writes made in one turn of the event
  * loop together, and the runtime's output gate holds anything the object sends until they are
