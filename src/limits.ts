@@ -7,6 +7,7 @@
 // `import { z } from "zod/mini"`: a namespace object imported by name is bundled whole.
 import { en } from "zod/locales";
 import * as z from "zod/mini";
+import { PUBLIC_STATUSES } from "./engine/status.js";
 import { WorkflowValidationError } from "./errors.js";
 
 export { MAX_ERROR_MESSAGE_LENGTH } from "./errors.js";
@@ -254,18 +255,11 @@ export const restartOptionsSchema = z.strictObject({
 	),
 });
 
-/** The statuses of the product's `InstanceStatus`, as listing filters and test kits take them. */
-export const instanceStatusSchema = z.enum([
-	"queued",
-	"running",
-	"paused",
-	"errored",
-	"terminated",
-	"complete",
-	"waiting",
-	"waitingForPause",
-	"unknown",
-]);
+/**
+ * The statuses of the product's `InstanceStatus`, as listing filters and test kits take them: an
+ * instance's, and the product's "unknown".
+ */
+export const instanceStatusSchema = z.enum([...PUBLIC_STATUSES, "unknown"]);
 
 /** A page of a listing: 1 to 100 instances, 25 by default. */
 export const MAX_LIST_LIMIT = 100;

@@ -4,6 +4,7 @@
  * and calls the admin API with it. Data is put into the page with textContent and SVG DOM calls,
  * never as HTML.
  */
+import { PUBLIC_STATUSES } from "../engine/status.js";
 
 const STYLE = `
 :root { color-scheme: light dark; --fg: #1d2330; --muted: #667085; --bg: #fff; --panel: #f5f6f8;
@@ -253,20 +254,9 @@ $("#logout").addEventListener("click", () => { sessionStorage.removeItem("workfl
 start();
 `;
 
-const STATUSES = [
-	"queued",
-	"running",
-	"waiting",
-	"paused",
-	"waitingForPause",
-	"complete",
-	"errored",
-	"terminated",
-];
-
 /** The dashboard page for an admin handler mounted at `base`. */
 export function dashboardHtml(base: string): string {
-	const options = STATUSES.map((s) => `<option value="${s}">${s}</option>`).join("");
+	const options = PUBLIC_STATUSES.map((s) => `<option value="${s}">${s}</option>`).join("");
 	return `<!doctype html>
 <html lang="en">
 <head>

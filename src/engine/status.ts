@@ -18,7 +18,8 @@ export type Status = (typeof Status)[keyof typeof Status];
 
 export type PublicStatus = InstanceStatus["status"];
 
-const PUBLIC: Record<Status, PublicStatus> = {
+/** The product's name of each status: the one list of the status strings. */
+const PUBLIC = {
 	[Status.Queued]: "queued",
 	[Status.Running]: "running",
 	[Status.Paused]: "paused",
@@ -27,13 +28,18 @@ const PUBLIC: Record<Status, PublicStatus> = {
 	[Status.Complete]: "complete",
 	[Status.Waiting]: "waiting",
 	[Status.WaitingForPause]: "waitingForPause",
-};
+} as const satisfies Record<Status, PublicStatus>;
+
+/** Every status an instance can be in, by its public name (in the order of their codes). */
+export const PUBLIC_STATUSES = Object.values(PUBLIC);
 
 export function publicStatus(status: Status): PublicStatus {
 	return PUBLIC[status];
 }
 
-const FINAL_PUBLIC: ReadonlySet<PublicStatus> = new Set(["complete", "errored", "terminated"]);
+const FINAL_PUBLIC: ReadonlySet<PublicStatus> = new Set(
+	Object.values(Status).filter(isFinal).map(publicStatus),
+);
 
 /** {@link isFinal} for a status by its public name. */
 export function isFinalStatus(status: PublicStatus): boolean {
