@@ -224,23 +224,44 @@ export function parse<S extends z.ZodMiniType>(
 	return result.data;
 }
 
+/** Why a value cannot be stored: its size, if over the limit, or why cloning it failed. */
+export type Unstorable = { size: number } | { unclonable: string };
+
 /**
- * Checks, at the call that received it, that `value` can be stored: at most `maxBytes` in the
- * structured-clone format, and clonable at all (RPC would clone it anyway; doing it here makes an
- * unserialisable value fail at this call, with a message that names it).
+ * The one check of whether `value` can be stored: at most `maxBytes` in the structured-clone
+ * format (default: 1 MiB), and clonable at all. Undefined if it can be. A caller whose own write
+ * clones the value passes `clone: false`, and learns of an unclonable value from the write.
  */
-export function assertStorable(value: unknown, what: string, maxBytes = MAX_VALUE_BYTES): void {
+export function unstorable(
+	value: unknown,
+	{ maxBytes = MAX_VALUE_BYTES, clone = true } = {},
+): Unstorable | undefined {
 	const size = serializedSize(value);
-	if (size > maxBytes) {
-		throw new WorkflowValidationError(
-			`${what} is ${size} bytes; it must be at most ${maxBytes} bytes (1 MiB)`,
-		);
-	}
+	if (size > maxBytes) return { size };
+	if (!clone) return undefined;
 	try {
 		structuredClone(value);
+		return undefined;
 	} catch (error) {
+		return { unclonable: (error as Error).message };
+	}
+}
+
+/**
+ * Checks, at the call that received it, that `value` can be stored (see {@link unstorable}; RPC
+ * would clone it anyway, and cloning it here makes an unserialisable value fail at this call,
+ * with a message that names it).
+ */
+export function assertStorable(value: unknown, what: string, maxBytes = MAX_VALUE_BYTES): void {
+	const problem = unstorable(value, { maxBytes });
+	if (problem && "size" in problem) {
 		throw new WorkflowValidationError(
-			`${what} must be structured-clone serialisable: ${(error as Error).message}`,
+			`${what} is ${problem.size} bytes; it must be at most ${maxBytes} bytes (1 MiB)`,
+		);
+	}
+	if (problem) {
+		throw new WorkflowValidationError(
+			`${what} must be structured-clone serialisable: ${problem.unclonable}`,
 		);
 	}
 }

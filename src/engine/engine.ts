@@ -16,10 +16,15 @@ import {
 	UnserializableValueError,
 	ValueTooLargeError,
 } from "../errors.js";
-import { DEFAULT_STEP_LIMIT, engineOptionsSchema, MAX_VALUE_BYTES, parse } from "../limits.js";
+import {
+	DEFAULT_STEP_LIMIT,
+	engineOptionsSchema,
+	MAX_VALUE_BYTES,
+	parse,
+	unstorable,
+} from "../limits.js";
 import { ListingPublisher, listingEntry, ownNamespace } from "../listing/publisher.js";
 import { type ListingEntry, ListingShard, type ShardQuery } from "../listing/shard.js";
-import { serializedSize } from "../serialized-size.js";
 import { StepContext } from "../step/context.js";
 import { Execution } from "./execution.js";
 import { type InstanceHistory, instanceHistory } from "./history.js";
@@ -582,19 +587,16 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		result: { output: unknown } | { error: SerializedError },
 	): { output: unknown } | { error: SerializedError } {
 		if ("error" in result) return result;
-		const size = serializedSize(result.output);
-		if (size > MAX_VALUE_BYTES) {
+		const problem = unstorable(result.output);
+		if (problem && "size" in problem) {
 			const error = new ValueTooLargeError(
-				`run() returned ${size} bytes; a workflow's output must be at most ${MAX_VALUE_BYTES} bytes (1 MiB)`,
+				`run() returned ${problem.size} bytes; a workflow's output must be at most ${MAX_VALUE_BYTES} bytes (1 MiB)`,
 			);
 			return { error: error.toJSON() };
 		}
-		try {
-			// Cloning is the test of storability.
-			structuredClone(result.output);
-		} catch (error) {
+		if (problem) {
 			const unserializable = new UnserializableValueError(
-				`run() returned a value that cannot be stored: ${(error as Error).message} ` +
+				`run() returned a value that cannot be stored: ${problem.unclonable} ` +
 					"The output must be structured-clone serialisable.",
 			);
 			return { error: unserializable.toJSON() };

@@ -31,9 +31,9 @@ import {
 	parse,
 	type ResolvedStepConfig,
 	stepNameSchema,
+	unstorable,
 	waitOptionsSchema,
 } from "../limits.js";
-import { serializedSize } from "../serialized-size.js";
 import { resolveStepConfig, retryDelay } from "./retry.js";
 
 /** What a step waits for: a sleep's end, a retry's delay, an event (or its timeout). */
@@ -272,10 +272,11 @@ export class StepContext {
 
 	/** Stores a step's output; returns the error that prevents it, if any. */
 	#store(seq: number, name: string, value: unknown): Error | undefined {
-		const size = serializedSize(value);
-		if (size > MAX_VALUE_BYTES) {
+		// A value that cannot be cloned fails the journal's write (below): it is not cloned twice.
+		const problem = unstorable(value, { clone: false });
+		if (problem && "size" in problem) {
 			return new ValueTooLargeError(
-				`step "${name}" returned ${size} bytes; a step's output must be at most ${MAX_VALUE_BYTES} bytes (1 MiB)`,
+				`step "${name}" returned ${problem.size} bytes; a step's output must be at most ${MAX_VALUE_BYTES} bytes (1 MiB)`,
 			);
 		}
 		try {
