@@ -6,16 +6,12 @@
  * Each takes the workflow's binding as `withWorkflows` or `workflowBinding` made it (or the
  * engine's Durable Object namespace itself).
  */
+import { engineClient } from "./binding/client.js";
 import { engineNamespace } from "./binding/namespace.js";
 import type { InstanceHistory } from "./engine/history.js";
-import type { EngineNamespace, EngineStub, RpcResult } from "./engine/protocol.js";
+import type { EngineNamespace } from "./engine/protocol.js";
 import { isFinalStatus } from "./engine/status.js";
-import {
-	deserializeError,
-	InstanceNotFoundError,
-	WorkflowTimeoutError,
-	WorkflowValidationError,
-} from "./errors.js";
+import { isWorkflowError, WorkflowTimeoutError, WorkflowValidationError } from "./errors.js";
 import {
 	instanceIdSchema,
 	instanceStatusSchema,
@@ -24,8 +20,6 @@ import {
 	waitOptionsForResultSchema,
 } from "./limits.js";
 import { LISTING_SHARDS, type ListingEntry, shardOf, shardStub } from "./listing/shard.js";
-
-type Namespace = EngineNamespace;
 
 /** A workflow binding as these helpers take it. */
 export type WorkflowLike = Workflow<never> | Workflow | DurableObjectNamespace;
@@ -60,10 +54,6 @@ export interface InstancePage {
 	instances: InstanceSummary[];
 	/** Pass it back as `cursor` for the next page; absent on the last page. */
 	cursor?: string;
-}
-
-function stub(namespace: Namespace, name: string): EngineStub {
-	return namespace.get(namespace.idFromName(name));
 }
 
 function encodeCursor(after: { createdAt: number; id: string }): string {
@@ -160,12 +150,15 @@ export async function listInstances(
  * it (its final status written back to the shard if the shard missed it). Null if there is no
  * instance behind the row.
  */
-async function current(namespace: Namespace, row: ListingEntry): Promise<ListingEntry | null> {
+async function current(
+	namespace: EngineNamespace,
+	row: ListingEntry,
+): Promise<ListingEntry | null> {
 	if (isFinalStatus(row.status) && !row.pending) return row;
 	const shard = shardStub(namespace, shardOf(row.id));
 	let entry: ListingEntry | null;
 	try {
-		entry = await stub(namespace, row.id).listingEntry();
+		entry = await engineClient(namespace, row.id).listingEntry();
 	} catch {
 		// The instance's object did not answer (it is being reset): show the row as it stands.
 		return row;
@@ -213,11 +206,7 @@ export async function getInstanceHistory(
 ): Promise<InstanceHistory> {
 	const namespace = engineNamespace(workflow, "getInstanceHistory");
 	const id = parse(instanceIdSchema, instanceId, "instance id");
-	const result = (await stub(namespace, id).history()) as RpcResult<InstanceHistory>;
-	if (result.ok) return result.value;
-	if (result.error.code === "instance_not_found")
-		throw new InstanceNotFoundError(`instance "${id}" not found`);
-	throw deserializeError(result.error);
+	return engineClient(namespace, id).history();
 }
 
 /** How long one waitForEnd call to the engine may last; the wait goes on with another. */
@@ -242,25 +231,22 @@ export async function waitForResult(
 	const id = parse(instanceIdSchema, instanceId, "instance id");
 	const { timeout } = parse(waitOptionsForResultSchema, options, "waitForResult options");
 	const deadline = timeout === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeout;
+	const engine = engineClient(namespace, id);
 	let failures = 0;
 	for (;;) {
 		const slice = Math.max(0, Math.min(WAIT_SLICE_MS, deadline - Date.now()));
-		let result: RpcResult<InstanceStatus>;
+		let answer: InstanceStatus;
 		try {
-			result = (await stub(namespace, id).waitForEnd(slice)) as RpcResult<InstanceStatus>;
+			answer = await engine.waitForEnd(slice);
 			failures = 0;
 		} catch (error) {
-			// The engine object was reset (a deploy, a crash): ask its next incarnation, a few times.
-			if (++failures > 5) throw error;
+			// A refusal (no such instance) is the answer. Any other error is the call's: the engine
+			// object was reset (a deploy, a crash), so ask its next incarnation, a few times.
+			if (isWorkflowError(error) || ++failures > 5) throw error;
 			continue;
 		}
-		if (!result.ok) {
-			if (result.error.code === "instance_not_found")
-				throw new InstanceNotFoundError(`instance "${id}" not found`);
-			throw deserializeError(result.error);
-		}
-		const status = result.value.status;
-		if (isFinalStatus(status)) return result.value;
+		const status = answer.status;
+		if (isFinalStatus(status)) return answer;
 		if (Date.now() >= deadline) {
 			throw new WorkflowTimeoutError(
 				`instance "${id}" did not finish within ${timeout} ms; it is ${status}`,

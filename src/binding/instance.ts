@@ -1,18 +1,7 @@
-import type { EngineNamespace, EngineStub, RpcResult } from "../engine/protocol.js";
-import { deserializeError, InstanceNotFoundError, NotSupportedError } from "../errors.js";
+import type { EngineNamespace } from "../engine/protocol.js";
+import { NotSupportedError } from "../errors.js";
 import { assertStorable, parse, restartOptionsSchema, sendEventSchema } from "../limits.js";
-
-/**
- * Unwraps an engine answer, rethrowing its error as the typed error it was. An engine object
- * with no instance does not know the id it was asked for; the caller does, and names it.
- */
-export function unwrap<T>(result: RpcResult<T>, id?: string): T {
-	if (result.ok) return result.value;
-	if (id !== undefined && result.error.code === "instance_not_found") {
-		throw new InstanceNotFoundError(`instance "${id}" not found`);
-	}
-	throw deserializeError(result.error);
-}
+import { type EngineClient, engineClient } from "./client.js";
 
 /**
  * A handle on one instance, as `create()`, `createBatch()` and `get()` return it: the product's
@@ -20,23 +9,16 @@ export function unwrap<T>(result: RpcResult<T>, id?: string): T {
  */
 export class InstanceHandle implements WorkflowInstance {
 	readonly id: string;
-	readonly #namespace: EngineNamespace;
+	readonly #engine: EngineClient;
 
 	constructor(id: string, namespace: EngineNamespace) {
 		this.id = id;
-		this.#namespace = namespace;
-	}
-
-	// A stub breaks for good when its object is reset (a crash, a deploy); a fresh one per call
-	// keeps a handle usable for as long as the caller holds it. Getting a stub makes no request.
-	get #stub(): EngineStub {
-		return this.#namespace.get(this.#namespace.idFromName(this.id));
+		this.#engine = engineClient(namespace, id);
 	}
 
 	/** The instance's status, its error if it failed, and its output if it completed. */
 	async status(): Promise<InstanceStatus> {
-		// The stub's typing widens `output: unknown` through its RPC mapping; the value is the engine's InstanceStatus.
-		return unwrap((await this.#stub.status()) as RpcResult<InstanceStatus>, this.id);
+		return this.#engine.status();
 	}
 
 	/**
@@ -45,7 +27,7 @@ export class InstanceHandle implements WorkflowInstance {
 	 * @throws InvalidStateError if the instance is complete, errored or terminated.
 	 */
 	async pause(): Promise<void> {
-		unwrap(await this.#stub.pause(), this.id);
+		await this.#engine.pause();
 	}
 
 	/**
@@ -53,7 +35,7 @@ export class InstanceHandle implements WorkflowInstance {
 	 * @throws InvalidStateError if the instance is not paused (or waiting for a pause).
 	 */
 	async resume(): Promise<void> {
-		unwrap(await this.#stub.resume(), this.id);
+		await this.#engine.resume();
 	}
 
 	/**
@@ -61,7 +43,7 @@ export class InstanceHandle implements WorkflowInstance {
 	 * @throws InvalidStateError if it is already complete, errored or terminated.
 	 */
 	async terminate(): Promise<void> {
-		unwrap(await this.#stub.terminate(), this.id);
+		await this.#engine.terminate();
 	}
 
 	/** The older name of {@link terminate}. */
@@ -77,7 +59,7 @@ export class InstanceHandle implements WorkflowInstance {
 	 */
 	async restart(options?: WorkflowInstanceRestartOptions): Promise<void> {
 		const { from } = parse(restartOptionsSchema, options ?? {}, "restart options");
-		unwrap(await this.#stub.restart(from), this.id);
+		await this.#engine.restart(from);
 	}
 
 	/**
@@ -90,12 +72,12 @@ export class InstanceHandle implements WorkflowInstance {
 	async sendEvent(event: { type: string; payload: unknown }): Promise<void> {
 		const parsed = parse(sendEventSchema, event, "event");
 		assertStorable(parsed.payload, "event.payload");
-		unwrap(await this.#stub.sendEvent({ type: parsed.type, payload: parsed.payload }), this.id);
+		await this.#engine.sendEvent({ type: parsed.type, payload: parsed.payload });
 	}
 
 	/** Deletes the instance and everything it stored; its id can be used again. */
 	async delete(): Promise<void> {
-		unwrap(await this.#stub.delete(), this.id);
+		await this.#engine.delete();
 	}
 
 	/**

@@ -1,4 +1,4 @@
-import type { CreateRequest, EngineNamespace, EngineStub } from "../engine/protocol.js";
+import type { CreateRequest, EngineNamespace } from "../engine/protocol.js";
 import {
 	InstanceExistsError,
 	InstanceNotFoundError,
@@ -14,7 +14,8 @@ import {
 	parse,
 } from "../limits.js";
 import { type ListingEntry, type ListingStub, shardOf, shardStub } from "../listing/shard.js";
-import { InstanceHandle, unwrap } from "./instance.js";
+import { engineClient } from "./client.js";
+import { InstanceHandle } from "./instance.js";
 import { ENGINE_NAMESPACE } from "./namespace.js";
 
 /**
@@ -43,10 +44,6 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 		return this.#namespace;
 	}
 
-	#stub(id: string, locationHint?: DurableObjectLocationHint): EngineStub {
-		return this.#namespace.get(this.#namespace.idFromName(id), locationHint && { locationHint });
-	}
-
 	/**
 	 * A handle on an existing instance.
 	 * @throws WorkflowValidationError if `id` is not a valid instance id.
@@ -54,8 +51,8 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 	 */
 	async get(id: string): Promise<WorkflowInstance> {
 		parse(instanceIdSchema, id, "instance id");
-		const stub = this.#stub(id);
-		if (!(await stub.exists())) throw new InstanceNotFoundError(`instance "${id}" not found`);
+		if (!(await engineClient(this.#namespace, id).exists()))
+			throw new InstanceNotFoundError(`instance "${id}" not found`);
 		return new InstanceHandle(id, this.#namespace);
 	}
 
@@ -108,8 +105,7 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 
 	/** Creates the instance; answers its listing entry if the request asked (see CreateRequest.callerLists). */
 	async #create(request: CreateRequest): Promise<ListingEntry | null> {
-		const { locationHint, ...rest } = request;
-		return unwrap(await this.#stub(request.id, locationHint).create(rest));
+		return engineClient(this.#namespace, request.id).create(request);
 	}
 
 	/**
@@ -150,7 +146,9 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 		}
 		const listed = await this.#list(requests);
 		const known = requests.filter(({ id }) => listed.has(id));
-		const taken = await Promise.all(known.map(({ id }) => this.#stub(id).exists()));
+		const taken = await Promise.all(
+			known.map(({ id }) => engineClient(this.#namespace, id).exists()),
+		);
 		const index = taken.indexOf(true);
 		if (index !== -1)
 			throw new InstanceExistsError(`instance "${known[index]?.id}" already exists`);

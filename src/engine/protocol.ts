@@ -1,7 +1,7 @@
 /**
  * What crosses between the binding and an engine object: the arguments of the engine's RPC
  * methods, and their answers. Errors travel as data (`{ ok: false, error }`), because a thrown
- * error loses its class on the way; the binding rethrows them typed (binding/instance.ts).
+ * error loses its class on the way; the binding rethrows them typed (binding/client.ts).
  */
 import { isWorkflowError, type SerializedError, type WorkflowError } from "../errors.js";
 import type { ListingEntry, ListingRpc } from "../listing/shard.js";

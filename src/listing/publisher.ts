@@ -18,8 +18,6 @@ import type { EngineNamespace } from "../engine/protocol.js";
 import { isFinalStatus, publicStatus } from "../engine/status.js";
 import { type ListingEntry, shardOf, shardStub } from "./shard.js";
 
-type Namespace = EngineNamespace;
-
 /** A send the shard did not answer is tried again this many times, 1 s, then 2 s, ... later. */
 const PUBLISH_RETRIES = 3;
 const PUBLISH_RETRY_MS = 1_000;
@@ -44,7 +42,7 @@ export function ownNamespace(env: unknown, self: DurableObjectId, instanceId: st
 	if (typeof env !== "object" || env === null) return undefined;
 	for (const value of Object.values(env)) {
 		if (isDurableObjectNamespace(value) && value.idFromName(instanceId).equals(self)) {
-			return value as Namespace;
+			return value as EngineNamespace;
 		}
 	}
 	return undefined;
@@ -52,7 +50,7 @@ export function ownNamespace(env: unknown, self: DurableObjectId, instanceId: st
 
 export class ListingPublisher {
 	readonly #current: () => InstanceRow | undefined;
-	readonly #namespace: (instanceId: string) => Namespace | undefined;
+	readonly #namespace: (instanceId: string) => EngineNamespace | undefined;
 	readonly #waitUntil: (promise: Promise<unknown>) => void;
 	/** The latest version the shard acknowledged, or -1. */
 	#published = -1;
@@ -66,7 +64,7 @@ export class ListingPublisher {
 
 	constructor(options: {
 		current: () => InstanceRow | undefined;
-		namespace: (instanceId: string) => Namespace | undefined;
+		namespace: (instanceId: string) => EngineNamespace | undefined;
 		waitUntil: (promise: Promise<unknown>) => void;
 	}) {
 		this.#current = options.current;

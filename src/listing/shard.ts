@@ -102,8 +102,6 @@ CREATE INDEX IF NOT EXISTS listing_by_created ON listing (deleted, created_at DE
 CREATE INDEX IF NOT EXISTS listing_by_status ON listing (deleted, status, created_at DESC, id DESC);
 `;
 
-type Row = Record<string, SqlStorageValue>;
-
 /** How long a deleted instance's tombstone is kept. */
 const TOMBSTONE_MS = 24 * 60 * 60 * 1000;
 
@@ -258,7 +256,7 @@ export class ListingShard {
 		const sql = `SELECT * FROM listing WHERE ${where.join(" AND ")}
 			ORDER BY created_at DESC, id DESC LIMIT ?`;
 		return this.#sql
-			.exec<Row>(sql, ...bindings, query.limit)
+			.exec<Record<string, SqlStorageValue>>(sql, ...bindings, query.limit)
 			.toArray()
 			.map((row) => ({
 				id: row.id as string,

@@ -6,8 +6,7 @@
  *
  * @example
  * ```ts
- * import type { EngineNamespace } from "../engine/protocol.js";
-import { env, introspectWorkflowInstance } from "do-workflows/testing";
+ * import { env, introspectWorkflowInstance } from "do-workflows/testing";
  *
  * it("completes", async () => {
  *   await using instance = await introspectWorkflowInstance(env.ORDER_WORKFLOW, "order-1");
@@ -51,8 +50,6 @@ export type {
 } from "../engine/history.js";
 export type { StepSelector, WorkflowInstanceModifier } from "./controls.js";
 export type { WorkflowInstanceIntrospector, WorkflowIntrospector } from "./introspector.js";
-
-type Namespace = EngineNamespace;
 
 /** A workflow binding as the kit takes it: a `Workflow` from do-workflows, or the engine's namespace. */
 export type IntrospectableWorkflow = Workflow | DurableObjectNamespace;
@@ -100,7 +97,7 @@ const views = new WeakMap<object, object>();
  * `createBatch` and `get(instanceId)` are the binding's; `get(id)` with a Durable Object id, and
  * every other method, are the namespace's.
  */
-function workflowView(namespace: Namespace): Workflow & Namespace {
+function workflowView(namespace: EngineNamespace): Workflow & EngineNamespace {
 	const workflow = workflowBinding(namespace);
 	return {
 		[ENGINE_NAMESPACE]: namespace,
@@ -121,7 +118,7 @@ function workflowView(namespace: Namespace): Workflow & Namespace {
 		// from there is told which import to change.
 		unsafeStartIntrospection: () => wrongKit("introspectWorkflow"),
 		unsafeGetInstanceModifier: () => wrongKit("introspectWorkflowInstance"),
-	} as Workflow & Namespace;
+	} as Workflow & EngineNamespace;
 }
 
 function wrongKit(fn: string): never {
@@ -141,7 +138,7 @@ export const env: TestEnv<Cloudflare.Env> = new Proxy(runtimeEnv as object, {
 		if (!isDurableObjectNamespace(value)) return value;
 		let view = views.get(value);
 		if (!view) {
-			view = workflowView(value as Namespace);
+			view = workflowView(value as EngineNamespace);
 			views.set(value, view);
 		}
 		return view;

@@ -2,10 +2,11 @@
  * The introspectors: `introspectWorkflowInstance` (one instance, by id) and `introspectWorkflow`
  * (every instance of a workflow created after it), in the shape of the product's `cloudflare:test`.
  */
+import { type EngineClient, engineClient } from "../binding/client.js";
 import type { InstanceHistory } from "../engine/history.js";
-import type { EngineNamespace, EngineStub, RpcResult } from "../engine/protocol.js";
-import { isFinalStatus } from "../engine/status.js";
-import { InstanceNotFoundError, InvalidStateError } from "../errors.js";
+import type { EngineNamespace } from "../engine/protocol.js";
+import { isFinalStatus, type PublicStatus } from "../engine/status.js";
+import { InstanceNotFoundError, InvalidStateError, isWorkflowError } from "../errors.js";
 import { parse } from "../limits.js";
 import {
 	Modifications,
@@ -15,9 +16,6 @@ import {
 } from "./controls.js";
 import { registry, type Session } from "./registry.js";
 import { instanceStatusSchema, stepSelectorSchema } from "./schemas.js";
-
-type Namespace = EngineNamespace;
-type PublicStatus = InstanceStatus["status"];
 
 /** The product's `WorkflowInstanceIntrospector`, plus `getHistory()`. */
 export interface WorkflowInstanceIntrospector {
@@ -55,28 +53,36 @@ export interface WorkflowIntrospector {
 	[Symbol.asyncDispose](): Promise<void>;
 }
 
-function unwrap<T>(result: RpcResult<T>): T | undefined {
-	if (result.ok) return result.value;
-	if (result.error.code === "instance_not_found") return undefined;
-	throw new InvalidStateError(result.error.message);
+/**
+ * An engine's refusal as the kit reports it: an InvalidStateError, the kit's error for a call made
+ * at the wrong time (`prefix` before its message). Errors of the call itself pass through.
+ */
+function asInvalidState(error: unknown, prefix = ""): unknown {
+	return isWorkflowError(error) ? new InvalidStateError(prefix + error.message) : error;
+}
+
+/** An engine's answer, or undefined if there is no instance (see {@link asInvalidState}). */
+async function orMissing<T>(answer: Promise<T>): Promise<T | undefined> {
+	try {
+		return await answer;
+	} catch (error) {
+		if (isWorkflowError(error) && error.code === "instance_not_found") return undefined;
+		throw asInvalidState(error);
+	}
 }
 
 export class InstanceIntrospector implements WorkflowInstanceIntrospector {
 	readonly id: string;
-	readonly #namespace: Namespace;
+	readonly #engine: EngineClient;
 	readonly #objectId: string;
 	readonly #modifications: Modifications;
 	#disposed = false;
 
-	constructor(namespace: Namespace, id: string, modifications: Modifications) {
+	constructor(namespace: EngineNamespace, id: string, modifications: Modifications) {
 		this.id = id;
-		this.#namespace = namespace;
+		this.#engine = engineClient(namespace, id);
 		this.#objectId = namespace.idFromName(id).toString();
 		this.#modifications = modifications;
-	}
-
-	get #stub(): EngineStub {
-		return this.#namespace.get(this.#namespace.idFromName(this.id));
 	}
 
 	#live(method: string): void {
@@ -91,12 +97,12 @@ export class InstanceIntrospector implements WorkflowInstanceIntrospector {
 		fn: (m: WorkflowInstanceModifier) => Promise<void>,
 	): Promise<WorkflowInstanceIntrospector> {
 		this.#live("modify");
-		await fn(instanceModifier(this.#modifications, () => this.#stub));
+		await fn(instanceModifier(this.#modifications, this.#engine));
 		return this;
 	}
 
 	async #status(): Promise<InstanceStatus | undefined> {
-		return unwrap((await this.#stub.status()) as RpcResult<InstanceStatus>);
+		return orMissing(this.#engine.status());
 	}
 
 	async waitForStatus(status: PublicStatus): Promise<void> {
@@ -136,7 +142,7 @@ export class InstanceIntrospector implements WorkflowInstanceIntrospector {
 		try {
 			for (;;) {
 				const next = watch.next();
-				const history = unwrap((await this.#stub.history()) as RpcResult<InstanceHistory>);
+				const history = await orMissing(this.#engine.history());
 				const found = history?.steps.find(
 					(s) => s.type === "do" && s.name === name && s.index === index,
 				);
@@ -179,7 +185,7 @@ export class InstanceIntrospector implements WorkflowInstanceIntrospector {
 	}
 
 	async getHistory(): Promise<InstanceHistory> {
-		const history = unwrap((await this.#stub.history()) as RpcResult<InstanceHistory>);
+		const history = await orMissing(this.#engine.history());
 		if (!history) throw new InstanceNotFoundError(`instance "${this.id}" not found`);
 		return history;
 	}
@@ -191,7 +197,7 @@ export class InstanceIntrospector implements WorkflowInstanceIntrospector {
 		registry.release(this.#objectId, this.#modifications);
 		// As in the product, the instance goes with its introspector: no timer of it fires into
 		// the next test, and the next test can create an instance with the same id.
-		await this.#stub.delete();
+		await orMissing(this.#engine.delete());
 	};
 
 	async [Symbol.asyncDispose](): Promise<void> {
@@ -202,7 +208,7 @@ export class InstanceIntrospector implements WorkflowInstanceIntrospector {
 /** The modifier `modify()` hands out: it writes `modifications`, and sends events to a live instance. */
 function instanceModifier(
 	modifications: Modifications,
-	stub: () => EngineStub,
+	engine: EngineClient,
 ): WorkflowInstanceModifier {
 	return {
 		...recorder(modifications),
@@ -211,9 +217,10 @@ function instanceModifier(
 			// Recorded, so that the instance gets it as it is created (and again after a restart);
 			// an instance that exists already gets it now, like any sent event.
 			modifications.recordEvent(checked);
-			if (!(await stub().exists())) return;
-			const result = await stub().sendEvent(checked);
-			if (!result.ok) throw new InvalidStateError(`mockEvent: ${result.error.message}`);
+			if (!(await engine.exists())) return;
+			await engine.sendEvent(checked).catch((error: unknown) => {
+				throw asInvalidState(error, "mockEvent: ");
+			});
 		},
 	};
 }
@@ -242,13 +249,13 @@ function recorder(modifications: Modifications, log?: Operation[]): WorkflowInst
 }
 
 export class WorkflowSession implements WorkflowIntrospector, Session {
-	readonly #namespace: Namespace;
+	readonly #namespace: EngineNamespace;
 	/** Every modifier call of `modifyAll`, made again on each new instance's modifications. */
 	readonly #operations: Operation[] = [];
 	readonly #instances: InstanceIntrospector[] = [];
 	#disposed = false;
 
-	constructor(namespace: Namespace) {
+	constructor(namespace: EngineNamespace) {
 		this.#namespace = namespace;
 		registry.addSession(
 			this,
@@ -256,7 +263,7 @@ export class WorkflowSession implements WorkflowIntrospector, Session {
 		);
 	}
 
-	#sameNamespace(namespace: Namespace): boolean {
+	#sameNamespace(namespace: EngineNamespace): boolean {
 		const probe = "listing:0";
 		return this.#namespace.idFromName(probe).equals(namespace.idFromName(probe));
 	}

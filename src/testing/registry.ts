@@ -4,9 +4,8 @@
  */
 import type { EngineHooks, InstanceControls } from "../engine/hooks.js";
 import { installEngineHooks } from "../engine/hooks.js";
+import type { PublicStatus } from "../engine/status.js";
 import { InvalidStateError } from "../errors.js";
-
-type PublicStatus = InstanceStatus["status"];
 
 /** Instances created while a workflow is introspected get the session's modifications. */
 export interface Session {

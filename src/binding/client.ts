@@ -1,0 +1,115 @@
+import type { InstanceHistory } from "../engine/history.js";
+import type {
+	CreateRequest,
+	EngineNamespace,
+	EngineRpc,
+	EngineStub,
+	RestartFrom,
+	RpcResult,
+} from "../engine/protocol.js";
+import { deserializeError, InstanceNotFoundError } from "../errors.js";
+import type { ListingEntry, ListingRpc } from "../listing/shard.js";
+
+/** The engine's methods for one instance: EngineRpc without the listing shard's (bar `listingEntry`). */
+type InstanceRpc = Omit<EngineRpc, Exclude<keyof ListingRpc, "listingEntry">>;
+
+/** An engine method as the client offers it: its answer unwrapped, its error thrown typed. */
+type Unwrapped<M> = M extends (...args: infer A) => Promise<RpcResult<infer T>>
+	? (...args: A) => Promise<T>
+	: M;
+
+/** One instance's engine object, as the binding, the operations and the test kit call it. */
+export type EngineClient = { [K in keyof InstanceRpc]: Unwrapped<InstanceRpc[K]> };
+
+/**
+ * The engine object of instance `id` in `namespace`. Every call gets a fresh stub, so the client
+ * stays usable for as long as its holder keeps it (a stub breaks for good when its object is
+ * reset by a crash or a deploy; getting one makes no request). Answers come back unwrapped, and
+ * refusals as the typed error they were: this is the one place that knows how they travel.
+ * Errors of the call itself (the object was reset meanwhile) are thrown as RPC threw them, so a
+ * caller tells them apart from a refusal with `isWorkflowError`.
+ */
+export function engineClient(namespace: EngineNamespace, id: string): EngineClient {
+	return new Client(namespace, id);
+}
+
+class Client implements EngineClient {
+	readonly #namespace: EngineNamespace;
+	readonly #id: string;
+
+	constructor(namespace: EngineNamespace, id: string) {
+		this.#namespace = namespace;
+		this.#id = id;
+	}
+
+	#stub(locationHint?: DurableObjectLocationHint): EngineStub {
+		return this.#namespace.get(
+			this.#namespace.idFromName(this.#id),
+			locationHint && { locationHint },
+		);
+	}
+
+	/**
+	 * The answer's value, or its error rethrown typed. An engine object with no instance does not
+	 * know the id it was asked for; the client does, and names it. RPC's typing of a stub widens
+	 * the answers' `unknown` fields (an output, a payload); the values are what EngineRpc says.
+	 */
+	async #answer<T>(pending: Promise<unknown>): Promise<T> {
+		const result = (await pending) as RpcResult<T>;
+		if (result.ok) return result.value;
+		if (result.error.code === "instance_not_found") {
+			throw new InstanceNotFoundError(`instance "${this.#id}" not found`);
+		}
+		throw deserializeError(result.error);
+	}
+
+	exists(): Promise<boolean> {
+		return this.#stub().exists();
+	}
+
+	listingEntry(): Promise<ListingEntry | null> {
+		return this.#stub().listingEntry();
+	}
+
+	/** Creates the instance, in the object's `request.locationHint` if it has one. */
+	create(request: CreateRequest): Promise<ListingEntry | null> {
+		const { locationHint, ...rest } = request;
+		return this.#answer(this.#stub(locationHint).create(rest));
+	}
+
+	waitForEnd(maxWaitMs: number): Promise<InstanceStatus> {
+		return this.#answer(this.#stub().waitForEnd(maxWaitMs));
+	}
+
+	history(): Promise<InstanceHistory> {
+		return this.#answer(this.#stub().history());
+	}
+
+	status(): Promise<InstanceStatus> {
+		return this.#answer(this.#stub().status());
+	}
+
+	pause(): Promise<null> {
+		return this.#answer(this.#stub().pause());
+	}
+
+	resume(): Promise<null> {
+		return this.#answer(this.#stub().resume());
+	}
+
+	terminate(): Promise<null> {
+		return this.#answer(this.#stub().terminate());
+	}
+
+	restart(from?: RestartFrom): Promise<null> {
+		return this.#answer(this.#stub().restart(from));
+	}
+
+	sendEvent(event: { type: string; payload: unknown }): Promise<null> {
+		return this.#answer(this.#stub().sendEvent(event));
+	}
+
+	delete(): Promise<null> {
+		return this.#answer(this.#stub().delete());
+	}
+}
