@@ -75,11 +75,8 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 	}
 
 	/**
-	 * Lists the instances being created, one request per listing shard, sent with the creates (a
-	 * row only marks an existing one to be checked, so the order they arrive in does not matter).
-	 * Listed so, an instance is in the listing while it runs, even if this caller stops right
-	 * after; a row whose create failed is dropped when a listing finds no instance behind it.
-	 * Returns the ids the listing knew already.
+	 * The listing's intents for the instances being created, one request per shard, sent with the
+	 * creates ("The listing protocol", docs/architecture.md). Returns the ids it knew already.
 	 */
 	async #list(requests: CreateRequest[]): Promise<Set<string>> {
 		const listed = await this.#perShard(requests, async (shard, group) => {

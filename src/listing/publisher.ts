@@ -1,15 +1,8 @@
 /**
- * The engine side of the listing. The binding lists an instance as it creates it (shard.ts); the
- * engine object then sends its shard the statuses the instance settles in (waiting, paused, and
- * the final ones), a restart, a delete. `running` is not sent: a listing asks the instance about
- * a row that is not final. Sends are asynchronous (nothing the instance does waits for the
- * listing), coalesced (one in flight per instance; the latest state wins; a waiting instance that
- * runs a step and waits again sends nothing new) and best effort: a send lost to a stopped runtime
- * leaves the shard with a row that is not final, which `listInstances` checks with the instance
- * and repairs. So a short instance costs its shard one write, and the engine no alarm; one that
- * `createBatch` created and that settles within its create call costs its engine no send at all:
- * the engine hands its entry back (hold / release), and the binding writes the batch's entries,
- * one request per shard.
+ * The engine side of the listing: the statuses an instance settles in (waiting, paused, final),
+ * its restarts and its delete, sent to its shard asynchronously, coalesced (one send in flight,
+ * the latest state wins) and best effort; held and handed back within a batch's create. The
+ * protocol: docs/architecture.md, "The listing protocol".
  */
 
 import { isDurableObjectNamespace } from "../binding/namespace.js";

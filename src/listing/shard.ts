@@ -1,16 +1,7 @@
 /**
- * The instance listing, sharded. Each workflow's instances are spread over {@link LISTING_SHARDS}
- * shards by a hash of their id; a shard is an engine object of the workflow's own namespace
- * under a name no instance id can take (`listing:<n>`), so listing needs no binding of its own
- * and no shard sees more than its share of the status updates.
- *
- * A shard keeps one row per instance. The binding writes it as it creates the instance (an
- * intent), so an instance is listed from the moment `create()` returns. The instance's engine then
- * publishes the statuses it settles in (waiting, paused, final) and restarts (or, for a status it
- * reached within a `createBatch` create, hands it to the binding to write), guarded by a version
- * so an update that arrives late never overwrites a newer one. A row with a final status is the
- * instance's status, unless a create of its id was intended since (`pending`); any other row is a
- * hint that `listInstances` checks with the instance itself (see operations.ts).
+ * The instance listing, sharded: a shard's table and its four operations (intend, put, remove,
+ * query). The protocol, who writes what and why a late write never wins, is drawn once in
+ * docs/architecture.md ("The listing protocol").
  */
 
 /** How many shards a workflow's listing is spread over. Fixed: changing it would strand entries. */
