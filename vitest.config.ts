@@ -5,6 +5,7 @@ import { defineConfig } from "vitest/config";
 const resolve = {
 	alias: {
 		"do-workflows/testing": new URL("./src/testing/index.ts", import.meta.url).pathname,
+		"do-workflows/ops": new URL("./src/ops.ts", import.meta.url).pathname,
 	},
 };
 

@@ -2,7 +2,7 @@
 // @ts-check
 /**
  * do-workflows: the command line of the admin API (docs/operations.md). It talks HTTP to a Worker
- * that mounts the API with `withWorkflows(..., { admin: true })`, locally or deployed.
+ * that mounts the API with `withWorkflows(..., { admin: adminApi() })`, locally or deployed.
  */
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -88,7 +88,7 @@ async function api(target, route, init = {}) {
 		await response.body?.cancel();
 		throw new Error(
 			`the Worker at ${target.url} did not answer as a do-workflows admin API (${init.method ?? "GET"} ${url.pathname}: HTTP ${response.status}, without the ${ADMIN_HEADER} header). ` +
-				"Enable the admin API in the Worker with withWorkflows(bindings, handler, { admin: true }) (docs/operations.md), " +
+				"Enable the admin API in the Worker with withWorkflows(bindings, handler, { admin: adminApi() }), adminApi from do-workflows/ops (docs/operations.md), " +
 				"or point --url and --path at where it is mounted.",
 		);
 	}

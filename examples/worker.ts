@@ -11,6 +11,7 @@ import {
 	type WorkflowStep,
 	withWorkflows,
 } from "../src";
+import { adminApi } from "../src/ops";
 
 export interface OrderParams {
 	items: { sku: string; quantity: number; unitPrice: number }[];
@@ -131,5 +132,5 @@ export default withWorkflows<Env>(
 		},
 	},
 	// The admin API and dashboard under /__workflows; `npm start` sets the token to dev-token.
-	{ admin: true },
+	{ admin: adminApi() },
 );

@@ -6,7 +6,8 @@
  * - {@link withWorkflows}: wraps a Worker's handlers so `env.X` is a `Workflow`.
  * - {@link workflowBinding}: the same `Workflow` shim, for code outside a wrapped handler.
  * - {@link env}: `cloudflare:workers`' `env`, with those bindings as `Workflow`s.
- * - {@link listInstances}, {@link getInstanceHistory}, {@link waitForResult}: beyond the product.
+ * - Beyond the product: listing, history, waiting for a result and the admin API live in
+ *   `do-workflows/ops`; the test kit in `do-workflows/testing`.
  */
 
 export type {
@@ -19,7 +20,6 @@ export type {
 	WorkflowStepContext,
 	WorkflowStepEvent,
 } from "cloudflare:workers";
-export type { AdminOptions } from "./admin/api.js";
 export { env } from "./binding/runtime-env.js";
 export { workflowBinding } from "./binding/workflow.js";
 export {
@@ -78,16 +78,6 @@ export {
 	MAX_VALUE_BYTES,
 	MAX_WORKFLOW_NAME_LENGTH,
 } from "./limits.js";
-export { LISTING_SHARDS } from "./listing/shard.js";
-export {
-	getInstanceHistory,
-	type InstancePage,
-	type InstanceSummary,
-	type ListInstancesOptions,
-	listInstances,
-	type WorkflowLike,
-	waitForResult,
-} from "./operations.js";
 export {
 	type RemoteWorkflow,
 	remoteWorkflow,

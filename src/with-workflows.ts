@@ -1,11 +1,12 @@
 /**
  * `withWorkflows`: registers which env bindings are workflow engines, and wraps the handlers (an
  * object of handlers or a `WorkerEntrypoint` class) so that inside them, and inside every
- * workflow's `this.env`, those bindings are `Workflow`s. `WorkflowEnv` types an `Env` so. The
- * top of the package: the only module that imports the admin layer.
+ * workflow's `this.env`, those bindings are `Workflow`s. `WorkflowEnv` types an `Env` so. It
+ * imports the admin layer's type only: a Worker that mounts it passes `adminApi()` from
+ * `do-workflows/ops`, so one that does not, does not bundle it.
  */
 import * as z from "zod/mini";
-import { type AdminOptions, adminHandler, adminOptionsSchema } from "./admin/api.js";
+import type { AdminApi } from "./admin/api.js";
 import { registerWorkflows, wrapEnv } from "./binding/env.js";
 import type { WorkflowEngine, WorkflowEngineClass } from "./engine/engine.js";
 import { parse, workflowNameSchema } from "./limits.js";
@@ -88,10 +89,10 @@ export type WorkflowEnv<Env, Bindings = Record<never, never>> = {
 
 export interface WithWorkflowsOptions {
 	/**
-	 * Mounts the admin API and dashboard (off by default): `true` for the defaults, or where to
-	 * serve them and which env secret holds the bearer token. See docs/operations.md.
+	 * Mounts the admin API and dashboard (off by default): `adminApi()` from `do-workflows/ops`,
+	 * with its own options (path, token secret). See docs/operations.md.
 	 */
-	admin?: boolean | AdminOptions;
+	admin?: AdminApi;
 }
 
 /** A `WorkerEntrypoint` subclass, as a Worker's default export. */
@@ -123,14 +124,12 @@ export function withWorkflows<
 	Env = never,
 	H extends ExportedHandler<Env> | EntrypointClass = ExportedHandler<Env>,
 >(bindings: Record<string, WorkflowSource>, handler: H, options: WithWorkflowsOptions = {}): H {
-	registerWorkflows(bindings);
+	// Options are checked before anything is registered: a refused call changes nothing.
 	const { admin } = parse(withWorkflowsOptionsSchema, options, "withWorkflows options");
-	const adminFetch =
-		admin === undefined || admin === false
-			? undefined
-			: adminHandler(bindings, admin === true ? {} : admin, (env, binding) => {
-					return (wrapEnv(env) as Record<string, Workflow>)[binding] as Workflow;
-				});
+	registerWorkflows(bindings);
+	const adminFetch = admin?.mount(bindings, (env, binding) => {
+		return (wrapEnv(env) as Record<string, Workflow>)[binding] as Workflow;
+	});
 	if (typeof handler === "function") return wrapEntrypoint(handler, adminFetch) as H;
 	const result: Record<string, unknown> = {};
 	for (const [key, value] of Object.entries(handler)) {
@@ -195,5 +194,10 @@ const remoteWorkflowSchema = z.strictObject({
 });
 
 const withWorkflowsOptionsSchema = z.strictObject({
-	admin: z.optional(z.union([z.boolean(), adminOptionsSchema])),
+	admin: z.optional(
+		z.custom<AdminApi>(
+			(value) => typeof (value as AdminApi | null)?.mount === "function",
+			'must be adminApi() from "do-workflows/ops" (for example { admin: adminApi() })',
+		),
+	),
 });

@@ -4,7 +4,9 @@
  */
 import { SELF } from "cloudflare:test";
 import { describe, expect, it, onTestFinished, vi } from "vitest";
+import { WorkflowValidationError, withWorkflows } from "../src";
 import { adminHandler } from "../src/admin/api";
+import { adminApi } from "../src/ops";
 import { fastForward, scenarioWorkflow, uniqueId, waitForStatus } from "./helpers";
 import { ScenarioEngine } from "./workflows";
 
@@ -28,6 +30,25 @@ async function ok(path: string, init?: RequestInit & { token?: string | null }) 
 const post = (body?: unknown) => ({
 	method: "POST",
 	...(body === undefined ? {} : { body: JSON.stringify(body) }),
+});
+
+describe("mounting", () => {
+	it("refuses an admin option that is not adminApi()'s, saying what to pass", () => {
+		const mount = (admin: unknown) => () =>
+			withWorkflows({ SCENARIO: ScenarioEngine }, {}, { admin: admin as never });
+		for (const admin of [true, { path: "/ops" }, "yes"]) {
+			expect(mount(admin)).toThrow(WorkflowValidationError);
+			expect(mount(admin)).toThrow('must be adminApi() from "do-workflows/ops"');
+		}
+	});
+
+	it("refuses adminApi options that break a limit, naming it", () => {
+		expect(() => adminApi({ path: "ops" })).toThrow(
+			"admin path must start with / and not end with /",
+		);
+		expect(() => adminApi({ tokenSecret: "" })).toThrow(WorkflowValidationError);
+		expect(() => adminApi({ port: 1 } as never)).toThrow(WorkflowValidationError);
+	});
 });
 
 describe("authentication", () => {

@@ -5,19 +5,21 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import {
-	getInstanceHistory,
 	InstanceExistsError,
 	InstanceNotFoundError,
-	type InstanceSummary,
-	LISTING_SHARDS,
-	listInstances,
 	type WorkflowEngine,
 	WorkflowTimeoutError,
 	WorkflowValidationError,
-	waitForResult,
 	workflowBinding,
 } from "../src";
 import { type ListingEntry, shardName, shardOf } from "../src/listing/shard";
+import {
+	getInstanceHistory,
+	type InstanceSummary,
+	LISTING_SHARDS,
+	listInstances,
+	waitForResult,
+} from "../src/ops";
 import {
 	alarmOf,
 	calls,

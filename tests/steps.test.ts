@@ -1,12 +1,8 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import {
-	getInstanceHistory,
-	MAX_ERROR_MESSAGE_LENGTH,
-	type WorkflowEngine,
-	WorkflowError,
-} from "../src";
+import { MAX_ERROR_MESSAGE_LENGTH, type WorkflowEngine, WorkflowError } from "../src";
 import { StepState } from "../src/engine/journal";
+import { getInstanceHistory } from "../src/ops";
 import {
 	calls,
 	crash,

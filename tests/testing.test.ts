@@ -9,12 +9,8 @@ import {
 	type WorkflowInstanceIntrospector,
 } from "do-workflows/testing";
 import { describe, expect, it } from "vitest";
-import {
-	getInstanceHistory,
-	InvalidStateError,
-	NonRetryableError,
-	WorkflowValidationError,
-} from "../src";
+import { InvalidStateError, NonRetryableError, WorkflowValidationError } from "../src";
+import { getInstanceHistory } from "../src/ops";
 import {
 	alarmOf,
 	calls,

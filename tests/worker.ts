@@ -1,5 +1,6 @@
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { remoteWorkflow, type WorkflowEnv, withWorkflows } from "../src";
+import { adminApi } from "../src/ops";
 import { LimitedEngine, ScenarioEngine, type ScenarioParams, type TestEnv } from "./workflows";
 
 export { CallCounter, Gate, LimitedEngine, ScenarioEngine } from "./workflows";
@@ -14,7 +15,7 @@ export default withWorkflows<TestEnv>(
 	},
 	// The admin API and dashboard under /__workflows (tests/admin.test.ts); the token is a var
 	// in tests/wrangler.toml.
-	{ admin: true },
+	{ admin: adminApi() },
 );
 
 /**
@@ -41,7 +42,7 @@ export const ClassEntry = withWorkflows(
 			return instance.id;
 		}
 	},
-	{ admin: true },
+	{ admin: adminApi() },
 );
 
 /** A WorkerEntrypoint whose fetch is a class field (the instance's own), with the admin API. */
@@ -50,5 +51,5 @@ export const FieldEntry = withWorkflows(
 	class FieldEntry extends WorkerEntrypoint<WorkflowEnv<Cloudflare.Env>> {
 		override fetch = async (): Promise<Response> => new Response("own fetch");
 	},
-	{ admin: true },
+	{ admin: adminApi() },
 );

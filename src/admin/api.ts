@@ -26,7 +26,7 @@ type BoundWorkflow =
 	| { readonly definition?: { readonly name: string } | undefined }
 	| { readonly remote: { readonly name?: string } };
 
-/** The `admin` option of `withWorkflows`. */
+/** Options of {@link adminApi}. */
 export interface AdminOptions {
 	/** Where the dashboard is served; the API is under `<path>/api`. Default: `/__workflows`. */
 	path?: string;
@@ -34,7 +34,7 @@ export interface AdminOptions {
 	tokenSecret?: string;
 }
 
-export const adminOptionsSchema = z.strictObject({
+const adminOptionsSchema = z.strictObject({
 	path: z.optional(
 		z
 			.string()
@@ -47,6 +47,28 @@ export const adminOptionsSchema = z.strictObject({
 	),
 	tokenSecret: z.optional(z.string().check(z.minLength(1))),
 });
+
+/** What the admin API needs of a Worker: its workflow bindings, and each one's `Workflow`. */
+export type AdminMount = (
+	bindings: Record<string, BoundWorkflow>,
+	workflowOf: (env: unknown, binding: string) => Workflow,
+) => (request: Request, env: unknown) => Promise<Response | undefined>;
+
+/** The admin API and dashboard, made by {@link adminApi}, for `withWorkflows`' `admin` option. */
+export interface AdminApi {
+	readonly mount: AdminMount;
+}
+
+/**
+ * The admin HTTP API and dashboard, for `withWorkflows(bindings, handler, { admin: adminApi() })`:
+ * served under `options.path` (default `/__workflows`), behind a bearer token from the env secret
+ * `options.tokenSecret` (default `WORKFLOWS_ADMIN_TOKEN`). See docs/operations.md.
+ * @throws WorkflowValidationError for a malformed path or an unknown option.
+ */
+export function adminApi(options: AdminOptions = {}): AdminApi {
+	const parsed = parse(adminOptionsSchema, options, "adminApi options");
+	return { mount: (bindings, workflowOf) => adminHandler(bindings, parsed, workflowOf) };
+}
 
 const HTTP_STATUS: Record<string, number> = {
 	invalid_input: 400,

@@ -10,13 +10,13 @@
 import { DurableObject } from "cloudflare:workers";
 import {
 	createWorkflowEngine,
-	listInstances,
 	WorkflowEntrypoint,
 	type WorkflowEvent,
 	type WorkflowStep,
 	type WorkflowStepConfig,
 	withWorkflows,
 } from "../../src";
+import { listInstances } from "../../src/ops";
 import {
 	type CounterSummary,
 	type CrashOutput,

@@ -84,7 +84,7 @@ describe("the CLI against a Worker without the admin API", () => {
 				"(GET /__workflows/api/workflows: HTTP 200, without the x-do-workflows-admin header)",
 			);
 			expect(result.stderr).toContain(
-				"Enable the admin API in the Worker with withWorkflows(bindings, handler, { admin: true }) (docs/operations.md)",
+				"Enable the admin API in the Worker with withWorkflows(bindings, handler, { admin: adminApi() }), adminApi from do-workflows/ops (docs/operations.md)",
 			);
 			expect(result.stderr).not.toContain("Cannot read properties");
 		}

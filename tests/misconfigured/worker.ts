@@ -3,7 +3,7 @@
  * by `wrangler dev` (tests/misconfigured/wrangler.toml):
  *
  * - MISBOUND's class_name is OrderWorkflow, the workflow class, instead of its engine;
- * - withWorkflows is called without `{ admin: true }`, so requests under /__workflows reach the
+ * - withWorkflows is called without `{ admin: adminApi() }`, so requests under /__workflows reach the
  *   Worker's own fetch, which answers them with JSON of its own (and records them);
  * - `env` from "cloudflare:workers" is the raw env; `env` from "do-workflows" is the one to use.
  */
@@ -14,9 +14,9 @@ import {
 	WorkflowEntrypoint,
 	type WorkflowEvent,
 	type WorkflowStep,
-	waitForResult,
 	withWorkflows,
 } from "../../src";
+import { waitForResult } from "../../src/ops";
 
 interface Params {
 	n: number;

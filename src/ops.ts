@@ -1,0 +1,27 @@
+/**
+ * do-workflows/ops: operating workflows, beyond the product. Listing a workflow's instances, an
+ * instance's step history, waiting for a result, and the admin HTTP API and dashboard that
+ * `withWorkflows(bindings, handler, { admin: adminApi() })` mounts (docs/operations.md). Its own
+ * entry point, so that a Worker that uses none of it does not bundle it.
+ */
+
+export { type AdminApi, type AdminOptions, adminApi } from "./admin/api.js";
+export type {
+	AttemptHistory,
+	DoStepHistory,
+	HistoryError,
+	InstanceHistory,
+	SleepStepHistory,
+	StepHistory,
+	WaitStepHistory,
+} from "./engine/history.js";
+export { LISTING_SHARDS } from "./listing/shard.js";
+export {
+	getInstanceHistory,
+	type InstancePage,
+	type InstanceSummary,
+	type ListInstancesOptions,
+	listInstances,
+	type WorkflowLike,
+	waitForResult,
+} from "./operations.js";
