@@ -1,7 +1,7 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { WorkflowEngine } from "../src";
-import { StepState } from "../src/engine/journal";
+import { StepState } from "../src/engine/steps";
 import {
 	alarmOf,
 	calls,

@@ -6,7 +6,7 @@ import {
 	type WorkflowEngine,
 	WorkflowValidationError,
 } from "../src";
-import { StepState } from "../src/engine/journal";
+import { StepState } from "../src/engine/steps";
 import {
 	alarmOf,
 	calls,

@@ -1,7 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { MAX_ERROR_MESSAGE_LENGTH, type WorkflowEngine, WorkflowError } from "../src";
-import { StepState } from "../src/engine/journal";
+import { StepState } from "../src/engine/steps";
 import { getInstanceHistory } from "../src/ops";
 import {
 	calls,

@@ -3,8 +3,9 @@
  * ended. Timestamps are `Date`s (ISO strings once serialised to JSON).
  */
 import type { SerializedError } from "../errors.js";
-import { type FailedAttemptRow, type Journal, type StepRow, StepState } from "./journal.js";
+import type { FailedAttemptRow, Journal, StepRow } from "./journal.js";
 import { publicStatus } from "./status.js";
+import { StepState } from "./steps.js";
 
 /** A failure as the history shows it. */
 export interface HistoryError {

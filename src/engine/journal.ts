@@ -15,28 +15,15 @@
  */
 import type { SerializedError } from "../errors.js";
 import { Status } from "./status.js";
+import { STEP_MOVES, type StepMove, StepMoveError, StepState, type StepType } from "./steps.js";
 import { fromJsonText, toJsonText } from "./values.js";
 
-/** Persisted step states; values never change. */
-export const StepState = {
-	/** Known, not yet attempted (or a retry whose delay has elapsed). */
-	Pending: 0,
-	/** An attempt was started and has not finished (in flight, or cut off by a crash). */
-	Running: 1,
-	/** The last attempt failed; the next one is due at `due_at`. */
-	Retrying: 2,
-	/** A sleep that ends at `due_at`. */
-	Sleeping: 3,
-	/** An event wait that times out at `due_at`. */
-	Waiting: 4,
-	/** Finished: a step's output, an elapsed sleep, a received event. */
-	Done: 5,
-	/** Failed for good: retries exhausted, non-retryable, or timed out waiting. */
-	Failed: 6,
-} as const;
-export type StepState = (typeof StepState)[keyof typeof StepState];
+/** Each move's starting states as an SQL list, "(0, 1, 2)": the guard of its UPDATE. */
+const FROM = Object.fromEntries(
+	Object.entries(STEP_MOVES).map(([move, { from }]) => [move, `(${from.join(", ")})`]),
+) as Record<StepMove, string>;
 
-export type StepType = "do" | "sleep" | "wait";
+export { StepState, type StepType } from "./steps.js";
 
 export interface InstanceRow {
 	id: string;
@@ -468,25 +455,20 @@ export class Journal {
 		const row = this.#one(
 			`UPDATE steps SET state = ?, attempts = attempts + 1, due_at = NULL,
 				started_at = COALESCE(started_at, ?), attempt_started_at = ?
-			WHERE seq = ? RETURNING attempts`,
-			StepState.Running,
+			WHERE seq = ? AND state IN ${FROM.startAttempt} RETURNING attempts`,
+			STEP_MOVES.startAttempt.to,
 			now,
 			now,
 			seq,
 		);
-		return row?.attempts as number;
+		if (!row) throw new StepMoveError("startAttempt", seq);
+		return row.attempts as number;
 	}
 
 	/** Stores a step's output; throws (and stores nothing) if the value cannot be cloned. */
 	succeed(seq: number, output: unknown, now: number): void {
 		const json = this.#put(outputKey(seq), output);
-		this.#sql.exec(
-			"UPDATE steps SET state = ?, ended_at = ?, due_at = NULL, output_json = ? WHERE seq = ?",
-			StepState.Done,
-			now,
-			json,
-			seq,
-		);
+		this.#move("succeed", seq, "ended_at = ?, due_at = NULL, output_json = ?", now, json);
 		this.#changed();
 	}
 
@@ -539,36 +521,25 @@ export class Journal {
 
 	scheduleRetry(seq: number, dueAt: number): void {
 		this.#timerIndex();
-		this.#sql.exec(
-			"UPDATE steps SET state = ?, due_at = ? WHERE seq = ?",
-			StepState.Retrying,
-			dueAt,
-			seq,
-		);
+		this.#move("scheduleRetry", seq, "due_at = ?", dueAt);
 	}
 
 	/** Marks a step failed for good. */
 	fail(seq: number, error: SerializedError, nonRetryable: boolean, now: number): void {
-		this.#sql.exec(
-			`UPDATE steps SET state = ?, ended_at = ?, due_at = NULL, error = ?, non_retryable = ?
-			WHERE seq = ?`,
-			StepState.Failed,
+		this.#move(
+			"fail",
+			seq,
+			"ended_at = ?, due_at = NULL, error = ?, non_retryable = ?",
 			now,
 			JSON.stringify(error),
 			nonRetryable ? 1 : 0,
-			seq,
 		);
 		this.#changed();
 	}
 
 	/** Marks a sleep elapsed (or, later, an event received). */
 	complete(seq: number, now: number): void {
-		this.#sql.exec(
-			"UPDATE steps SET state = ?, ended_at = ?, due_at = NULL WHERE seq = ?",
-			StepState.Done,
-			now,
-			seq,
-		);
+		this.#move("complete", seq, "ended_at = ?, due_at = NULL", now);
 		this.#changed();
 	}
 
@@ -585,11 +556,22 @@ export class Journal {
 
 	/** A retry whose delay has elapsed: the next attempt may start. */
 	readyForRetry(seq: number): void {
-		this.#sql.exec(
-			"UPDATE steps SET state = ?, due_at = NULL WHERE seq = ?",
-			StepState.Pending,
+		this.#move("readyForRetry", seq, "due_at = NULL");
+	}
+
+	/**
+	 * Moves step `seq` as `move` says (steps.ts), setting `set` (SQL assignments, with `values`
+	 * for their placeholders) in the same statement; throws StepMoveError if the step was not in a
+	 * state that move may start from.
+	 */
+	#move(move: StepMove, seq: number, set: string, ...values: SqlStorageValue[]): void {
+		const cursor = this.#sql.exec(
+			`UPDATE steps SET state = ?, ${set} WHERE seq = ? AND state IN ${FROM[move]}`,
+			STEP_MOVES[move].to,
+			...values,
 			seq,
 		);
+		if (cursor.rowsWritten === 0) throw new StepMoveError(move, seq);
 	}
 
 	/** The earliest pending timer, if any. */
@@ -669,9 +651,8 @@ export class Journal {
 		if (this.#failures) this.#sql.exec("DELETE FROM failed_attempts WHERE seq >= ?", fromSeq);
 		// A kept step whose attempt was in flight starts over: that attempt was not interrupted.
 		this.#sql.exec(
-			"UPDATE steps SET state = ?, attempts = failures WHERE state = ?",
-			StepState.Pending,
-			StepState.Running,
+			`UPDATE steps SET state = ?, attempts = failures WHERE state IN ${FROM.reset}`,
+			STEP_MOVES.reset.to,
 		);
 		if (fromSeq === 0 && this.#events) {
 			for (const row of this.#sql.exec<Row>("SELECT seq FROM events").toArray()) {

@@ -3,11 +3,11 @@
  * instance's steps (sleeps, retry delays, event timeouts), the lease of a busy run, and the
  * retention of a finished instance. The engine calls it; it owns the {@link Alarm}.
  */
-import { WorkflowTimeoutError } from "../errors.js";
 import { Alarm } from "./alarm.js";
 import type { Execution } from "./execution.js";
-import { type Journal, type StepRow, StepState } from "./journal.js";
+import type { Journal, StepRow } from "./journal.js";
 import { isFinal, Status } from "./status.js";
+import { StepState, waitTimeoutError } from "./steps.js";
 
 /**
  * While the run is busy, the alarm is kept at most this far ahead: if the runtime dies mid-step,
@@ -67,10 +67,8 @@ export class Scheduler {
 			if (step.state === StepState.Sleeping) journal.complete(step.seq, now);
 			else if (step.state === StepState.Retrying) journal.readyForRetry(step.seq);
 			else if (step.state === StepState.Waiting) {
-				const timeout = (step.dueAt ?? now) - (step.startedAt ?? now);
-				const error = new WorkflowTimeoutError(
-					`waitForEvent("${step.name}") received no event of type "${step.eventType}" within ${timeout} ms`,
-				);
+				const ms = (step.dueAt ?? now) - (step.startedAt ?? now);
+				const error = waitTimeoutError(step.name, step.eventType ?? "", { ms });
 				journal.fail(step.seq, error.toJSON(), false, now);
 			}
 		}

@@ -11,7 +11,8 @@ import type {
 	WorkflowStepEvent,
 } from "cloudflare:workers";
 import type { AttemptOverride, InstanceControls } from "../engine/hooks.js";
-import { type Journal, type StepRow, StepState, type StepType } from "../engine/journal.js";
+import type { Journal, StepRow } from "../engine/journal.js";
+import { StepState, type StepType, waitTimeoutError } from "../engine/steps.js";
 import {
 	deserializeError,
 	isNonRetryableError,
@@ -353,9 +354,7 @@ export class StepContext {
 		if (step.state === StepState.Waiting) {
 			if (this.#controls?.eventTimesOut(name, step.count)) {
 				// A test forced the timeout: it wins over any event, as in the product.
-				const error = new WorkflowTimeoutError(
-					`waitForEvent("${name}") received no event of type "${type}": its timeout was forced by a test`,
-				);
+				const error = waitTimeoutError(name, type, "forced");
 				host.journal.fail(step.seq, error.toJSON(), false, host.now());
 			} else {
 				// An event that arrived before the wait started is waiting in the buffer.
