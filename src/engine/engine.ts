@@ -4,9 +4,7 @@
  * the object's alarm, so a sleeping or interrupted instance carries on by itself after an
  * eviction or a runtime restart.
  */
-import { DurableObject, type WorkflowEvent } from "cloudflare:workers";
-import { wrapEnv } from "../binding/env.js";
-import type { WorkflowEntrypoint } from "../entrypoint.js";
+import { DurableObject } from "cloudflare:workers";
 import {
 	InstanceExistsError,
 	InstanceNotFoundError,
@@ -14,18 +12,10 @@ import {
 	type SerializedError,
 	serializeError,
 	UnserializableValueError,
-	ValueTooLargeError,
 } from "../errors.js";
-import {
-	DEFAULT_STEP_LIMIT,
-	engineOptionsSchema,
-	MAX_VALUE_BYTES,
-	parse,
-	unstorable,
-} from "../limits.js";
+import { DEFAULT_STEP_LIMIT, engineOptionsSchema, parse } from "../limits.js";
 import { ListingPublisher, listingEntry, ownNamespace } from "../listing/publisher.js";
 import { type ListingEntry, ListingShard, type ShardQuery } from "../listing/shard.js";
-import { StepContext } from "../step/context.js";
 import { Execution } from "./execution.js";
 import { type InstanceHistory, instanceHistory } from "./history.js";
 import { engineHooks } from "./hooks.js";
@@ -40,14 +30,12 @@ import {
 	type RpcResult,
 	rpc,
 } from "./protocol.js";
+import { launchRun, type RunOutcome, type WorkflowClass } from "./run.js";
+
+export type { WorkflowClass } from "./run.js";
+
 import { Scheduler } from "./scheduler.js";
 import { assertTransition, isFinal, publicStatus, Status } from "./status.js";
-
-/** A workflow class, as `createWorkflowEngine` takes it. */
-export type WorkflowClass<Env = unknown, Params = unknown> = new (
-	ctx: ExecutionContext,
-	env: Env,
-) => WorkflowEntrypoint<Env, Params>;
 
 /** Options of {@link createWorkflowEngine}. */
 export interface WorkflowEngineOptions {
@@ -526,37 +514,26 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		if (this.#status !== Status.Running) this.#transition(Status.Running);
 		this.#scheduler.renewLease();
 
-		const { workflow: Workflow, name } = this.#definition;
-		const state = this.ctx;
-		// The product hands a workflow an ExecutionContext; an engine object has a
-		// DurableObjectState, which offers the same waitUntil.
-		const executionContext = {
-			waitUntil: (promise: Promise<unknown>) => state.waitUntil(promise),
-			passThroughOnException: () => {},
-			props: {},
-		} as unknown as ExecutionContext;
-		const event: WorkflowEvent<unknown> = {
-			payload: (created
-				? created.params
-				: this.journal.params()) as WorkflowEvent<unknown>["payload"],
-			timestamp: new Date(instance.createdAt),
-			instanceId: instance.id,
-			workflowName: name,
-		};
-		const controls = engineHooks()?.controls(this.ctx.id.toString(), instance.id, false);
-		const step = new StepContext(execution, controls);
-		Promise.resolve()
-			.then(() => new Workflow(executionContext, wrapEnv(this.env)).run(event, step))
-			.then(
-				(output) => this.#finish(execution, { output }),
-				(error: unknown) => this.#finish(execution, { error: serializeError(error) }),
-			);
+		const { workflow, name } = this.#definition;
+		launchRun(
+			{
+				workflow,
+				name,
+				instance,
+				params: created ? created.params : this.journal.params(),
+				state: this.ctx,
+				env: this.env,
+				execution,
+				controls: engineHooks()?.controls(this.ctx.id.toString(), instance.id, false),
+			},
+			(outcome) => this.#finish(execution, outcome),
+		);
 	}
 
-	#finish(execution: Execution, result: { output: unknown } | { error: SerializedError }): void {
+	/** The run ended with `outcome` (already checked for storage): the instance ends so. */
+	#finish(execution: Execution, outcome: RunOutcome): void {
 		if (execution !== this.#execution) return;
 		const now = Date.now();
-		const outcome = this.#checkOutput(result);
 		const status = "error" in outcome ? Status.Errored : Status.Complete;
 		try {
 			this.#end(status, now, outcome);
@@ -580,28 +557,6 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		}
 		this.#abandonRun();
 		this.#scheduler.renewLease();
-	}
-
-	/** The run's result as it can be stored: an output over the size limit, or not cloneable, is an error. */
-	#checkOutput(
-		result: { output: unknown } | { error: SerializedError },
-	): { output: unknown } | { error: SerializedError } {
-		if ("error" in result) return result;
-		const problem = unstorable(result.output);
-		if (problem && "size" in problem) {
-			const error = new ValueTooLargeError(
-				`run() returned ${problem.size} bytes; a workflow's output must be at most ${MAX_VALUE_BYTES} bytes (1 MiB)`,
-			);
-			return { error: error.toJSON() };
-		}
-		if (problem) {
-			const unserializable = new UnserializableValueError(
-				`run() returned a value that cannot be stored: ${problem.unclonable} ` +
-					"The output must be structured-clone serialisable.",
-			);
-			return { error: unserializable.toJSON() };
-		}
-		return result;
 	}
 
 	/** Ends the instance; a run still in memory is abandoned (steps run() left unawaited included). */
