@@ -12,14 +12,14 @@ import type { InstanceHistory } from "./engine/history.js";
 import type { EngineNamespace } from "./engine/protocol.js";
 import { isFinalStatus } from "./engine/status.js";
 import { isWorkflowError, WorkflowTimeoutError, WorkflowValidationError } from "./errors.js";
+import { LISTING_SHARDS, type ListingEntry, shardOf, shardStub } from "./listing/shard.js";
 import {
 	instanceIdSchema,
 	instanceStatusSchema,
 	listOptionsSchema,
 	parse,
 	waitOptionsForResultSchema,
-} from "./limits.js";
-import { LISTING_SHARDS, type ListingEntry, shardOf, shardStub } from "./listing/shard.js";
+} from "./schemas.js";
 
 /** A workflow binding as these helpers take it. */
 export type WorkflowLike = Workflow<never> | Workflow | DurableObjectNamespace;

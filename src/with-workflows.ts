@@ -9,7 +9,7 @@ import * as z from "zod/mini";
 import type { AdminApi } from "./admin/api.js";
 import { registerWorkflows, wrapEnv } from "./binding/env.js";
 import type { WorkflowEngine, WorkflowEngineClass } from "./engine/engine.js";
-import { parse, workflowNameSchema } from "./limits.js";
+import { parse, workflowNameSchema } from "./schemas.js";
 
 /** A type-only key: no value exists at run time. */
 declare const remoteParams: unique symbol;

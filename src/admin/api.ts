@@ -17,8 +17,8 @@
  */
 import * as z from "zod/mini";
 import { isWorkflowError, WorkflowValidationError } from "../errors.js";
-import { instanceIdSchema, instanceStatusSchema, parse, restartOptionsSchema } from "../limits.js";
 import { getInstanceHistory, listInstances } from "../operations.js";
+import { instanceIdSchema, instanceStatusSchema, parse, restartOptionsSchema } from "../schemas.js";
 import { dashboardHtml } from "./dashboard.js";
 
 /** A binding as withWorkflows registered it: an engine class, or a workflow another Worker hosts. */

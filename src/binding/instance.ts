@@ -1,6 +1,6 @@
 import type { EngineNamespace } from "../engine/protocol.js";
 import { NotSupportedError } from "../errors.js";
-import { assertStorable, parse, restartOptionsSchema, sendEventSchema } from "../limits.js";
+import { assertStorable, parse, restartOptionsSchema, sendEventSchema } from "../schemas.js";
 import { type EngineClient, engineClient } from "./client.js";
 
 /**

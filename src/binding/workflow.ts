@@ -5,15 +5,9 @@ import {
 	NotSupportedError,
 	WorkflowValidationError,
 } from "../errors.js";
-import {
-	assertStorable,
-	createOptionsSchema,
-	instanceIdSchema,
-	MAX_BATCH_SIZE,
-	MAX_PARAMS_BYTES,
-	parse,
-} from "../limits.js";
+import { MAX_BATCH_SIZE, MAX_PARAMS_BYTES } from "../limits.js";
 import { type ListingEntry, type ListingStub, shardOf, shardStub } from "../listing/shard.js";
+import { assertStorable, createOptionsSchema, instanceIdSchema, parse } from "../schemas.js";
 import { engineClient } from "./client.js";
 import { InstanceHandle } from "./instance.js";
 import { ENGINE_NAMESPACE } from "./namespace.js";

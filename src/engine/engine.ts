@@ -13,9 +13,10 @@ import {
 	serializeError,
 	UnserializableValueError,
 } from "../errors.js";
-import { DEFAULT_STEP_LIMIT, engineOptionsSchema, parse } from "../limits.js";
+import { DEFAULT_STEP_LIMIT } from "../limits.js";
 import { ListingPublisher, listingEntry, ownNamespace } from "../listing/publisher.js";
 import { type ListingEntry, ListingShard, type ShardQuery } from "../listing/shard.js";
+import { engineOptionsSchema, parse } from "../schemas.js";
 import { Execution } from "./execution.js";
 import { type InstanceHistory, instanceHistory } from "./history.js";
 import { engineHooks } from "./hooks.js";

@@ -12,7 +12,8 @@ import {
 	UnserializableValueError,
 	ValueTooLargeError,
 } from "../errors.js";
-import { MAX_VALUE_BYTES, unstorable } from "../limits.js";
+import { MAX_VALUE_BYTES } from "../limits.js";
+import { unstorable } from "../schemas.js";
 import { StepContext } from "../step/context.js";
 import type { Execution } from "./execution.js";
 import type { InstanceControls } from "./hooks.js";

@@ -24,17 +24,19 @@ import {
 	WorkflowValidationError,
 } from "../errors.js";
 import {
-	durationSchema,
 	MAX_INTERRUPTED_ATTEMPTS,
 	MAX_SLEEP_MS,
 	MAX_STEP_NAME_LENGTH,
 	MAX_VALUE_BYTES,
+} from "../limits.js";
+import {
+	durationSchema,
 	parse,
 	type ResolvedStepConfig,
 	stepNameSchema,
 	unstorable,
 	waitOptionsSchema,
-} from "../limits.js";
+} from "../schemas.js";
 import { resolveStepConfig, retryDelay } from "./retry.js";
 
 /** What a step waits for: a sleep's end, a retry's delay, an event (or its timeout). */

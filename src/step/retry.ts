@@ -4,10 +4,8 @@ import {
 	DEFAULT_RETRY_LIMIT,
 	DEFAULT_STEP_TIMEOUT_MS,
 	MAX_SLEEP_MS,
-	parse,
-	type ResolvedStepConfig,
-	stepConfigSchema,
 } from "../limits.js";
+import { parse, type ResolvedStepConfig, stepConfigSchema } from "../schemas.js";
 
 /** The config of a step.do given none: resolved once, not validated on every step. */
 const DEFAULTS: ResolvedStepConfig = Object.freeze({

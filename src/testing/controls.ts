@@ -4,7 +4,8 @@
  */
 import type { AttemptOverride, InstanceControls } from "../engine/hooks.js";
 import { InvalidStateError, WorkflowValidationError } from "../errors.js";
-import { assertStorable, MAX_VALUE_BYTES, parse, sendEventSchema } from "../limits.js";
+import { MAX_VALUE_BYTES } from "../limits.js";
+import { assertStorable, parse, sendEventSchema } from "../schemas.js";
 import { stepSelectorSchema, stepsSchema, timesSchema } from "./schemas.js";
 
 /** A step as the modifier names it: its name and which call of that name (1-based, default 1). */

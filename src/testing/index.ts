@@ -29,7 +29,7 @@ import {
 import { workflowBinding } from "../binding/workflow.js";
 import type { WorkflowEngine } from "../engine/engine.js";
 import type { EngineNamespace } from "../engine/protocol.js";
-import { instanceIdSchema, parse } from "../limits.js";
+import { instanceIdSchema, parse } from "../schemas.js";
 import { Modifications } from "./controls.js";
 import {
 	InstanceIntrospector,

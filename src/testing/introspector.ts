@@ -7,7 +7,7 @@ import type { InstanceHistory } from "../engine/history.js";
 import type { EngineNamespace } from "../engine/protocol.js";
 import { isFinalStatus, type PublicStatus } from "../engine/status.js";
 import { InstanceNotFoundError, InvalidStateError, isWorkflowError } from "../errors.js";
-import { parse } from "../limits.js";
+import { parse } from "../schemas.js";
 import {
 	Modifications,
 	type StepSelector,

@@ -1,8 +1,8 @@
 /** Validation of the test kit's arguments: a bad call fails at once, naming what is wrong. */
 import * as z from "zod/mini";
-import { stepNameSchema } from "../limits.js";
+import { stepNameSchema } from "../schemas.js";
 
-export { instanceStatusSchema } from "../limits.js";
+export { instanceStatusSchema } from "../schemas.js";
 
 /** `{ name, index? }`: a step by name and which call of that name it is (1-based, default 1). */
 export const stepSelectorSchema = z.strictObject({

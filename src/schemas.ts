@@ -1,0 +1,281 @@
+/**
+ * The zod schemas that check input against the product's limits (limits.ts) at the call that
+ * received it, `parse`, which turns their failures into WorkflowValidationErrors naming the limit,
+ * and the check of whether a value can be stored.
+ */
+// zod/mini, imported as a namespace: esbuild then keeps only the functions used (about 70 KiB of
+// zod in the example Worker). `import { z } from "zod"` kept all of zod (760 KiB), and so would
+// `import { z } from "zod/mini"`: a namespace object imported by name is bundled whole.
+import { en } from "zod/locales";
+import * as z from "zod/mini";
+import { PUBLIC_STATUSES } from "./engine/status.js";
+import { WorkflowValidationError } from "./errors.js";
+import {
+	DEFAULT_EVENT_TIMEOUT_MS,
+	DEFAULT_LIST_LIMIT,
+	ID_PATTERN,
+	MAX_EVENT_TYPE_LENGTH,
+	MAX_INSTANCE_ID_LENGTH,
+	MAX_LIST_LIMIT,
+	MAX_SLEEP_MS,
+	MAX_STEP_NAME_LENGTH,
+	MAX_VALUE_BYTES,
+	MAX_WORKFLOW_NAME_LENGTH,
+} from "./limits.js";
+
+import { serializedSize } from "./serialized-size.js";
+
+const UNIT_MS = {
+	second: 1000,
+	minute: 60_000,
+	hour: 3_600_000,
+	day: 86_400_000,
+	week: 7 * 86_400_000,
+	month: 30 * 86_400_000,
+	year: 365 * 86_400_000,
+} as const;
+
+const DURATION_PATTERN = /^\s*(\d+(?:\.\d+)?)\s*(second|minute|hour|day|week|month|year)s?\s*$/;
+
+/**
+ * A duration as the product accepts it: milliseconds, or "<n> second|minute|hour|day|week|month|year[s]".
+ * Parsed to milliseconds. A month counts as 30 days, a year as 365.
+ */
+export const durationSchema = z.pipe(
+	z.unknown(),
+	z.transform((input, ctx) => {
+		if (typeof input === "number") {
+			if (Number.isFinite(input) && input >= 0) return input;
+			ctx.issues.push({
+				code: "custom",
+				input,
+				message: `must not be negative or infinite, got ${input}`,
+			});
+			return z.NEVER;
+		}
+		const match = typeof input === "string" ? DURATION_PATTERN.exec(input) : null;
+		if (!match) {
+			ctx.issues.push({
+				code: "custom",
+				input,
+				message: `must be a number of milliseconds or "<n> second|minute|hour|day|week|month|year[s]", got ${JSON.stringify(input)}`,
+			});
+			return z.NEVER;
+		}
+		const [, amount, unit] = match;
+		return Number(amount) * UNIT_MS[unit as keyof typeof UNIT_MS];
+	}),
+);
+
+const namePattern = (what: string, max: number) =>
+	z
+		.string(`${what} must be a string`)
+		.check(
+			z.minLength(1, { message: `${what} must not be empty`, abort: true }),
+			z.maxLength(max, { message: `${what} must be at most ${max} characters`, abort: true }),
+			z.regex(ID_PATTERN, `${what} must match ${ID_PATTERN.source}`),
+		);
+
+export const instanceIdSchema = namePattern("instance id", MAX_INSTANCE_ID_LENGTH);
+export const workflowNameSchema = namePattern("workflow name", MAX_WORKFLOW_NAME_LENGTH);
+export const stepNameSchema = z
+	.string("step name must be a string")
+	.check(
+		z.minLength(1, "step name must not be empty"),
+		z.maxLength(
+			MAX_STEP_NAME_LENGTH,
+			`step name must be at most ${MAX_STEP_NAME_LENGTH} characters`,
+		),
+	);
+
+export const eventTypeSchema = z
+	.string("event type must be a string")
+	.check(
+		z.minLength(1, { message: "event type must not be empty", abort: true }),
+		z.maxLength(
+			MAX_EVENT_TYPE_LENGTH,
+			`event type must be at most ${MAX_EVENT_TYPE_LENGTH} characters`,
+		),
+	);
+
+/** `step.waitForEvent` options, with the default timeout filled in. */
+export const waitOptionsSchema = z.strictObject({
+	type: eventTypeSchema,
+	timeout: z._default(
+		durationSchema.check(z.refine((ms) => ms <= MAX_SLEEP_MS, "must be at most 365 days")),
+		DEFAULT_EVENT_TIMEOUT_MS,
+	),
+});
+
+/** `instance.sendEvent` arguments; the payload's size and serialisability are checked separately. */
+export const sendEventSchema = z.strictObject({ type: eventTypeSchema, payload: z.unknown() });
+
+export const backoffSchema = z.enum(["constant", "linear", "exponential"]);
+
+/** `WorkflowStepConfig`, with the documented defaults filled in and durations in milliseconds. */
+export const stepConfigSchema = z.strictObject({
+	retries: z.optional(
+		z.strictObject({
+			// The product accepts Infinity: retry until the step succeeds.
+			limit: z.number().check(
+				z.nonnegative(),
+				z.refine(
+					(n) => Number.isInteger(n) || n === Number.POSITIVE_INFINITY,
+					"must be an integer or Infinity",
+				),
+			),
+			delay: durationSchema,
+			backoff: z.optional(backoffSchema),
+		}),
+	),
+	timeout: z.optional(durationSchema.check(z.refine((ms) => ms > 0, "must be more than 0"))),
+	sensitive: z.optional(z.literal("output")),
+});
+
+export type ResolvedStepConfig = {
+	retries: { limit: number; delayMs: number; backoff: z.infer<typeof backoffSchema> };
+	timeoutMs: number;
+};
+
+const retentionSchema = z.strictObject({
+	successRetention: z.optional(durationSchema),
+	errorRetention: z.optional(durationSchema),
+});
+
+/** `WorkflowInstanceCreateOptions`; params are checked separately (size and serialisability). */
+export const createOptionsSchema = z.strictObject({
+	id: z.optional(instanceIdSchema),
+	params: z.optional(z.unknown()),
+	retention: z.optional(retentionSchema),
+	// Newer product option: where the instance should run. Passed on to the engine object.
+	locationHint: z.optional(
+		z.enum([
+			"wnam",
+			"enam",
+			"sam",
+			"weur",
+			"eeur",
+			"apac",
+			"apac-ne",
+			"apac-se",
+			"oc",
+			"afr",
+			"me",
+		]),
+	),
+});
+
+export const engineOptionsSchema = z.strictObject({
+	name: workflowNameSchema,
+	stepLimit: z.optional(z.number().check(z.int(), z.positive())),
+});
+
+/** Formats a zod error as one line: "<where>: <what>; ...". */
+function describe(error: z.core.$ZodError, what: string): string {
+	return error.issues
+		.map((issue) => {
+			const where = [what, ...issue.path].join(".");
+			// Our own messages already name the value ("instance id must be ...").
+			return issue.message.startsWith(where) ? issue.message : `${where}: ${issue.message}`;
+		})
+		.join("; ");
+}
+
+/**
+ * zod's English messages, for the issues our schemas leave to zod ("Too small: expected number to
+ * be >0"). zod/mini loads no locale by itself; passing this to each parse keeps the messages the
+ * same without changing the global zod configuration of the Worker that imports us.
+ */
+const englishMessages = en().localeError;
+
+/** Parses `input` with `schema`, or throws a {@link WorkflowValidationError} naming the limit. */
+export function parse<S extends z.ZodMiniType>(
+	schema: S,
+	input: unknown,
+	what: string,
+): z.output<S> {
+	const result = z.safeParse(schema, input, { error: englishMessages });
+	if (!result.success) throw new WorkflowValidationError(describe(result.error, what));
+	return result.data;
+}
+
+/** Why a value cannot be stored: its size, if over the limit, or why cloning it failed. */
+export type Unstorable = { size: number } | { unclonable: string };
+
+/**
+ * The one check of whether `value` can be stored: at most `maxBytes` in the structured-clone
+ * format (default: 1 MiB), and clonable at all. Undefined if it can be. A caller whose own write
+ * clones the value passes `clone: false`, and learns of an unclonable value from the write.
+ */
+export function unstorable(
+	value: unknown,
+	{ maxBytes = MAX_VALUE_BYTES, clone = true } = {},
+): Unstorable | undefined {
+	const size = serializedSize(value);
+	if (size > maxBytes) return { size };
+	if (!clone) return undefined;
+	try {
+		structuredClone(value);
+		return undefined;
+	} catch (error) {
+		return { unclonable: (error as Error).message };
+	}
+}
+
+/**
+ * Checks, at the call that received it, that `value` can be stored (see {@link unstorable}; RPC
+ * would clone it anyway, and cloning it here makes an unserialisable value fail at this call,
+ * with a message that names it).
+ */
+export function assertStorable(value: unknown, what: string, maxBytes = MAX_VALUE_BYTES): void {
+	const problem = unstorable(value, { maxBytes });
+	if (problem && "size" in problem) {
+		throw new WorkflowValidationError(
+			`${what} is ${problem.size} bytes; it must be at most ${maxBytes} bytes (1 MiB)`,
+		);
+	}
+	if (problem) {
+		throw new WorkflowValidationError(
+			`${what} must be structured-clone serialisable: ${problem.unclonable}`,
+		);
+	}
+}
+
+export const restartOptionsSchema = z.strictObject({
+	from: z.optional(
+		z.strictObject({
+			name: stepNameSchema,
+			count: z.optional(z.number().check(z.int(), z.positive())),
+			type: z.optional(z.enum(["do", "sleep", "waitForEvent"])),
+		}),
+	),
+});
+
+/**
+ * The statuses of the product's `InstanceStatus`, as listing filters and test kits take them: an
+ * instance's, and the product's "unknown".
+ */
+export const instanceStatusSchema = z.enum([...PUBLIC_STATUSES, "unknown"]);
+
+/** A point in time: a Date, milliseconds since the epoch, or an ISO 8601 string. */
+const instantSchema = z
+	.pipe(
+		z.union([z.date(), z.number(), z.iso.datetime({ offset: true }), z.iso.date()]),
+		z.transform((value) => (value instanceof Date ? value.getTime() : new Date(value).getTime())),
+	)
+	.check(z.refine((ms) => Number.isFinite(ms), "must be a valid date"));
+
+export const listOptionsSchema = z.strictObject({
+	status: z.optional(z.union([instanceStatusSchema, z.array(instanceStatusSchema)])),
+	createdAfter: z.optional(instantSchema),
+	createdBefore: z.optional(instantSchema),
+	limit: z._default(
+		z
+			.number()
+			.check(z.int(), z.gte(1), z.lte(MAX_LIST_LIMIT, `limit must be at most ${MAX_LIST_LIMIT}`)),
+		DEFAULT_LIST_LIMIT,
+	),
+	cursor: z.optional(z.string().check(z.maxLength(1000))),
+});
+
+export const waitOptionsForResultSchema = z.strictObject({ timeout: z.optional(durationSchema) });
