@@ -137,7 +137,7 @@ export async function listInstances(
 		more = merged.length > need;
 		const last = rows.at(-1);
 		if (last) after = { createdAt: last.createdAt, id: last.id };
-		for (const entry of await Promise.all(rows.map((row) => current(namespace, row)))) {
+		for (const entry of await Promise.all(rows.map((row) => checkedEntry(namespace, row)))) {
 			if (entry && (!wanted || (wanted as Set<string>).has(entry.status)))
 				instances.push(summary(entry));
 		}
@@ -150,7 +150,7 @@ export async function listInstances(
  * it (its final status written back to the shard if the shard missed it). Null if there is no
  * instance behind the row.
  */
-async function current(
+async function checkedEntry(
 	namespace: EngineNamespace,
 	row: ListingEntry,
 ): Promise<ListingEntry | null> {

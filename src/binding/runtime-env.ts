@@ -7,7 +7,7 @@ import type { WorkflowEnv } from "../with-workflows.js";
 import { wrapEnv } from "./env.js";
 
 /** The runtime's env of the moment (a namespace import: runtimes before `env` existed still load this module). */
-function current(): object {
+function runtimeEnvNow(): object {
 	const value = (workers as { env?: unknown }).env;
 	if (typeof value !== "object" || value === null) {
 		throw new Error(
@@ -36,11 +36,11 @@ function current(): object {
  * ```
  */
 export const env: WorkflowEnv<Cloudflare.Env> = new Proxy({} as WorkflowEnv<Cloudflare.Env>, {
-	get: (_, key) => Reflect.get(current(), key),
-	has: (_, key) => Reflect.has(current(), key),
-	ownKeys: () => Reflect.ownKeys(current()),
+	get: (_, key) => Reflect.get(runtimeEnvNow(), key),
+	has: (_, key) => Reflect.has(runtimeEnvNow(), key),
+	ownKeys: () => Reflect.ownKeys(runtimeEnvNow()),
 	getOwnPropertyDescriptor(_, key) {
-		const descriptor = Reflect.getOwnPropertyDescriptor(current(), key);
+		const descriptor = Reflect.getOwnPropertyDescriptor(runtimeEnvNow(), key);
 		// A proxy may report a property its (empty) target lacks only as configurable.
 		return descriptor && { ...descriptor, configurable: true };
 	},

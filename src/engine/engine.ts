@@ -109,7 +109,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		this.#definition = definition;
 		const objectId = ctx.id.toString();
 		this.#listing = new ListingPublisher({
-			current: () => this.journal.instance(),
+			instanceRow: () => this.journal.instance(),
 			namespace: (instanceId) => {
 				if (this.#namespace === undefined)
 					this.#namespace = ownNamespace(this.env, this.ctx.id, instanceId) ?? null;
@@ -144,9 +144,9 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 	async create(request: CreateRequest): Promise<RpcResult<ListingEntry | null>> {
 		// An instance that exists refuses the create at once, holding nothing back; so does one
 		// created while an earlier create of this object still holds (it was deleted meanwhile).
-		if (!request.callerLists || this.#status !== undefined || this.#listing.held)
+		if (!request.callerLists || this.#status !== undefined || this.#listing.holding)
 			return this.#create(request);
-		this.#listing.hold();
+		this.#listing.holdSends();
 		let handedOver = false;
 		try {
 			const created = this.#create(request);
@@ -155,9 +155,9 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 			// waiting for I/O: a run of quick steps has ended by now.
 			await this.ctx.storage.sync();
 			handedOver = true;
-			return ok(this.#listing.release(true));
+			return ok(this.#listing.releaseSends(true));
 		} finally {
-			if (!handedOver) this.#listing.release(false);
+			if (!handedOver) this.#listing.releaseSends(false);
 		}
 	}
 
@@ -462,7 +462,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		if (status === Status.Running) this.#scheduler.renewLease();
 	}
 
-	#quiesced(execution: Execution): void {
+	#attemptsDrained(execution: Execution): void {
 		if (execution === this.#execution && this.#status === Status.WaitingForPause) this.#pauseNow();
 	}
 
@@ -507,7 +507,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 				setRunStatus: (status) => this.#setRunStatus(status),
 				armAlarm: (at) => scheduler.armBy(at),
 				renewLease: () => scheduler.renewLease(),
-				quiesced: (quiet) => this.#quiesced(quiet),
+				attemptsDrained: (quiet) => this.#attemptsDrained(quiet),
 			},
 			created ? 0 : undefined,
 		);

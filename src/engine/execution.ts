@@ -20,7 +20,7 @@ export interface ExecutionOwner {
 	/** Makes sure the lease alarm fires within the lease: the run is about to do work. */
 	renewLease(): void;
 	/** A pause was requested and the last attempt in flight has finished. */
-	quiesced(execution: Execution): void;
+	attemptsDrained(execution: Execution): void;
 }
 
 const never = new Promise<never>(() => {});
@@ -39,13 +39,13 @@ export class Execution implements StepHost {
 	 * lives (a restart abandons it first), and each call it makes is a new (type, name, count), so
 	 * none of its calls can find an entry it did not create.
 	 */
-	readonly fresh: boolean;
+	readonly startedEmpty: boolean;
 
 	/** `steps`: how many steps the journal holds, if the caller knows (0 for a new instance). */
 	constructor(owner: ExecutionOwner, steps = owner.journal.stepCount()) {
 		this.#owner = owner;
 		this.#steps = steps;
-		this.fresh = steps === 0;
+		this.startedEmpty = steps === 0;
 	}
 
 	get journal(): Journal {
@@ -70,7 +70,7 @@ export class Execution implements StepHost {
 	 * Settles once the run may go on. While a pause is pending it waits: released if the pause is
 	 * withdrawn, never if it takes effect (the run is abandoned; a resume replays it).
 	 */
-	proceed(): Promise<void> {
+	atStepBoundary(): Promise<void> {
 		if (this.#abandoned) return never;
 		return this.#pauseGate?.promise ?? Promise.resolve();
 	}
@@ -106,7 +106,7 @@ export class Execution implements StepHost {
 	attemptEnded(): void {
 		this.#inFlight--;
 		if (this.#pauseGate && this.#inFlight === 0) {
-			this.#owner.quiesced(this);
+			this.#owner.attemptsDrained(this);
 			return;
 		}
 		this.updateStatus();

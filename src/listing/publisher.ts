@@ -42,7 +42,7 @@ export function ownNamespace(env: unknown, self: DurableObjectId, instanceId: st
 }
 
 export class ListingPublisher {
-	readonly #current: () => InstanceRow | undefined;
+	readonly #instanceRow: () => InstanceRow | undefined;
 	readonly #namespace: (instanceId: string) => EngineNamespace | undefined;
 	readonly #waitUntil: (promise: Promise<unknown>) => void;
 	/** The latest version the shard acknowledged, or -1. */
@@ -51,23 +51,23 @@ export class ListingPublisher {
 	#publishedStatus: string | undefined;
 	#sending = false;
 	/** While true, changes are noted, not sent: the caller of a create may write the row itself. */
-	#held = false;
-	/** A change was noted while held. */
+	#holding = false;
+	/** A change was noted while holding. */
 	#changedWhileHeld = false;
 
 	constructor(options: {
-		current: () => InstanceRow | undefined;
+		instanceRow: () => InstanceRow | undefined;
 		namespace: (instanceId: string) => EngineNamespace | undefined;
 		waitUntil: (promise: Promise<unknown>) => void;
 	}) {
-		this.#current = options.current;
+		this.#instanceRow = options.instanceRow;
 		this.#namespace = options.namespace;
 		this.#waitUntil = options.waitUntil;
 	}
 
 	/** The instance ended or restarted: its shard should hear of it. */
 	changed(): void {
-		if (this.#held) {
+		if (this.#holding) {
 			this.#changedWhileHeld = true;
 			return;
 		}
@@ -83,7 +83,7 @@ export class ListingPublisher {
 			// call (a restart and the end of a run that needed no I/O) travel as one update.
 			await Promise.resolve();
 			for (;;) {
-				const instance = this.#current();
+				const instance = this.#instanceRow();
 				const namespace = instance && this.#namespace(instance.id);
 				if (!instance || !namespace || instance.version <= this.#published) return;
 				const entry = listingEntry(instance);
@@ -108,14 +108,14 @@ export class ListingPublisher {
 		}
 	}
 
-	/** True between {@link hold} and {@link release}. */
-	get held(): boolean {
-		return this.#held;
+	/** True between {@link holdSends} and {@link releaseSends}. */
+	get holding(): boolean {
+		return this.#holding;
 	}
 
-	/** Holds what changes would send, until {@link release}. */
-	hold(): void {
-		this.#held = true;
+	/** Holds what changes would send, until {@link releaseSends}. */
+	holdSends(): void {
+		this.#holding = true;
 		this.#changedWhileHeld = false;
 	}
 
@@ -124,11 +124,11 @@ export class ListingPublisher {
 	 * caller to write, and counts as published; otherwise (or if there was none) null, and a noted
 	 * change is sent as usual.
 	 */
-	release(handOver: boolean): ListingEntry | null {
-		this.#held = false;
+	releaseSends(handOver: boolean): ListingEntry | null {
+		this.#holding = false;
 		if (!this.#changedWhileHeld) return null;
 		this.#changedWhileHeld = false;
-		const instance = handOver ? this.#current() : undefined;
+		const instance = handOver ? this.#instanceRow() : undefined;
 		if (!instance) {
 			this.changed();
 			return null;

@@ -49,12 +49,12 @@ export interface StepHost {
 	 * True if the run started from an empty journal: then no call of it has an entry before the
 	 * call creates one, and looking it up can be skipped.
 	 */
-	readonly fresh: boolean;
+	readonly startedEmpty: boolean;
 	now(): number;
 	/** Throws if starting one more step would pass the instance's step limit. */
 	checkStepLimit(): void;
 	/** Settles when the run may start something new: never while a pause is pending. */
-	proceed(): Promise<void>;
+	atStepBoundary(): Promise<void>;
 	/**
 	 * Settles when step `seq`'s wait ends: its durable timer fires (at `dueAt`), or an event
 	 * arrives. Sleeps and event waits make the instance `waiting`.
@@ -103,7 +103,7 @@ export class StepContext {
 	): { step: StepRow; created: boolean } {
 		const count = this.#next(type, name);
 		const journal = this.#host.journal;
-		const existing = this.#host.fresh ? undefined : journal.step(type, name, count);
+		const existing = this.#host.startedEmpty ? undefined : journal.step(type, name, count);
 		if (existing) return { step: existing, created: false };
 		this.#host.checkStepLimit();
 		const now = this.#host.now();
@@ -147,7 +147,7 @@ export class StepContext {
 			);
 		}
 		const config = resolveStepConfig(withConfig ? configOrCallback : undefined);
-		await this.#host.proceed();
+		await this.#host.atStepBoundary();
 		// A new entry is written with its first attempt already started (one statement, not two).
 		const { step, created } = this.#entry("do", name, StepState.Running, () => null, null, 1);
 		// Guarded: once the run is abandoned (paused, terminated), run() never sees another result.
@@ -181,7 +181,7 @@ export class StepContext {
 		for (;;) {
 			if (!step) {
 				// Every pass but the first (whose entry do() has just read) waits at the step boundary.
-				await host.proceed();
+				await host.atStepBoundary();
 				step = journal.step("do", name, count);
 				if (!step) throw new Error(`journal entry of step "${name}" #${count} vanished`);
 			}
@@ -323,7 +323,7 @@ export class StepContext {
 
 	async #sleep(name: string, dueAt: (now: number) => number): Promise<void> {
 		const host = this.#host;
-		await host.proceed();
+		await host.atStepBoundary();
 		// The wake time is computed once, on the first run, and read from the journal on replay.
 		const { step } = this.#entry("sleep", name, StepState.Sleeping, dueAt);
 		if (step.state === StepState.Done) return;
@@ -351,7 +351,7 @@ export class StepContext {
 		parse(stepNameSchema, name, "step name");
 		const { type, timeout } = parse(waitOptionsSchema, options, "waitForEvent options");
 		const host = this.#host;
-		await host.proceed();
+		await host.atStepBoundary();
 		const { step } = this.#entry("wait", name, StepState.Waiting, (now) => now + timeout, type);
 		if (step.state === StepState.Waiting) {
 			if (this.#controls?.eventTimesOut(name, step.count)) {
