@@ -12,7 +12,8 @@ import type { InstanceHistory } from "./engine/history.js";
 import type { EngineNamespace } from "./engine/protocol.js";
 import { isFinalStatus } from "./engine/status.js";
 import { isWorkflowError, WorkflowTimeoutError, WorkflowValidationError } from "./errors.js";
-import { LISTING_SHARDS, type ListingEntry, shardOf, shardStub } from "./listing/shard.js";
+import { ListingClient } from "./listing/client.js";
+import type { ListingEntry } from "./listing/shard.js";
 import {
 	instanceIdSchema,
 	instanceStatusSchema,
@@ -124,15 +125,9 @@ export async function listInstances(
 			after,
 			limit: need + 1,
 		};
-		const merged = (
-			await Promise.all(
-				Array.from({ length: LISTING_SHARDS }, (_, n) =>
-					shardStub(namespace, n).listingQuery(query),
-				),
-			)
-		)
-			.flat()
-			.sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+		const merged = (await new ListingClient(namespace).query(query)).sort(
+			(a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0),
+		);
 		const rows = merged.slice(0, need);
 		more = merged.length > need;
 		const last = rows.at(-1);
@@ -155,7 +150,7 @@ async function checkedEntry(
 	row: ListingEntry,
 ): Promise<ListingEntry | null> {
 	if (isFinalStatus(row.status) && !row.pending) return row;
-	const shard = shardStub(namespace, shardOf(row.id));
+	const listing = new ListingClient(namespace);
 	let entry: ListingEntry | null;
 	try {
 		entry = await engineClient(namespace, row.id).listingEntry();
@@ -168,14 +163,14 @@ async function checkedEntry(
 			// Listed by a create that failed or has not happened yet (give it time), or a deleted
 			// instance's row whose removal was lost.
 			if (row.updatedAt < Date.now() - ABANDONED_MS)
-				await shard.listingRemove(row.id, row.version, { updatedAt: row.updatedAt });
+				await listing.remove(row.id, row.version, { updatedAt: row.updatedAt });
 		} else if (
 			row.pending ||
 			entry.createdAt !== row.createdAt ||
 			(isFinalStatus(entry.status) && entry.status !== row.status)
 		) {
 			// Settles the row: its final status (lost to a stopped runtime), its creation time.
-			await shard.listingPut(entry, true);
+			await listing.put(entry, true);
 		}
 	} catch {
 		// The repair is tried again by the next listing.

@@ -6,7 +6,8 @@ import {
 	WorkflowValidationError,
 } from "../errors.js";
 import { MAX_BATCH_SIZE, MAX_PARAMS_BYTES } from "../limits.js";
-import { type ListingEntry, type ListingStub, shardOf, shardStub } from "../listing/shard.js";
+import { ListingClient } from "../listing/client.js";
+import type { ListingEntry } from "../listing/shard.js";
 import { assertStorable, createOptionsSchema, instanceIdSchema, parse } from "../schemas.js";
 import { engineClient } from "./client.js";
 import { InstanceHandle } from "./instance.js";
@@ -72,25 +73,9 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 	 * The listing's intents for the instances being created, one request per shard, sent with the
 	 * creates ("The listing protocol", docs/architecture.md). Returns the ids it knew already.
 	 */
-	async #list(requests: CreateRequest[]): Promise<Set<string>> {
-		const listed = await this.#perShard(requests, async (shard, group) => {
-			const known = await shard.listingIntend(
-				group.map(({ id, createdAt = Date.now() }) => ({ id, createdAt })),
-			);
-			// A shard of an earlier version answers nothing: every id is to be checked.
-			return Array.isArray(known) ? known : group.map(({ id }) => id);
-		});
-		return new Set(listed.flat());
-	}
-
-	/** Sends each listing shard its share of `items` (grouped by id), all at once; their answers. */
-	#perShard<T extends { id: string }, R>(
-		items: T[],
-		send: (shard: ListingStub, group: T[]) => Promise<R>,
-	): Promise<R[]> {
-		const byShard = Map.groupBy(items, ({ id }) => shardOf(id));
-		return Promise.all(
-			Array.from(byShard, ([n, group]) => send(shardStub(this.#namespace, n), group)),
+	#list(requests: CreateRequest[]): Promise<Set<string>> {
+		return new ListingClient(this.#namespace).intend(
+			requests.map(({ id, createdAt = Date.now() }) => ({ id, createdAt })),
 		);
 	}
 
@@ -169,7 +154,7 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 	}
 
 	async #publish(entries: ListingEntry[]): Promise<void> {
-		await this.#perShard(entries, (shard, group) => shard.listingPutAll(group));
+		await new ListingClient(this.#namespace).putAll(entries);
 	}
 }
 

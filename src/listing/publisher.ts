@@ -9,7 +9,8 @@ import { isDurableObjectNamespace } from "../binding/namespace.js";
 import type { InstanceRow } from "../engine/journal.js";
 import type { EngineNamespace } from "../engine/protocol.js";
 import { isFinalStatus, publicStatus } from "../engine/status.js";
-import { type ListingEntry, shardOf, shardStub } from "./shard.js";
+import { ListingClient } from "./client.js";
+import type { ListingEntry } from "./shard.js";
 
 /** A send the shard did not answer is tried again this many times, 1 s, then 2 s, ... later. */
 const PUBLISH_RETRIES = 3;
@@ -90,7 +91,7 @@ export class ListingPublisher {
 				// The shard's row already says so (a listing checks non-final rows with the instance).
 				if (entry.status === this.#publishedStatus && !isFinalStatus(entry.status)) return;
 				try {
-					await shardStub(namespace, shardOf(entry.id)).listingPut(entry);
+					await new ListingClient(namespace).put(entry);
 				} catch (error) {
 					// The shard did not answer (reset, overloaded): try again a little later, a few
 					// times. If the runtime stops meanwhile, listInstances finds the row stale.
@@ -143,10 +144,10 @@ export class ListingPublisher {
 	deleted(instance: InstanceRow): void {
 		const namespace = this.#namespace(instance.id);
 		if (!namespace) return;
-		const shard = shardStub(namespace, shardOf(instance.id));
 		// An instance created again with this id starts over; its versions are higher.
 		this.#published = -1;
 		this.#publishedStatus = undefined;
-		this.#waitUntil(shard.listingRemove(instance.id, instance.version).catch(() => {}));
+		const removal = new ListingClient(namespace).remove(instance.id, instance.version);
+		this.#waitUntil(removal.catch(() => {}));
 	}
 }
