@@ -35,6 +35,26 @@ describe("step moves", () => {
 		});
 	});
 
+	it("writes no value for a refused move, also one kept in the KV store", async () => {
+		const instance = await scenarioWorkflow.create({
+			id: uniqueId("moves-kv"),
+			params: { scenario: "structured" },
+		});
+		// It sleeps an hour after its "rich" step.
+		await waitForStatus(instance, "waiting");
+		await runInDurableObject(engineStub(instance.id), (engine: WorkflowEngine) => {
+			const journal = engine.journal;
+			// Its output (a Date, a Map, a BigInt...) is kept in the KV store, not in its row.
+			const done = journal.steps().find((step) => step.name === "rich");
+			if (done?.state !== StepState.Done) throw new Error('the structured scenario has no "rich" step');
+			const output = journal.stepOutput(done.seq);
+			expect(() => journal.succeed(done.seq, new Date(0), Date.now())).toThrow(StepMoveError);
+			const event = { payload: new Map([["a", 1]]), timestamp: new Date(0), type: "t" };
+			expect(() => journal.deliver(done.seq, event, Date.now())).toThrow(StepMoveError);
+			expect(journal.stepOutput(done.seq)).toEqual(output);
+		});
+	});
+
 	it("lets no move leave Done or Failed", () => {
 		for (const [move, { from }] of Object.entries(STEP_MOVES)) {
 			expect(from, move).not.toContain(StepState.Done);

@@ -16,15 +16,11 @@
  *   DELETE /workflows/:binding/instances/:id
  */
 import * as z from "zod/mini";
+import { type RegisteredWorkflow, workflowLabel } from "../binding/env.js";
 import { isWorkflowError, WorkflowValidationError } from "../errors.js";
 import { getInstanceHistory, listInstances } from "../operations.js";
 import { instanceIdSchema, instanceStatusSchema, parse, restartOptionsSchema } from "../schemas.js";
 import { dashboardHtml } from "./dashboard.js";
-
-/** A binding as withWorkflows registered it: an engine class, or a workflow another Worker hosts. */
-type BoundWorkflow =
-	| { readonly definition?: { readonly name: string } | undefined }
-	| { readonly remote: { readonly name?: string } };
 
 /** Options of {@link adminApi}. */
 export interface AdminOptions {
@@ -50,7 +46,7 @@ const adminOptionsSchema = z.strictObject({
 
 /** What the admin API needs of a Worker: its workflow bindings, and each one's `Workflow`. */
 export type AdminMount = (
-	bindings: Record<string, BoundWorkflow>,
+	bindings: Record<string, RegisteredWorkflow>,
 	workflowOf: (env: unknown, binding: string) => Workflow,
 ) => (request: Request, env: unknown) => Promise<Response | undefined>;
 
@@ -151,7 +147,7 @@ async function body<S extends z.ZodMiniType>(request: Request, schema: S, what: 
  * every other request, which then goes to the Worker's own `fetch`.
  */
 export function adminHandler(
-	bindings: Record<string, BoundWorkflow>,
+	bindings: Record<string, RegisteredWorkflow>,
 	options: AdminOptions,
 	workflowOf: (env: unknown, binding: string) => Workflow,
 ) {
@@ -213,7 +209,7 @@ export function adminHandler(
 			return json({
 				workflows: Object.entries(bindings).map(([binding, bound]) => ({
 					binding,
-					name: ("remote" in bound ? bound.remote.name : bound.definition?.name) ?? binding,
+					name: workflowLabel(bound, binding),
 				})),
 			});
 		}

@@ -12,6 +12,11 @@ export type RegisteredWorkflow =
 	| { readonly definition?: { readonly name: string } | undefined }
 	| { readonly remote: { readonly name?: string; readonly script?: string } };
 
+/** The workflow's name as a binding registered it, else the binding's name: for messages and listings. */
+export function workflowLabel(source: RegisteredWorkflow, binding: string): string {
+	return ("remote" in source ? source.remote.name : source.definition?.name) ?? binding;
+}
+
 /** Registers `bindings` as workflow bindings: from now on, {@link wrapEnv} turns them into `Workflow`s. */
 export function registerWorkflows(bindings: Record<string, RegisteredWorkflow>): void {
 	for (const [name, source] of Object.entries(bindings)) registered.set(name, source);
@@ -24,11 +29,12 @@ const wrapped = new WeakMap<object, object>();
 
 /** How to bind `name` in wrangler.toml, for an error message. */
 function bindingAdvice(name: string, source: RegisteredWorkflow): string {
+	const workflow = workflowLabel(source, name);
 	if ("remote" in source) {
-		const { name: workflow, script } = source.remote;
-		return `add a durable_objects binding named "${name}" (with script_name = "${script ?? "<the Worker that hosts it>"}") for workflow "${workflow ?? name}" to wrangler.toml`;
+		const script = source.remote.script ?? "<the Worker that hosts it>";
+		return `add a durable_objects binding named "${name}" (with script_name = "${script}") for workflow "${workflow}" to wrangler.toml`;
 	}
-	return `add a durable_objects binding named "${name}" for the engine of workflow "${source.definition?.name}" to wrangler.toml`;
+	return `add a durable_objects binding named "${name}" for the engine of workflow "${workflow}" to wrangler.toml`;
 }
 
 /**
@@ -54,5 +60,3 @@ export function wrapEnv<Env>(env: Env): Env {
 	wrapped.set(result, result);
 	return result as Env;
 }
-
-/** Options of {@link withWorkflows}. */

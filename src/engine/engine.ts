@@ -31,7 +31,7 @@ import {
 	type RpcResult,
 	rpc,
 } from "./protocol.js";
-import { launchRun, type RunOutcome, type WorkflowClass } from "./run.js";
+import { launchRun, type RunOutcome, storableOutcome, type WorkflowClass } from "./run.js";
 
 export type { WorkflowClass } from "./run.js";
 
@@ -531,10 +531,11 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		);
 	}
 
-	/** The run ended with `outcome` (already checked for storage): the instance ends so. */
-	#finish(execution: Execution, outcome: RunOutcome): void {
+	/** The run ended with `result`: the instance ends so, unless the run was abandoned. */
+	#finish(execution: Execution, result: RunOutcome): void {
 		if (execution !== this.#execution) return;
 		const now = Date.now();
+		const outcome = storableOutcome(result);
 		const status = "error" in outcome ? Status.Errored : Status.Complete;
 		try {
 			this.#end(status, now, outcome);

@@ -23,8 +23,6 @@ const FROM = Object.fromEntries(
 	Object.entries(STEP_MOVES).map(([move, { from }]) => [move, `(${from.join(", ")})`]),
 ) as Record<StepMove, string>;
 
-export { StepState, type StepType } from "./steps.js";
-
 export interface InstanceRow {
 	id: string;
 	workflow: string;
@@ -467,8 +465,17 @@ export class Journal {
 
 	/** Stores a step's output; throws (and stores nothing) if the value cannot be cloned. */
 	succeed(seq: number, output: unknown, now: number): void {
-		const json = this.#put(outputKey(seq), output);
-		this.#move("succeed", seq, "ended_at = ?, due_at = NULL, output_json = ?", now, json);
+		const json = toJsonText(output);
+		const move = () =>
+			this.#move("succeed", seq, "ended_at = ?, due_at = NULL, output_json = ?", now, json);
+		// A value for the KV store is written in one transaction with the move, so that a refused
+		// move (or a refused value) leaves both as they were. Plain data needs only the statement.
+		if (json === null) {
+			this.#storage.transactionSync(() => {
+				this.#kv.put(outputKey(seq), output);
+				move();
+			});
+		} else move();
 		this.#changed();
 	}
 
@@ -623,9 +630,11 @@ export class Journal {
 
 	/** Completes an event wait with the event it received. */
 	deliver(seq: number, event: ReceivedEvent, now: number): void {
-		// An event has a Date: it goes to the KV store.
-		this.#kv.put(outputKey(seq), event);
-		this.complete(seq, now);
+		// An event has a Date: it goes to the KV store, in one transaction with the move.
+		this.#storage.transactionSync(() => {
+			this.#kv.put(outputKey(seq), event);
+			this.complete(seq, now);
+		});
 	}
 
 	bufferedEvents(): number {

@@ -42,7 +42,8 @@ export interface RunInput {
 
 /**
  * Runs the workflow over `input.execution` and reports its outcome to `finish`, once, in a later
- * microtask (so a run that throws synchronously is an outcome too).
+ * microtask (so a run that throws synchronously is an outcome too). The outcome is as run()
+ * ended: {@link storableOutcome} tells whether it can be stored.
  */
 export function launchRun(input: RunInput, finish: (outcome: RunOutcome) => void): void {
 	const { workflow: Workflow, state } = input;
@@ -63,13 +64,13 @@ export function launchRun(input: RunInput, finish: (outcome: RunOutcome) => void
 	Promise.resolve()
 		.then(() => new Workflow(executionContext, wrapEnv(input.env)).run(event, step))
 		.then(
-			(output) => finish(storableOutcome({ output })),
+			(output) => finish({ output }),
 			(error: unknown) => finish({ error: serializeError(error) }),
 		);
 }
 
 /** The outcome as it can be stored: an output over the size limit, or not cloneable, is an error. */
-function storableOutcome(outcome: RunOutcome): RunOutcome {
+export function storableOutcome(outcome: RunOutcome): RunOutcome {
 	if ("error" in outcome) return outcome;
 	const problem = unstorable(outcome.output);
 	if (problem && "size" in problem) {

@@ -12,7 +12,7 @@ import type {
 } from "cloudflare:workers";
 import type { AttemptOverride, InstanceControls } from "../engine/hooks.js";
 import type { Journal, StepRow } from "../engine/journal.js";
-import { StepState, type StepType, waitTimeoutError } from "../engine/steps.js";
+import { StepMoveError, StepState, type StepType, waitTimeoutError } from "../engine/steps.js";
 import {
 	deserializeError,
 	isNonRetryableError,
@@ -286,6 +286,8 @@ export class StepContext {
 			this.#host.journal.succeed(seq, value, this.#host.now());
 			return undefined;
 		} catch (error) {
+			// An engine invariant, not the step's value: it must not pass for the step's own error.
+			if (error instanceof StepMoveError) throw error;
 			return new UnserializableValueError(
 				`step "${name}" returned a value that cannot be stored: ${(error as Error).message} ` +
 					"Step outputs must be structured-clone serialisable (no functions, symbols or platform objects).",
