@@ -211,6 +211,20 @@ describe("routes", () => {
 		expect(terminated.body).toEqual({ id, status: "terminated" });
 	});
 
+	it("creates without params and sends an event without payload, as documented", async () => {
+		const id = uniqueId("admin-optional");
+		const created = await ok("", post({ id }));
+		expect(created.status).toBe(201);
+		expect(created.body.id).toBe(id);
+		const waiting = uniqueId("admin-optional-event");
+		await ok("", post({ id: waiting, params: { scenario: "waitEvent" } }));
+		const instance = await scenarioWorkflow.get(waiting);
+		await waitForStatus(instance, "waiting");
+		expect((await ok(`/${waiting}/events`, post({ type: "approval" }))).status).toBe(200);
+		const done = await waitForStatus(instance, "complete");
+		expect(done.output).toMatchObject({ type: "approval", payload: undefined });
+	});
+
 	it("restarts from a step", async () => {
 		const id = uniqueId("admin-restart");
 		await ok("", post({ id, params: { scenario: "sleep", duration: "1 day" } }));

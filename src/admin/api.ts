@@ -73,8 +73,13 @@ const HTTP_STATUS: Record<string, number> = {
 	invalid_state: 409,
 };
 
-const createBody = z.strictObject({ id: z.optional(instanceIdSchema), params: z.unknown() });
-const eventBody = z.strictObject({ type: z.string(), payload: z.unknown() });
+// `params` and `payload` may be left out, as docs/operations.md says (zod 4 requires the key of a
+// bare z.unknown()).
+const createBody = z.strictObject({
+	id: z.optional(instanceIdSchema),
+	params: z.optional(z.unknown()),
+});
+const eventBody = z.strictObject({ type: z.string(), payload: z.optional(z.unknown()) });
 const listQuery = z.strictObject({
 	status: z.optional(
 		z.pipe(
