@@ -21,6 +21,7 @@ import { isWorkflowError, WorkflowValidationError } from "../errors.js";
 import { getInstanceHistory, listInstances } from "../operations.js";
 import { instanceIdSchema, instanceStatusSchema, parse, restartOptionsSchema } from "../schemas.js";
 import { dashboardHtml } from "./dashboard.js";
+import { toDisplay } from "./display.js";
 
 /** Options of {@link adminApi}. */
 export interface AdminOptions {
@@ -107,7 +108,8 @@ const instant = (value: string | undefined) =>
 export const ADMIN_HEADER = "x-do-workflows-admin";
 
 function json(body: unknown, status = 200): Response {
-	return Response.json(body, {
+	// Values JSON cannot say (a BigInt, a cycle, a Map...) are shown tagged (display.ts).
+	return Response.json(toDisplay(body), {
 		status,
 		headers: { "cache-control": "no-store", "x-content-type-options": "nosniff" },
 	});
