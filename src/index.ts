@@ -29,15 +29,6 @@ export {
 	type WorkflowEngineClass,
 	type WorkflowEngineOptions,
 } from "./engine/engine.js";
-export type {
-	AttemptHistory,
-	DoStepHistory,
-	HistoryError,
-	InstanceHistory,
-	SleepStepHistory,
-	StepHistory,
-	WaitStepHistory,
-} from "./engine/history.js";
 export { WorkflowEntrypoint } from "./entrypoint.js";
 export {
 	InstanceExistsError,

@@ -46,7 +46,8 @@ describe("step moves", () => {
 			const journal = engine.journal;
 			// Its output (a Date, a Map, a BigInt...) is kept in the KV store, not in its row.
 			const done = journal.steps().find((step) => step.name === "rich");
-			if (done?.state !== StepState.Done) throw new Error('the structured scenario has no "rich" step');
+			if (done?.state !== StepState.Done)
+				throw new Error('the structured scenario has no "rich" step');
 			const output = journal.stepOutput(done.seq);
 			expect(() => journal.succeed(done.seq, new Date(0), Date.now())).toThrow(StepMoveError);
 			const event = { payload: new Map([["a", 1]]), timestamp: new Date(0), type: "t" };

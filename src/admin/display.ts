@@ -39,7 +39,10 @@ function display(value: unknown, path: string, open: Map<object, string>): unkno
 	if (value instanceof RegExp) return { $regexp: String(value) };
 	if (value instanceof ArrayBuffer) return { $arrayBuffer: Array.from(new Uint8Array(value)) };
 	if (ArrayBuffer.isView(value)) {
-		const values = value instanceof DataView ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength) : value;
+		const values =
+			value instanceof DataView
+				? new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+				: value;
 		return {
 			$typedArray: value.constructor.name,
 			values: Array.from(values as unknown as ArrayLike<number | bigint>, (n) =>

@@ -28,7 +28,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
-import { DevServer, freePort, ROOT, removeDir, tempDir, waitFor } from "../e2e/wrangler";
+import { devServerForFile, ROOT, waitFor } from "../e2e/wrangler";
 
 const run = promisify(execFile);
 
@@ -227,32 +227,21 @@ describe("the packed package in users' projects", () => {
 	});
 });
 
-describe("the ported C3 hello-world-workflows app under wrangler dev", () => {
-	let server: DevServer | undefined;
-	let persist: string | undefined;
+/** An install's fixture, by path (the installs are made by the file's first beforeAll). */
+function fixturePath(profile: Profile, ...path: string[]): string {
+	return join(installs.get(profile) as string, ...path);
+}
 
-	beforeAll(async () => {
-		persist = tempDir("consumer");
-		const app = join(installs.get("wrangler-types") as string, "hello-workflows");
-		server = await DevServer.start({
-			port: await freePort(),
-			persistTo: persist,
-			config: join(app, "wrangler.jsonc"),
-		});
-		return async () => {
-			try {
-				await server?.stop();
-			} finally {
-				if (persist) removeDir(persist);
-			}
-		};
-	}, 180_000);
+describe("the ported C3 hello-world-workflows app under wrangler dev", () => {
+	const dev = devServerForFile("consumer", () => ({
+		config: fixturePath("wrangler-types", "hello-workflows", "wrangler.jsonc"),
+	}));
 
 	it("creates an instance, reports it waiting for its event, and completes it", async () => {
-		if (!server) throw new Error("wrangler dev did not start");
+		const server = dev();
 		const created = (await (await server.fetch("/", { method: "POST" })).json()) as { id: string };
 		const status = async () => {
-			const answer = await (server as DevServer).fetch(`/?instanceId=${created.id}`);
+			const answer = await server.fetch(`/?instanceId=${created.id}`);
 			return ((await answer.json()) as { status: { status: string; output?: unknown } }).status;
 		};
 		await waitFor(status, (s) => s.status === "waiting", {
@@ -263,40 +252,24 @@ describe("the ported C3 hello-world-workflows app under wrangler dev", () => {
 		const done = await waitFor(status, (s) => s.status === "complete", {
 			timeoutMs: 60_000,
 			what: "the instance to complete",
-			context: () => server?.report() ?? "",
+			context: () => server.report(),
 		});
 		expect(done.output).toEqual({ files: 2, approved: true });
 	});
 });
 
 describe("a Worker starting the workflows another Worker hosts, under wrangler dev", () => {
-	let server: DevServer | undefined;
-	let persist: string | undefined;
-
-	beforeAll(async () => {
-		persist = tempDir("consumer-cross");
-		const install = installs.get("wrangler-types") as string;
-		server = await DevServer.start({
-			port: await freePort(),
-			persistTo: persist,
-			config: join(install, "cross-script", "wrangler.jsonc"),
-			moreConfigs: [join(install, "orders-worker", "wrangler.jsonc")],
-		});
-		return async () => {
-			try {
-				await server?.stop();
-			} finally {
-				if (persist) removeDir(persist);
-			}
-		};
-	}, 180_000);
+	const dev = devServerForFile("consumer-cross", () => ({
+		config: fixturePath("wrangler-types", "cross-script", "wrangler.jsonc"),
+		moreConfigs: [fixturePath("wrangler-types", "orders-worker", "wrangler.jsonc")],
+	}));
 
 	it("creates an instance through the script_name binding and sees it complete there", async () => {
-		if (!server) throw new Error("wrangler dev did not start");
+		const server = dev();
 		const created = (await (await server.fetch("/?order=42")).json()) as { id: string };
 		const done = await waitFor(
 			async () =>
-				(await (await (server as DevServer).fetch(`/?id=${created.id}`)).json()) as {
+				(await (await server.fetch(`/?id=${created.id}`)).json()) as {
 					status: string;
 					output?: unknown;
 				},
@@ -304,7 +277,7 @@ describe("a Worker starting the workflows another Worker hosts, under wrangler d
 			{
 				timeoutMs: 60_000,
 				what: "the remote instance to complete",
-				context: () => server?.report() ?? "",
+				context: () => server.report(),
 			},
 		);
 		// The output comes from the workflow the other Worker hosts.

@@ -484,20 +484,24 @@ export async function runWrangler(args: string[], timeoutMs = 90_000): Promise<C
 	};
 }
 
+type ServerOptions = Omit<DevServerOptions, "port" | "persistTo">;
+
 /**
- * A `wrangler dev` for the tests of one file: started on a free port with fresh persisted state
+ * A `wrangler dev` for the tests of one file (or one describe block): started on a free port with fresh persisted state
  * before them, stopped after them (stop() throws if any process of wrangler's group or tree,
  * workerd included, survives) and its state removed. Returns a getter for the running server.
  */
 export function devServerForFile(
 	label: string,
-	options: Omit<DevServerOptions, "port" | "persistTo"> = {},
+	options: ServerOptions | (() => ServerOptions) = {},
 ): () => DevServer {
 	let server: DevServer | undefined;
 	let persistDir: string | undefined;
 	beforeAll(async () => {
 		persistDir = tempDir(label);
-		server = await DevServer.start({ ...options, port: await freePort(), persistTo: persistDir });
+		// A function is read once the file's earlier hooks have run (they may make the config).
+		const resolved = typeof options === "function" ? options() : options;
+		server = await DevServer.start({ ...resolved, port: await freePort(), persistTo: persistDir });
 	});
 	afterAll(async () => {
 		try {
