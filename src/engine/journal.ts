@@ -4,6 +4,8 @@
  * - `instance`: one row, the instance's identity, status and final error.
  * - `steps`: the journal, one row per step keyed by (type, name, occurrence), with its state,
  *   attempts, timestamps, the time it is next due (sleep end, retry, timeout) and its final error.
+ * - `failed_attempts` (each failed attempt of a step) and `events` (events no wait has taken yet),
+ *   created as first needed, like the index of due times (schema.ts).
  * - Values (params, step outputs, the workflow's output): plain data short enough is kept as JSON
  *   text in its row (`*_json` columns, see values.ts); anything else (Dates, Maps, typed arrays,
  *   shared references, cycles, long values) and event payloads go to the synchronous KV store
@@ -14,6 +16,7 @@
  * durable, so a status is never reported before it is written.
  */
 import type { SerializedError } from "../errors.js";
+import { Schema } from "./schema.js";
 import { Status } from "./status.js";
 import { STEP_MOVES, type StepMove, StepMoveError, StepState, type StepType } from "./steps.js";
 import { fromJsonText, toJsonText } from "./values.js";
@@ -76,76 +79,6 @@ export interface ReceivedEvent {
 	type: string;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS instance (
-	singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
-	id TEXT NOT NULL,
-	workflow TEXT NOT NULL,
-	status INTEGER NOT NULL,
-	created_at INTEGER NOT NULL,
-	started_at INTEGER,
-	ended_at INTEGER,
-	error TEXT,
-	alarm_at INTEGER,
-	success_retention INTEGER,
-	error_retention INTEGER,
-	updated_at INTEGER NOT NULL,
-	version INTEGER NOT NULL,
-	params_json TEXT,
-	output_json TEXT
-);
-CREATE TABLE IF NOT EXISTS steps (
-	seq INTEGER PRIMARY KEY,
-	type TEXT NOT NULL,
-	name TEXT NOT NULL,
-	count INTEGER NOT NULL,
-	state INTEGER NOT NULL,
-	attempts INTEGER NOT NULL DEFAULT 0,
-	failures INTEGER NOT NULL DEFAULT 0,
-	due_at INTEGER,
-	started_at INTEGER,
-	ended_at INTEGER,
-	error TEXT,
-	non_retryable INTEGER NOT NULL DEFAULT 0,
-	event_type TEXT,
-	attempt_started_at INTEGER,
-	output_json TEXT,
-	UNIQUE (type, name, count)
-);
-`;
-
-/**
- * Created with the first timer (a sleep, an event wait, a retry delay), not with the instance: an
- * instance of quick steps never needs it, and each index costs a new object time to create.
- */
-const TIMERS_SCHEMA =
-	"CREATE INDEX IF NOT EXISTS steps_due ON steps (due_at) WHERE due_at IS NOT NULL";
-
-/**
- * Created with the first failed attempt, not with the instance: most instances never fail one,
- * and every table a new object creates costs its creation time (DDL, pages written).
- */
-const FAILED_ATTEMPTS_SCHEMA = `
-CREATE TABLE IF NOT EXISTS failed_attempts (
-	seq INTEGER NOT NULL,
-	attempt INTEGER NOT NULL,
-	started_at INTEGER,
-	ended_at INTEGER NOT NULL,
-	error TEXT NOT NULL,
-	PRIMARY KEY (seq, attempt)
-);
-`;
-
-/** Created with the first buffered event, for the same reason. */
-const EVENTS_SCHEMA = `
-CREATE TABLE IF NOT EXISTS events (
-	seq INTEGER PRIMARY KEY,
-	type TEXT NOT NULL,
-	received_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_by_type ON events (type, seq);
-`;
-
 type Row = Record<string, SqlStorageValue>;
 
 /**
@@ -188,63 +121,24 @@ export class Journal {
 
 	readonly #storage: DurableObjectStorage;
 
-	/** False until the instance is created: the object of an unknown id stays empty. */
-	#ready: boolean;
+	/** Which tables exist: all but the instance's two are created as first needed (schema.ts). */
+	readonly #schema: Schema;
 
 	/** Told after each write that changes what an observer sees: the status (named), or a step's outcome. */
 	readonly #changed: (status?: Status) => void;
-
-	/** False until an event is buffered: the events table does not exist before. */
-	#events: boolean;
-
-	/** False until an attempt fails: the failed_attempts table does not exist before. */
-	#failures: boolean;
-
-	/** False until a step has a due time: the index of due times does not exist before. */
-	#timers: boolean;
 
 	constructor(storage: DurableObjectStorage, onChange: (status?: Status) => void = () => {}) {
 		this.#storage = storage;
 		this.#changed = onChange;
 		this.#sql = storage.sql;
 		this.#kv = storage.kv;
-		// Reading the schema writes nothing, so looking up an unknown id leaves no storage behind.
-		const tables = new Map(
-			this.#sql
-				.exec<{ name: string; sql: string }>(
-					"SELECT name, sql FROM sqlite_master WHERE name IN ('instance', 'steps', 'events', 'failed_attempts', 'steps_due')",
-				)
-				.toArray()
-				.map((row) => [row.name, row.sql]),
-		);
-		// Objects created before values were kept as JSON get the columns (empty: those are in KV).
-		if (tables.has("instance") && !tables.get("instance")?.includes("params_json")) {
-			this.#sql.exec("ALTER TABLE instance ADD COLUMN params_json TEXT");
-			this.#sql.exec("ALTER TABLE instance ADD COLUMN output_json TEXT");
-		}
-		if (tables.has("steps") && !tables.get("steps")?.includes("output_json")) {
-			this.#sql.exec("ALTER TABLE steps ADD COLUMN output_json TEXT");
-		}
-		this.#ready = tables.has("instance");
-		this.#events = tables.has("events");
-		this.#failures = tables.has("failed_attempts");
-		this.#timers = tables.has("steps_due");
-	}
-
-	/** Makes sure the index of due times exists, before a step gets one. */
-	#timerIndex(): void {
-		if (this.#timers) return;
-		this.#sql.exec(TIMERS_SCHEMA);
-		this.#timers = true;
+		this.#schema = new Schema(this.#sql);
 	}
 
 	/** Deletes everything the instance stored (the alarm aside). */
 	async destroy(): Promise<void> {
 		await this.#storage.deleteAll();
-		this.#ready = false;
-		this.#events = false;
-		this.#failures = false;
-		this.#timers = false;
+		this.#schema.forget();
 		this.#changed();
 	}
 
@@ -270,7 +164,7 @@ export class Journal {
 	// ---- instance ----
 
 	instance(): InstanceRow | undefined {
-		if (!this.#ready) return undefined;
+		if (!this.#schema.has("core")) return undefined;
 		const row = this.#one(INSTANCE_ROW);
 		if (!row) return undefined;
 		return {
@@ -295,10 +189,7 @@ export class Journal {
 		now: number,
 		createdAt = now,
 	): void {
-		if (!this.#ready) {
-			this.#sql.exec(SCHEMA);
-			this.#ready = true;
-		}
+		this.#schema.ensure("core");
 		// The KV write comes first: if the params cannot be stored, no instance row is left behind.
 		const json = this.#put("params", params);
 		this.#sql.exec(
@@ -363,7 +254,7 @@ export class Journal {
 
 	/** The time the engine last asked its alarm for, so an alarm run early (by a test) knows how far it reaches. */
 	alarmAt(): number | null {
-		if (!this.#ready) return null;
+		if (!this.#schema.has("core")) return null;
 		// The same statement as instance(): each distinct statement is compiled once per object.
 		return (this.#one(INSTANCE_ROW)?.alarm_at as number | null) ?? null;
 	}
@@ -413,7 +304,7 @@ export class Journal {
 		eventType: string | null = null,
 		attempts = 0,
 	): StepRow {
-		if (dueAt !== null) this.#timerIndex();
+		if (dueAt !== null) this.#schema.ensure("timers");
 		const row = this.#one(
 			`INSERT INTO steps (type, name, count, state, attempts, due_at, started_at, event_type,
 				attempt_started_at)
@@ -491,10 +382,7 @@ export class Journal {
 			RETURNING failures, attempts, attempt_started_at`,
 			seq,
 		);
-		if (!this.#failures) {
-			this.#sql.exec(FAILED_ATTEMPTS_SCHEMA);
-			this.#failures = true;
-		}
+		this.#schema.ensure("failures");
 		this.#sql.exec(
 			"INSERT OR REPLACE INTO failed_attempts (seq, attempt, started_at, ended_at, error) VALUES (?, ?, ?, ?, ?)",
 			seq,
@@ -513,7 +401,7 @@ export class Journal {
 
 	/** Every failed attempt, by step and attempt. */
 	failedAttempts(): FailedAttemptRow[] {
-		if (!this.#failures) return [];
+		if (!this.#schema.has("failures")) return [];
 		return this.#sql
 			.exec<Row>("SELECT * FROM failed_attempts ORDER BY seq, attempt")
 			.toArray()
@@ -527,7 +415,7 @@ export class Journal {
 	}
 
 	scheduleRetry(seq: number, dueAt: number): void {
-		this.#timerIndex();
+		this.#schema.ensure("timers");
 		this.#move("scheduleRetry", seq, "due_at = ?", dueAt);
 	}
 
@@ -594,10 +482,7 @@ export class Journal {
 
 	/** Buffers an event that no wait has taken yet. */
 	bufferEvent(type: string, payload: unknown, now: number): void {
-		if (!this.#events) {
-			this.#sql.exec(EVENTS_SCHEMA);
-			this.#events = true;
-		}
+		this.#schema.ensure("events");
 		const row = this.#one(
 			"INSERT INTO events (type, received_at) VALUES (?, ?) RETURNING seq",
 			type,
@@ -608,7 +493,7 @@ export class Journal {
 
 	/** Removes and returns the oldest buffered event of `type`, if any. */
 	takeEvent(type: string): ReceivedEvent | undefined {
-		if (!this.#events) return undefined;
+		if (!this.#schema.has("events")) return undefined;
 		const row = this.#one("SELECT * FROM events WHERE type = ? ORDER BY seq LIMIT 1", type);
 		if (!row) return undefined;
 		const seq = row.seq as number;
@@ -638,7 +523,7 @@ export class Journal {
 	}
 
 	bufferedEvents(): number {
-		if (!this.#events) return 0;
+		if (!this.#schema.has("events")) return 0;
 		return this.#one("SELECT COUNT(*) AS n FROM events")?.n as number;
 	}
 
@@ -657,13 +542,14 @@ export class Journal {
 			.map((row) => row.seq as number);
 		for (const seq of seqs) this.#kv.delete(outputKey(seq));
 		this.#sql.exec("DELETE FROM steps WHERE seq >= ?", fromSeq);
-		if (this.#failures) this.#sql.exec("DELETE FROM failed_attempts WHERE seq >= ?", fromSeq);
+		if (this.#schema.has("failures"))
+			this.#sql.exec("DELETE FROM failed_attempts WHERE seq >= ?", fromSeq);
 		// A kept step whose attempt was in flight starts over: that attempt was not interrupted.
 		this.#sql.exec(
 			`UPDATE steps SET state = ?, attempts = failures WHERE state IN ${FROM.reset}`,
 			STEP_MOVES.reset.to,
 		);
-		if (fromSeq === 0 && this.#events) {
+		if (fromSeq === 0 && this.#schema.has("events")) {
 			for (const row of this.#sql.exec<Row>("SELECT seq FROM events").toArray()) {
 				this.#kv.delete(eventKey(row.seq as number));
 			}

@@ -1,0 +1,135 @@
+/**
+ * The tables of the engine object's database (see journal.ts for what each holds), and when each
+ * is created.
+ *
+ * A shortcut for speed: only the `instance` and `steps` tables are created with the instance.
+ * The others wait for what needs them: the index of due times for the first timer (a sleep, an
+ * event wait, a retry delay), `failed_attempts` for the first failed attempt, `events` for the
+ * first buffered event. Most instances never need some of them, and each table or index costs a
+ * new object time to create (docs/architecture.md, "Shortcuts for speed"). Looking up an unknown
+ * id reads the schema and writes nothing.
+ */
+
+const CORE = `
+CREATE TABLE IF NOT EXISTS instance (
+	singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+	id TEXT NOT NULL,
+	workflow TEXT NOT NULL,
+	status INTEGER NOT NULL,
+	created_at INTEGER NOT NULL,
+	started_at INTEGER,
+	ended_at INTEGER,
+	error TEXT,
+	alarm_at INTEGER,
+	success_retention INTEGER,
+	error_retention INTEGER,
+	updated_at INTEGER NOT NULL,
+	version INTEGER NOT NULL,
+	params_json TEXT,
+	output_json TEXT
+);
+CREATE TABLE IF NOT EXISTS steps (
+	seq INTEGER PRIMARY KEY,
+	type TEXT NOT NULL,
+	name TEXT NOT NULL,
+	count INTEGER NOT NULL,
+	state INTEGER NOT NULL,
+	attempts INTEGER NOT NULL DEFAULT 0,
+	failures INTEGER NOT NULL DEFAULT 0,
+	due_at INTEGER,
+	started_at INTEGER,
+	ended_at INTEGER,
+	error TEXT,
+	non_retryable INTEGER NOT NULL DEFAULT 0,
+	event_type TEXT,
+	attempt_started_at INTEGER,
+	output_json TEXT,
+	UNIQUE (type, name, count)
+);
+`;
+
+const TIMERS = "CREATE INDEX IF NOT EXISTS steps_due ON steps (due_at) WHERE due_at IS NOT NULL";
+
+const FAILURES = `
+CREATE TABLE IF NOT EXISTS failed_attempts (
+	seq INTEGER NOT NULL,
+	attempt INTEGER NOT NULL,
+	started_at INTEGER,
+	ended_at INTEGER NOT NULL,
+	error TEXT NOT NULL,
+	PRIMARY KEY (seq, attempt)
+);
+`;
+
+const EVENTS = `
+CREATE TABLE IF NOT EXISTS events (
+	seq INTEGER PRIMARY KEY,
+	type TEXT NOT NULL,
+	received_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_type ON events (type, seq);
+`;
+
+/** A part of the schema, created when first needed. */
+export type SchemaPart = "core" | "timers" | "failures" | "events";
+
+const DDL: Record<SchemaPart, string> = {
+	core: CORE,
+	timers: TIMERS,
+	failures: FAILURES,
+	events: EVENTS,
+};
+
+/** The object in sqlite_master whose presence says a part exists. */
+const MARKER: Record<SchemaPart, string> = {
+	core: "instance",
+	timers: "steps_due",
+	failures: "failed_attempts",
+	events: "events",
+};
+
+/** Which parts of the schema exist, and creates the rest as they are needed. */
+export class Schema {
+	readonly #sql: SqlStorage;
+	readonly #present = new Set<SchemaPart>();
+
+	constructor(sql: SqlStorage) {
+		this.#sql = sql;
+		const tables = new Map(
+			sql
+				.exec<{ name: string; sql: string }>(
+					"SELECT name, sql FROM sqlite_master WHERE name IN ('instance', 'steps', 'events', 'failed_attempts', 'steps_due')",
+				)
+				.toArray()
+				.map((row) => [row.name, row.sql]),
+		);
+		// Objects created before values were kept as JSON get the columns (empty: those are in KV).
+		if (tables.has("instance") && !tables.get("instance")?.includes("params_json")) {
+			sql.exec("ALTER TABLE instance ADD COLUMN params_json TEXT");
+			sql.exec("ALTER TABLE instance ADD COLUMN output_json TEXT");
+		}
+		if (tables.has("steps") && !tables.get("steps")?.includes("output_json")) {
+			sql.exec("ALTER TABLE steps ADD COLUMN output_json TEXT");
+		}
+		for (const part of Object.keys(MARKER) as SchemaPart[]) {
+			if (tables.has(MARKER[part])) this.#present.add(part);
+		}
+	}
+
+	/** True once `part` exists. */
+	has(part: SchemaPart): boolean {
+		return this.#present.has(part);
+	}
+
+	/** Creates `part` unless it exists. */
+	ensure(part: SchemaPart): void {
+		if (this.#present.has(part)) return;
+		this.#sql.exec(DDL[part]);
+		this.#present.add(part);
+	}
+
+	/** Forgets every part (the object's storage was deleted). */
+	forget(): void {
+		this.#present.clear();
+	}
+}
