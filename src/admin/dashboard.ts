@@ -62,7 +62,11 @@ const el = (tag, props = {}, ...children) => {
 };
 const SVG = "http://www.w3.org/2000/svg";
 const svg = (tag, attrs = {}) => { const node = document.createElementNS(SVG, tag); for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v); return node; };
-const state = { workflow: null, selected: null, cursor: null, timer: null };
+// \`shown\` is the instance the panel displays ({ workflow, id }): the actions act on it and nothing
+// else. \`opening\` is the id a click asked for, until its data arrives; \`loads\` numbers the clicks'
+// loads and \`refreshes\` the quiet ones, so that an answer overtaken by a later load is dropped.
+const state = { workflow: null, shown: null, opening: null, loads: 0, refreshes: 0, cursor: null, timer: null };
+const ACTIONS = ["#pause", "#resume", "#terminate", "#restart", "#send-event"];
 
 async function api(path, options = {}) {
   const response = await fetch(BASE + "/api" + path, {
@@ -97,7 +101,8 @@ async function refresh() {
   if (document.hidden) return;
   // With more pages loaded, the list stays as it is (a refresh would drop them); the open instance still updates.
   if (!state.extraPages) await loadList(true).catch(() => {});
-  if (state.selected) await loadInstance(state.selected, true).catch(() => {});
+  // Skipped while a click opens an instance: that load decides what the panel shows.
+  if (state.shown) await loadInstance(state.shown.id, true);
 }
 
 function filters(params) {
@@ -114,7 +119,7 @@ async function loadList(keep) {
   const params = filters(new URLSearchParams());
   params.set("limit", "50");
   const page = await api("/workflows/" + encodeURIComponent(state.workflow) + "/instances?" + params);
-  const rows = page.instances.map((i) => el("tr", { class: "instance" + (i.id === state.selected ? " selected" : ""), dataset: { id: i.id }, onclick: () => loadInstance(i.id) },
+  const rows = page.instances.map((i) => el("tr", { class: "instance" + (state.shown && i.id === state.shown.id ? " selected" : ""), dataset: { id: i.id }, onclick: () => loadInstance(i.id).catch(() => {}) },
     el("td", { class: "id" }, i.id),
     el("td", {}, el("span", { class: "badge " + i.status }, i.status)),
     el("td", { class: "muted" }, new Date(i.createdAt).toLocaleString())));
@@ -128,16 +133,55 @@ async function loadMore() {
   const params = filters(new URLSearchParams({ limit: "50", cursor: state.cursor }));
   state.extraPages = true;
   const page = await api("/workflows/" + encodeURIComponent(state.workflow) + "/instances?" + params);
-  for (const i of page.instances) $("#instances").append(el("tr", { class: "instance", dataset: { id: i.id }, onclick: () => loadInstance(i.id) },
+  for (const i of page.instances) $("#instances").append(el("tr", { class: "instance" + (state.shown && i.id === state.shown.id ? " selected" : ""), dataset: { id: i.id }, onclick: () => loadInstance(i.id).catch(() => {}) },
     el("td", { class: "id" }, i.id), el("td", {}, el("span", { class: "badge " + i.status }, i.status)), el("td", { class: "muted" }, new Date(i.createdAt).toLocaleString())));
   $("#more").hidden = !page.cursor; state.cursor = page.cursor;
 }
 
-async function loadInstance(id, quiet) {
-  state.selected = id;
+function markSelected() {
+  const id = state.shown && state.shown.id;
   for (const row of document.querySelectorAll("tr.instance")) row.classList.toggle("selected", row.dataset.id === id);
-  const base = "/workflows/" + encodeURIComponent(state.workflow) + "/instances/" + encodeURIComponent(id);
-  const history = await api(base + "/history");
+}
+
+function hideDetail() {
+  state.shown = null; state.history = null;
+  $("#detail").hidden = true; $("#placeholder").hidden = false;
+  markSelected();
+}
+
+// Shows the instance once its data has arrived, and only then makes it the one the actions act on.
+// A click that fails to load leaves no instance open (the panel says why), so an action never acts
+// on an instance other than the one displayed. A quiet load (the refresh, after an action) only
+// updates the displayed instance, and keeps it on screen if it fails.
+async function loadInstance(id, quiet) {
+  const workflow = state.workflow;
+  let load, refresh;
+  if (quiet) {
+    if (state.opening || !state.shown || state.shown.id !== id || state.shown.workflow !== workflow) return;
+    load = state.loads; refresh = ++state.refreshes;
+  } else {
+    load = ++state.loads; state.opening = id;
+    // Until the new data arrives, the buttons act on nothing.
+    if (!state.shown || state.shown.id !== id) for (const button of ACTIONS) $(button).disabled = true;
+  }
+  // Dropped if a click (or a switch of workflow) came since, or, for a refresh, a newer refresh.
+  const overtaken = () => load !== state.loads || (quiet && (refresh !== state.refreshes || state.opening));
+  const base = "/workflows/" + encodeURIComponent(workflow) + "/instances/" + encodeURIComponent(id);
+  let history;
+  try { history = await api(base + "/history"); }
+  catch (error) {
+    if (overtaken() || quiet) return;
+    state.opening = null;
+    hideDetail();
+    $("#load-error").hidden = false;
+    $("#load-error").textContent = "Could not open " + id + ": " + error.message;
+    return;
+  }
+  if (overtaken()) return;
+  if (!quiet) state.opening = null;
+  state.shown = { workflow, id: history.id };
+  markSelected();
+  $("#load-error").hidden = true;
   $("#detail").hidden = false; $("#placeholder").hidden = true;
   $("#detail-id").textContent = history.id;
   const badge = $("#detail-status"); badge.className = "badge " + history.status; badge.textContent = history.status;
@@ -150,6 +194,7 @@ async function loadInstance(id, quiet) {
   $("#pause").disabled = final || history.status === "paused";
   $("#resume").disabled = !["paused", "waitingForPause"].includes(history.status);
   $("#terminate").disabled = final;
+  $("#restart").disabled = false;
   $("#send-event").disabled = final;
   drawTimeline(history);
   if (!quiet) $("#message").textContent = "";
@@ -208,18 +253,22 @@ function formatDuration(ms) {
   return (ms / 3600000).toFixed(1) + " h";
 }
 
+// Acts on the instance the panel displays, whatever was clicked since.
 async function act(action, body) {
-  const id = state.selected; if (!id) return;
+  const shown = state.shown; if (!shown || (state.opening && state.opening !== shown.id)) return;
   try {
-    const base = "/workflows/" + encodeURIComponent(state.workflow) + "/instances/" + encodeURIComponent(id);
+    const base = "/workflows/" + encodeURIComponent(shown.workflow) + "/instances/" + encodeURIComponent(shown.id);
     await api(base + "/" + action, { method: "POST", body: JSON.stringify(body || {}) });
     $("#message").textContent = action + ": done";
-    await loadInstance(id, true); await loadList(true);
+    await loadInstance(shown.id, true);
+    await loadList(true);
   } catch (error) { $("#message").textContent = error.message; }
 }
 
 $("#login").addEventListener("submit", (event) => { event.preventDefault(); sessionStorage.setItem("workflows-token", $("#token").value.trim()); start(); });
-$("#workflow").addEventListener("change", (event) => { state.workflow = event.target.value; state.selected = null; loadList(); });
+$("#workflow").addEventListener("change", (event) => {
+  state.workflow = event.target.value; state.loads++; state.opening = null; hideDetail(); $("#load-error").hidden = true; loadList();
+});
 for (const filter of ["#status", "#created-after", "#created-before"]) $(filter).addEventListener("change", () => loadList());
 $("#more").addEventListener("click", loadMore);
 $("#create-form").addEventListener("submit", async (event) => {
@@ -300,6 +349,7 @@ export function dashboardHtml(base: string): string {
     </section>
     <section>
       <p id="placeholder" class="muted">Select an instance to see its steps.</p>
+      <p id="load-error" class="error" role="alert" hidden></p>
       <div id="detail" hidden>
         <h2 style="margin:0 0 4px;font-size:16px"><span id="detail-id" class="id"></span> <span id="detail-status" class="badge"></span></h2>
         <div id="detail-times" class="muted"></div>

@@ -225,4 +225,59 @@ describe("the dashboard in headless Chromium", () => {
 		expect(errors).toEqual([]);
 		await page.close();
 	});
+
+	it("acts only on the instance it shows, and says when one cannot be opened", async () => {
+		if (!browser) throw new Error("no browser");
+		const [shown, broken] = [`dash-shown-${Date.now()}`, `dash-broken-${Date.now()}`];
+		for (const id of [shown, broken])
+			await postOrder(dev(), order(id, { shippingDelay: "1 hour" }));
+		for (const id of [shown, broken]) await pollStatus(dev(), id, "waiting");
+
+		const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+		const errors: string[] = [];
+		page.on("pageerror", (error) => errors.push(error.message));
+		// The history of `broken` cannot be loaded (as when its object fails, or the network does).
+		await page.route(`**/instances/${broken}/history`, (route) =>
+			route.fulfill({
+				status: 500,
+				contentType: "application/json",
+				headers: { "x-do-workflows-admin": "1" },
+				body: JSON.stringify({ error: { name: "Error", message: "history unavailable" } }),
+			}),
+		);
+		await page.goto(`${dev().url}/__workflows`);
+		await page.fill("#token", TOKEN);
+		await page.click("#login button[type=submit]");
+		for (const id of [shown, broken]) {
+			await page.locator(`tr.instance[data-id="${id}"]`).waitFor({ timeout: 15_000 });
+		}
+		await page.click(`tr.instance[data-id="${shown}"]`);
+		await expect.poll(() => page.textContent("#detail-id")).toBe(shown);
+		await expect.poll(() => page.locator("#terminate").isEnabled()).toBe(true);
+
+		// The click on `broken` fails to load: the panel says so and no longer shows `shown`, so
+		// no button can act on an instance other than the one on screen.
+		await page.click(`tr.instance[data-id="${broken}"]`);
+		await expect
+			.poll(() => page.textContent("#load-error"))
+			.toBe(`Could not open ${broken}: Error: history unavailable`);
+		expect(await page.locator("#load-error").isVisible()).toBe(true);
+		expect(await page.locator("#detail").isVisible()).toBe(false);
+		expect(await page.locator("#terminate").isVisible()).toBe(false);
+		expect(await page.locator("tr.instance.selected").count()).toBe(0);
+
+		// Opened again, `shown` is what Terminate acts on; `broken` is untouched.
+		await page.click(`tr.instance[data-id="${shown}"]`);
+		await expect.poll(() => page.locator("#detail").isVisible()).toBe(true);
+		expect(await page.textContent("#detail-id")).toBe(shown);
+		expect(await page.locator("#load-error").isVisible()).toBe(false);
+		await expect.poll(() => page.locator("#terminate").isEnabled()).toBe(true);
+		await page.click("#terminate");
+		await expect.poll(() => page.textContent("#detail-status")).toBe("terminated");
+		await pollStatus(dev(), shown, "terminated");
+		expect((await cli(["describe", broken], withToken)).stdout).toContain(`${broken}  waiting`);
+		expect(errors).toEqual([]);
+		await page.close();
+		await cli(["terminate", broken], withToken);
+	});
 });
