@@ -95,13 +95,47 @@ async function api(target, route, init = {}) {
 	const body = response.status === 204 ? null : await response.json().catch(() => null);
 	if (!response.ok) {
 		const error = body?.error;
-		throw new Error(error ? `${error.name}: ${error.message}` : `HTTP ${response.status}`);
+		// On one line: a message cannot fake more output.
+		throw new Error(error ? visible(`${error.name}: ${error.message}`) : `HTTP ${response.status}`);
 	}
 	return body;
 }
 
+const NAMED = /** @type {Record<string, string>} */ ({ "\n": "\\n", "\r": "\\r", "\t": "\\t" });
+
+/**
+ * Text from the Worker (ids, step names, error names and messages, outputs) with its control
+ * characters made visible, so that data cannot drive the operator's terminal (move the cursor,
+ * erase the line, set the window title): C0 and DEL as `\x1b`, `\x7f` (`\n`, `\r`, `\t` by name),
+ * C1 as `\u009b`. With `lines`, newlines stay (the CLI's own layout).
+ * @param {unknown} text
+ * @param {{ lines?: boolean }} [options]
+ */
+export function visible(text, { lines = false } = {}) {
+	// biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point
+	return String(text).replace(/[\u0000-\u001f\u007f-\u009f]/g, (char) => {
+		if (lines && char === "\n") return char;
+		const code = char.charCodeAt(0);
+		const hex = code.toString(16).padStart(2, "0");
+		return NAMED[char] ?? (code < 0x80 ? `\\x${hex}` : `\\u00${hex}`);
+	});
+}
+
+/**
+ * The API's JSON for --json: JSON.stringify escapes C0 in strings itself; DEL and C1 are escaped
+ * here as JSON escapes (`\u009b`), so the text is still JSON and says the same.
+ * @param {unknown} body
+ */
+function jsonText(body) {
+	return JSON.stringify(body, null, 2).replace(
+		/[\u007f-\u009f]/g,
+		(char) => `\\u00${char.charCodeAt(0).toString(16)}`,
+	);
+}
+
 /** @param {string[][]} rows */
 function table(rows) {
+	rows = rows.map((row) => row.map((cell) => visible(cell)));
 	const widths =
 		rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? "").length))) ?? [];
 	return rows
@@ -132,7 +166,7 @@ function describe(status) {
 	const lines = [`${status.id}  ${status.status}`];
 	if (status.error) lines.push(`error: ${status.error.name}: ${status.error.message}`);
 	if (status.output !== undefined) lines.push(`output: ${JSON.stringify(status.output)}`);
-	return lines.join("\n");
+	return lines.map((line) => visible(line)).join("\n");
 }
 
 /** @param {any} history */
@@ -236,7 +270,7 @@ export async function main(argv) {
 		path: values.path ?? "/__workflows",
 	};
 	const print = (/** @type {unknown} */ body, /** @type {() => string} */ human) =>
-		values.json ? JSON.stringify(body, null, 2) : human();
+		values.json ? jsonText(body) : human();
 
 	// Every command asks this first: a Worker that does not answer it as the admin API gets no
 	// other request (a POST meant for the API would reach the Worker's own routes).
@@ -287,7 +321,7 @@ export async function main(argv) {
 							time(i.updatedAt),
 							i.error ? `${i.error.name}: ${i.error.message}` : "",
 						]);
-					const more = page.cursor ? `\n\nmore: --cursor ${page.cursor}` : "";
+					const more = page.cursor ? `\n\nmore: --cursor ${visible(page.cursor)}` : "";
 					return page.instances.length === 0 ? "no instances" : table(rows) + more;
 				}),
 			};
@@ -342,12 +376,13 @@ const invoked =
 	process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
 if (invoked) {
 	main(process.argv.slice(2)).then(
+		// Everything printed is made visible once more: what the formatting above missed stays text.
 		({ out, code = 0 }) => {
-			process.stdout.write(`${out.trimEnd()}\n`);
+			process.stdout.write(`${visible(out.trimEnd(), { lines: true })}\n`);
 			process.exitCode = code;
 		},
 		(error) => {
-			process.stderr.write(`do-workflows: ${error.message}\n`);
+			process.stderr.write(`do-workflows: ${visible(error.message, { lines: true })}\n`);
 			process.exitCode = error instanceof UsageError ? 2 : 1;
 		},
 	);
