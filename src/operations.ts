@@ -27,7 +27,7 @@ export type WorkflowLike = Workflow<never> | Workflow | DurableObjectNamespace;
 
 /** Filters and paging of {@link listInstances}. */
 export interface ListInstancesOptions {
-	/** Only instances in this status (or any of these). */
+	/** Only instances in this status (or any of these); an empty list is no filter. */
 	status?: InstanceStatus["status"] | InstanceStatus["status"][];
 	/** Only instances created at or after this time: a Date, ms since the epoch, or an ISO string. */
 	createdAfter?: Date | number | string;
@@ -104,10 +104,14 @@ export async function listInstances(
 ): Promise<InstancePage> {
 	const namespace = engineNamespace(workflow, "listInstances");
 	const parsed = parse(listOptionsSchema, options, "listInstances options");
-	const wanted =
+	// No status, or an empty list of them, is no filter: every instance.
+	const statuses =
 		parsed.status === undefined
-			? undefined
-			: new Set(Array.isArray(parsed.status) ? parsed.status : [parsed.status]);
+			? []
+			: Array.isArray(parsed.status)
+				? parsed.status
+				: [parsed.status];
+	const wanted = statuses.length === 0 ? undefined : new Set(statuses);
 	// Rows not yet final may turn out to be in any status. A waiting or paused instance publishes
 	// when it ends, so a filter for final statuses leaves those rows out (see the doc above).
 	const finalOnly = wanted && [...wanted].every((s) => isFinalStatus(s));

@@ -167,6 +167,7 @@ describe("routes", () => {
 	});
 
 	it("creates, describes, lists, exports history, and deletes", async () => {
+		const since = Date.now();
 		const id = uniqueId("admin");
 		const created = await ok("", post({ id, params: { scenario: "basic" } }));
 		expect(created.status).toBe(201);
@@ -182,6 +183,12 @@ describe("routes", () => {
 				return (body.instances as { id: string }[]).some((i) => i.id === id);
 			})
 			.toBe(true);
+		// An empty status filter (a form's "any status") is no filter.
+		for (const status of ["", ","]) {
+			const { status: code, body } = await ok(`?status=${status}&createdAfter=${since}`);
+			expect(code).toBe(200);
+			expect((body.instances as { id: string }[]).map((i) => i.id)).toContain(id);
+		}
 		const history = await ok(`/${id}/history`);
 		expect(history.body).toMatchObject({ id, status: "complete" });
 		expect((history.body.steps as { name: string }[]).map((s) => s.name)).toEqual([

@@ -144,6 +144,9 @@ describe("listInstances", () => {
 		expect(others.map((entry) => entry.id)).not.toContain(done.id);
 		const { all: before } = await listAll({ createdBefore: since });
 		expect(before.map((entry) => entry.id)).not.toContain(done.id);
+		// An empty list of statuses is no filter, as leaving it out is.
+		const { all: unfiltered } = await listAll({ createdAfter: since, status: [] });
+		expect(unfiltered.map((entry) => entry.id)).toContain(done.id);
 	});
 
 	it("spreads instances over the shards and drops deleted ones", async () => {
