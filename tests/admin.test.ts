@@ -84,6 +84,30 @@ describe("authentication", () => {
 		expect((body.instances as { id: string }[]).map((i) => i.id)).not.toContain("some-id");
 	});
 
+	it("takes the Bearer scheme in any case (RFC 7235), and only that scheme", async () => {
+		for (const scheme of ["Bearer", "bearer", "BEARER", "bEaReR"]) {
+			const response = await call("http://worker/__workflows/api/workflows", {
+				token: null,
+				headers: { authorization: `${scheme} ${TOKEN}` },
+			});
+			expect(response.status, scheme).toBe(200);
+			await response.body?.cancel();
+		}
+		for (const header of [
+			`Basic ${TOKEN}`,
+			`Bearer${TOKEN}`,
+			TOKEN,
+			`Bearer ${TOKEN.toUpperCase()}`,
+		]) {
+			const response = await call("http://worker/__workflows/api/workflows", {
+				token: null,
+				headers: { authorization: header },
+			});
+			expect(response.status, header).toBe(401);
+			await response.body?.cancel();
+		}
+	});
+
 	it("answers 401 when the token secret is not set at all", async () => {
 		const handler = adminHandler({ SCENARIO: ScenarioEngine }, {}, () => scenarioWorkflow);
 		const response = await handler(
@@ -99,8 +123,20 @@ describe("authentication", () => {
 		const page = await SELF.fetch("http://worker/__workflows");
 		expect(page.status).toBe(200);
 		expect(page.headers.get("content-type")).toContain("text/html");
-		expect(page.headers.get("content-security-policy")).toContain("default-src 'none'");
 		const html = await page.text();
+		// The page's one script runs by its hash; no inline script is allowed as such.
+		const policy = page.headers.get("content-security-policy") ?? "";
+		expect(policy).toContain("default-src 'none'");
+		const scripts = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => m[1] ?? "");
+		expect(scripts).toHaveLength(1);
+		const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(scripts[0]));
+		const hash = btoa(String.fromCharCode(...new Uint8Array(digest)));
+		const scriptSrc = policy.split(";").find((d) => d.trim().startsWith("script-src"));
+		expect(scriptSrc?.trim()).toBe(`script-src 'sha256-${hash}'`);
+		// The same policy on every page (the hash is computed once).
+		const again = await SELF.fetch("http://worker/__workflows");
+		expect(again.headers.get("content-security-policy")).toBe(policy);
+		await again.body?.cancel();
 		expect(html).toContain("Admin token");
 		expect(html).not.toContain(TOKEN);
 		const other = await SELF.fetch("http://worker/not-admin");

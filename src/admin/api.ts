@@ -20,7 +20,7 @@ import { type RegisteredWorkflow, workflowLabel } from "../binding/env.js";
 import { isWorkflowError, WorkflowValidationError } from "../errors.js";
 import { getInstanceHistory, listInstances } from "../operations.js";
 import { instanceIdSchema, instanceStatusSchema, parse, restartOptionsSchema } from "../schemas.js";
-import { dashboardHtml } from "./dashboard.js";
+import { dashboardHtml, dashboardPolicy } from "./dashboard.js";
 import { toDisplay } from "./display.js";
 
 /** Options of {@link adminApi}. */
@@ -132,7 +132,8 @@ async function timingSafeEqual(a: string, b: string): Promise<boolean> {
 async function authorized(request: Request, secret: unknown): Promise<boolean> {
 	if (typeof secret !== "string" || secret.length === 0) return false;
 	const header = request.headers.get("authorization") ?? "";
-	const match = /^Bearer (.+)$/.exec(header);
+	// The scheme's name is case-insensitive (RFC 7235 section 2.1): bearer and BEARER are Bearer.
+	const match = /^Bearer +(.+)$/i.exec(header);
 	return match?.[1] !== undefined && (await timingSafeEqual(match[1], secret));
 }
 
@@ -172,8 +173,7 @@ export function adminHandler(
 				headers: {
 					"content-type": "text/html; charset=utf-8",
 					"cache-control": "no-store",
-					"content-security-policy":
-						"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+					"content-security-policy": await dashboardPolicy(),
 					"x-content-type-options": "nosniff",
 					"referrer-policy": "no-referrer",
 				},
