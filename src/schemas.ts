@@ -199,46 +199,131 @@ export function parse<S extends z.ZodMiniType>(
 	return result.data;
 }
 
-/** Why a value cannot be stored: its size, if over the limit, or why cloning it failed. */
-export type Unstorable = { size: number } | { unclonable: string };
+/**
+ * Why a value cannot be stored: its size, if over the limit, or why cloning it failed. For a value
+ * sent over RPC that holds an object RPC refuses (see {@link unsendable}), `unclonable` says what
+ * the object is and `path` where it is (`""` for the value itself).
+ */
+export type Unstorable = { size: number } | { unclonable: string; path?: string };
 
 /**
  * The one check of whether `value` can be stored: at most `maxBytes` in the structured-clone
  * format (default: 1 MiB), and clonable at all. Undefined if it can be. A caller whose own write
- * clones the value passes `clone: false`, and learns of an unclonable value from the write.
+ * clones the value passes `clone: false`, and learns of an unclonable value from the write. A
+ * value that reaches the engine over RPC (params, event payloads) passes `sent: true`.
  */
 export function unstorable(
 	value: unknown,
-	{ maxBytes = MAX_VALUE_BYTES, clone = true } = {},
+	{ maxBytes = MAX_VALUE_BYTES, clone = true, sent = false } = {},
 ): Unstorable | undefined {
 	const size = serializedSize(value);
 	if (size > maxBytes) return { size };
 	if (!clone) return undefined;
+	let copy: unknown;
 	try {
-		structuredClone(value);
-		return undefined;
+		copy = structuredClone(value);
 	} catch (error) {
 		return { unclonable: (error as Error).message };
 	}
+	const found = sent ? unsendable(value, copy) : undefined;
+	return found && { unclonable: found.what, path: found.path };
+}
+
+/**
+ * The first object in `value` that RPC refuses though structured clone takes it: a class instance
+ * (with private fields or getters or not), or an object whose prototype is null or another object.
+ * structuredClone and storage copy such an object's own properties into a plain object; workerd's
+ * RPC serialiser treats every object whose prototype is not Object.prototype as a host object and
+ * fails with DataCloneError ("Could not serialize object of type ..."). `copy` is
+ * structuredClone(value): the walk follows it, so it visits what serialisation visits, and it
+ * finds exactly the objects the clone flattened (built-in types, Request or Date, keep their type).
+ */
+function unsendable(value: unknown, copy: unknown): { path: string; what: string } | undefined {
+	type Node = { value: unknown; copy: unknown; path: string };
+	const seen = new Set<object>();
+	const stack: Node[] = [{ value, copy, path: "" }];
+	try {
+		while (stack.length > 0) {
+			const { value: v, copy: c, path } = stack.pop() as Node;
+			if (typeof c !== "object" || c === null || typeof v !== "object" || v === null) continue;
+			if (seen.has(v)) continue;
+			seen.add(v);
+			const children: Node[] = [];
+			const fields = (keys: string[]) => {
+				for (const key of keys) {
+					const at = Array.isArray(c)
+						? `[${key}]`
+						: /^[A-Za-z_$][\w$]*$/.test(key)
+							? `.${key}`
+							: `[${JSON.stringify(key)}]`;
+					children.push({ value: Reflect.get(v, key), copy: Reflect.get(c, key), path: path + at });
+				}
+			};
+			if (Array.isArray(c)) {
+				fields(Object.keys(c));
+			} else if (Object.getPrototypeOf(c) === Object.prototype) {
+				const proto: unknown = Object.getPrototypeOf(v);
+				if (proto !== Object.prototype) return { path, what: describeObject(proto) };
+				fields(Object.keys(c));
+			} else if (c instanceof Map) {
+				const entries = [...Map.prototype.entries.call(v)];
+				for (const [i, [key, entry]] of [...c].entries()) {
+					children.push({ value: entries[i]?.[0], copy: key, path: `${path}<map key ${i}>` });
+					children.push({ value: entries[i]?.[1], copy: entry, path: `${path}<map value ${i}>` });
+				}
+			} else if (c instanceof Set) {
+				const entries = [...Set.prototype.values.call(v)];
+				for (const [i, entry] of [...c].entries())
+					children.push({ value: entries[i], copy: entry, path: `${path}<set value ${i}>` });
+			} else if (c instanceof Error) {
+				fields(Object.getOwnPropertyNames(c));
+			}
+			// Depth first, in the order serialisation meets them: the first one found is named.
+			for (let i = children.length - 1; i >= 0; i--) stack.push(children[i] as Node);
+		}
+	} catch {
+		// A getter or an iterator that throws now: RPC's own serialisation has the last word.
+	}
+	return undefined;
+}
+
+function describeObject(proto: unknown): string {
+	if (proto === null) return "an object with a null prototype";
+	const name = (proto as { constructor?: { name?: unknown } }).constructor?.name;
+	return typeof name === "string" && name !== "" && name !== "Object"
+		? `an instance of class ${name}`
+		: "an object whose prototype is not Object.prototype";
 }
 
 /**
  * Checks, at the call that received it, that `value` can be stored (see {@link unstorable}; RPC
  * would clone it anyway, and cloning it here makes an unserialisable value fail at this call,
- * with a message that names it).
+ * with a message that names it). `sent`: the value goes to the engine over RPC, which takes plain
+ * data only.
  */
-export function assertStorable(value: unknown, what: string, maxBytes = MAX_VALUE_BYTES): void {
-	const problem = unstorable(value, { maxBytes });
-	if (problem && "size" in problem) {
+export function assertStorable(
+	value: unknown,
+	what: string,
+	{ maxBytes = MAX_VALUE_BYTES, sent = false } = {},
+): void {
+	const problem = unstorable(value, { maxBytes, sent });
+	if (!problem) return;
+	if ("size" in problem) {
 		throw new WorkflowValidationError(
 			`${what} is ${problem.size} bytes; it must be at most ${maxBytes} bytes (1 MiB)`,
 		);
 	}
-	if (problem) {
+	if (problem.path === undefined) {
 		throw new WorkflowValidationError(
 			`${what} must be structured-clone serialisable: ${problem.unclonable}`,
 		);
 	}
+	throw new WorkflowValidationError(
+		`${what}${problem.path} is ${problem.unclonable}, which cannot be sent to the instance: ${what} must be plain, ` +
+			"structured-clone serialisable data (objects whose prototype is Object.prototype, arrays, " +
+			"primitives, and built-in types such as Date, Map, Set, RegExp, Error, ArrayBuffer and typed " +
+			"arrays), not class instances or objects with a null or custom prototype",
+	);
 }
 
 export const restartOptionsSchema = z.strictObject({

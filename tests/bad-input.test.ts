@@ -30,6 +30,56 @@ type Call = (instance: WorkflowInstance) => Promise<unknown>;
 
 const mib = "x".repeat(1024 * 1024);
 
+/**
+ * Values structured clone takes (it copies their own fields into a plain object) but RPC, which
+ * carries params and payloads to the instance, refuses with a DataCloneError.
+ */
+class Order {
+	sku = "book";
+}
+class Secret {
+	#key = 1;
+	shown = 2;
+	get key() {
+		return this.#key;
+	}
+}
+const nullPrototype = Object.assign(Object.create(null) as object, { a: 1 });
+const unsendable = [
+	{ label: "a class instance", value: new Order(), at: "", what: "an instance of class Order" },
+	{
+		label: "a class instance in an array in an object",
+		value: { items: [1, new Order()] },
+		at: ".items[1]",
+		what: "an instance of class Order",
+	},
+	{
+		label: "a class instance in a Map",
+		value: new Map([["k", new Order()]]),
+		at: "<map value 0>",
+		what: "an instance of class Order",
+	},
+	{
+		label: "an instance with private fields",
+		value: { s: new Secret() },
+		at: ".s",
+		what: "an instance of class Secret",
+	},
+	{
+		label: "an object with a null prototype",
+		value: [nullPrototype],
+		at: "[0]",
+		what: "an object with a null prototype",
+	},
+	{
+		label: "an object whose prototype is another object",
+		value: Object.create({ inherited: 1 }) as object,
+		at: "",
+		what: "an object whose prototype is not Object.prototype",
+	},
+];
+const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
 const onWaiting: {
 	label: string;
 	call: Call;
@@ -66,6 +116,14 @@ const onWaiting: {
 		error: WorkflowValidationError,
 		message: /structured-clone serialisable/,
 	},
+	...unsendable.map(({ label, value, at, what }) => ({
+		label: `sendEvent with ${label} in its payload`,
+		call: (i: WorkflowInstance) => i.sendEvent({ type: "approval", payload: value }),
+		error: WorkflowValidationError,
+		message: new RegExp(
+			`^event\\.payload${literal(at)} is ${what}, which cannot be sent to the instance: event\\.payload must be plain, structured-clone serialisable data`,
+		),
+	})),
 	{
 		label: "sendEvent with no argument",
 		call: (i) => (i.sendEvent as () => Promise<void>)(),
@@ -157,6 +215,65 @@ describe("bad input leaves stored state unchanged", () => {
 			state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table'").toArray(),
 		);
 		expect(tables).toEqual([]);
+	});
+
+	it.for(unsendable)(
+		"create() with $label in its params is a WorkflowValidationError and stores nothing",
+		async ({ value, at, what }) => {
+			const id = uniqueId("unsendable");
+			const thrown = await scenarioWorkflow
+				.create({ id, params: { scenario: "basic", value } })
+				.catch((e: unknown) => e);
+			expect(thrown).toBeInstanceOf(WorkflowValidationError);
+			expect((thrown as Error).message).toMatch(
+				new RegExp(
+					`^create options\\.params\\.value${literal(at)} is ${what}, which cannot be sent`,
+				),
+			);
+			expect(await engineStub(id).exists()).toBe(false);
+		},
+	);
+
+	it("createBatch() with a class instance in one entry's params creates none of them", async () => {
+		const ids = [uniqueId("batch-class"), uniqueId("batch-class")];
+		const thrown = await scenarioWorkflow
+			.createBatch([
+				{ id: ids[0], params: { scenario: "basic" } },
+				{ id: ids[1], params: { scenario: "basic", order: new Order() } },
+			])
+			.catch((e: unknown) => e);
+		expect(thrown).toBeInstanceOf(WorkflowValidationError);
+		expect((thrown as Error).message).toMatch(
+			/^createBatch\[1\]\.params\.order is an instance of class Order, which cannot be sent/,
+		);
+		for (const id of ids) expect(await engineStub(id ?? "").exists()).toBe(false);
+	});
+
+	it("values RPC takes are accepted as params, and run() receives them", async () => {
+		class Failure extends Error {}
+		class List extends Array<number> {}
+		const params = {
+			scenario: "event" as const,
+			getter: {
+				get computed() {
+					return 42;
+				},
+			},
+			error: new Failure("boom"),
+			list: List.from([1, 2]),
+			dates: new Map([["at", new Date(0)]]),
+			bytes: new Uint8Array([1, 2]),
+			headers: new Headers({ a: "b" }),
+		};
+		const instance = await scenarioWorkflow.create({ id: uniqueId("sendable"), params });
+		const { output } = await waitForStatus(instance, "complete");
+		const payload = (output as { payload: Record<string, unknown> }).payload;
+		expect(payload.getter).toEqual({ computed: 42 });
+		expect(payload.error).toBeInstanceOf(Error);
+		expect(payload.list).toEqual([1, 2]);
+		expect(payload.dates).toEqual(new Map([["at", new Date(0)]]));
+		expect(payload.bytes).toEqual(new Uint8Array([1, 2]));
+		expect((payload.headers as Headers).get("a")).toBe("b");
 	});
 
 	it("a refused createBatch() creates none of its instances", async () => {

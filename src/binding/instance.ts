@@ -71,7 +71,7 @@ export class InstanceHandle implements WorkflowInstance {
 	 */
 	async sendEvent(event: { type: string; payload: unknown }): Promise<void> {
 		const parsed = parse(sendEventSchema, event, "event");
-		assertStorable(parsed.payload, "event.payload");
+		assertStorable(parsed.payload, "event.payload", { sent: true });
 		await this.#engine.sendEvent({ type: parsed.type, payload: parsed.payload });
 	}
 

@@ -160,7 +160,7 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 
 function toRequest(options: unknown, what: string): CreateRequest {
 	const parsed = parse(createOptionsSchema, options === undefined ? {} : options, what);
-	assertStorable(parsed.params, `${what}.params`, MAX_PARAMS_BYTES);
+	assertStorable(parsed.params, `${what}.params`, { maxBytes: MAX_PARAMS_BYTES, sent: true });
 	const retention = parsed.retention && {
 		success: parsed.retention.successRetention ?? null,
 		error: parsed.retention.errorRetention ?? null,

@@ -76,7 +76,7 @@ export class Modifications implements InstanceControls {
 
 	mockStepResult(step: StepSelector, value: unknown): void {
 		const { name, index } = parse(stepSelectorSchema, step, "mockStepResult step");
-		assertStorable(value, "mockStepResult value", MAX_VALUE_BYTES);
+		assertStorable(value, "mockStepResult value", { maxBytes: MAX_VALUE_BYTES });
 		const mocks = this.#mocks(name, index);
 		if (mocks.result) {
 			throw new InvalidStateError(
@@ -180,6 +180,7 @@ export function validEvent(event: { type: string; payload: unknown }): {
 	payload: unknown;
 } {
 	const parsed = parse(sendEventSchema, event, "mockEvent event");
-	assertStorable(parsed.payload, "mockEvent payload");
+	// As sendEvent checks it: the mock stands for an event sent over RPC.
+	assertStorable(parsed.payload, "mockEvent payload", { sent: true });
 	return { type: parsed.type, payload: parsed.payload };
 }
