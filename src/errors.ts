@@ -20,7 +20,8 @@ export type WorkflowErrorCode =
 	| "step_interrupted"
 	| "unserializable_value"
 	| "value_too_large"
-	| "not_supported";
+	| "not_supported"
+	| "storage_unavailable";
 
 /** The JSON shape of an error as it is stored and sent over RPC. */
 export interface SerializedError {
@@ -156,6 +157,18 @@ export class NotSupportedError extends WorkflowError {
 	}
 }
 
+/**
+ * The engine object's storage refused a write it needed (it ran out of memory, its disk is full):
+ * the call stored nothing and may be retried later. Inside a run this never reaches `run()`: the
+ * run stops and is replayed by its lease alarm (docs/guarantees.md).
+ */
+export class StorageUnavailableError extends WorkflowError {
+	constructor(message: string) {
+		super("storage_unavailable", message);
+		this.name = "StorageUnavailableError";
+	}
+}
+
 function branded(error: unknown, brand: symbol): boolean {
 	return typeof error === "object" && error !== null && brand in error;
 }
@@ -187,6 +200,7 @@ const BY_CODE: Record<WorkflowErrorCode, new (message: string) => WorkflowError>
 	unserializable_value: UnserializableValueError,
 	value_too_large: ValueTooLargeError,
 	not_supported: NotSupportedError,
+	storage_unavailable: StorageUnavailableError,
 };
 
 /**

@@ -41,6 +41,7 @@ export {
 	type SerializedError,
 	StepInterruptedError,
 	StepLimitError,
+	StorageUnavailableError,
 	UnserializableValueError,
 	ValueTooLargeError,
 	WorkflowError,

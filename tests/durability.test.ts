@@ -122,20 +122,21 @@ describe("replay after eviction", () => {
 		expect(await calls(instance.id)).toEqual({ outside: 2, after: 1 });
 	});
 
-	it("ends errored, saying why, when storage refuses the run's result", async () => {
+	it("ends errored, saying why, when the run's result is refused as too big for a row", async () => {
 		const instance = await start("outsideStep");
 		await expect.poll(async () => (await calls(instance.id)).outside).toBe(1);
 		await runInDurableObject(engineStub(instance.id), (_e: WorkflowEngine, state) => {
-			// Storage that refuses to record the instance as complete (a full disk, a row too large).
+			// Storage that refuses the complete row itself (a row over SQLite's size limit); a full
+			// disk, which may pass, replays the run instead (storage-faults.test.ts).
 			state.storage.sql.exec(
 				`CREATE TRIGGER refuse_complete BEFORE UPDATE OF status ON instance
-				WHEN NEW.status = 5 BEGIN SELECT RAISE(ABORT, 'simulated: database or disk is full'); END`,
+				WHEN NEW.status = 5 BEGIN SELECT RAISE(ABORT, 'simulated: string or blob too big'); END`,
 			);
 		});
 		await openGate(instance.id, "outside");
 		const status = await waitForStatus(instance, "errored");
 		expect(status.error?.message).toMatch(
-			/^run\(\) ended complete, but its result could not be stored: .*simulated: database or disk is full/,
+			/^run\(\) ended complete, but its result could not be stored: .*simulated: string or blob too big/,
 		);
 		expect(await alarmOf(instance.id)).toBeNull();
 	});

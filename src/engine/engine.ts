@@ -20,7 +20,7 @@ import { engineOptionsSchema, parse } from "../schemas.js";
 import { Execution } from "./execution.js";
 import { type InstanceHistory, instanceHistory } from "./history.js";
 import { engineHooks } from "./hooks.js";
-import { Journal } from "./journal.js";
+import { Journal, StorageFailure } from "./journal.js";
 import {
 	type CreateRequest,
 	type EngineNamespace,
@@ -101,6 +101,12 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 	#shard: ListingShard | undefined;
 	/** Callers of waitForEnd, told when the instance ends or is deleted. */
 	readonly #endWaiters = new Set<() => void>();
+	/**
+	 * Attempts cut off because storage refused to record their outcome, by step: not crashes, so
+	 * they do not count against the step's interruption budget. In memory only: losing them (a
+	 * crash) only makes the engine stricter.
+	 */
+	readonly #excused = new Map<number, number>();
 
 	constructor(ctx: DurableObjectState, env: Cloudflare.Env) {
 		super(ctx, env);
@@ -176,14 +182,14 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 					request.params,
 					now,
 					request.createdAt,
+					request.retention,
 				);
 			} catch (error) {
+				if (error instanceof StorageFailure) throw error;
 				throw new UnserializableValueError(
 					`params cannot be stored: ${(error as Error).message} Params must be structured-clone serialisable.`,
 				);
 			}
-			if (request.retention)
-				this.journal.setRetention(request.retention.success, request.retention.error);
 			// Events a test mocked before the instance existed wait in the buffer like sent ones.
 			this.#bufferMockedEvents(request.id, true, now);
 			this.#status = Status.Running;
@@ -306,6 +312,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 			}
 			this.#abandonRun();
 			this.journal.reset(fromSeq);
+			this.#excused.clear();
 			// A full restart erases buffered events; a test's mocked events stay, as in the product.
 			if (fromSeq === 0) this.#bufferMockedEvents(this.#id(), false, Date.now());
 			this.#transition(Status.Queued);
@@ -351,6 +358,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 			return fail(new InstanceNotFoundError("instance not found"));
 		this.#listing.deleted(instance);
 		this.#abandonRun();
+		this.#excused.clear();
 		this.#status = undefined;
 		for (const waiter of this.#endWaiters) waiter();
 		await this.#scheduler.clear();
@@ -462,6 +470,31 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		if (status === Status.Running) this.#scheduler.renewLease();
 	}
 
+	/**
+	 * Storage refused a write the run needed (docs/guarantees.md): nothing is wrong with the
+	 * instance, so it neither fails nor spends a retry. The run is dropped from memory and its
+	 * lease alarm, armed while it was busy, replays it from the journal.
+	 */
+	#storageFailed(
+		execution: Execution,
+		id: string,
+		error: StorageFailure,
+		cutOff: number | undefined,
+	): void {
+		if (execution !== this.#execution) return;
+		if (cutOff !== undefined) this.#excused.set(cutOff, (this.#excused.get(cutOff) ?? 0) + 1);
+		this.#replayLater(id, error);
+	}
+
+	/** Drops the run from memory after storage refused a write; its lease alarm replays it. */
+	#replayLater(id: string, error: unknown): void {
+		console.error(
+			`do-workflows: instance "${id}": ${(error as Error)?.message ?? error}; its run stops, and its lease alarm replays it`,
+		);
+		this.#abandonRun();
+		this.#scheduler.renewLease();
+	}
+
 	#attemptsDrained(execution: Execution): void {
 		if (execution === this.#execution && this.#status === Status.WaitingForPause) this.#pauseNow();
 	}
@@ -508,6 +541,9 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 				armAlarm: (at) => scheduler.armBy(at),
 				renewLease: () => scheduler.renewLease(),
 				attemptsDrained: (quiet) => this.#attemptsDrained(quiet),
+				storageFailed: (failed, error, cutOff) =>
+					this.#storageFailed(failed, instance.id, error, cutOff),
+				excusedInterruptions: (seq) => this.#excused.get(seq) ?? 0,
 			},
 			created ? 0 : undefined,
 		);
@@ -527,12 +563,12 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 				execution,
 				controls: engineHooks()?.controls(this.ctx.id.toString(), instance.id, false),
 			},
-			(outcome) => this.#finish(execution, outcome),
+			(outcome) => this.#finish(execution, instance.id, outcome),
 		);
 	}
 
 	/** The run ended with `result`: the instance ends so, unless the run was abandoned. */
-	#finish(execution: Execution, result: RunOutcome): void {
+	#finish(execution: Execution, id: string, result: RunOutcome): void {
 		if (execution !== this.#execution) return;
 		const now = Date.now();
 		const outcome = storableOutcome(result);
@@ -546,19 +582,26 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 				console.error(`do-workflows: instance "${this.#id()}" ended, then a write failed:`, error);
 				return;
 			}
-			// Storage refused the result itself (its value, a row over the size limit): the instance
-			// ends errored, saying why, rather than staying running for good.
+			if (error instanceof StorageFailure) {
+				// Storage refuses writes for now (out of memory, a full disk): replayed later.
+				this.#replayLater(id, error);
+				return;
+			}
+			// Storage refused the result itself (a row over the size limit): the instance ends
+			// errored, saying why, rather than staying running for good.
 			const message = `run() ended ${publicStatus(status)}, but its result could not be stored: ${(error as Error).message}`;
 			try {
 				this.#end(Status.Errored, now, { error: serializeError(new Error(message)) });
 				return;
-			} catch {
-				// Storage refuses every write (a full disk): the run is dropped from memory, and its
-				// lease alarm replays it later, which tries again.
+			} catch (failure) {
+				// Not even that could be stored: the lease replays the run, which tries again.
+				this.#replayLater(
+					id,
+					failure instanceof StorageFailure ? failure : new StorageFailure(failure),
+				);
+				return;
 			}
 		}
-		this.#abandonRun();
-		this.#scheduler.renewLease();
 	}
 
 	/** Ends the instance; a run still in memory is abandoned (steps run() left unawaited included). */

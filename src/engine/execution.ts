@@ -6,7 +6,7 @@
  */
 import { StepLimitError } from "../errors.js";
 import type { StepHost, TimerKind } from "../step/context.js";
-import type { Journal } from "./journal.js";
+import type { Journal, StorageFailure } from "./journal.js";
 import { Status } from "./status.js";
 
 /** What an execution needs from the engine object that hosts it. */
@@ -21,6 +21,10 @@ export interface ExecutionOwner {
 	renewLease(): void;
 	/** A pause was requested and the last attempt in flight has finished. */
 	attemptsDrained(execution: Execution): void;
+	/** Storage refused a write of this run: abandon it and let the lease replay it (see StepHost). */
+	storageFailed(execution: Execution, error: StorageFailure, cutOff?: number): void;
+	/** See StepHost.excusedInterruptions. */
+	excusedInterruptions(seq: number): number;
 }
 
 const never = new Promise<never>(() => {});
@@ -143,6 +147,15 @@ export class Execution implements StepHost {
 		// Whatever reached a step boundary meanwhile goes on now.
 		this.#pauseGate?.resolve();
 		this.#pauseGate = undefined;
+	}
+
+	storageFailed(error: StorageFailure, cutOff?: number): Promise<never> {
+		if (!this.#abandoned) this.#owner.storageFailed(this, error, cutOff);
+		return never;
+	}
+
+	excusedInterruptions(seq: number): number {
+		return this.#owner.excusedInterruptions(seq);
 	}
 
 	guard<T>(promise: Promise<T>): Promise<T> {

@@ -15,7 +15,7 @@
  * loop together, and the runtime's output gate holds anything the object sends until they are
  * durable, so a status is never reported before it is written.
  */
-import type { SerializedError } from "../errors.js";
+import { type SerializedError, StorageUnavailableError } from "../errors.js";
 import { Schema } from "./schema.js";
 import { Status } from "./status.js";
 import { STEP_MOVES, type StepMove, StepMoveError, StepState, type StepType } from "./steps.js";
@@ -115,6 +115,33 @@ function toStep(row: Row): StepRow {
 const outputKey = (seq: number) => `step:${seq}`;
 const eventKey = (seq: number) => `event:${seq}`;
 
+/**
+ * Storage refused a call: SQLite ran out of memory or disk (SQLITE_NOMEM, SQLITE_FULL), failed
+ * an I/O, or the runtime answered with its opaque internal error. The instance's storage is at
+ * fault, not the value or the statement, and the call may succeed later. Journal methods throw
+ * it in place of the runtime's error; callers over RPC get it as the public
+ * StorageUnavailableError, and a run that meets it stops and is replayed by its lease.
+ */
+export class StorageFailure extends StorageUnavailableError {
+	constructor(cause: unknown) {
+		super(
+			`the instance's storage is unavailable (${(cause as Error)?.message ?? String(cause)}); ` +
+				"the call stored nothing, retry it later",
+		);
+		this.cause = cause;
+	}
+}
+
+/** The messages of storage refusing a call (see StorageFailure). */
+const REFUSED =
+	/SQLITE_(NOMEM|FULL|IOERR|BUSY|LOCKED)\b|out of memory|disk is full|internal error; reference/i;
+
+/** `error` as a StorageFailure if storage refused the call, else unchanged. */
+function refused(error: unknown): unknown {
+	if (error instanceof StorageFailure) return error;
+	return error instanceof Error && REFUSED.test(error.message) ? new StorageFailure(error) : error;
+}
+
 export class Journal {
 	readonly #sql: SqlStorage;
 	readonly #kv: SyncKvStorage;
@@ -132,7 +159,7 @@ export class Journal {
 		this.#changed = onChange;
 		this.#sql = storage.sql;
 		this.#kv = storage.kv;
-		this.#schema = new Schema(this.#sql);
+		this.#schema = new Schema((query) => this.#run(query).rows);
 	}
 
 	/** Deletes everything the instance stored (the alarm aside). */
@@ -143,7 +170,57 @@ export class Journal {
 	}
 
 	#one(query: string, ...bindings: SqlStorageValue[]): Row | undefined {
-		return this.#sql.exec<Row>(query, ...bindings).toArray()[0];
+		return this.#run<Row>(query, ...bindings).rows[0];
+	}
+
+	// Every storage call goes through these four, which turn storage refusing it into a
+	// StorageFailure (see there); other errors (a value that cannot be cloned, an engine bug in a
+	// statement) pass unchanged.
+
+	/** Runs a statement to its end: its rows, and how many rows it wrote. */
+	#run<T extends Row>(
+		query: string,
+		...bindings: SqlStorageValue[]
+	): { rows: T[]; rowsWritten: number } {
+		try {
+			const cursor = this.#sql.exec<T>(query, ...bindings);
+			const rows = cursor.toArray();
+			return { rows, rowsWritten: cursor.rowsWritten };
+		} catch (error) {
+			throw refused(error);
+		}
+	}
+
+	#transaction<T>(body: () => T): T {
+		try {
+			return this.#storage.transactionSync(body);
+		} catch (error) {
+			throw refused(error);
+		}
+	}
+
+	#kvPut(key: string, value: unknown): void {
+		try {
+			this.#kv.put(key, value);
+		} catch (error) {
+			throw refused(error);
+		}
+	}
+
+	#kvGet(key: string): unknown {
+		try {
+			return this.#kv.get(key);
+		} catch (error) {
+			throw refused(error);
+		}
+	}
+
+	#kvDelete(key: string): void {
+		try {
+			this.#kv.delete(key);
+		} catch (error) {
+			throw refused(error);
+		}
 	}
 
 	/**
@@ -152,13 +229,13 @@ export class Journal {
 	 */
 	#put(key: string, value: unknown): string | null {
 		const json = toJsonText(value);
-		if (json === null) this.#kv.put(key, value);
+		if (json === null) this.#kvPut(key, value);
 		return json;
 	}
 
 	/** A value kept by #put: from its row's JSON text, or else from the KV store. */
 	#get(json: SqlStorageValue | undefined, key: string): unknown {
-		return typeof json === "string" ? fromJsonText(json) : this.#kv.get(key);
+		return typeof json === "string" ? fromJsonText(json) : this.#kvGet(key);
 	}
 
 	// ---- instance ----
@@ -180,7 +257,10 @@ export class Journal {
 		};
 	}
 
-	/** `createdAt`: when the caller created it (the time its listing row has), by default `now`. */
+	/**
+	 * Stores a new instance in one statement (its params, if not plain data, in KV first).
+	 * `createdAt`: when the caller created it (the time its listing row has), by default `now`.
+	 */
 	createInstance(
 		id: string,
 		workflow: string,
@@ -188,14 +268,15 @@ export class Journal {
 		params: unknown,
 		now: number,
 		createdAt = now,
+		retention?: { success: number | null; error: number | null },
 	): void {
 		this.#schema.ensure("core");
 		// The KV write comes first: if the params cannot be stored, no instance row is left behind.
 		const json = this.#put("params", params);
-		this.#sql.exec(
+		this.#run(
 			`INSERT INTO instance (singleton, id, workflow, status, created_at, started_at, updated_at,
-				version, params_json)
-			VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				version, params_json, success_retention, error_retention)
+			VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			id,
 			workflow,
 			status,
@@ -204,6 +285,8 @@ export class Journal {
 			now,
 			now * 1000,
 			json,
+			retention?.success ?? null,
+			retention?.error ?? null,
 		);
 		this.#changed(status);
 	}
@@ -213,7 +296,7 @@ export class Journal {
 	}
 
 	setStatus(status: Status, now: number): void {
-		this.#sql.exec(
+		this.#run(
 			`UPDATE instance SET status = ?,
 				started_at = COALESCE(started_at, CASE WHEN ? THEN ? END),
 				updated_at = ?, version = MAX(version + 1, ? * 1000)
@@ -234,7 +317,7 @@ export class Journal {
 		result: { output: unknown } | { error: SerializedError } | null,
 	): void {
 		const json = result && "output" in result ? this.#put("output", result.output) : null;
-		this.#sql.exec(
+		this.#run(
 			`UPDATE instance SET status = ?, ended_at = ?, error = ?, output_json = ?,
 				updated_at = ?, version = MAX(version + 1, ? * 1000)
 			WHERE singleton = 1`,
@@ -260,7 +343,7 @@ export class Journal {
 	}
 
 	setAlarmAt(at: number | null): void {
-		this.#sql.exec("UPDATE instance SET alarm_at = ? WHERE singleton = 1", at);
+		this.#run("UPDATE instance SET alarm_at = ? WHERE singleton = 1", at);
 	}
 
 	// ---- steps ----
@@ -362,8 +445,8 @@ export class Journal {
 		// A value for the KV store is written in one transaction with the move, so that a refused
 		// move (or a refused value) leaves both as they were. Plain data needs only the statement.
 		if (json === null) {
-			this.#storage.transactionSync(() => {
-				this.#kv.put(outputKey(seq), output);
+			this.#transaction(() => {
+				this.#kvPut(outputKey(seq), output);
 				move();
 			});
 		} else move();
@@ -383,7 +466,7 @@ export class Journal {
 			seq,
 		);
 		this.#schema.ensure("failures");
-		this.#sql.exec(
+		this.#run(
 			"INSERT OR REPLACE INTO failed_attempts (seq, attempt, started_at, ended_at, error) VALUES (?, ?, ?, ?, ?)",
 			seq,
 			row?.attempts as number,
@@ -396,22 +479,21 @@ export class Journal {
 
 	/** Every step in the order the run first met them. */
 	steps(): StepRow[] {
-		return this.#sql.exec<Row>("SELECT * FROM steps ORDER BY seq").toArray().map(toStep);
+		return this.#run<Row>("SELECT * FROM steps ORDER BY seq").rows.map(toStep);
 	}
 
 	/** Every failed attempt, by step and attempt. */
 	failedAttempts(): FailedAttemptRow[] {
 		if (!this.#schema.has("failures")) return [];
-		return this.#sql
-			.exec<Row>("SELECT * FROM failed_attempts ORDER BY seq, attempt")
-			.toArray()
-			.map((row) => ({
+		return this.#run<Row>("SELECT * FROM failed_attempts ORDER BY seq, attempt").rows.map(
+			(row) => ({
 				seq: row.seq as number,
 				attempt: row.attempt as number,
 				startedAt: row.started_at as number | null,
 				endedAt: row.ended_at as number,
 				error: storedError(row.error) as SerializedError,
-			}));
+			}),
+		);
 	}
 
 	scheduleRetry(seq: number, dueAt: number): void {
@@ -440,13 +522,10 @@ export class Journal {
 
 	/** Every pending timer (sleep end, retry, event timeout) due at or before `threshold`. */
 	dueTimers(threshold: number): StepRow[] {
-		return this.#sql
-			.exec<Row>(
-				"SELECT * FROM steps WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at, seq",
-				threshold,
-			)
-			.toArray()
-			.map(toStep);
+		return this.#run<Row>(
+			"SELECT * FROM steps WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at, seq",
+			threshold,
+		).rows.map(toStep);
 	}
 
 	/** A retry whose delay has elapsed: the next attempt may start. */
@@ -460,7 +539,7 @@ export class Journal {
 	 * state that move may start from.
 	 */
 	#move(move: StepMove, seq: number, set: string, ...values: SqlStorageValue[]): void {
-		const cursor = this.#sql.exec(
+		const cursor = this.#run(
 			`UPDATE steps SET state = ?, ${set} WHERE seq = ? AND state IN ${FROM[move]}`,
 			STEP_MOVES[move].to,
 			...values,
@@ -483,24 +562,33 @@ export class Journal {
 	/** Buffers an event that no wait has taken yet. */
 	bufferEvent(type: string, payload: unknown, now: number): void {
 		this.#schema.ensure("events");
-		const row = this.#one(
-			"INSERT INTO events (type, received_at) VALUES (?, ?) RETURNING seq",
-			type,
-			now,
-		);
-		this.#kv.put(eventKey(row?.seq as number), payload);
+		// One transaction: a buffered event always has its payload.
+		this.#transaction(() => {
+			const row = this.#one(
+				"INSERT INTO events (type, received_at) VALUES (?, ?) RETURNING seq",
+				type,
+				now,
+			);
+			this.#kvPut(eventKey(row?.seq as number), payload);
+		});
 	}
 
-	/** Removes and returns the oldest buffered event of `type`, if any. */
-	takeEvent(type: string): ReceivedEvent | undefined {
-		if (!this.#schema.has("events")) return undefined;
-		const row = this.#one("SELECT * FROM events WHERE type = ? ORDER BY seq LIMIT 1", type);
-		if (!row) return undefined;
-		const seq = row.seq as number;
-		const payload = this.#kv.get(eventKey(seq));
-		this.#kv.delete(eventKey(seq));
-		this.#sql.exec("DELETE FROM events WHERE seq = ?", seq);
-		return { payload, timestamp: new Date(row.received_at as number), type };
+	/**
+	 * Completes event wait `seq` with the oldest buffered event of `type`, if there is one; false
+	 * if not. One transaction: the event leaves the buffer only as the wait receives it.
+	 */
+	deliverBuffered(seq: number, type: string, now: number): boolean {
+		if (!this.#schema.has("events")) return false;
+		return this.#transaction(() => {
+			const row = this.#one("SELECT * FROM events WHERE type = ? ORDER BY seq LIMIT 1", type);
+			if (!row) return false;
+			const buffered = row.seq as number;
+			const payload = this.#kvGet(eventKey(buffered));
+			this.#kvDelete(eventKey(buffered));
+			this.#run("DELETE FROM events WHERE seq = ?", buffered);
+			this.deliver(seq, { payload, timestamp: new Date(row.received_at as number), type }, now);
+			return true;
+		});
 	}
 
 	/** The oldest event wait still open for `type`, if any. */
@@ -516,8 +604,8 @@ export class Journal {
 	/** Completes an event wait with the event it received. */
 	deliver(seq: number, event: ReceivedEvent, now: number): void {
 		// An event has a Date: it goes to the KV store, in one transaction with the move.
-		this.#storage.transactionSync(() => {
-			this.#kv.put(outputKey(seq), event);
+		this.#transaction(() => {
+			this.#kvPut(outputKey(seq), event);
 			this.complete(seq, now);
 		});
 	}
@@ -536,38 +624,30 @@ export class Journal {
 	 * events already delivered to the waits it erases are gone with those waits.
 	 */
 	reset(fromSeq = 0): void {
-		const seqs = this.#sql
-			.exec<Row>("SELECT seq FROM steps WHERE seq >= ? AND output_json IS NULL", fromSeq)
-			.toArray()
-			.map((row) => row.seq as number);
-		for (const seq of seqs) this.#kv.delete(outputKey(seq));
-		this.#sql.exec("DELETE FROM steps WHERE seq >= ?", fromSeq);
+		const seqs = this.#run<Row>(
+			"SELECT seq FROM steps WHERE seq >= ? AND output_json IS NULL",
+			fromSeq,
+		).rows.map((row) => row.seq as number);
+		for (const seq of seqs) this.#kvDelete(outputKey(seq));
+		this.#run("DELETE FROM steps WHERE seq >= ?", fromSeq);
 		if (this.#schema.has("failures"))
-			this.#sql.exec("DELETE FROM failed_attempts WHERE seq >= ?", fromSeq);
+			this.#run("DELETE FROM failed_attempts WHERE seq >= ?", fromSeq);
 		// A kept step whose attempt was in flight starts over: that attempt was not interrupted.
-		this.#sql.exec(
+		this.#run(
 			`UPDATE steps SET state = ?, attempts = failures WHERE state IN ${FROM.reset}`,
 			STEP_MOVES.reset.to,
 		);
 		if (fromSeq === 0 && this.#schema.has("events")) {
-			for (const row of this.#sql.exec<Row>("SELECT seq FROM events").toArray()) {
-				this.#kv.delete(eventKey(row.seq as number));
+			for (const row of this.#run<Row>("SELECT seq FROM events").rows) {
+				this.#kvDelete(eventKey(row.seq as number));
 			}
-			this.#sql.exec("DELETE FROM events");
+			this.#run("DELETE FROM events");
 		}
-		this.#kv.delete("output");
-		this.#sql.exec(
+		this.#kvDelete("output");
+		this.#run(
 			"UPDATE instance SET started_at = NULL, ended_at = NULL, error = NULL, output_json = NULL WHERE singleton = 1",
 		);
 		this.#changed();
-	}
-
-	setRetention(success: number | null, error: number | null): void {
-		this.#sql.exec(
-			"UPDATE instance SET success_retention = ?, error_retention = ? WHERE singleton = 1",
-			success,
-			error,
-		);
 	}
 
 	/** How long a finished instance is kept, by how it ended; null keeps it until deleted. */

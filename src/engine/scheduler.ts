@@ -123,7 +123,13 @@ export class Scheduler {
 		this.#leasing = false;
 		// Needed while the run is busy, or while no run is in memory to go on.
 		const execution = this.#host.execution();
-		if (this.#live() && (!execution || execution.busy)) this.armBy(Date.now() + LEASE_MS);
+		if (!this.#live() || (execution && !execution.busy)) return;
+		try {
+			this.armBy(Date.now() + LEASE_MS);
+		} catch (error) {
+			// Storage refuses writes (a StorageFailure): the alarm set before, if any, stands.
+			console.error("do-workflows: the lease alarm could not be armed:", error);
+		}
 	}
 
 	/** True while the instance may still run: it exists and is neither paused nor finished. */

@@ -90,26 +90,24 @@ const MARKER: Record<SchemaPart, string> = {
 
 /** Which parts of the schema exist, and creates the rest as they are needed. */
 export class Schema {
-	readonly #sql: SqlStorage;
+	readonly #exec: (query: string) => Record<string, SqlStorageValue>[];
 	readonly #present = new Set<SchemaPart>();
 
-	constructor(sql: SqlStorage) {
-		this.#sql = sql;
+	/** `exec`: runs a statement (the journal's, which reports storage refusing it). */
+	constructor(exec: (query: string) => Record<string, SqlStorageValue>[]) {
+		this.#exec = exec;
 		const tables = new Map(
-			sql
-				.exec<{ name: string; sql: string }>(
-					"SELECT name, sql FROM sqlite_master WHERE name IN ('instance', 'steps', 'events', 'failed_attempts', 'steps_due')",
-				)
-				.toArray()
-				.map((row) => [row.name, row.sql]),
+			exec(
+				"SELECT name, sql FROM sqlite_master WHERE name IN ('instance', 'steps', 'events', 'failed_attempts', 'steps_due')",
+			).map((row) => [row.name as string, row.sql as string]),
 		);
 		// Objects created before values were kept as JSON get the columns (empty: those are in KV).
 		if (tables.has("instance") && !tables.get("instance")?.includes("params_json")) {
-			sql.exec("ALTER TABLE instance ADD COLUMN params_json TEXT");
-			sql.exec("ALTER TABLE instance ADD COLUMN output_json TEXT");
+			exec("ALTER TABLE instance ADD COLUMN params_json TEXT");
+			exec("ALTER TABLE instance ADD COLUMN output_json TEXT");
 		}
 		if (tables.has("steps") && !tables.get("steps")?.includes("output_json")) {
-			sql.exec("ALTER TABLE steps ADD COLUMN output_json TEXT");
+			exec("ALTER TABLE steps ADD COLUMN output_json TEXT");
 		}
 		for (const part of Object.keys(MARKER) as SchemaPart[]) {
 			if (tables.has(MARKER[part])) this.#present.add(part);
@@ -124,7 +122,7 @@ export class Schema {
 	/** Creates `part` unless it exists. */
 	ensure(part: SchemaPart): void {
 		if (this.#present.has(part)) return;
-		this.#sql.exec(DDL[part]);
+		this.#exec(DDL[part]);
 		this.#present.add(part);
 	}
 

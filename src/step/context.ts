@@ -11,7 +11,7 @@ import type {
 	WorkflowStepEvent,
 } from "cloudflare:workers";
 import type { AttemptOverride, InstanceControls } from "../engine/hooks.js";
-import type { Journal, StepRow } from "../engine/journal.js";
+import { type Journal, type StepRow, StorageFailure } from "../engine/journal.js";
 import { StepMoveError, StepState, type StepType, waitTimeoutError } from "../engine/steps.js";
 import {
 	deserializeError,
@@ -66,6 +66,14 @@ export interface StepHost {
 	attemptEnded(): void;
 	/** Passes `promise` through, unless the run is abandoned: then it never settles. */
 	guard<T>(promise: Promise<T>): Promise<T>;
+	/**
+	 * Storage refused a write the run needed: the run stops (the returned promise never settles)
+	 * and its lease alarm replays it. `cutOff`: the step whose attempt ran but whose outcome could
+	 * not be recorded; that attempt is not counted against the step's interruption budget.
+	 */
+	storageFailed(error: StorageFailure, cutOff?: number): Promise<never>;
+	/** Attempts of step `seq` cut off by storage failures rather than crashes (see storageFailed). */
+	excusedInterruptions(seq: number): number;
 }
 
 type Callback<T> = (ctx: WorkflowStepContext) => Promise<T>;
@@ -126,9 +134,31 @@ export class StepContext {
 		return { done: false };
 	}
 
+	/**
+	 * Storage refusing a write (a StorageFailure) is the runtime's fault, not the step's: it never
+	 * reaches run() and spends no retry. The run stops here, and its lease alarm replays it.
+	 */
+	async #storageSafe<T>(call: Promise<T>): Promise<T> {
+		try {
+			return await call;
+		} catch (error) {
+			if (error instanceof StorageFailure) return this.#host.storageFailed(error);
+			throw error;
+		}
+	}
+
 	do<T>(name: string, callback: Callback<T>): Promise<T>;
 	do<T>(name: string, config: WorkflowStepConfig, callback: Callback<T>): Promise<T>;
-	async do<T>(
+	do<T>(
+		name: string,
+		configOrCallback: WorkflowStepConfig | Callback<T>,
+		maybeCallback?: Callback<T> | unknown,
+		maybeRollback?: unknown,
+	): Promise<T> {
+		return this.#storageSafe(this.#do(name, configOrCallback, maybeCallback, maybeRollback));
+	}
+
+	async #do<T>(
 		name: string,
 		configOrCallback: WorkflowStepConfig | Callback<T>,
 		maybeCallback?: Callback<T> | unknown,
@@ -201,7 +231,7 @@ export class StepContext {
 				started = false;
 			} else {
 				// A started attempt that neither failed nor succeeded was cut off by a crash or eviction.
-				const interrupted = step.attempts - step.failures;
+				const interrupted = step.attempts - step.failures - host.excusedInterruptions(seq);
 				if (interrupted >= MAX_INTERRUPTED_ATTEMPTS) {
 					const error = new StepInterruptedError(
 						`step "${name}" was cut off ${interrupted} times (the runtime stopped or the instance was evicted mid-attempt); giving up after ${MAX_INTERRUPTED_ATTEMPTS}`,
@@ -265,6 +295,10 @@ export class StepContext {
 						: retryDelay(config.retries, failures);
 					journal.scheduleRetry(seq, host.now() + delay);
 				}
+			} catch (error) {
+				// The attempt ran, but its outcome could not be recorded: it runs again on replay.
+				if (error instanceof StorageFailure) return host.storageFailed(error, seq);
+				throw error;
 			} finally {
 				host.attemptEnded();
 			}
@@ -286,8 +320,9 @@ export class StepContext {
 			this.#host.journal.succeed(seq, value, this.#host.now());
 			return undefined;
 		} catch (error) {
-			// An engine invariant, not the step's value: it must not pass for the step's own error.
-			if (error instanceof StepMoveError) throw error;
+			// An engine invariant or storage itself, not the step's value: neither may pass for the
+			// step's own error.
+			if (error instanceof StepMoveError || error instanceof StorageFailure) throw error;
 			return new UnserializableValueError(
 				`step "${name}" returned a value that cannot be stored: ${(error as Error).message} ` +
 					"Step outputs must be structured-clone serialisable (no functions, symbols or platform objects).",
@@ -295,7 +330,11 @@ export class StepContext {
 		}
 	}
 
-	async sleep(name: string, duration: WorkflowSleepDuration): Promise<void> {
+	sleep(name: string, duration: WorkflowSleepDuration): Promise<void> {
+		return this.#storageSafe(this.#sleepFor(name, duration));
+	}
+
+	async #sleepFor(name: string, duration: WorkflowSleepDuration): Promise<void> {
 		parse(stepNameSchema, name, "step name");
 		const ms = parse(durationSchema, duration, "sleep duration");
 		if (ms > MAX_SLEEP_MS) {
@@ -306,7 +345,11 @@ export class StepContext {
 		await this.#sleep(name, (now) => now + ms);
 	}
 
-	async sleepUntil(name: string, timestamp: Date | number): Promise<void> {
+	sleepUntil(name: string, timestamp: Date | number): Promise<void> {
+		return this.#storageSafe(this.#sleepUntil(name, timestamp));
+	}
+
+	async #sleepUntil(name: string, timestamp: Date | number): Promise<void> {
 		parse(stepNameSchema, name, "step name");
 		const at = timestamp instanceof Date ? timestamp.getTime() : timestamp;
 		if (typeof at !== "number" || !Number.isFinite(at)) {
@@ -346,7 +389,14 @@ export class StepContext {
 	 * starts is buffered and delivered to the first wait for its type (first in, first out), once.
 	 * Times out after `timeout` (default 24 hours) with a `WorkflowTimeoutError`, catchable in run().
 	 */
-	async waitForEvent<T>(
+	waitForEvent<T>(
+		name: string,
+		options: { type: string; timeout?: WorkflowSleepDuration },
+	): Promise<WorkflowStepEvent<T>> {
+		return this.#storageSafe(this.#waitForEvent<T>(name, options));
+	}
+
+	async #waitForEvent<T>(
 		name: string,
 		options: { type: string; timeout?: WorkflowSleepDuration },
 	): Promise<WorkflowStepEvent<T>> {
@@ -362,8 +412,7 @@ export class StepContext {
 				host.journal.fail(step.seq, error.toJSON(), false, host.now());
 			} else {
 				// An event that arrived before the wait started is waiting in the buffer.
-				const buffered = host.journal.takeEvent(type);
-				if (buffered) host.journal.deliver(step.seq, buffered, host.now());
+				host.journal.deliverBuffered(step.seq, type, host.now());
 			}
 		}
 		let settled = this.#settled<WorkflowStepEvent<T>>("wait", name, step.count);
