@@ -68,6 +68,7 @@ export {
 	MAX_SLEEP_MS,
 	MAX_STEP_NAME_LENGTH,
 	MAX_VALUE_BYTES,
+	MAX_VALUE_DEPTH,
 	MAX_WORKFLOW_NAME_LENGTH,
 } from "./limits.js";
 export {

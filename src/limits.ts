@@ -16,6 +16,13 @@ export const ID_PATTERN = /^[a-zA-Z0-9_][a-zA-Z0-9-_]*$/;
 export const MAX_BATCH_SIZE = 100;
 /** A step's output, a workflow's output and an event payload: at most 1 MiB each. */
 export const MAX_VALUE_BYTES = 1024 * 1024;
+/**
+ * How deeply the objects of a stored value (params, step output, event payload, the output) may
+ * nest. Ours, not the product's: the runtime writes values nested some 2,400 levels deep and
+ * then cannot read them back (its deserialiser runs out of stack), so a deep value is refused
+ * as it is stored, with a margin for the stack its readers use.
+ */
+export const MAX_VALUE_DEPTH = 1000;
 /** Instance params (the event payload `run()` receives): at most 1 MiB. */
 export const MAX_PARAMS_BYTES = 1024 * 1024;
 /** Steps an instance may start before it fails. Default: 10,000; `createWorkflowEngine({ stepLimit })` changes it. */

@@ -20,10 +20,11 @@ import {
 	MAX_SLEEP_MS,
 	MAX_STEP_NAME_LENGTH,
 	MAX_VALUE_BYTES,
+	MAX_VALUE_DEPTH,
 	MAX_WORKFLOW_NAME_LENGTH,
 } from "./limits.js";
 
-import { serializedSize } from "./serialized-size.js";
+import { measureValue } from "./serialized-size.js";
 
 const UNIT_MS = {
 	second: 1000,
@@ -208,7 +209,7 @@ export type Unstorable = { size: number } | { unclonable: string; path?: string 
 
 /**
  * The one check of whether `value` can be stored: at most `maxBytes` in the structured-clone
- * format (default: 1 MiB), and clonable at all. Undefined if it can be. A caller whose own write
+ * format (default: 1 MiB), nested at most MAX_VALUE_DEPTH levels, and clonable at all. Undefined if it can be. A caller whose own write
  * clones the value passes `clone: false`, and learns of an unclonable value from the write. A
  * value that reaches the engine over RPC (params, event payloads) passes `sent: true`.
  */
@@ -216,8 +217,13 @@ export function unstorable(
 	value: unknown,
 	{ maxBytes = MAX_VALUE_BYTES, clone = true, sent = false } = {},
 ): Unstorable | undefined {
-	const size = serializedSize(value);
+	const { bytes: size, depth } = measureValue(value);
 	if (size > maxBytes) return { size };
+	if (depth > MAX_VALUE_DEPTH) {
+		return {
+			unclonable: `it nests ${depth} levels deep; a stored value may nest at most ${MAX_VALUE_DEPTH} levels (deeper ones cannot be read back)`,
+		};
+	}
 	if (!clone) return undefined;
 	let copy: unknown;
 	try {

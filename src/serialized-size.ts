@@ -7,11 +7,23 @@
  * 1 MiB limit needs; it never runs user code (getters aside) and it terminates on cycles.
  */
 export function serializedSize(value: unknown): number {
+	return measureValue(value).bytes;
+}
+
+/**
+ * The structured-clone size of `value` (see {@link serializedSize}) and how deeply its objects
+ * nest: 0 for a primitive, 1 for an object of primitives, one more per level.
+ */
+export function measureValue(value: unknown): { bytes: number; depth: number } {
 	const seen = new Set<object>();
 	const stack: unknown[] = [value];
+	// The depth of each item on the stack, beside it.
+	const depths: number[] = [1];
 	let bytes = 3; // version header
+	let depth = 0;
 	while (stack.length > 0) {
 		const item = stack.pop();
+		const level = depths.pop() as number;
 		bytes += 1; // tag
 		switch (typeof item) {
 			case "string":
@@ -32,6 +44,8 @@ export function serializedSize(value: unknown): number {
 			continue;
 		}
 		seen.add(item);
+		if (level > depth) depth = level;
+		const before = stack.length;
 		if (Array.isArray(item)) {
 			for (const element of item) stack.push(element);
 		} else if (ArrayBuffer.isView(item) || item instanceof ArrayBuffer) {
@@ -50,8 +64,9 @@ export function serializedSize(value: unknown): number {
 			for (const key of Object.keys(item)) stack.push(key, (item as Record<string, unknown>)[key]);
 		}
 		bytes += 5; // length or property count
+		for (let i = before; i < stack.length; i++) depths.push(level + 1);
 	}
-	return bytes;
+	return { bytes, depth };
 }
 
 // Any character above U+00FF makes V8 store the string as two bytes per character.

@@ -2,6 +2,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { MAX_ERROR_MESSAGE_LENGTH, type WorkflowEngine, WorkflowError } from "../src";
 import { StepState } from "../src/engine/steps";
+import { MAX_VALUE_DEPTH } from "../src/limits";
 import { getInstanceHistory } from "../src/ops";
 import {
 	calls,
@@ -15,6 +16,7 @@ import {
 	uniqueId,
 	waitForStatus,
 } from "./helpers";
+import { nestedList } from "./workflows";
 
 /** The engine's journal entry of a step, read inside its Durable Object. */
 function journalEntry(id: string, type: "do" | "sleep", name: string, count = 1) {
@@ -261,6 +263,48 @@ describe("step outputs", () => {
 		expect(status.error?.message).toMatch(
 			/^step "returns a function" returned a value that cannot be stored/,
 		);
+	});
+
+	it(`keeps a step output nested ${MAX_VALUE_DEPTH} levels deep readable, and refuses a deeper one at the step`, async () => {
+		const deepest = await start("deep", { depth: MAX_VALUE_DEPTH });
+		expect((await waitForStatus(deepest, "complete")).output).toEqual(nestedList(MAX_VALUE_DEPTH));
+		// Read back from storage by a fresh object, and through the history's RPC answer.
+		await crash(deepest.id);
+		const history = await getInstanceHistory(scenarioWorkflow, deepest.id);
+		expect(history.steps[0]).toMatchObject({ type: "do", output: nestedList(MAX_VALUE_DEPTH) });
+
+		// One level more is refused as the step returns it: no retry, run() gets the error.
+		const deeper = await start("deep", { depth: MAX_VALUE_DEPTH + 1 });
+		const status = await waitForStatus(deeper, "errored");
+		expect(status.error).toMatchObject({
+			name: "UnserializableValueError",
+			message: expect.stringMatching(
+				new RegExp(
+					`^step "deep" returned a value that cannot be stored: it nests ${MAX_VALUE_DEPTH + 1} levels deep; a stored value may nest at most ${MAX_VALUE_DEPTH} levels`,
+				),
+			),
+		});
+		// The history of the errored instance reads back, too.
+		expect((await getInstanceHistory(scenarioWorkflow, deeper.id)).status).toBe("errored");
+	});
+
+	it("refuses params and event payloads nested too deep at the call", async () => {
+		const tooDeep = nestedList(MAX_VALUE_DEPTH + 1);
+		await expect(
+			scenarioWorkflow.create({
+				id: uniqueId("deep-params"),
+				params: { scenario: "basic", tooDeep },
+			}),
+		).rejects.toMatchObject({
+			name: "WorkflowValidationError",
+			// The list sits one level down in the params.
+			message: expect.stringContaining(`nests ${MAX_VALUE_DEPTH + 2} levels deep`),
+		});
+		const instance = await start("waitEvent");
+		await expect(instance.sendEvent({ type: "approval", payload: tooDeep })).rejects.toMatchObject({
+			name: "WorkflowValidationError",
+			message: expect.stringContaining(`nests ${MAX_VALUE_DEPTH + 1} levels deep`),
+		});
 	});
 
 	it("fails the instance with a clear error when run() returns an unserialisable value", async () => {

@@ -55,6 +55,13 @@ interface ScenarioContext {
 
 const never = () => new Promise<never>(() => {});
 
+/** A linked list of `depth` objects, each with some text: `{ pad, next: { pad, next: ... null } }`. */
+export function nestedList(depth: number): unknown {
+	let list: unknown = null;
+	for (let i = 0; i < depth; i++) list = { pad: "x".repeat(20), next: list };
+	return list;
+}
+
 export const scenarios = {
 	/** Every kind of step the test kit can modify: two "fetch" steps, two "nap" sleeps, an event wait. */
 	async kit({ step, hit }: ScenarioContext) {
@@ -229,6 +236,16 @@ export const scenarios = {
 	async unserializable({ step }: ScenarioContext) {
 		// biome-ignore lint/suspicious/noExplicitAny: deliberately not a serialisable type
 		return step.do("returns a function", async () => (() => 1) as any);
+	},
+
+	/** A step returns a linked list `depth` objects deep (over 16 KiB of JSON: kept in KV); run() returns it. */
+	async deep({ event, step }: ScenarioContext) {
+		const depth = event.payload.depth as number;
+		return step.do(
+			"deep",
+			{ retries: { limit: 0, delay: 1 } },
+			async () => nestedList(depth) as Record<string, string>,
+		);
 	},
 
 	async unserializableOutput() {

@@ -316,6 +316,11 @@ export class StepContext {
 				`step "${name}" returned ${problem.size} bytes; a step's output must be at most ${MAX_VALUE_BYTES} bytes (1 MiB)`,
 			);
 		}
+		if (problem) {
+			return new UnserializableValueError(
+				`step "${name}" returned a value that cannot be stored: ${problem.unclonable}`,
+			);
+		}
 		try {
 			this.#host.journal.succeed(seq, value, this.#host.now());
 			return undefined;
