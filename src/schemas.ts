@@ -125,7 +125,11 @@ export const stepConfigSchema = z.strictObject({
 					"must be an integer or Infinity",
 				),
 			),
-			delay: durationSchema,
+			// A duration, or a function of the failed attempt that returns one (resolved per retry).
+			delay: z.union([
+				z.custom<DelayFunction>((value) => typeof value === "function"),
+				durationSchema,
+			]),
 			backoff: z.optional(backoffSchema),
 		}),
 	),
@@ -133,8 +137,23 @@ export const stepConfigSchema = z.strictObject({
 	sensitive: z.optional(z.literal("output")),
 });
 
+/** `retries.delay` as a function: the delay before the next attempt, from the failed one. */
+export type DelayFunction = (input: {
+	ctx: WorkflowStepContext;
+	error: Error;
+}) => WorkflowDelayDuration | Promise<WorkflowDelayDuration>;
+
+type WorkflowStepContext = import("cloudflare:workers").WorkflowStepContext;
+type WorkflowDelayDuration = import("cloudflare:workers").WorkflowSleepDuration;
+
 export type ResolvedStepConfig = {
-	retries: { limit: number; delayMs: number; backoff: z.infer<typeof backoffSchema> };
+	retries: {
+		limit: number;
+		/** The delay that backoff starts from; a delay function's result replaces it per retry. */
+		delayMs: number;
+		delayFunction?: DelayFunction;
+		backoff: z.infer<typeof backoffSchema>;
+	};
 	timeoutMs: number;
 };
 

@@ -136,6 +136,56 @@ describe("step.do", () => {
 		expect((await waitForStatus(instance, "complete")).output).toEqual({ calls: 4, attempt: 4 });
 	});
 
+	it("takes each retry's delay from a retries.delay function of the failed attempt, fed into backoff", async () => {
+		const instance = await start("delayFunction", { mode: "minutes", backoff: "linear" });
+		// Retry n waits (n × 10 minutes) × n: the function's answer, then linear backoff.
+		for (const minutes of [10, 40]) {
+			await expect
+				.poll(async () => (await journalEntry(instance.id, "do", "dynamic"))?.state)
+				.toBe(StepState.Retrying);
+			const { dueAt, endedAt, attemptStartedAt } =
+				(await journalEntry(instance.id, "do", "dynamic")) ?? {};
+			const failedBy = Date.now();
+			expect(dueAt).toBeGreaterThanOrEqual((attemptStartedAt ?? endedAt ?? 0) + minutes * 60_000);
+			expect(dueAt).toBeLessThanOrEqual(failedBy + minutes * 60_000);
+			// The alarm may be the run's lease first, then the retry's time.
+			await expect
+				.poll(async () => {
+					await fireAlarm(instance.id);
+					return (await journalEntry(instance.id, "do", "dynamic"))?.dueAt;
+				})
+				.not.toBe(dueAt);
+		}
+		const { output } = await waitForStatus(instance, "complete");
+		// The callback's context has no resolved delay when a function decides it.
+		expect(output).toEqual({
+			attempt: 3,
+			config: { retries: { limit: 3, backoff: "linear" }, timeout: 600_000 },
+		});
+		// The function saw each failed attempt's number and error.
+		expect(await calls(instance.id)).toEqual({
+			dynamic: 3,
+			"delay-1:attempt 1 failed": 1,
+			"delay-2:attempt 2 failed": 1,
+		});
+	});
+
+	it.for([
+		{ mode: "throws", why: "threw an error: no delay for you" },
+		{
+			mode: "invalid",
+			why: 'returned an invalid delay value (expected a number of ms or a duration string like "30 seconds")',
+		},
+	])("fails the step without retrying when its delay function $mode", async ({ mode, why }) => {
+		const instance = await start("delayFunction", { mode });
+		const status = await waitForStatus(instance, "errored");
+		expect(status.error).toEqual({
+			name: "NonRetryableDelayError",
+			message: `The delay function for step "dynamic-1" ${why}`,
+		});
+		expect((await calls(instance.id)).dynamic).toBe(1);
+	});
+
 	it("fails at once on NonRetryableError: one attempt, its name and message", async () => {
 		const instance = await start("nonRetryable");
 		const status = await waitForStatus(instance, "errored");

@@ -131,6 +131,36 @@ export const scenarios = {
 		});
 	},
 
+	/**
+	 * Fails twice, then returns its context; its retry delay comes from a function of the failed
+	 * attempt. `mode`: "minutes" (attempt × 10 minutes, fed into `backoff`), "throws", "invalid".
+	 */
+	async delayFunction({ event, step, hit }: ScenarioContext) {
+		const mode = event.payload.mode as "minutes" | "throws" | "invalid";
+		const backoff = (event.payload.backoff as "constant" | "linear" | undefined) ?? "constant";
+		return step.do(
+			"dynamic",
+			{
+				retries: {
+					limit: 3,
+					backoff,
+					delay: async ({ ctx, error }) => {
+						await hit(`delay-${ctx.attempt}:${error.message}`);
+						if (mode === "throws") throw new Error("no delay for you");
+						if (mode === "invalid") return "soon" as WorkflowSleepDuration;
+						return `${ctx.attempt * 10} minutes`;
+					},
+				},
+			},
+			async (ctx) => {
+				if ((await hit("dynamic")) <= 2) throw new Error(`attempt ${ctx.attempt} failed`);
+				return { attempt: ctx.attempt, config: ctx.config } as Record<string, unknown> as {
+					attempt: number;
+				};
+			},
+		);
+	},
+
 	async nonRetryable({ step, hit }: ScenarioContext) {
 		await step.do("doomed", async () => {
 			await hit("doomed");

@@ -30,6 +30,7 @@ import {
 	MAX_VALUE_BYTES,
 } from "../limits.js";
 import {
+	type DelayFunction,
 	durationSchema,
 	parse,
 	type ResolvedStepConfig,
@@ -37,7 +38,7 @@ import {
 	unstorable,
 	waitOptionsSchema,
 } from "../schemas.js";
-import { resolveStepConfig, retryDelay } from "./retry.js";
+import { resolveDelay, resolveStepConfig, retryDelay } from "./retry.js";
 
 /** What a step waits for: a sleep's end, a retry's delay, an event (or its timeout). */
 export type TimerKind = "sleep" | "retry" | "event";
@@ -200,14 +201,14 @@ export class StepContext {
 		const journal = host.journal;
 		const { seq, count } = entry;
 		let step: StepRow | undefined = entry;
-		const ctxConfig: WorkflowStepContext["config"] = {
-			retries: {
-				limit: config.retries.limit,
-				delay: config.retries.delayMs,
-				backoff: config.retries.backoff,
-			},
+		const { retries } = config;
+		// With a delay function, the context has no resolved delay (as the product's types say).
+		const ctxConfig = {
+			retries: retries.delayFunction
+				? { limit: retries.limit, backoff: retries.backoff }
+				: { limit: retries.limit, delay: retries.delayMs, backoff: retries.backoff },
 			timeout: config.timeoutMs,
-		};
+		} as WorkflowStepContext["config"];
 		for (;;) {
 			if (!step) {
 				// Every pass but the first (whose entry do() has just read) waits at the step boundary.
@@ -277,22 +278,37 @@ export class StepContext {
 						return isPrimitive(outcome.value) ? outcome.value : (journal.stepOutput(seq) as T);
 					outcome = { ok: false, error: stored };
 				}
-				const { error } = outcome;
-				const stored = serializeError(error);
+				let { error } = outcome;
+				let stored = serializeError(error);
 				const failures = journal.failAttempt(seq, stored, host.now());
-				const nonRetryable = isNonRetryableError(error);
-				if (
-					nonRetryable ||
+				let delayMs = retries.delayMs;
+				const final =
+					isNonRetryableError(error) ||
 					error instanceof UnserializableValueError ||
 					error instanceof ValueTooLargeError ||
-					failures > config.retries.limit
-				) {
+					failures > retries.limit;
+				if (!final && retries.delayFunction) {
+					// The step's own code decides the delay; if it cannot, the step fails here.
+					const input = {
+						ctx: { step: { name, count }, attempt, config: ctxConfig },
+						error: error instanceof Error ? error : deserializeError(stored),
+					};
+					try {
+						// Named as the product names a step in its messages: "name-count".
+						delayMs = await host.guard(resolveDelay(retries, `${name}-${count}`, input));
+					} catch (delayError) {
+						error = delayError;
+						stored = serializeError(delayError);
+					}
+				}
+				const nonRetryable = isNonRetryableError(error);
+				if (final || nonRetryable) {
 					journal.fail(seq, stored, nonRetryable, host.now());
 					failed = deserializeError(stored, nonRetryable);
 				} else {
 					const delay = this.#controls?.skipRetryDelay(name, count)
 						? 0
-						: retryDelay(config.retries, failures);
+						: retryDelay({ ...retries, delayMs }, failures);
 					journal.scheduleRetry(seq, host.now() + delay);
 				}
 			} catch (error) {

@@ -165,6 +165,43 @@ export const DIFFERENCES: Record<string, Record<string, Difference>> = {
 			{ name: "MyDomainError", message: "custom failure" },
 		),
 	},
+	delayFunction: {
+		output: d(
+			"config-in-ms",
+			{ attempt: 3, config: { retries: { limit: 3, backoff: "linear" }, timeout: "10 minutes" } },
+			{ attempt: 3, config: { retries: { limit: 3, backoff: "linear" }, timeout: 600000 } },
+		),
+	},
+	delayFunctionThrows: {
+		error: d(
+			"error-name",
+			{
+				name: "Error",
+				message:
+					'NonRetryableDelayError: The delay function for step "dynamic-1" threw an error: no delay after attempt 1 failed',
+			},
+			{
+				name: "NonRetryableDelayError",
+				message:
+					'The delay function for step "dynamic-1" threw an error: no delay after attempt 1 failed',
+			},
+		),
+	},
+	delayFunctionInvalid: {
+		error: d(
+			"error-name",
+			{
+				name: "Error",
+				message:
+					'NonRetryableDelayError: The delay function for step "dynamic-1" returned an invalid delay value (expected a number of ms or a duration string like "30 seconds")',
+			},
+			{
+				name: "NonRetryableDelayError",
+				message:
+					'The delay function for step "dynamic-1" returned an invalid delay value (expected a number of ms or a duration string like "30 seconds")',
+			},
+		),
+	},
 	nonRetryable: {
 		error: d(
 			"non-retryable-message",

@@ -9,8 +9,8 @@ import { STRUCTURED_EVENT, STRUCTURED_PARAMS } from "./scenarios";
 export type ScenarioDriver = (d: Driver) => Promise<Observation>;
 
 /** Creates the instance and waits for it to end. */
-async function run(d: Driver, params?: unknown): Promise<Observation> {
-	const instance = await d.create(params);
+async function run(d: Driver, params?: unknown, scenario?: string): Promise<Observation> {
+	const instance = await d.create(params, scenario);
 	return { ...(await d.settle(instance)), counts: await d.counts(instance) };
 }
 
@@ -97,6 +97,15 @@ export const drivers: Record<string, ScenarioDriver> = {
 	backoffConstant: (d) => backoff(d, "constant", [40, 40, 40]),
 	backoffLinear: (d) => backoff(d, "linear", [40, 80, 120]),
 	backoffExponential: (d) => backoff(d, "exponential", [40, 80, 160]),
+	delayFunction: async (d) => {
+		const instance = await d.create({ mode: "ms" });
+		const result = await d.settle(instance);
+		// Retry n waits (n × 30 ms) × n: the function's answer, then linear backoff.
+		const actual = await gaps(d, instance, "timed");
+		return { ...result, delaysMatch: delaysMatch(actual, [30, 120]) || actual };
+	},
+	delayFunctionThrows: (d) => run(d, { mode: "throws" }, "delayFunction"),
+	delayFunctionInvalid: (d) => run(d, { mode: "invalid" }, "delayFunction"),
 	stringRetryDelay: async (d) => {
 		const instance = await d.create();
 		const result = await d.settle(instance);

@@ -236,6 +236,30 @@ export const scenarios: Record<string, (c: ScenarioContext) => Promise<unknown>>
 		});
 	},
 
+	/** Fails twice; each retry's delay is a function of the failed attempt (fed into linear backoff). */
+	async delayFunction({ step, hit, param }) {
+		const mode = param<"ms" | "throws" | "invalid">("mode");
+		return step.do(
+			"dynamic",
+			{
+				retries: {
+					limit: 3,
+					backoff: "linear",
+					delay: ({ ctx, error }) => {
+						if (mode === "throws") throw new Error(`no delay after ${error.message}`);
+						if (mode === "invalid") return "soon" as never;
+						return ctx.attempt * 30;
+					},
+				},
+			},
+			async (ctx) => {
+				const calls = await hit("timed");
+				if (calls <= 2) throw new Error(`attempt ${calls} failed`);
+				return { attempt: ctx.attempt, config: ctx.config };
+			},
+		);
+	},
+
 	async stringRetryDelay({ step, hit }) {
 		return step.do("timed", { retries: { limit: 1, delay: "1 second" } }, async () => {
 			if ((await hit("timed")) === 1) throw new Error("again");
