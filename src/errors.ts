@@ -169,6 +169,19 @@ export class StorageUnavailableError extends WorkflowError {
 	}
 }
 
+/**
+ * The messages of storage refusing a call rather than the call being wrong: SQLite out of memory
+ * or disk (SQLITE_NOMEM, SQLITE_FULL), an I/O error, a busy or locked database, or the runtime's
+ * opaque internal error.
+ */
+const STORAGE_REFUSED =
+	/SQLITE_(NOMEM|FULL|IOERR|BUSY|LOCKED)\b|out of memory|disk is full|internal error; reference/i;
+
+/** True for an error that says storage refused the call (see StorageUnavailableError). */
+export function isStorageRefusal(error: unknown): boolean {
+	return error instanceof Error && STORAGE_REFUSED.test(error.message);
+}
+
 function branded(error: unknown, brand: symbol): boolean {
 	return typeof error === "object" && error !== null && brand in error;
 }

@@ -15,7 +15,7 @@
  * loop together, and the runtime's output gate holds anything the object sends until they are
  * durable, so a status is never reported before it is written.
  */
-import { type SerializedError, StorageUnavailableError } from "../errors.js";
+import { isStorageRefusal, type SerializedError, StorageUnavailableError } from "../errors.js";
 import { Schema } from "./schema.js";
 import { Status } from "./status.js";
 import { STEP_MOVES, type StepMove, StepMoveError, StepState, type StepType } from "./steps.js";
@@ -132,14 +132,10 @@ export class StorageFailure extends StorageUnavailableError {
 	}
 }
 
-/** The messages of storage refusing a call (see StorageFailure). */
-const REFUSED =
-	/SQLITE_(NOMEM|FULL|IOERR|BUSY|LOCKED)\b|out of memory|disk is full|internal error; reference/i;
-
 /** `error` as a StorageFailure if storage refused the call, else unchanged. */
 function refused(error: unknown): unknown {
 	if (error instanceof StorageFailure) return error;
-	return error instanceof Error && REFUSED.test(error.message) ? new StorageFailure(error) : error;
+	return isStorageRefusal(error) ? new StorageFailure(error) : error;
 }
 
 export class Journal {
