@@ -4,7 +4,7 @@
  * analysis that turns the counter object's execution records and the instances' final statuses
  * into a list of violations (one list per guarantee) and the counts the test prints.
  */
-import type { DevServer } from "../e2e/wrangler";
+import { type DevServer, isRestartedMidRequest } from "../e2e/wrangler";
 import {
 	type CounterSummary,
 	type CrashOutput,
@@ -13,6 +13,7 @@ import {
 	type DoStep,
 	type ExecutionRecord,
 	PREVIOUS,
+	REQUEST_ID_HEADER,
 } from "./protocol";
 
 // ---- randomness ----
@@ -36,42 +37,116 @@ export function between(random: () => number, min: number, max: number): number 
 
 // ---- the Worker's routes ----
 
-async function json<T>(server: DevServer, path: string, body?: unknown): Promise<T> {
-	const init: RequestInit =
-		body === undefined
-			? {}
-			: {
-					method: "POST",
-					headers: { "content-type": "application/json" },
-					body: JSON.stringify(body),
-				};
-	// Generous: a 2-core machine under load answers a batch of a hundred slowly.
-	const response = await fetch(`${server.url}${path}`, {
-		...init,
-		signal: AbortSignal.timeout(30_000),
-	});
-	const text = await response.text();
-	if (!response.ok) {
-		throw new Error(
-			`${init.method ?? "GET"} ${path}: HTTP ${response.status}: ${text}\n${server.report()}`,
-		);
+/** How many restarts of the Worker one request may run into before the test gives up. */
+const MAX_RESTARTS = 3;
+
+/**
+ * What to do when a POST ran into a restart of the Worker after the Worker had begun it: find out
+ * what took effect and finish the job, or throw. Undefined: throw (it cannot be told).
+ */
+type Begun<T> = (() => Promise<T>) | undefined;
+
+async function json<T>(
+	server: ServerLike,
+	path: string,
+	body?: unknown,
+	begun?: Begun<T>,
+): Promise<T> {
+	const method = body === undefined ? "GET" : "POST";
+	const requestId = crypto.randomUUID();
+	for (let restarts = 0; ; restarts++) {
+		const init: RequestInit =
+			body === undefined
+				? {}
+				: {
+						method,
+						headers: { "content-type": "application/json", [REQUEST_ID_HEADER]: requestId },
+						body: JSON.stringify(body),
+					};
+		// Generous: a 2-core machine under load answers a batch of a hundred slowly.
+		const response = await fetch(`${server.url}${path}`, {
+			...init,
+			signal: AbortSignal.timeout(30_000),
+		});
+		const text = await response.text();
+		if (response.ok) return JSON.parse(text) as T;
+		// wrangler dev's proxy retries GETs across a restart itself, and answers a POST with this.
+		if (
+			method === "POST" &&
+			restarts < MAX_RESTARTS &&
+			isRestartedMidRequest(response.status, response.headers, text)
+		) {
+			if (!(await received(server, requestId))) continue; // it never began: send it again
+			if (begun) return begun();
+			throw new Error(
+				`POST ${path}: the Worker restarted while it ran the request (wrangler dev's 503), after it had begun; whether it took effect cannot be told, so it is not sent again\n${server.report()}`,
+			);
+		}
+		throw new Error(`${method} ${path}: HTTP ${response.status}: ${text}\n${server.report()}`);
 	}
-	return JSON.parse(text) as T;
 }
 
-export const bootOf = (server: DevServer) =>
+/** The part of a DevServer the routes use (a test's fake server stands in for it). */
+export type ServerLike = Pick<DevServer, "url" | "report">;
+
+/** Whether the Worker recorded (began) the request of that id. */
+async function received(server: ServerLike, requestId: string): Promise<boolean> {
+	const answer = await json<{ received: boolean }>(
+		server,
+		`/counters/received?id=${encodeURIComponent(requestId)}`,
+	);
+	return answer.received;
+}
+
+export const bootOf = (server: ServerLike) =>
 	json<{ boot: string }>(server, "/boot").then((answer) => answer.boot);
 
-export const summary = (server: DevServer) => json<CounterSummary>(server, "/counters/summary");
+export const summary = (server: ServerLike) => json<CounterSummary>(server, "/counters/summary");
 
-export const records = (server: DevServer) => json<ExecutionRecord[]>(server, "/counters/records");
+export const records = (server: ServerLike) => json<ExecutionRecord[]>(server, "/counters/records");
 
-export function create(server: DevServer, list: { id: string; params: CrashParams }[]) {
-	return json<{ created: string[] }>(server, "/instances", list);
+/**
+ * Creates the instances (one createBatch). Their ids are explicit, so a batch the Worker began
+ * before it restarted is finished by checking which exist and creating the others; an "already
+ * exists" for one of those counts as created once the instance is seen to exist.
+ */
+export function create(
+	server: ServerLike,
+	list: { id: string; params: CrashParams }[],
+): Promise<{ created: string[] }> {
+	const finish = async () => {
+		for (let round = 0; round < MAX_RESTARTS; round++) {
+			const found = new Set(
+				(
+					await exists(
+						server,
+						list.map(({ id }) => id),
+					)
+				)
+					.filter((f) => f.exists)
+					.map((f) => f.id),
+			);
+			const missing = list.filter(({ id }) => !found.has(id));
+			if (missing.length === 0) return { created: list.map(({ id }) => id) };
+			const done = await json(server, "/instances", missing, finish).then(
+				() => true,
+				(error: Error) => {
+					if (/already exists/.test(error.message)) return false; // check again
+					throw error;
+				},
+			);
+			if (done) return { created: list.map(({ id }) => id) };
+		}
+		throw new Error(
+			`POST /instances: could not finish the batch after a restart\n${server.report()}`,
+		);
+	};
+	return json<{ created: string[] }>(server, "/instances", list, finish);
 }
 
+/** Sends events. Not idempotent: a request the Worker began before it restarted is not sent again. */
 export function sendEvents(
-	server: DevServer,
+	server: ServerLike,
 	list: { id: string; type: string; payload: { pid: string } }[],
 ) {
 	return json<{ sent: number }>(server, "/instances/events", list);
@@ -84,30 +159,35 @@ export interface InstanceStatusAnswer {
 	error?: { name: string; message: string };
 }
 
-export function createOneByOne(server: DevServer, list: { id: string; params: CrashParams }[]) {
+export function createOneByOne(server: ServerLike, list: { id: string; params: CrashParams }[]) {
 	return json<{ created: string[] }>(server, "/instances/one-by-one", list);
 }
 
-export function exists(server: DevServer, ids: string[]) {
-	return json<{ id: string; exists: boolean }[]>(server, "/instances/exists", ids);
+/** Whether each exists (read only: sent again after any restart). */
+export function exists(
+	server: ServerLike,
+	ids: string[],
+): Promise<{ id: string; exists: boolean }[]> {
+	return json(server, "/instances/exists", ids, () => exists(server, ids));
 }
 
 /** Every instance the listing shows (it asks unfinished instances, so only after the checks above). */
-export function listed(server: DevServer) {
+export function listed(server: ServerLike) {
 	return json<{ id: string; status: string }[]>(server, "/instances/listed");
 }
 
 /** Pauses each; answers which were paused (an instance that had finished is not). */
-export function pause(server: DevServer, ids: string[]) {
+export function pause(server: ServerLike, ids: string[]) {
 	return json<{ id: string; paused: boolean; status: string }[]>(server, "/instances/pause", ids);
 }
 
-export function resume(server: DevServer, ids: string[]) {
+export function resume(server: ServerLike, ids: string[]) {
 	return json<{ resumed: number }>(server, "/instances/resume", ids);
 }
 
-export function statuses(server: DevServer, ids: string[]) {
-	return json<InstanceStatusAnswer[]>(server, "/instances/status", ids);
+/** Statuses (read only: sent again after any restart). */
+export function statuses(server: ServerLike, ids: string[]): Promise<InstanceStatusAnswer[]> {
+	return json(server, "/instances/status", ids, () => statuses(server, ids));
 }
 
 // ---- analysis ----

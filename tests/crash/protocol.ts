@@ -44,6 +44,13 @@ export const PREVIOUS: Record<DoStep, DoStep | null> = {
 	finish: "quick-3",
 };
 
+/**
+ * The header that names a POST of the test. The Worker records each name before it acts on the
+ * request, so the test can tell a POST that wrangler dev's "restarted mid-request" 503 cut off
+ * before it began (not recorded: sent again) from one the Worker had begun.
+ */
+export const REQUEST_ID_HEADER = "x-request-id";
+
 /** Event types: "early" events are sent right after create (buffered), "late" ones once the wait is near. */
 export const EARLY = "early";
 export const LATE = "late";

@@ -26,6 +26,7 @@ import {
 	type EventPayload,
 	type ExecutionRecord,
 	LATE,
+	REQUEST_ID_HEADER,
 } from "./protocol";
 
 interface Env {
@@ -58,6 +59,17 @@ export class CounterStore extends DurableObject {
 			data TEXT)`);
 		this.#sql.exec("CREATE INDEX IF NOT EXISTS by_step ON records (step, kind, instance)");
 		this.#sql.exec("CREATE INDEX IF NOT EXISTS by_token ON records (token, kind)");
+		this.#sql.exec("CREATE TABLE IF NOT EXISTS requests (id TEXT PRIMARY KEY)");
+	}
+
+	/** Records that the Worker began the request `id` (durable before it returns). */
+	receive(id: string): void {
+		this.#sql.exec("INSERT OR IGNORE INTO requests (id) VALUES (?)", id);
+	}
+
+	/** Whether the Worker began the request `id`. */
+	received(id: string): boolean {
+		return this.#sql.exec("SELECT 1 FROM requests WHERE id = ?", id).toArray().length > 0;
 	}
 
 	/** Records one execution event, stamped with the recording isolate's boot id. */
@@ -237,14 +249,20 @@ POST /instances/status [id]        statuses
 POST /instances/exists [id]        whether each exists
 GET  /counters/summary             a summary of the execution records (touches no instance)
 GET  /counters/records             every execution record (touches no instance)
+GET  /counters/received?id=<id>    whether a POST with that x-request-id began (touches no instance)
 `;
 
 export default withWorkflows<Env>(
 	{ CRASH_WORKFLOW: CrashWorkflowEngine },
 	{
 		async fetch(request, env) {
-			const { pathname } = new URL(request.url);
+			const { pathname, searchParams } = new URL(request.url);
 			const route = `${request.method} ${pathname}`;
+			// Before it acts on a POST, the Worker records that it began it: a POST that wrangler
+			// dev's proxy answered "restarted mid-request" and that is not recorded never began, and
+			// the test sends it again (harness.ts).
+			const requestId = request.headers.get(REQUEST_ID_HEADER);
+			if (request.method === "POST" && requestId) await counters(env).receive(requestId);
 			switch (route) {
 				case "GET /":
 					return new Response(USAGE);
@@ -254,6 +272,10 @@ export default withWorkflows<Env>(
 					return Response.json(await counters(env).summary(boot()));
 				case "GET /counters/records":
 					return Response.json(await counters(env).records());
+				case "GET /counters/received":
+					return Response.json({
+						received: await counters(env).received(searchParams.get("id") ?? ""),
+					});
 				case "POST /instances": {
 					const list = (await request.json()) as { id: string; params: CrashParams }[];
 					const created = await env.CRASH_WORKFLOW.createBatch(list);

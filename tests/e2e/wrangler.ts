@@ -450,6 +450,27 @@ export class DevServer {
 	}
 }
 
+// ---- wrangler dev's proxy ----
+
+/**
+ * What wrangler dev's proxy Worker answers when the user Worker was restarted (reloaded) while the
+ * proxy forwarded it a request it does not retry by itself: any method but GET and HEAD, which it
+ * retries. The answer is a 503 with `Retry-After: 0` and this text (ProxyWorker in
+ * wrangler-dist). The request failed on its way to the Worker or while the Worker ran it: whether
+ * it took effect, only the caller can find out.
+ */
+const RESTARTED_MID_REQUEST = "Your worker restarted mid-request.";
+
+/**
+ * Whether an answer is wrangler dev's "restarted mid-request" 503, not one from the Worker (the
+ * test Workers never answer with that text).
+ */
+export function isRestartedMidRequest(status: number, headers: Headers, body: string): boolean {
+	return (
+		status === 503 && headers.get("retry-after") === "0" && body.startsWith(RESTARTED_MID_REQUEST)
+	);
+}
+
 // ---- one-shot commands ----
 
 export interface CommandResult {
