@@ -17,6 +17,9 @@ Commands:
                                        [--limit n] [--cursor c]
   describe <id>                      status, output or error
   history <id>                       every step: attempts, timings, outputs, errors
+                                       [--limit n] [--cursor c] (a page of steps, 100 by default)
+  step <id> <name>                   one step, its whole output or event
+                                       [--index n] [--type do|sleep|waitForEvent]
   create [--id id] [--params json]   a new instance
   pause <id> | resume <id> | terminate <id>
   restart <id> [--from step]         from the start, or from a step (its first call)
@@ -44,6 +47,7 @@ const WITH_ID = new Set([
 	"terminate",
 	"restart",
 	"send-event",
+	"step",
 ]);
 const COMMANDS = new Set(["workflows", "list", "create", ...WITH_ID]);
 
@@ -169,32 +173,59 @@ function describe(status) {
 	return lines.map((line) => visible(line)).join("\n");
 }
 
-/** @param {any} history */
-function formatHistory(history) {
-	const rows = [["step", "type", "state", "attempts", "started", "took", "result"]];
-	for (const step of history.steps) {
-		const took =
-			step.startedAt && step.endedAt
-				? duration(new Date(step.endedAt).getTime() - new Date(step.startedAt).getTime())
-				: "-";
-		const attempts =
-			step.type === "do"
-				? `${step.attempts.length}${step.interruptedAttempts ? ` (+${step.interruptedAttempts} cut off)` : ""}`
-				: "-";
-		const result = step.error
-			? `${step.error.name}: ${step.error.message}`
-			: step.type === "do" && step.state === "complete"
-				? JSON.stringify(step.output)
-				: step.type === "sleep" && step.wakeAt
-					? `until ${time(step.wakeAt)}`
-					: step.type === "waitForEvent"
-						? step.event
-							? JSON.stringify(step.event.payload)
-							: `type ${step.eventType}`
-						: step.nextAttemptAt
-							? `retry at ${time(step.nextAttemptAt)}`
-							: "";
-		rows.push([
+/** @param {number} bytes */
+function size(bytes) {
+	if (bytes < 1024) return `${bytes} B`;
+	if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+	return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
+}
+
+/**
+ * A shell word: as it is if it needs no quoting, else in single quotes.
+ * @param {string} word
+ */
+const shellWord = (word) =>
+	/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
+
+/**
+ * What the history says in place of a value it left out for its size: the command that reads it.
+ * @param {string} id @param {any} step @param {{ bytes: number }} omitted
+ */
+function omittedValue(id, step, omitted) {
+	const index = step.index > 1 ? ` --index ${step.index}` : "";
+	const type = step.type === "do" ? "" : ` --type ${step.type}`;
+	return `(${size(omitted.bytes)}, not shown: do-workflows step ${shellWord(id)} ${shellWord(step.name)}${index}${type})`;
+}
+
+/** @param {any} step @param {string} id */
+function stepRows(step, id) {
+	const took =
+		step.startedAt && step.endedAt
+			? duration(new Date(step.endedAt).getTime() - new Date(step.startedAt).getTime())
+			: "-";
+	const attempts =
+		step.type === "do"
+			? `${step.attempts.length}${step.interruptedAttempts ? ` (+${step.interruptedAttempts} cut off)` : ""}`
+			: "-";
+	const result = step.error
+		? `${step.error.name}: ${step.error.message}`
+		: step.outputOmitted
+			? omittedValue(id, step, step.outputOmitted)
+			: step.eventOmitted
+				? omittedValue(id, step, step.eventOmitted)
+				: step.type === "do" && step.state === "complete"
+					? JSON.stringify(step.output)
+					: step.type === "sleep" && step.wakeAt
+						? `until ${time(step.wakeAt)}`
+						: step.type === "waitForEvent"
+							? step.event
+								? JSON.stringify(step.event.payload)
+								: `type ${step.eventType}`
+							: step.nextAttemptAt
+								? `retry at ${time(step.nextAttemptAt)}`
+								: "";
+	const rows = [
+		[
 			`${step.name}${step.index > 1 ? ` #${step.index}` : ""}`,
 			step.type,
 			step.state,
@@ -202,22 +233,45 @@ function formatHistory(history) {
 			time(step.startedAt),
 			took,
 			result,
-		]);
-		if (step.type === "do") {
-			for (const attempt of step.attempts.filter((/** @type {any} */ a) => a.outcome === "error")) {
-				rows.push([
-					`  attempt ${attempt.attempt}`,
-					"",
-					"error",
-					"",
-					time(attempt.startedAt),
-					"",
-					`${attempt.error.name}: ${attempt.error.message}`,
-				]);
-			}
+		],
+	];
+	if (step.type === "do") {
+		for (const attempt of step.attempts.filter((/** @type {any} */ a) => a.outcome === "error")) {
+			rows.push([
+				`  attempt ${attempt.attempt}`,
+				"",
+				"error",
+				"",
+				time(attempt.startedAt),
+				"",
+				`${attempt.error.name}: ${attempt.error.message}`,
+			]);
 		}
 	}
-	return `${describe(history)}\n\n${table(rows)}`;
+	return rows;
+}
+
+const STEP_HEADER = ["step", "type", "state", "attempts", "started", "took", "result"];
+
+/** @param {any} history */
+function formatHistory(history) {
+	const rows = [STEP_HEADER];
+	for (const step of history.steps) rows.push(...stepRows(step, history.id));
+	const more = history.cursor ? `\n\nmore steps: --cursor ${visible(history.cursor)}` : "";
+	return `${describe(history)}\n\n${table(rows)}${more}`;
+}
+
+/**
+ * One step: its row of the history, then its whole output (or event), pretty-printed.
+ * @param {any} step @param {string} id
+ */
+function formatStep(step, id) {
+	const lines = [table([STEP_HEADER, ...stepRows(step, id)])];
+	if (step.type === "do" && step.state === "complete")
+		lines.push(`output: ${visible(JSON.stringify(step.output, null, 2), { lines: true })}`);
+	if (step.type === "waitForEvent" && step.event)
+		lines.push(`event: ${visible(JSON.stringify(step.event, null, 2), { lines: true })}`);
+	return lines.join("\n\n");
 }
 
 /** @param {string[]} argv */
@@ -244,13 +298,16 @@ export async function main(argv) {
 				from: { type: "string" },
 				type: { type: "string" },
 				payload: { type: "string" },
+				index: { type: "string" },
 			},
 		});
 	} catch (error) {
 		throw new UsageError(/** @type {Error} */ (error).message);
 	}
 	const { values, positionals } = parsed;
-	const [command, id, ...extra] = positionals;
+	const [command, id, ...rest] = positionals;
+	// `step` takes the step's name after the id.
+	const [stepName, ...extra] = command === "step" ? rest : [undefined, ...rest];
 	if (values.help || command === undefined)
 		return { out: USAGE, code: command === undefined && !values.help ? 2 : 0 };
 	if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(" ")}`);
@@ -264,6 +321,10 @@ export async function main(argv) {
 		);
 	}
 	if (command === "send-event" && !values.type) throw new UsageError("send-event needs --type");
+	if (command === "step" && stepName === undefined)
+		throw new UsageError("step needs an instance id and a step name");
+	if (command === "step" && values.index !== undefined && !/^[1-9]\d*$/.test(values.index))
+		throw new UsageError(`--index must be a positive integer, got ${values.index}`);
 	const target = {
 		url: values.url ?? process.env.DO_WORKFLOWS_URL ?? "http://127.0.0.1:8787",
 		token: values.token ?? process.env.WORKFLOWS_ADMIN_TOKEN,
@@ -331,8 +392,17 @@ export async function main(argv) {
 			return { out: print(body, () => describe(body)) };
 		}
 		case "history": {
-			const body = await api(target, `${needId()}/history`);
+			const query = new URLSearchParams();
+			if (values.limit) query.set("limit", values.limit);
+			if (values.cursor) query.set("cursor", values.cursor);
+			const body = await api(target, `${needId()}/history${query.size ? `?${query}` : ""}`);
 			return { out: print(body, () => formatHistory(body)) };
+		}
+		case "step": {
+			const type = values.type ?? "do";
+			const route = `${needId()}/steps/${encodeURIComponent(type)}/${encodeURIComponent(/** @type {string} */ (stepName))}/${values.index ?? "1"}`;
+			const body = await api(target, route);
+			return { out: print(body, () => formatStep(body, /** @type {string} */ (id))) };
 		}
 		case "create": {
 			if (id !== undefined) throw new UsageError("create takes --id, not a positional id");

@@ -50,3 +50,18 @@ export const DEFAULT_EVENT_TIMEOUT_MS = 24 * 60 * 60 * 1000;
 /** A page of a listing: 1 to 100 instances, 25 by default. */
 export const MAX_LIST_LIMIT = 100;
 export const DEFAULT_LIST_LIMIT = 25;
+
+/** A page of an instance's step history: 1 to 1,000 steps, 100 by default. */
+export const MAX_HISTORY_LIMIT = 1000;
+export const DEFAULT_HISTORY_LIMIT = 100;
+/**
+ * A page of step history shows step outputs and events received of up to 64 KiB by default, and
+ * puts a marker with its size in place of a larger one (which `getStepHistory` reads).
+ */
+export const DEFAULT_HISTORY_VALUE_BYTES = 64 * 1024;
+/**
+ * The values and errors of one page of step history: at most 8 MiB (a page ends early rather
+ * than exceed it, and holds at least one step), so that any page fits in one RPC answer (32 MiB)
+ * beside the instance's params and output. Also the largest `maxValueBytes` a page takes.
+ */
+export const HISTORY_PAGE_BYTES = 8 * 1024 * 1024;

@@ -8,17 +8,19 @@
  */
 import { engineClient } from "./binding/client.js";
 import { engineNamespace } from "./binding/namespace.js";
-import type { InstanceHistory } from "./engine/history.js";
+import type { InstanceHistory, StepHistory } from "./engine/history.js";
 import type { EngineNamespace } from "./engine/protocol.js";
 import { isFinalStatus } from "./engine/status.js";
 import { isWorkflowError, WorkflowTimeoutError, WorkflowValidationError } from "./errors.js";
 import { ListingClient } from "./listing/client.js";
 import type { ListingEntry } from "./listing/shard.js";
 import {
+	historyOptionsSchema,
 	instanceIdSchema,
 	instanceStatusSchema,
 	listOptionsSchema,
 	parse,
+	stepReferenceSchema,
 	waitOptionsForResultSchema,
 } from "./schemas.js";
 
@@ -194,18 +196,91 @@ function summary(entry: ListingEntry): InstanceSummary {
 	return result;
 }
 
+/** Paging of {@link getInstanceHistory}. */
+export interface HistoryOptions {
+	/** Steps per page: 1 to 1,000, 100 by default. A page may hold fewer (see `maxValueBytes`). */
+	limit?: number;
+	/** The `cursor` of the previous page, to get the next one. */
+	cursor?: string;
+	/**
+	 * Step outputs and events received larger than this (bytes, as the 1 MiB limits measure them)
+	 * are left out of the page, an `outputOmitted` / `eventOmitted` marker with their size in their
+	 * place: read such a step with {@link getStepHistory}. 0 to 8 MiB, 64 KiB by default.
+	 */
+	maxValueBytes?: number;
+}
+
+/** The step {@link getStepHistory} reads. */
+export interface StepReference {
+	name: string;
+	/** Which call of this name and type: 1 (the default) for the first. */
+	index?: number;
+	/** Default: "do". */
+	type?: "do" | "sleep" | "waitForEvent";
+}
+
+function encodeHistoryCursor(after: number): string {
+	return btoa(JSON.stringify({ after }))
+		.replaceAll("+", "-")
+		.replaceAll("/", "_")
+		.replaceAll("=", "");
+}
+
+function decodeHistoryCursor(cursor: string): number {
+	try {
+		const { after } = JSON.parse(atob(cursor.replaceAll("-", "+").replaceAll("_", "/")));
+		if (Number.isSafeInteger(after) && after > 0) return after;
+	} catch {
+		// Falls through to the error below.
+	}
+	throw new WorkflowValidationError("cursor is not one that getInstanceHistory returned");
+}
+
 /**
- * An instance's step history: every step it met, in order, with its attempts (start, end,
- * outcome, error), sleeps and event waits, and the instance's output or error.
+ * An instance's step history, a page at a time: the instance (status, params, output or error)
+ * and its steps in the order the run met them, with their attempts (start, end, outcome, error),
+ * sleeps and event waits. A page holds up to `limit` steps (100 by default); when more follow it
+ * has a `cursor`, to pass back for the next page. Outputs and events received larger than
+ * `maxValueBytes` (64 KiB by default) are replaced by a marker with their size
+ * (`outputOmitted`, `eventOmitted`); {@link getStepHistory} reads such a step whole. So every
+ * page fits in one answer of the instance's engine object, however large the instance.
  * @throws InstanceNotFoundError if there is no such instance.
+ * @throws WorkflowValidationError for a limit outside 1–1,000, a `maxValueBytes` outside 0–8 MiB,
+ *   or a cursor this function did not return.
  */
 export async function getInstanceHistory(
 	workflow: WorkflowLike,
 	instanceId: string,
+	options: HistoryOptions = {},
 ): Promise<InstanceHistory> {
 	const namespace = engineNamespace(workflow, "getInstanceHistory");
 	const id = parse(instanceIdSchema, instanceId, "instance id");
-	return engineClient(namespace, id).history();
+	const { limit, cursor, maxValueBytes } = parse(
+		historyOptionsSchema,
+		options,
+		"getInstanceHistory options",
+	);
+	const after = cursor === undefined ? undefined : decodeHistoryCursor(cursor);
+	const page = await engineClient(namespace, id).historyPage({ after, limit, maxValueBytes });
+	if (page.after !== undefined) page.history.cursor = encodeHistoryCursor(page.after);
+	return page.history;
+}
+
+/**
+ * One step of an instance's history, its output (or the event it received) included whatever its
+ * size: `{ name, index?, type? }` (index 1 and type "do" by default). Undefined if the instance
+ * has no such step (yet).
+ * @throws InstanceNotFoundError if there is no such instance.
+ */
+export async function getStepHistory(
+	workflow: WorkflowLike,
+	instanceId: string,
+	step: StepReference,
+): Promise<StepHistory | undefined> {
+	const namespace = engineNamespace(workflow, "getStepHistory");
+	const id = parse(instanceIdSchema, instanceId, "instance id");
+	const ref = parse(stepReferenceSchema, step, "getStepHistory step");
+	return (await engineClient(namespace, id).historyStep(ref)).step ?? undefined;
 }
 
 /** How long one waitForEnd call to the engine may last; the wait goes on with another. */

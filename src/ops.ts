@@ -13,15 +13,25 @@ export type {
 	InstanceHistory,
 	SleepStepHistory,
 	StepHistory,
+	ValueOmitted,
 	WaitStepHistory,
 } from "./engine/history.js";
+export {
+	DEFAULT_HISTORY_LIMIT,
+	DEFAULT_HISTORY_VALUE_BYTES,
+	HISTORY_PAGE_BYTES,
+	MAX_HISTORY_LIMIT,
+} from "./limits.js";
 export { LISTING_SHARDS } from "./listing/shard.js";
 export {
 	getInstanceHistory,
+	getStepHistory,
+	type HistoryOptions,
 	type InstancePage,
 	type InstanceSummary,
 	type ListInstancesOptions,
 	listInstances,
+	type StepReference,
 	type WorkflowLike,
 	waitForResult,
 } from "./operations.js";

@@ -12,9 +12,13 @@ import { PUBLIC_STATUSES } from "./engine/status.js";
 import { WorkflowValidationError } from "./errors.js";
 import {
 	DEFAULT_EVENT_TIMEOUT_MS,
+	DEFAULT_HISTORY_LIMIT,
+	DEFAULT_HISTORY_VALUE_BYTES,
 	DEFAULT_LIST_LIMIT,
+	HISTORY_PAGE_BYTES,
 	ID_PATTERN,
 	MAX_EVENT_TYPE_LENGTH,
+	MAX_HISTORY_LIMIT,
 	MAX_INSTANCE_ID_LENGTH,
 	MAX_LIST_LIMIT,
 	MAX_SLEEP_MS,
@@ -389,3 +393,37 @@ export const listOptionsSchema = z.strictObject({
 });
 
 export const waitOptionsForResultSchema = z.strictObject({ timeout: z.optional(durationSchema) });
+
+export const historyOptionsSchema = z.strictObject({
+	limit: z._default(
+		z
+			.number()
+			.check(
+				z.int(),
+				z.gte(1),
+				z.lte(MAX_HISTORY_LIMIT, `limit must be at most ${MAX_HISTORY_LIMIT}`),
+			),
+		DEFAULT_HISTORY_LIMIT,
+	),
+	cursor: z.optional(z.string().check(z.maxLength(1000))),
+	maxValueBytes: z._default(
+		z
+			.number()
+			.check(
+				z.int(),
+				z.gte(0),
+				z.lte(HISTORY_PAGE_BYTES, `maxValueBytes must be at most ${HISTORY_PAGE_BYTES}`),
+			),
+		DEFAULT_HISTORY_VALUE_BYTES,
+	),
+});
+
+/** A step of the history, as getStepHistory takes it: by name, index (1) and type ("do"). */
+export const stepReferenceSchema = z.strictObject({
+	name: stepNameSchema,
+	index: z._default(
+		z.number().check(z.int(), z.gte(1, "index is 1-based: the first step of a name is index 1")),
+		1,
+	),
+	type: z._default(z.enum(["do", "sleep", "waitForEvent"]), "do"),
+});

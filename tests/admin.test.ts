@@ -6,7 +6,7 @@ import { SELF } from "cloudflare:test";
 import { describe, expect, it, onTestFinished, vi } from "vitest";
 import { WorkflowValidationError, withWorkflows } from "../src";
 import { adminHandler } from "../src/admin/api";
-import { adminApi } from "../src/ops";
+import { adminApi, waitForResult } from "../src/ops";
 import { fastForward, scenarioWorkflow, uniqueId, waitForStatus } from "./helpers";
 import { ScenarioEngine } from "./workflows";
 
@@ -234,6 +234,67 @@ describe("routes", () => {
 
 		expect((await ok(`/${id}`, { method: "DELETE" })).status).toBe(204);
 		expect((await ok(`/${id}`)).status).toBe(404);
+	});
+
+	it("pages the history of 40 steps of 1 MB each, and serves each step's output on its own", async () => {
+		// 40 MB of outputs, each within the limit: more than one answer of the engine holds (32 MiB).
+		const id = uniqueId("admin-large");
+		await ok("", post({ id, params: { scenario: "largeHistory", count: 40, bytes: 1_000_000 } }));
+		await waitForResult(scenarioWorkflow, id, { timeout: 60_000 });
+		const part = (i: number) => `${i}:`.padEnd(1_000_000, "x");
+
+		const history = await ok(`/${id}/history`);
+		expect(history.status).toBe(200);
+		const steps = history.body.steps as {
+			name: string;
+			index: number;
+			outputOmitted?: { bytes: number };
+		}[];
+		expect(steps).toHaveLength(40);
+		for (const [i, step] of steps.entries()) {
+			expect(step).toMatchObject({ name: "part", index: i + 1 });
+			expect(step).not.toHaveProperty("output");
+			expect(step.outputOmitted?.bytes).toBeGreaterThan(1_000_000);
+		}
+		expect(history.body).not.toHaveProperty("cursor");
+
+		// Pages with the outputs: each within the page's budget, the cursor leading on.
+		let seen = 0;
+		let cursor: string | undefined;
+		do {
+			const query = new URLSearchParams({ limit: "1000", maxValueBytes: String(2 * 1024 * 1024) });
+			if (cursor) query.set("cursor", cursor);
+			const page = await ok(`/${id}/history?${query}`);
+			expect(page.status).toBe(200);
+			const outputs = (page.body.steps as { output?: string }[]).map((step) => step.output);
+			expect(outputs.length).toBeGreaterThan(0);
+			expect(outputs.length).toBeLessThanOrEqual(8);
+			for (const output of outputs) expect(output === part(++seen), `part #${seen}`).toBe(true);
+			cursor = page.body.cursor as string | undefined;
+		} while (cursor);
+		expect(seen).toBe(40);
+
+		const step = await ok(`/${id}/steps/do/part/40`);
+		expect(step.status).toBe(200);
+		expect(step.body).toMatchObject({ type: "do", name: "part", index: 40, state: "complete" });
+		expect(step.body.output === part(40)).toBe(true);
+		expect((await ok(`/${id}/steps/do/part/41`)).status).toBe(404);
+		expect((await ok(`/${id}/steps/do/nothing/1`)).body).toEqual({
+			error: { name: "NotFound", message: `instance "${id}" has no step do "nothing" #1` },
+		});
+		for (const path of [
+			`/${id}/steps/do/part/0`,
+			`/${id}/steps/do/part/x`,
+			`/${id}/steps/dance/part/1`,
+			`/${id}/history?limit=0`,
+			`/${id}/history?limit=1001`,
+			`/${id}/history?maxValueBytes=-1`,
+			`/${id}/history?cursor=nonsense`,
+			`/${id}/history?bogus=1`,
+		]) {
+			expect((await ok(path)).status, path).toBe(400);
+		}
+		expect((await ok(`/${uniqueId("nope")}/steps/do/part/1`)).status).toBe(404);
 	});
 
 	it("pauses, resumes, sends an event, terminates and restarts", async () => {

@@ -13,6 +13,8 @@ const PROTOCOL = [
 	"exists",
 	"waitForEnd",
 	"history",
+	"historyPage",
+	"historyStep",
 	"status",
 	"pause",
 	"resume",

@@ -15,9 +15,12 @@ import {
 import { type ListingEntry, shardName, shardOf } from "../src/listing/shard";
 import {
 	getInstanceHistory,
+	getStepHistory,
+	HISTORY_PAGE_BYTES,
 	type InstanceSummary,
 	LISTING_SHARDS,
 	listInstances,
+	MAX_HISTORY_LIMIT,
 	waitForResult,
 } from "../src/ops";
 import {
@@ -590,6 +593,121 @@ describe("getInstanceHistory", () => {
 		await expect(getInstanceHistory(scenarioWorkflow, uniqueId("nope"))).rejects.toBeInstanceOf(
 			InstanceNotFoundError,
 		);
+		await expect(
+			getStepHistory(scenarioWorkflow, uniqueId("nope"), { name: "first" }),
+		).rejects.toBeInstanceOf(InstanceNotFoundError);
+	});
+
+	it("pages through the steps with a cursor, and leaves out values over maxValueBytes", async () => {
+		const instance = await start("basic");
+		await waitForStatus(instance, "complete");
+		const first = await getInstanceHistory(scenarioWorkflow, instance.id, { limit: 1 });
+		expect(first.steps.map((step) => step.name)).toEqual(["first"]);
+		expect(first.output).toEqual({ a: 1, b: 2 });
+		expect(first.cursor).toEqual(expect.any(String));
+		const second = await getInstanceHistory(scenarioWorkflow, instance.id, {
+			limit: 1,
+			cursor: first.cursor,
+		});
+		expect(second.steps).toMatchObject([{ name: "second", output: 2 }]);
+		expect(second.cursor).toBeUndefined();
+		// With maxValueBytes 0 every output is left out, a marker with its size in its place.
+		const bare = await getInstanceHistory(scenarioWorkflow, instance.id, { maxValueBytes: 0 });
+		for (const step of bare.steps) {
+			expect(step).not.toHaveProperty("output");
+			expect(step).toMatchObject({ outputOmitted: { bytes: expect.any(Number) } });
+		}
+		expect(await getStepHistory(scenarioWorkflow, instance.id, { name: "second" })).toMatchObject({
+			type: "do",
+			name: "second",
+			index: 1,
+			state: "complete",
+			output: 2,
+		});
+		expect(
+			await getStepHistory(scenarioWorkflow, instance.id, { name: "second", index: 2 }),
+		).toBeUndefined();
+		for (const options of [
+			{ limit: 0 },
+			{ limit: MAX_HISTORY_LIMIT + 1 },
+			{ maxValueBytes: -1 },
+			{ maxValueBytes: HISTORY_PAGE_BYTES + 1 },
+			{ cursor: "not-a-cursor" },
+			{ bogus: 1 },
+		]) {
+			await expect(
+				getInstanceHistory(scenarioWorkflow, instance.id, options as never),
+				JSON.stringify(options),
+			).rejects.toBeInstanceOf(WorkflowValidationError);
+		}
+	});
+
+	it("shows an event received, or leaves it out with its size", async () => {
+		const instance = await start("waitEvent");
+		await waitForStatus(instance, "waiting");
+		await instance.sendEvent({ type: "approval", payload: { big: "p".repeat(100_000) } });
+		await waitForStatus(instance, "complete");
+		const { steps } = await getInstanceHistory(scenarioWorkflow, instance.id);
+		const wait = steps.find((step) => step.type === "waitForEvent");
+		expect(wait).not.toHaveProperty("event");
+		expect(wait).toMatchObject({ eventOmitted: { bytes: expect.any(Number) } });
+		if (wait?.type !== "waitForEvent" || !wait.eventOmitted) throw new Error("no marker");
+		expect(wait.eventOmitted.bytes).toBeGreaterThan(100_000);
+		const whole = await getStepHistory(scenarioWorkflow, instance.id, {
+			type: "waitForEvent",
+			name: wait.name,
+		});
+		expect(whole).toMatchObject({
+			event: { type: "approval", payload: { big: "p".repeat(100_000) } },
+		});
+	});
+
+	it("reads an instance of 40 steps of 1 MB each, more than an RPC answer holds", async () => {
+		// 40 MB of step outputs, each within the 1 MiB limit: one answer of the engine holds 32 MiB.
+		const instance = await start("largeHistory", { count: 40, bytes: 1_000_000 });
+		expect(await waitForResult(scenarioWorkflow, instance.id, { timeout: 60_000 })).toEqual({
+			status: "complete",
+			output: 40,
+		});
+		const part = (i: number) => `${i}:`.padEnd(1_000_000, "x");
+
+		// By default: every step, each output left out with its size.
+		const history = await getInstanceHistory(scenarioWorkflow, instance.id);
+		expect(history.cursor).toBeUndefined();
+		expect(history.steps).toHaveLength(40);
+		history.steps.forEach((step, i) => {
+			expect(step).toMatchObject({ type: "do", name: "part", index: i + 1, state: "complete" });
+			expect(step).not.toHaveProperty("output");
+			if (step.type !== "do") throw new Error("not a do step");
+			expect(step.outputOmitted?.bytes).toBeGreaterThan(1_000_000);
+			expect(step.outputOmitted?.bytes).toBeLessThanOrEqual(1024 * 1024);
+		});
+
+		// With the outputs: pages that stay within HISTORY_PAGE_BYTES, the cursor leading on.
+		const outputs: unknown[] = [];
+		let cursor: string | undefined;
+		let pages = 0;
+		do {
+			const page = await getInstanceHistory(scenarioWorkflow, instance.id, {
+				cursor,
+				limit: MAX_HISTORY_LIMIT,
+				maxValueBytes: HISTORY_PAGE_BYTES,
+			});
+			expect(page.steps.length).toBeGreaterThan(0);
+			expect(page.steps.length * 1_000_000).toBeLessThanOrEqual(HISTORY_PAGE_BYTES);
+			for (const step of page.steps) outputs.push(step.type === "do" ? step.output : undefined);
+			cursor = page.cursor;
+			pages++;
+		} while (cursor);
+		expect(pages).toBeGreaterThanOrEqual(5);
+		expect(outputs).toHaveLength(40);
+		outputs.forEach((output, i) => {
+			expect(output === part(i + 1), `output of part #${i + 1}`).toBe(true);
+		});
+
+		// One step, whole.
+		const step = await getStepHistory(scenarioWorkflow, instance.id, { name: "part", index: 17 });
+		expect(step?.type === "do" && step.output === part(17)).toBe(true);
 	});
 });
 

@@ -609,6 +609,26 @@ describe("history", () => {
 		expect(flaky.error).toEqual({ name: "Error", message: "attempt 2 failed" });
 	});
 
+	it("reads the whole history of 40 steps of 1 MB each, and each step's result", async () => {
+		// 40 MB of outputs, each within the limit: more than one answer of the engine holds (32 MiB).
+		const [id, instance] = await introspect("large-history");
+		await using _ = instance;
+		await env.SCENARIO.create({
+			id,
+			params: { scenario: "largeHistory", count: 40, bytes: 1_000_000 },
+		});
+		const part = (i: number) => `${i}:`.padEnd(1_000_000, "x");
+		expect((await instance.waitForStepResult({ name: "part", index: 40 })) === part(40)).toBe(true);
+		await instance.waitForStatus("complete");
+		const history = await instance.getHistory();
+		expect(history).toMatchObject({ id, status: "complete", output: 40 });
+		expect(history.cursor).toBeUndefined();
+		expect(history.steps).toHaveLength(40);
+		for (const [i, step] of history.steps.entries()) {
+			expect(step.type === "do" && step.output === part(i + 1), `part #${i + 1}`).toBe(true);
+		}
+	});
+
 	it("throws for an instance that does not exist", async () => {
 		const [, instance] = await introspect("no-history");
 		await using _ = instance;

@@ -282,6 +282,16 @@ export const scenarios = {
 		return { callback: () => 1 };
 	},
 
+	/** `count` steps ("part" #1, #2...), each returning a string of `bytes` characters (within the 1 MiB limit). */
+	async largeHistory({ event, step }: ScenarioContext) {
+		const count = event.payload.count as number;
+		const bytes = event.payload.bytes as number;
+		for (let i = 1; i <= count; i++) {
+			await step.do("part", async () => `${i}:`.padEnd(bytes, "x"));
+		}
+		return count;
+	},
+
 	async tooLarge({ step }: ScenarioContext) {
 		return step.do("big", async () => "x".repeat(1024 * 1024 + 1));
 	},

@@ -9,7 +9,8 @@
  *   GET    /workflows/:binding/instances?status&createdAfter&createdBefore&limit&cursor
  *   POST   /workflows/:binding/instances                      { id?, params? }
  *   GET    /workflows/:binding/instances/:id                  status, output, error
- *   GET    /workflows/:binding/instances/:id/history          the step history (JSON)
+ *   GET    /workflows/:binding/instances/:id/history?limit&cursor&maxValueBytes   a page of the step history
+ *   GET    /workflows/:binding/instances/:id/steps/:type/:name/:index   one step, its output included
  *   POST   /workflows/:binding/instances/:id/pause | resume | terminate
  *   POST   /workflows/:binding/instances/:id/restart          { from? }
  *   POST   /workflows/:binding/instances/:id/events           { type, payload? }
@@ -18,7 +19,7 @@
 import * as z from "zod/mini";
 import { type RegisteredWorkflow, workflowLabel } from "../binding/env.js";
 import { isWorkflowError, WorkflowValidationError } from "../errors.js";
-import { getInstanceHistory, listInstances } from "../operations.js";
+import { getInstanceHistory, getStepHistory, listInstances } from "../operations.js";
 import { instanceIdSchema, instanceStatusSchema, parse, restartOptionsSchema } from "../schemas.js";
 import { dashboardHtml, dashboardPolicy } from "./dashboard.js";
 import { toDisplay } from "./display.js";
@@ -95,6 +96,12 @@ const listQuery = z.strictObject({
 	createdBefore: z.optional(z.string()),
 	limit: z.optional(z.coerce.number().check(z.int())),
 	cursor: z.optional(z.string()),
+});
+
+const historyQuery = z.strictObject({
+	limit: z.optional(z.coerce.number().check(z.int())),
+	cursor: z.optional(z.string()),
+	maxValueBytes: z.optional(z.coerce.number().check(z.int())),
 });
 
 /** A timestamp query parameter: ms since the epoch, or an ISO string. */
@@ -227,8 +234,25 @@ export function adminHandler(
 		if (!Object.hasOwn(bindings, binding)) {
 			return failure(404, "NotFound", `no workflow is bound as "${binding}"`);
 		}
-		if (extra.length > 0) return failure(404, "NotFound", "no such route");
 		const workflow = workflowOf(env, binding);
+		if (id !== undefined && action === "steps" && extra.length === 3 && method === "GET") {
+			// One step, its output included: what a page of history leaves out for its size.
+			const [type, name, index] = extra as [string, string, string];
+			parse(instanceIdSchema, id, "instance id");
+			if (!/^[1-9]\d*$/.test(index)) {
+				throw new WorkflowValidationError("the step's index must be a positive integer");
+			}
+			const step = await getStepHistory(workflow, id, {
+				type: type as "do",
+				name,
+				index: Number(index),
+			});
+			if (!step) {
+				return failure(404, "NotFound", `instance "${id}" has no step ${type} "${name}" #${index}`);
+			}
+			return json(step);
+		}
+		if (extra.length > 0) return failure(404, "NotFound", "no such route");
 
 		if (id === undefined) {
 			if (method === "GET") {
@@ -266,7 +290,8 @@ export function adminHandler(
 			return failure(405, "MethodNotAllowed", `${method} is not allowed here`);
 		}
 		if (action === "history" && method === "GET") {
-			return json(await getInstanceHistory(workflow, id));
+			const query = parse(historyQuery, Object.fromEntries(url.searchParams), "query");
+			return json(await getInstanceHistory(workflow, id, query));
 		}
 		if (method !== "POST") return failure(405, "MethodNotAllowed", `${method} is not allowed here`);
 		// The body is checked before the instance is looked up: bad input is refused as such.

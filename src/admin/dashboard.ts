@@ -149,6 +149,23 @@ function hideDetail() {
   markSelected();
 }
 
+// The instance and its steps for the timeline, a page of history at a time, up to HISTORY_PAGES
+// pages. The timeline shows no step's output, so none is fetched (maxValueBytes=0).
+const HISTORY_PAGES = 5, HISTORY_PAGE = 1000;
+async function loadHistory(base) {
+  const steps = [];
+  let history, cursor;
+  for (let page = 0; page < HISTORY_PAGES; page++) {
+    const params = new URLSearchParams({ limit: String(HISTORY_PAGE), maxValueBytes: "0" });
+    if (cursor) params.set("cursor", cursor);
+    history = await api(base + "/history?" + params);
+    steps.push(...history.steps);
+    cursor = history.cursor;
+    if (!cursor) break;
+  }
+  return { ...history, steps, more: !!cursor };
+}
+
 // Shows the instance once its data has arrived, and only then makes it the one the actions act on.
 // A click that fails to load leaves no instance open (the panel says why), so an action never acts
 // on an instance other than the one displayed. A quiet load (the refresh, after an action) only
@@ -168,7 +185,7 @@ async function loadInstance(id, quiet) {
   const overtaken = () => load !== state.loads || (quiet && (refresh !== state.refreshes || state.opening));
   const base = "/workflows/" + encodeURIComponent(workflow) + "/instances/" + encodeURIComponent(id);
   let history;
-  try { history = await api(base + "/history"); }
+  try { history = await loadHistory(base); }
   catch (error) {
     if (overtaken() || quiet) return;
     state.opening = null;
@@ -197,6 +214,8 @@ async function loadInstance(id, quiet) {
   $("#restart").disabled = false;
   $("#send-event").disabled = final;
   drawTimeline(history);
+  $("#more-steps").hidden = !history.more;
+  $("#more-steps").textContent = "Showing the first " + history.steps.length + " steps; the CLI's history --cursor pages through the rest.";
   if (!quiet) $("#message").textContent = "";
 }
 
@@ -384,6 +403,7 @@ export function dashboardHtml(base: string): string {
         <div class="legend"><span><i style="background:var(--ok)"></i>attempt ok</span><span><i style="background:var(--bad)"></i>failed</span><span><i style="background:var(--accent)"></i>running</span><span><i style="background:var(--warn);opacity:.55"></i>retry delay</span><span><i style="background:var(--muted);opacity:.55"></i>sleep</span><span><i style="background:var(--wait)"></i>event wait</span></div>
         <div id="timeline"></div>
         <p id="no-steps" class="muted" hidden>No steps yet.</p>
+        <p id="more-steps" class="muted" hidden></p>
         <h3 style="font-size:14px;margin:12px 0 0" id="result-label">Output</h3>
         <pre id="result"></pre>
         <h3 style="font-size:14px;margin:12px 0 0">Params</h3>

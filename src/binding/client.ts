@@ -1,4 +1,10 @@
-import type { InstanceHistory } from "../engine/history.js";
+import type {
+	HistoryPage,
+	HistoryPageRequest,
+	InstanceHistory,
+	StepKey,
+	StepLookup,
+} from "../engine/history.js";
 import type {
 	CreateRequest,
 	EngineNamespace,
@@ -83,6 +89,14 @@ class Client implements EngineClient {
 
 	history(): Promise<InstanceHistory> {
 		return this.#answer(this.#stub().history());
+	}
+
+	historyPage(request: HistoryPageRequest): Promise<HistoryPage> {
+		return this.#answer(this.#stub().historyPage(request));
+	}
+
+	historyStep(ref: StepKey): Promise<StepLookup> {
+		return this.#answer(this.#stub().historyStep(ref));
 	}
 
 	status(): Promise<InstanceStatus> {

@@ -18,7 +18,16 @@ import { ListingPublisher, listingEntry, ownNamespace } from "../listing/publish
 import { type ListingEntry, ListingShard, type ShardQuery } from "../listing/shard.js";
 import { engineOptionsSchema, parse } from "../schemas.js";
 import { Execution } from "./execution.js";
-import { type InstanceHistory, instanceHistory } from "./history.js";
+import {
+	type HistoryPage,
+	type HistoryPageRequest,
+	historyPage,
+	historyStep,
+	type InstanceHistory,
+	instanceHistory,
+	type StepKey,
+	type StepLookup,
+} from "./history.js";
 import { engineHooks } from "./hooks.js";
 import { Journal, StorageFailure } from "./journal.js";
 import {
@@ -225,6 +234,24 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 			const history = instanceHistory(this.journal);
 			if (!history) throw new InstanceNotFoundError("instance not found");
 			return history;
+		});
+	}
+
+	/** A page of the history (see history.ts): it fits in one answer whatever the instance holds. */
+	async historyPage(request: HistoryPageRequest): Promise<RpcResult<HistoryPage>> {
+		return rpc(() => {
+			const page = historyPage(this.journal, request);
+			if (!page) throw new InstanceNotFoundError("instance not found");
+			return page;
+		});
+	}
+
+	/** One step of the history, its value included, and the instance's status. */
+	async historyStep(ref: StepKey): Promise<RpcResult<StepLookup>> {
+		return rpc(() => {
+			const lookup = historyStep(this.journal, ref);
+			if (!lookup) throw new InstanceNotFoundError("instance not found");
+			return lookup;
 		});
 	}
 

@@ -1,11 +1,19 @@
 /**
  * An instance's step history, built from its journal: what ran, how often, when, and how it
  * ended. Timestamps are `Date`s (ISO strings once serialised to JSON).
+ *
+ * Read a page at a time (`historyPage`): a page holds at most `limit` steps and values (step
+ * outputs, events received) of at most `maxValueBytes` each, a larger one being replaced by a
+ * marker (`outputOmitted`, `eventOmitted`); one step, value included, is read with `historyStep`.
+ * A page's values and errors together stay within HISTORY_PAGE_BYTES, so that a page of any
+ * instance fits in one RPC answer (32 MiB): 40 steps of 1 MB each do not.
  */
 import type { SerializedError } from "../errors.js";
+import { HISTORY_PAGE_BYTES } from "../limits.js";
+import { serializedSize } from "../serialized-size.js";
 import type { FailedAttemptRow, Journal, StepRow } from "./journal.js";
 import { publicStatus } from "./status.js";
-import { StepState } from "./steps.js";
+import { StepState, type StepType } from "./steps.js";
 
 /** A failure as the history shows it. */
 export interface HistoryError {
@@ -41,6 +49,11 @@ export interface DoStepHistory extends StepHistoryBase {
 	/** While retrying: when the next attempt is due. */
 	nextAttemptAt: Date | null;
 	output?: unknown;
+	/**
+	 * In place of `output` when it is larger than the page's `maxValueBytes`: its size. Read the
+	 * step with `getStepHistory` (or `GET …/steps/do/:name/:index`) for the output itself.
+	 */
+	outputOmitted?: ValueOmitted;
 	error?: HistoryError;
 }
 
@@ -61,7 +74,15 @@ export interface WaitStepHistory extends StepHistoryBase {
 	timeoutAt: Date | null;
 	/** The event it received. */
 	event?: { type: string; payload: unknown; timestamp: Date };
+	/** In place of `event` when it is larger than the page's `maxValueBytes` (see `outputOmitted`). */
+	eventOmitted?: ValueOmitted;
 	error?: HistoryError;
+}
+
+/** A value left out of a page of history for its size. */
+export interface ValueOmitted {
+	/** Its size: of its structured-clone encoding, as the 1 MiB limits measure it. */
+	bytes: number;
 }
 
 export type StepHistory = DoStepHistory | SleepStepHistory | WaitStepHistory;
@@ -77,8 +98,58 @@ export interface InstanceHistory {
 	params: unknown;
 	output?: unknown;
 	error?: HistoryError;
+	/** The steps, in order: all of them, or one page (see `cursor`). */
 	steps: StepHistory[];
+	/** Set by `getInstanceHistory` when more steps follow: pass it back as `cursor` for the next page. */
+	cursor?: string;
 }
+
+/** What a page of history holds (see the module's doc). */
+export interface HistoryPageRequest {
+	/** The journal position of the previous page's last step; the first page without it. */
+	after?: number;
+	/** At most this many steps. */
+	limit: number;
+	/** Step outputs and events received larger than this (bytes) are left out, with a marker. */
+	maxValueBytes: number;
+}
+
+/** A page of history, as the engine answers it. */
+export interface HistoryPage {
+	history: InstanceHistory;
+	/** When more steps follow: the `after` of the next page. */
+	after?: number;
+}
+
+/** One step of the history, as `getStepHistory` names it. */
+export interface StepKey {
+	type: "do" | "sleep" | "waitForEvent";
+	name: string;
+	/** Which call of this type and name: 1 for the first. */
+	index: number;
+}
+
+/** One step, its value included, and the instance's status then. */
+export interface StepLookup {
+	status: InstanceStatus["status"];
+	step: StepHistory | null;
+}
+
+/** The history of the journal's types: the journal stores an event wait as "wait". */
+const STORED_TYPE: Record<StepKey["type"], StepType> = {
+	do: "do",
+	sleep: "sleep",
+	waitForEvent: "wait",
+};
+
+/**
+ * Values read but left out count too, against this many times a page's budget (a page of a
+ * thousand 1 MiB outputs left out would otherwise read a GiB): the page ends once it has read that.
+ */
+const READS_PER_PAGE = 8;
+
+/** Reads a step's value (output or event) for the history: the value, or its size if too large. */
+type ValueReader = (seq: number) => { value: unknown } | { omitted: ValueOmitted };
 
 const date = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
 
@@ -87,15 +158,67 @@ const shown = (error: SerializedError): HistoryError => ({
 	message: error.message,
 });
 
-/** The history of the instance in `journal`, or undefined if there is none. */
+/** The whole history of the instance in `journal` (every step, every value), or undefined if there is none. */
 export function instanceHistory(journal: Journal): InstanceHistory | undefined {
+	return historyPage(journal, {
+		limit: Number.POSITIVE_INFINITY,
+		maxValueBytes: Number.POSITIVE_INFINITY,
+		pageBytes: Number.POSITIVE_INFINITY,
+	})?.history;
+}
+
+/**
+ * A page of the history of the instance in `journal` (see the module's doc), or undefined if
+ * there is none. A page holds at least one step (if any follow `after`), and stops before the
+ * step that would take its values and errors over `pageBytes`.
+ */
+export function historyPage(
+	journal: Journal,
+	{
+		after = 0,
+		limit,
+		maxValueBytes,
+		pageBytes = HISTORY_PAGE_BYTES,
+	}: HistoryPageRequest & {
+		pageBytes?: number;
+	},
+): HistoryPage | undefined {
 	const instance = journal.instance();
 	if (!instance) return undefined;
+	const rows = journal.steps().filter((step) => step.seq > after);
 	const failed = new Map<number, FailedAttemptRow[]>();
 	for (const attempt of journal.failedAttempts()) {
+		if (attempt.seq <= after) continue;
 		const list = failed.get(attempt.seq) ?? [];
 		list.push(attempt);
 		failed.set(attempt.seq, list);
+	}
+	const steps: StepHistory[] = [];
+	let bytes = 0;
+	let read = 0;
+	let next: number | undefined;
+	for (const row of rows) {
+		if (steps.length >= limit || (steps.length > 0 && read >= pageBytes * READS_PER_PAGE)) {
+			next = steps.length > 0 ? rows[steps.length - 1]?.seq : undefined;
+			break;
+		}
+		let cost = 0;
+		const value: ValueReader = (seq) => {
+			const stored = journal.stepOutput(seq);
+			const size = serializedSize(stored);
+			read += size;
+			if (size > maxValueBytes) return { omitted: { bytes: size } };
+			cost += size;
+			return { value: stored };
+		};
+		const step = stepHistory(row, failed.get(row.seq) ?? [], value);
+		cost += errorBytes(step);
+		if (steps.length > 0 && bytes + cost > pageBytes) {
+			next = rows[steps.length - 1]?.seq;
+			break;
+		}
+		bytes += cost;
+		steps.push(step);
 	}
 	const history: InstanceHistory = {
 		id: instance.id,
@@ -105,14 +228,37 @@ export function instanceHistory(journal: Journal): InstanceHistory | undefined {
 		startedAt: date(instance.startedAt),
 		endedAt: date(instance.endedAt),
 		params: journal.params(),
-		steps: journal.steps().map((step) => stepHistory(journal, step, failed.get(step.seq) ?? [])),
+		steps,
 	};
 	if (history.status === "complete") history.output = journal.output();
 	if (instance.error) history.error = shown(instance.error);
-	return history;
+	return next === undefined ? { history } : { history, after: next };
 }
 
-function stepHistory(journal: Journal, step: StepRow, failed: FailedAttemptRow[]): StepHistory {
+/** One step of the instance in `journal`, its value included; undefined if there is no instance. */
+export function historyStep(journal: Journal, ref: StepKey): StepLookup | undefined {
+	const instance = journal.instance();
+	if (!instance) return undefined;
+	const status = publicStatus(instance.status);
+	const row = journal.step(STORED_TYPE[ref.type], ref.name, ref.index);
+	if (!row) return { status, step: null };
+	const failed = journal.failedAttempts().filter((attempt) => attempt.seq === row.seq);
+	return {
+		status,
+		step: stepHistory(row, failed, (seq) => ({ value: journal.stepOutput(seq) })),
+	};
+}
+
+/** What a step's errors (its own, its failed attempts') weigh on a page. */
+function errorBytes(step: StepHistory): number {
+	let bytes = step.type === "sleep" || !step.error ? 0 : serializedSize(step.error);
+	if (step.type === "do") {
+		for (const attempt of step.attempts) if (attempt.error) bytes += serializedSize(attempt.error);
+	}
+	return bytes;
+}
+
+function stepHistory(step: StepRow, failed: FailedAttemptRow[], value: ValueReader): StepHistory {
 	const base = {
 		name: step.name,
 		index: step.count,
@@ -136,7 +282,11 @@ function stepHistory(journal: Journal, step: StepRow, failed: FailedAttemptRow[]
 			eventType: step.eventType ?? "",
 			timeoutAt: date(step.dueAt),
 		};
-		if (done) wait.event = journal.stepOutput(step.seq) as WaitStepHistory["event"];
+		if (done) {
+			const event = value(step.seq);
+			if ("value" in event) wait.event = event.value as WaitStepHistory["event"];
+			else wait.eventOmitted = event.omitted;
+		}
 		if (step.error) wait.error = shown(step.error);
 		return wait;
 	}
@@ -174,7 +324,11 @@ function stepHistory(journal: Journal, step: StepRow, failed: FailedAttemptRow[]
 		interruptedAttempts: Math.max(0, step.attempts - attempts.length),
 		nextAttemptAt: step.state === StepState.Retrying ? date(step.dueAt) : null,
 	};
-	if (done) result.output = journal.stepOutput(step.seq);
+	if (done) {
+		const output = value(step.seq);
+		if ("value" in output) result.output = output.value;
+		else result.outputOmitted = output.omitted;
+	}
 	if (step.error) result.error = shown(step.error);
 	return result;
 }

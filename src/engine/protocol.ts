@@ -5,7 +5,13 @@
  */
 import { isWorkflowError, type SerializedError, type WorkflowError } from "../errors.js";
 import type { ListingEntry, ListingRpc } from "../listing/shard.js";
-import type { InstanceHistory } from "./history.js";
+import type {
+	HistoryPage,
+	HistoryPageRequest,
+	InstanceHistory,
+	StepKey,
+	StepLookup,
+} from "./history.js";
 
 /**
  * The engine object's RPC methods: the whole contract between an engine and its callers (the
@@ -18,7 +24,12 @@ export interface EngineRpc extends ListingRpc {
 	exists(): Promise<boolean>;
 	/** Answers once the instance is finished, or after `maxWaitMs`, with its status then. */
 	waitForEnd(maxWaitMs: number): Promise<RpcResult<InstanceStatus>>;
+	/** The whole history in one answer; callers now read pages (historyPage), which always fit one. */
 	history(): Promise<RpcResult<InstanceHistory>>;
+	/** A page of the history: at most `limit` steps, values over `maxValueBytes` left out (history.ts). */
+	historyPage(request: HistoryPageRequest): Promise<RpcResult<HistoryPage>>;
+	/** One step of the history with its value, and the instance's status; step null if there is none. */
+	historyStep(ref: StepKey): Promise<RpcResult<StepLookup>>;
 	status(): Promise<RpcResult<InstanceStatus>>;
 	pause(): Promise<RpcResult<null>>;
 	resume(): Promise<RpcResult<null>>;

@@ -3,10 +3,11 @@
  * (every instance of a workflow created after it), in the shape of the product's `cloudflare:test`.
  */
 import { type EngineClient, engineClient } from "../binding/client.js";
-import type { InstanceHistory } from "../engine/history.js";
+import type { InstanceHistory, StepHistory } from "../engine/history.js";
 import type { EngineNamespace } from "../engine/protocol.js";
 import { isFinalStatus, type PublicStatus } from "../engine/status.js";
 import { InstanceNotFoundError, InvalidStateError, isWorkflowError } from "../errors.js";
+import { HISTORY_PAGE_BYTES, MAX_HISTORY_LIMIT } from "../limits.js";
 import { parse } from "../schemas.js";
 import {
 	Modifications,
@@ -40,6 +41,34 @@ export interface WorkflowInstanceIntrospector {
 	/** Removes the modifications and terminates the instance if it is still live. */
 	dispose(): Promise<void>;
 	[Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * Every step of the instance, every value included, read a page at a time (one answer of the
+ * engine holds at most 32 MiB; 40 steps of 1 MB each are more). The instance's own fields are the
+ * last page's; a value a page left out (larger than a page's budget) is read on its own.
+ */
+async function wholeHistory(engine: EngineClient): Promise<InstanceHistory> {
+	const steps: StepHistory[] = [];
+	let after: number | undefined;
+	for (;;) {
+		const page = await engine.historyPage({
+			after,
+			limit: MAX_HISTORY_LIMIT,
+			maxValueBytes: HISTORY_PAGE_BYTES,
+		});
+		for (const step of page.history.steps) {
+			const omitted =
+				(step.type === "do" && step.outputOmitted) ||
+				(step.type === "waitForEvent" && step.eventOmitted);
+			const whole = omitted
+				? (await engine.historyStep({ type: step.type, name: step.name, index: step.index })).step
+				: step;
+			steps.push(whole ?? step);
+		}
+		if (page.after === undefined) return { ...page.history, steps };
+		after = page.after;
+	}
 }
 
 /** The product's `WorkflowIntrospector`. */
@@ -142,19 +171,18 @@ export class InstanceIntrospector implements WorkflowInstanceIntrospector {
 		try {
 			for (;;) {
 				const next = watch.next();
-				const history = await orMissing(this.#engine.history());
-				const found = history?.steps.find(
-					(s) => s.type === "do" && s.name === name && s.index === index,
-				);
+				// The one step, not the whole history: that can be larger than an RPC answer.
+				const lookup = await orMissing(this.#engine.historyStep({ type: "do", name, index }));
+				const found = lookup?.step;
 				if (found?.type === "do" && found.state === "complete") return found.output;
 				if (found?.type === "do" && found.state === "errored" && found.error) {
 					throw Object.assign(new Error(found.error.message), { name: found.error.name });
 				}
-				if (history && isFinalStatus(history.status)) {
+				if (lookup && isFinalStatus(lookup.status)) {
 					throw new InvalidStateError(
 						found
-							? `waitForStepResult: instance "${this.id}" is ${history.status}; step "${name}" #${index} never finished`
-							: `waitForStepResult: instance "${this.id}" is ${history.status} and never ran step "${name}" #${index}`,
+							? `waitForStepResult: instance "${this.id}" is ${lookup.status}; step "${name}" #${index} never finished`
+							: `waitForStepResult: instance "${this.id}" is ${lookup.status} and never ran step "${name}" #${index}`,
 					);
 				}
 				await next;
@@ -185,7 +213,7 @@ export class InstanceIntrospector implements WorkflowInstanceIntrospector {
 	}
 
 	async getHistory(): Promise<InstanceHistory> {
-		const history = await orMissing(this.#engine.history());
+		const history = await orMissing(wholeHistory(this.#engine));
 		if (!history) throw new InstanceNotFoundError(`instance "${this.id}" not found`);
 		return history;
 	}

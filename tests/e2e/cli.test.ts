@@ -66,6 +66,18 @@ const routes: Record<string, { status?: number; body: unknown }> = {
 					output: { text: HOSTILE },
 				},
 				{
+					type: "do",
+					name: "big one",
+					index: 2,
+					state: "complete",
+					startedAt: when,
+					endedAt: when,
+					attempts: [{ attempt: 1, startedAt: when, endedAt: when, outcome: "success" }],
+					interruptedAttempts: 0,
+					nextAttemptAt: null,
+					outputOmitted: { bytes: 1_000_005 },
+				},
+				{
 					type: "waitForEvent",
 					name: "wait",
 					index: 1,
@@ -79,6 +91,20 @@ const routes: Record<string, { status?: number; body: unknown }> = {
 			],
 		},
 	},
+	"/__workflows/api/workflows/W/instances/x/steps/do/big%20one/2": {
+		body: {
+			type: "do",
+			name: "big one",
+			index: 2,
+			state: "complete",
+			startedAt: when,
+			endedAt: when,
+			attempts: [{ attempt: 1, startedAt: when, endedAt: when, outcome: "success" }],
+			interruptedAttempts: 0,
+			nextAttemptAt: null,
+			output: { text: HOSTILE },
+		},
+	},
 	"/__workflows/api/workflows/W/instances/x/pause": {
 		status: 409,
 		body: { error: { name: `InvalidStateError${HOSTILE}`, message: `no\n${HOSTILE}` } },
@@ -87,9 +113,12 @@ const routes: Record<string, { status?: number; body: unknown }> = {
 
 let server: Server;
 let url: string;
+/** The requests the stand-in received, path and query. */
+const requested: string[] = [];
 
 beforeAll(async () => {
 	server = createServer((request, response) => {
+		requested.push(request.url ?? "");
 		const route = routes[new URL(request.url ?? "/", "http://x").pathname];
 		response.writeHead(route?.status ?? (route ? 200 : 404), {
 			"content-type": "application/json",
@@ -137,6 +166,24 @@ describe("the CLI shows control characters in data as visible escapes", () => {
 		);
 		expect(lines.find((line) => line.startsWith("  attempt 1"))).toContain(`E${SHOWN}: ${SHOWN}`);
 		expect(lines.find((line) => line.startsWith("wait "))).toContain(`Timeout${SHOWN}: ${SHOWN}`);
+	});
+
+	it("in place of an output the history left out, the command that reads it", async () => {
+		const { stdout } = await cli("history", "x", "--limit", "5", "--cursor", "abc");
+		expect(requested.at(-1)).toBe(
+			"/__workflows/api/workflows/W/instances/x/history?limit=5&cursor=abc",
+		);
+		expect(stdout.split("\n").find((line) => line.startsWith("big one #2"))).toContain(
+			`(976.6 KiB, not shown: do-workflows step 'evil${SHOWN}' 'big one' --index 2)`,
+		);
+		const step = await cli("step", "x", "big one", "--index", "2");
+		expect(step.code, step.stderr).toBe(0);
+		expect(requested.at(-1)).toBe("/__workflows/api/workflows/W/instances/x/steps/do/big%20one/2");
+		expect(step.stdout).toMatch(/^big one #2\s+do\s+complete/m);
+		expect(step.stdout).toContain(`output: {\n  "text": "\\u001b]0;pwned`);
+		expect(step.stdout).not.toMatch(CONTROL);
+		expect((await cli("step", "x")).stderr).toContain("step needs an instance id and a step name");
+		expect((await cli("step", "x", "big one", "--index", "0")).code).toBe(2);
 	});
 
 	it("in an error the API answers, on one line", async () => {

@@ -86,6 +86,10 @@ describe("the CLI", () => {
 		const history = await cli(["history", id], withToken);
 		expect(history.stdout).toMatch(/validate order\s+do\s+complete\s+1/);
 		expect(history.stdout).toMatch(/wait before shipping\s+sleep\s+sleeping/);
+		const step = await cli(["step", id, "validate order"], withToken);
+		expect(step.code, step.stderr).toBe(0);
+		expect(step.stdout).toMatch(/^validate order\s+do\s+complete\s+1/m);
+		expect(step.stdout).toMatch(/^output: /m);
 
 		expect((await cli(["pause", id], withToken)).stdout).toContain(`${id}  paused`);
 		expect((await cli(["resume", id], withToken)).code).toBe(0);
@@ -237,13 +241,15 @@ describe("the dashboard in headless Chromium", () => {
 		const errors: string[] = [];
 		page.on("pageerror", (error) => errors.push(error.message));
 		// The history of `broken` cannot be loaded (as when its object fails, or the network does).
-		await page.route(`**/instances/${broken}/history`, (route) =>
-			route.fulfill({
-				status: 500,
-				contentType: "application/json",
-				headers: { "x-do-workflows-admin": "1" },
-				body: JSON.stringify({ error: { name: "Error", message: "history unavailable" } }),
-			}),
+		await page.route(
+			(url) => url.pathname.endsWith(`/instances/${broken}/history`),
+			(route) =>
+				route.fulfill({
+					status: 500,
+					contentType: "application/json",
+					headers: { "x-do-workflows-admin": "1" },
+					body: JSON.stringify({ error: { name: "Error", message: "history unavailable" } }),
+				}),
 		);
 		await page.goto(`${dev().url}/__workflows`);
 		await page.fill("#token", TOKEN);
