@@ -153,11 +153,8 @@ describe("get", () => {
 });
 
 describe("parts of the product's API not supported yet", () => {
-	it("deleteBatch() and subscribe() throw NotSupportedError, and delete nothing", async () => {
+	it("subscribe() throws NotSupportedError", async () => {
 		const instance = await scenarioWorkflow.create({ params: { scenario: "basic" } });
-		const deleted = await scenarioWorkflow.deleteBatch([instance.id]).catch((e) => e);
-		expect(deleted).toBeInstanceOf(NotSupportedError);
-		expect(deleted.code).toBe("not_supported");
 		expect(() => instance.subscribe()).toThrow(NotSupportedError);
 		expect(await engineStub(instance.id).exists()).toBe(true);
 	});
@@ -188,46 +185,12 @@ describe("createBatch", () => {
 		await waitForStatus(instances[99] as WorkflowInstance, "complete");
 	});
 
-	it("creates none of the batch if one id exists", async () => {
-		const existing = uniqueId("exists");
-		await scenarioWorkflow.create({ id: existing, params: { scenario: "basic" } });
-		const fresh = uniqueId("fresh");
-		const error = await scenarioWorkflow
-			.createBatch([
-				{ id: fresh, params: { scenario: "basic" } },
-				{ id: existing, params: { scenario: "basic" } },
-			])
-			.catch((e) => e);
-		expect(error).toBeInstanceOf(InstanceExistsError);
-		expect(await engineStub(fresh).exists()).toBe(false);
-	});
-
-	it.for([
-		{ label: "count", options: { count: 2 } },
-		{ label: "instances", options: { instances: [{ id: "batch-object-form" }] } },
-	])(
-		"refuses the object form ($label) with NotSupportedError, creating nothing",
-		async ({ options }) => {
-			const error = await scenarioWorkflow.createBatch(options as never).catch((e) => e);
-			expect(error).toBeInstanceOf(NotSupportedError);
-			expect(error.message).toMatch(
-				/^createBatch\(\{ count \}\) and createBatch\(\{ instances \}\)/,
-			);
-			expect(await engineStub("batch-object-form").exists()).toBe(false);
-		},
-	);
-
 	it.for([
 		{ label: "an empty batch", batch: [], message: "createBatch expects at least 1 instance" },
 		{
 			label: "a non-array",
 			batch: { id: "x" },
-			message: "createBatch expects an array of create options",
-		},
-		{
-			label: "a repeated id",
-			batch: [{ id: "same" }, { id: "same" }],
-			message: 'createBatch repeats instance id "same"',
+			message: "createBatch expects { count }, { instances } or an array of create options",
 		},
 		{
 			label: "an invalid entry",

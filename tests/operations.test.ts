@@ -325,7 +325,7 @@ describe("listInstances", () => {
 			.toMatchObject({ status: "complete" });
 	});
 
-	it("settles the row a failed duplicate create marked, and dates a row left by a failed batch anew", async () => {
+	it("settles the row a refused create marked, and dates a row left by an abandoned create anew", async () => {
 		const done = await start("basic");
 		await waitForStatus(done, "complete");
 		await expect.poll(() => shardRow(done.id)).toMatchObject({ status: "complete", pending: 0 });
@@ -336,22 +336,33 @@ describe("listInstances", () => {
 		expect(await listedStatus(done.id, 0)).toBe("complete");
 		expect(await shardRow(done.id)).toMatchObject({ status: "complete", pending: 0 });
 
-		// A batch refused for a taken id leaves rows for the others; creating one later lists it
-		// at its own creation time.
+		// So does a batch's create of a taken id, which the batch reports; the others are created.
 		const fresh = uniqueId("fresh");
-		await expect(
-			scenarioWorkflow.createBatch([
+		const batch = await scenarioWorkflow.createBatch({
+			instances: [
 				{ id: fresh, params: { scenario: "basic" } },
 				{ id: done.id, params: { scenario: "basic" } },
-			]),
-		).rejects.toThrow(InstanceExistsError);
-		const leftover = (await shardRow(fresh)) as { created_at: number };
+			],
+		});
+		expect(batch.errors).toMatchObject([{ index: 1, id: done.id, code: 10405 }]);
+		expect(await shardRow(done.id)).toMatchObject({ status: "complete", pending: 1 });
+		expect(await listedStatus(done.id, 0)).toBe("complete");
+		expect(await shardRow(done.id)).toMatchObject({ status: "complete", pending: 0 });
+		await waitForStatus(batch.created[0] as WorkflowInstance, "complete");
+
+		// An intent whose create never came (its caller died in between) leaves a row; creating
+		// the id later lists it at its own creation time.
+		const abandoned = uniqueId("abandoned");
+		await engineStub(shardName(shardOf(abandoned))).listingIntend([
+			{ id: abandoned, createdAt: Date.now() },
+		]);
+		const leftover = (await shardRow(abandoned)) as { created_at: number };
 		await expect.poll(() => Date.now()).toBeGreaterThan(leftover.created_at);
 		const since = Date.now();
-		const later = await scenarioWorkflow.create({ id: fresh, params: { scenario: "basic" } });
+		const later = await scenarioWorkflow.create({ id: abandoned, params: { scenario: "basic" } });
 		await waitForStatus(later, "complete");
 		const { all } = await listAll({ createdAfter: since });
-		expect(all.map((entry) => entry.id)).toContain(fresh);
+		expect(all.map((entry) => entry.id)).toContain(abandoned);
 	});
 
 	it("lists a batch's instances that end within their create as createBatch returns, written by the caller", async () => {
@@ -423,30 +434,27 @@ describe("listInstances", () => {
 		expect(await listedStatus(id, since)).toBeUndefined();
 	});
 
-	it("checks the ids its listing knows with their instances; an instance whose row was lost fails the batch late, untouched", async () => {
+	it("leaves a batch's taken id to its instance, which refuses it untouched, with or without its row", async () => {
 		const existing = await start("sleep", { duration: "1 day" });
 		await waitForStatus(existing, "waiting");
 		const batch = (first: string) => [
 			{ id: first, params: { scenario: "basic" as const } },
 			{ id: existing.id, params: { scenario: "basic" as const } },
 		];
-		const refused = uniqueId("refused");
-		await expect(scenarioWorkflow.createBatch(batch(refused))).rejects.toThrow(
-			`instance "${existing.id}" already exists`,
-		);
-		expect(await engineStub(refused).exists()).toBe(false);
-
-		// Without its row, the id is taken for free: the engine refuses the create, after the
-		// batch's other instance was created.
+		const [listed, unlisted] = [uniqueId("listed"), uniqueId("unlisted")];
+		expect((await scenarioWorkflow.createBatch(batch(listed))).map(({ id }) => id)).toEqual([
+			listed,
+		]);
+		// Without its row (lost, or older than the listing), the id is refused all the same.
 		await runInDurableObject(
 			engineStub(shardName(shardOf(existing.id))),
 			(_e: WorkflowEngine, state) => {
 				state.storage.sql.exec("DELETE FROM listing WHERE id = ?", existing.id);
 			},
 		);
-		const created = uniqueId("created");
-		await expect(scenarioWorkflow.createBatch(batch(created))).rejects.toThrow(InstanceExistsError);
-		expect(await engineStub(created).exists()).toBe(true);
+		expect((await scenarioWorkflow.createBatch(batch(unlisted))).map(({ id }) => id)).toEqual([
+			unlisted,
+		]);
 		expect((await existing.status()).status).toBe("waiting");
 		expect(await calls(existing.id)).toEqual({ before: 1 });
 		await existing.terminate();

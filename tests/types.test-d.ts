@@ -186,3 +186,50 @@ expectTypeOf<RemoteEnv["CACHE"]>().toEqualTypeOf<KVNamespace>();
 type WithOptional = WorkflowEnv<{ OPTIONAL?: KVNamespace; FIXED: string }>;
 expectTypeOf<{ FIXED: string }>().toExtend<WithOptional>();
 expectTypeOf<WithOptional["OPTIONAL"]>().toEqualTypeOf<KVNamespace | undefined>();
+
+// The product's batch API of workers-types 5: createBatch by count or by a list of instances, with
+// per-instance errors; the deprecated array form; deleteBatch.
+export const batchWorker = withWorkflows<Env>(
+	{ MY_WORKFLOW: MyWorkflowEngine },
+	{
+		async fetch(_request, env) {
+			const params: Params = { email: "a@example.com", metadata: {} };
+			const byCount = await env.MY_WORKFLOW.createBatch({
+				count: 10,
+				params,
+				retention: { successRetention: "1 day", errorRetention: 60_000 },
+				locationHint: "weur",
+			});
+			expectTypeOf(byCount).toEqualTypeOf<WorkflowBatchCreateResult>();
+			expectTypeOf(byCount.created).toEqualTypeOf<WorkflowInstance[]>();
+			const { created, errors } = await env.MY_WORKFLOW.createBatch({
+				instances: [
+					{ id: "order-1", params },
+					{ params, retention: { successRetention: 1000 } },
+				],
+			});
+			for (const error of errors) {
+				expectTypeOf(error.index).toEqualTypeOf<number>();
+				expectTypeOf(error.id).toEqualTypeOf<string | undefined>();
+				expectTypeOf(error.code).toEqualTypeOf<number>();
+				expectTypeOf(error.message).toEqualTypeOf<string>();
+			}
+			// @ts-expect-error count and instances do not go together
+			await env.MY_WORKFLOW.createBatch({ count: 1, instances: [] });
+			// @ts-expect-error params must match the workflow's params type
+			await env.MY_WORKFLOW.createBatch({ count: 1, params: { wrong: true } });
+			// @ts-expect-error params must match, in each instance too
+			await env.MY_WORKFLOW.createBatch({ instances: [{ params: { wrong: true } }] });
+
+			// The array form still type-checks (deprecated) and resolves to the instances created.
+			const list = await env.MY_WORKFLOW.createBatch([{ id: "a", params }, { params }]);
+			expectTypeOf(list).toEqualTypeOf<WorkflowInstance[]>();
+
+			const deleted = await env.MY_WORKFLOW.deleteBatch(["a", "b", "a"]);
+			expectTypeOf(deleted).toEqualTypeOf<WorkflowBatchDeleteResult>();
+			expectTypeOf(deleted.deleted).toEqualTypeOf<{ id: string }[]>();
+			expectTypeOf(deleted.errors).toEqualTypeOf<{ id: string; code: number; message: string }[]>();
+			return Response.json({ created: created.length, deleted: deleted.deleted.length });
+		},
+	},
+);

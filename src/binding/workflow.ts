@@ -1,20 +1,22 @@
 import type { CreateRequest, EngineNamespace } from "../engine/protocol.js";
-import {
-	InstanceExistsError,
-	InstanceNotFoundError,
-	NotSupportedError,
-	WorkflowValidationError,
-} from "../errors.js";
-import { MAX_BATCH_SIZE, MAX_PARAMS_BYTES } from "../limits.js";
+import { InstanceNotFoundError } from "../errors.js";
 import { ListingClient } from "../listing/client.js";
 import type { ListingEntry } from "../listing/shard.js";
-import { assertStorable, createOptionsSchema, instanceIdSchema, parse } from "../schemas.js";
+import { instanceIdSchema, parse } from "../schemas.js";
 import { engineClient } from "./client.js";
 import { InstanceHandle } from "./instance.js";
 import { ENGINE_NAMESPACE } from "./namespace.js";
+import {
+	BATCH_ERROR_CODES,
+	type BatchEntry,
+	batchEntries,
+	batchError,
+	deleteBatchIds,
+	toRequest,
+} from "./requests.js";
 
 /**
- * The product's `Workflow` binding (create / createBatch / get) over the namespace of a workflow's
+ * The product's `Workflow` binding (create / createBatch / get / deleteBatch) over the namespace of a workflow's
  * engine objects. `withWorkflows` builds these for you; call this directly from code that runs
  * outside a wrapped handler.
  *
@@ -71,9 +73,9 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 
 	/**
 	 * The listing's intents for the instances being created, one request per shard, sent with the
-	 * creates ("The listing protocol", docs/architecture.md). Returns the ids it knew already.
+	 * creates ("The listing protocol", docs/architecture.md).
 	 */
-	#list(requests: CreateRequest[]): Promise<Set<string>> {
+	#list(requests: CreateRequest[]): Promise<void> {
 		return new ListingClient(this.#namespace).intend(
 			requests.map(({ id, createdAt = Date.now() }) => ({ id, createdAt })),
 		);
@@ -85,92 +87,112 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 	}
 
 	/**
-	 * Creates up to 100 instances. All options are validated, and all ids checked, before any
-	 * instance is created: ids the listing knows are checked with their instances, and an id it
-	 * does not know has none (unless its row was lost, see docs/api.md). An id taken
-	 * concurrently by another caller can still fail the call after some instances were created.
-	 * @throws WorkflowValidationError if the batch is not an array of 1 to 100 valid options, or repeats an id.
-	 * @throws InstanceExistsError if any id is in use.
+	 * Creates up to 100 instances: `{ count, params?, retention?, locationHint? }` (each with a
+	 * generated id) or `{ instances }` (each with its own options). Every option is checked before
+	 * any instance is created; then each instance is created or reported in `errors`, by its index
+	 * in the batch: an id that exists (code 10405) or that an earlier entry of the batch has
+	 * (10415; the earlier one is created), or any other failure of its create (10001).
+	 * @throws WorkflowValidationError if the options are not 1 to 100 valid create options.
 	 */
 	createBatch(options: WorkflowBatchCreateOptions<Params>): Promise<WorkflowBatchCreateResult>;
+	/**
+	 * The deprecated array form: the instances it created, in batch order. As in the product, an
+	 * instance that could not be created for its id (it exists, or repeats an earlier entry's) is
+	 * left out without an error.
+	 * @throws WorkflowValidationError if the batch is not an array of 1 to 100 valid create options.
+	 * @throws the first other failure of a create, in batch order, once every create was tried.
+	 */
 	createBatch(batch: WorkflowInstanceCreateOptions<Params>[]): Promise<WorkflowInstance[]>;
 	async createBatch(
-		batch: WorkflowBatchCreateOptions<Params> | WorkflowInstanceCreateOptions<Params>[],
+		input: WorkflowBatchCreateOptions<Params> | WorkflowInstanceCreateOptions<Params>[],
 	): Promise<WorkflowInstance[] | WorkflowBatchCreateResult> {
-		if (typeof batch === "object" && batch !== null && ("count" in batch || "instances" in batch)) {
-			throw new NotSupportedError(
-				"createBatch({ count }) and createBatch({ instances }) are not supported by do-workflows yet; pass an array of create options (docs/differences.md)",
-			);
-		}
-		if (!Array.isArray(batch))
-			throw new WorkflowValidationError("createBatch expects an array of create options");
-		if (batch.length === 0)
-			throw new WorkflowValidationError("createBatch expects at least 1 instance");
-		if (batch.length > MAX_BATCH_SIZE) {
-			throw new WorkflowValidationError(
-				`createBatch accepts at most ${MAX_BATCH_SIZE} instances per call, got ${batch.length}`,
-			);
-		}
-		// Unlike create(), whose options are optional, each batch entry must be an object.
-		const requests = batch.map((options: unknown, i) =>
-			toRequest(options ?? null, `createBatch[${i}]`),
-		);
-		const ids = new Set<string>();
-		for (const { id } of requests) {
-			if (ids.has(id)) throw new WorkflowValidationError(`createBatch repeats instance id "${id}"`);
-			ids.add(id);
-		}
-		const listed = await this.#list(requests);
-		const known = requests.filter(({ id }) => listed.has(id));
-		const taken = await Promise.all(
-			known.map(({ id }) => engineClient(this.#namespace, id).exists()),
-		);
-		const index = taken.indexOf(true);
-		if (index !== -1)
-			throw new InstanceExistsError(`instance "${known[index]?.id}" already exists`);
-		// The instances that settle within their create call have their rows written here, one
-		// request per shard, instead of one request per instance from each engine.
-		const created = await Promise.allSettled(
-			requests.map((request) => this.#create({ ...request, callerLists: true })),
-		);
-		const entries = created.flatMap((result) =>
-			result.status === "fulfilled" && result.value ? [result.value] : [],
-		);
-		// Best effort, like the engine's own updates: a row left pending is checked by listings.
-		await this.#publish(entries).catch(() => {});
-		const failed = created.find((result) => result.status === "rejected");
-		if (failed) throw failed.reason;
-		return requests.map(({ id }) => new InstanceHandle(id, this.#namespace));
+		const { created, errors, failures } = await this.#createAll(batchEntries(input));
+		if (!Array.isArray(input)) return { created, errors };
+		// The array form has no errors to report a failure in: it throws rather than lose it.
+		if (failures.length > 0) throw failures[0];
+		return created;
 	}
 
 	/**
-	 * The product's batch delete (workers-types 5).
-	 * @throws NotSupportedError always, for now: delete instances one by one with `instance.delete()`.
+	 * Creates a checked batch. Each id is created once (a later entry with the same id is an
+	 * error); an id in use is refused by its own instance, which is left as it was, so nothing
+	 * is checked beforehand. The listing's intents go first, one request per shard; the rows of
+	 * the instances that settle within their create are written after, one request per shard,
+	 * instead of one request per instance from each engine ("The listing protocol",
+	 * docs/architecture.md).
 	 */
-	async deleteBatch(_ids: string[]): Promise<never> {
-		throw new NotSupportedError(
-			"deleteBatch() is not supported by do-workflows yet; call delete() on each instance (docs/differences.md)",
+	async #createAll(
+		entries: BatchEntry[],
+	): Promise<WorkflowBatchCreateResult & { failures: unknown[] }> {
+		const errors: WorkflowBatchCreateResult["errors"] = [];
+		/** What the creates that failed for another reason than their id threw, in batch order. */
+		const failures: unknown[] = [];
+		const firstIndex = new Map<string, number>();
+		const creates: { index: number; entry: BatchEntry }[] = [];
+		for (const [index, entry] of entries.entries()) {
+			const { id } = entry.request;
+			const earlier = firstIndex.get(id);
+			if (earlier === undefined) {
+				firstIndex.set(id, index);
+				creates.push({ index, entry });
+			} else {
+				errors.push({
+					index,
+					id,
+					code: BATCH_ERROR_CODES.duplicateInBatch,
+					message: `instance id "${id}" repeats that of entry ${earlier} of the batch`,
+				});
+			}
+		}
+		await this.#list(creates.map(({ entry }) => entry.request));
+		const settled = await Promise.allSettled(
+			creates.map(({ entry }) => this.#create({ ...entry.request, callerLists: true })),
 		);
+		const rows = settled.flatMap((result) =>
+			result.status === "fulfilled" && result.value ? [result.value] : [],
+		);
+		// Best effort, like the engine's own updates: a row left pending is checked by listings.
+		await this.#publish(rows).catch(() => {});
+		const created: WorkflowInstance[] = [];
+		for (const [i, result] of settled.entries()) {
+			const { index, entry } = creates[i] as (typeof creates)[number];
+			const { id } = entry.request;
+			if (result.status === "fulfilled") {
+				created.push(new InstanceHandle(id, this.#namespace));
+				continue;
+			}
+			const error = batchError(result.reason);
+			errors.push({ index, ...(entry.idGiven ? { id } : {}), ...error });
+			if (error.code !== BATCH_ERROR_CODES.instanceExists) failures.push(result.reason);
+		}
+		errors.sort((a, b) => a.index - b.index);
+		return { created, errors, failures };
+	}
+
+	/**
+	 * Deletes up to 100 instances and everything they stored (as `delete()` does each), each id
+	 * once however often it is given. The result has an entry per id given, in order: `{ id }` in
+	 * `deleted`, or an error with its code: 10400 for an id no instance has, 10001 for any other
+	 * failure.
+	 * @throws WorkflowValidationError if `ids` is not an array of 1 to 100 valid instance ids.
+	 */
+	async deleteBatch(ids: string[]): Promise<WorkflowBatchDeleteResult> {
+		const list = deleteBatchIds(ids);
+		const unique = [...new Set(list)];
+		const settled = await Promise.allSettled(
+			unique.map((id) => engineClient(this.#namespace, id).delete()),
+		);
+		const outcomes = new Map(unique.map((id, i) => [id, settled[i]]));
+		const result: WorkflowBatchDeleteResult = { deleted: [], errors: [] };
+		for (const id of list) {
+			const outcome = outcomes.get(id);
+			if (outcome?.status === "fulfilled") result.deleted.push({ id });
+			else result.errors.push({ id, ...batchError(outcome?.reason) });
+		}
+		return result;
 	}
 
 	async #publish(entries: ListingEntry[]): Promise<void> {
 		await new ListingClient(this.#namespace).putAll(entries);
 	}
-}
-
-function toRequest(options: unknown, what: string): CreateRequest {
-	const parsed = parse(createOptionsSchema, options === undefined ? {} : options, what);
-	assertStorable(parsed.params, `${what}.params`, { maxBytes: MAX_PARAMS_BYTES, sent: true });
-	const retention = parsed.retention && {
-		success: parsed.retention.successRetention ?? null,
-		error: parsed.retention.errorRetention ?? null,
-	};
-	return {
-		id: parsed.id ?? crypto.randomUUID(),
-		createdAt: Date.now(),
-		// As in the product, an instance created without params gets an empty object as its payload.
-		params: parsed.params === undefined ? {} : parsed.params,
-		retention,
-		locationHint: parsed.locationHint,
-	};
 }

@@ -35,14 +35,12 @@ export class ListingClient {
 		);
 	}
 
-	/** Intents for instances being created; the ids among them the listing knew already. */
-	async intend(items: { id: string; createdAt: number }[]): Promise<Set<string>> {
-		const known = await this.#perShard(items, async (shard, group) => {
-			const answer = await shard.listingIntend(group);
-			// A shard of an earlier version answers nothing: every id is to be checked.
-			return Array.isArray(answer) ? answer : group.map(({ id }) => id);
-		});
-		return new Set(known.flat());
+	/**
+	 * Intents for instances being created. (Each shard answers which of the ids it knew already;
+	 * no caller needs that since createBatch learns of an id in use from its instance.)
+	 */
+	async intend(items: { id: string; createdAt: number }[]): Promise<void> {
+		await this.#perShard(items, (shard, group) => shard.listingIntend(group));
 	}
 
 	/** Rows as their instances published them (a batch's, written by its caller). */

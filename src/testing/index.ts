@@ -94,16 +94,16 @@ const views = new WeakMap<object, object>();
 
 /**
  * A Durable Object namespace that is also the `Workflow` of the engine it hosts: `create`,
- * `createBatch` and `get(instanceId)` are the binding's; `get(id)` with a Durable Object id, and
- * every other method, are the namespace's.
+ * `createBatch`, `deleteBatch` and `get(instanceId)` are the binding's; `get(id)` with a Durable
+ * Object id, and every other method, are the namespace's.
  */
 function workflowView(namespace: EngineNamespace): Workflow & EngineNamespace {
 	const workflow = workflowBinding(namespace);
 	return {
 		[ENGINE_NAMESPACE]: namespace,
 		create: (options) => workflow.create(options),
-		createBatch: ((batch: WorkflowInstanceCreateOptions[]) =>
-			workflow.createBatch(batch)) as Workflow["createBatch"],
+		// Either form: the array, or { count } / { instances }.
+		createBatch: ((input: never) => workflow.createBatch(input)) as Workflow["createBatch"],
 		deleteBatch: (ids) => workflow.deleteBatch(ids),
 		get: ((
 			id: string | DurableObjectId,

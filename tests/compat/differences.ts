@@ -10,7 +10,7 @@ export type Reason =
 	| "waiting-status"
 	| "default-retry-delay"
 	| "non-retryable-custom-name"
-	| "batch-existing-ids"
+	| "batch-error-messages"
 	| "structured-output"
 	| "output-not-complete"
 	| "config-in-ms"
@@ -388,20 +388,6 @@ export const DIFFERENCES: Record<string, Record<string, Difference>> = {
 			{ name: "WorkflowValidationError", message: "createBatch expects at least 1 instance" },
 		),
 	},
-	createBatchRepeatedId: {
-		batch: d("batch-existing-ids", "ok", {
-			name: "WorkflowValidationError",
-			message: 'createBatch repeats instance id "echo--r1"',
-		}),
-		created: d("batch-existing-ids", ["echo--r1"], []),
-	},
-	createBatchExistingId: {
-		batch: d("batch-existing-ids", "ok", {
-			name: "InstanceExistsError",
-			message: 'instance "echo--taken" already exists',
-		}),
-		created: d("batch-existing-ids", ["echo--fresh"], []),
-	},
 	createBatchOver100: {
 		batch: d(
 			"typed-errors",
@@ -422,6 +408,94 @@ export const DIFFERENCES: Record<string, Record<string, Difference>> = {
 			{
 				name: "WorkflowValidationError",
 				message: "createBatch[1].id: instance id must match ^[a-zA-Z0-9_][a-zA-Z0-9-_]*$",
+			},
+		),
+	},
+	createBatchInstances: {
+		messages: d(
+			"batch-error-messages",
+			[
+				"workflows.api.error.instance.already_exists",
+				"workflows.api.error.instance.duplicate_in_batch",
+			],
+			[
+				'instance "echo--bi-taken" already exists',
+				'instance id "echo--bi-a" repeats that of entry 0 of the batch',
+			],
+		),
+	},
+	createBatchObjectRefused: {
+		invalidId: d(
+			"typed-errors",
+			{ name: "Error", message: "WorkflowError: (instance.invalid_id) Instance ID is invalid" },
+			{
+				name: "WorkflowValidationError",
+				message: "createBatch.instances[1].id: instance id must match ^[a-zA-Z0-9_][a-zA-Z0-9-_]*$",
+			},
+		),
+		countOver100: d(
+			"typed-errors",
+			{
+				name: "Error",
+				message: "WorkflowError: (body) batchCreate only supports 100 instances at a time",
+			},
+			{
+				name: "WorkflowValidationError",
+				message: "createBatch accepts at most 100 instances per call, got 101",
+			},
+		),
+		countZero: d(
+			"typed-errors",
+			{ name: "Error", message: "WorkflowError: (body) count must be a positive integer" },
+			{ name: "WorkflowValidationError", message: "createBatch expects at least 1 instance" },
+		),
+		noInstances: d(
+			"typed-errors",
+			{ name: "Error", message: "WorkflowError: (body) Batch size exceeds maximum allowed" },
+			{ name: "WorkflowValidationError", message: "createBatch expects at least 1 instance" },
+		),
+		instancesOver100: d(
+			"typed-errors",
+			{ name: "Error", message: "WorkflowError: (body) Batch size exceeds maximum allowed" },
+			{
+				name: "WorkflowValidationError",
+				message: "createBatch accepts at most 100 instances per call, got 101",
+			},
+		),
+	},
+	deleteBatchResults: {
+		messages: d(
+			"batch-error-messages",
+			["workflows.api.error.instance.not_found"],
+			['instance "echo--del-unknown" not found'],
+		),
+	},
+	deleteBatchRefused: {
+		empty: d(
+			"typed-errors",
+			{
+				name: "Error",
+				message: "WorkflowError: (body) batchDeleteInstances should have at least 1 instance",
+			},
+			{ name: "WorkflowValidationError", message: "deleteBatch expects at least 1 id" },
+		),
+		over100: d(
+			"typed-errors",
+			{
+				name: "Error",
+				message: "WorkflowError: (body) batchDeleteInstances only supports 100 instances at a time",
+			},
+			{
+				name: "WorkflowValidationError",
+				message: "deleteBatch accepts at most 100 ids per call, got 101",
+			},
+		),
+		invalidId: d(
+			"typed-errors",
+			{ name: "Error", message: "WorkflowError: (instance.invalid_id) Instance ID is invalid" },
+			{
+				name: "WorkflowValidationError",
+				message: "deleteBatch[1]: instance id must match ^[a-zA-Z0-9_][a-zA-Z0-9-_]*$",
 			},
 		),
 	},

@@ -8,6 +8,8 @@ import { STRUCTURED_EVENT, STRUCTURED_PARAMS } from "./scenarios";
 
 export type ScenarioDriver = (d: Driver) => Promise<Observation>;
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 /** Creates the instance and waits for it to end. */
 async function run(d: Driver, params?: unknown, scenario?: string): Promise<Observation> {
 	const instance = await d.create(params, scenario);
@@ -312,6 +314,91 @@ export const drivers: Record<string, ScenarioDriver> = {
 	},
 	createBatchInvalidId: async (d) => ({
 		batch: await d.outcome(() => d.wf.createBatch([{ id: "echo--ok" }, { id: "not ok" }])),
+	}),
+
+	// ── the object forms of createBatch, and deleteBatch (workers-types 5) ─────────────────────────
+	createBatchCount: async (d) => {
+		const { created, errors } = await d.wf.createBatch({ count: 3, params: { n: 7 } });
+		const ids = created.map((instance) => instance.id);
+		const outputs = [];
+		for (const instance of created) {
+			const { output, ...rest } = await d.settle(instance);
+			const { payload, instanceId } = output as { payload: unknown; instanceId: string };
+			outputs.push({ ...rest, payload, idMatches: instanceId === instance.id });
+		}
+		return {
+			errors,
+			count: ids.length,
+			distinct: new Set(ids).size,
+			uuids: ids.every((id) => UUID.test(id)),
+			outputs,
+		};
+	},
+	createBatchInstances: async (d) => {
+		await d.settle(await d.wf.create({ id: "echo--bi-taken" }));
+		const { created, errors } = await d.wf.createBatch({
+			instances: [
+				{ id: "echo--bi-a", params: { n: 1 } },
+				{ id: "echo--bi-taken", params: { n: 2 } },
+				{ params: { n: 3 } },
+				{ id: "echo--bi-a", params: { n: 4 } },
+				{ id: "twoSteps--bi-b" },
+			],
+		});
+		const results = [];
+		for (const instance of created) {
+			const { output, ...rest } = await d.settle(instance);
+			const id = UUID.test(instance.id) ? "<generated>" : instance.id;
+			results.push({ id, ...rest, payload: (output as { payload?: unknown })?.payload });
+		}
+		return {
+			results,
+			errors: errors.map(({ index, id, code }) => ({ index, id, code })),
+			messages: errors.map(({ message }) => message),
+			taken: (await (await d.wf.get("echo--bi-taken")).status()).output,
+		};
+	},
+	createBatchObjectRefused: async (d) => ({
+		invalidId: await d.outcome(() =>
+			d.wf.createBatch({ instances: [{ id: "echo--bo-ok" }, { id: "not ok" }] }),
+		),
+		created: await d.outcome(() => d.wf.get("echo--bo-ok")).then((o) => o === "ok"),
+		countOver100: await d.outcome(() => d.wf.createBatch({ count: 101 })),
+		countZero: await d.outcome(() => d.wf.createBatch({ count: 0 })),
+		noInstances: await d.outcome(() => d.wf.createBatch({ instances: [] })),
+		instancesOver100: await d.outcome(() =>
+			d.wf.createBatch({
+				instances: Array.from({ length: 101 }, (_, i) => ({ id: `echo--bo-${i}` })),
+			}),
+		),
+	}),
+	deleteBatchResults: async (d) => {
+		for (const id of ["twoSteps--del-1", "echo--del-2"]) await d.settle(await d.wf.create({ id }));
+		const { deleted, errors } = await d.wf.deleteBatch([
+			"twoSteps--del-1",
+			"echo--del-unknown",
+			"echo--del-2",
+			"twoSteps--del-1",
+		]);
+		const exists: Record<string, boolean> = {};
+		for (const id of ["twoSteps--del-1", "echo--del-2"])
+			exists[id] = (await d.outcome(() => d.wf.get(id))) === "ok";
+		// A deleted id can be used again.
+		const again = await d.wf.create({ id: "twoSteps--del-1" });
+		return {
+			deleted,
+			errors: errors.map(({ id, code }) => ({ id, code })),
+			messages: errors.map(({ message }) => message),
+			exists,
+			again: await d.settle(again),
+		};
+	},
+	deleteBatchRefused: async (d) => ({
+		empty: await d.outcome(() => d.wf.deleteBatch([])),
+		over100: await d.outcome(() =>
+			d.wf.deleteBatch(Array.from({ length: 101 }, (_, i) => `echo--dr-${i}`)),
+		),
+		invalidId: await d.outcome(() => d.wf.deleteBatch(["echo--dr-ok", "not.valid"])),
 	}),
 
 	// ── lifecycle ───────────────────────────────────────────────────────────────────────────────
