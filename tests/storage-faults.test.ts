@@ -7,6 +7,8 @@
 import { runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { isWorkflowError, type WorkflowEngine } from "../src";
+import { engineClient } from "../src/binding/client";
+import type { EngineNamespace } from "../src/engine/protocol";
 import { getInstanceHistory } from "../src/ops";
 import {
 	calls,
@@ -168,5 +170,23 @@ describe("storage refusing writes", () => {
 		expect(await buffered()).toBe(1);
 		await openGate(instance.id, "held");
 		await waitForStatus(instance, "waiting");
+	});
+
+	it("types a storage refusal that an engine object throws instead of answering (it could not open)", async () => {
+		// A namespace whose object throws as workerd does when SQLite cannot open another database.
+		const failing = (message: string) =>
+			({
+				idFromName: (name: string) => ({ name }),
+				get: () => new Proxy({}, { get: () => () => Promise.reject(new Error(message)) }),
+			}) as unknown as EngineNamespace;
+		await expect(engineClient(failing(NOMEM), "x").status()).rejects.toMatchObject({
+			name: "StorageUnavailableError",
+			code: "storage_unavailable",
+			message: expect.stringContaining(`instance "x": its storage is unavailable (${NOMEM})`),
+		});
+		// Anything else is thrown as RPC threw it.
+		await expect(engineClient(failing("Network connection lost."), "x").status()).rejects.toThrow(
+			/^Network connection lost\.$/,
+		);
 	});
 });

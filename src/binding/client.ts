@@ -13,7 +13,12 @@ import type {
 	RestartFrom,
 	RpcResult,
 } from "../engine/protocol.js";
-import { deserializeError, InstanceNotFoundError } from "../errors.js";
+import {
+	deserializeError,
+	InstanceNotFoundError,
+	isStorageRefusal,
+	StorageUnavailableError,
+} from "../errors.js";
 import type { ListingEntry, ListingRpc } from "../listing/shard.js";
 
 /** The engine's methods for one instance: EngineRpc without the listing shard's (bar `listingEntry`). */
@@ -33,7 +38,8 @@ export type EngineClient = { [K in keyof InstanceRpc]: Unwrapped<InstanceRpc[K]>
  * reset by a crash or a deploy; getting one makes no request). Answers come back unwrapped, and
  * refusals as the typed error they were: this is the one place that knows how they travel.
  * Errors of the call itself (the object was reset meanwhile) are thrown as RPC threw them, so a
- * caller tells them apart from a refusal with `isWorkflowError`.
+ * caller tells them apart from a refusal with `isWorkflowError`; but storage refusing (the object
+ * could not open its database) is a StorageUnavailableError, as when the engine answers so.
  */
 export function engineClient(namespace: EngineNamespace, id: string): EngineClient {
 	return new Client(namespace, id);
@@ -61,7 +67,17 @@ class Client implements EngineClient {
 	 * the answers' `unknown` fields (an output, a payload); the values are what EngineRpc says.
 	 */
 	async #answer<T>(pending: Promise<unknown>): Promise<T> {
-		const result = (await pending) as RpcResult<T>;
+		let result: RpcResult<T>;
+		try {
+			result = (await pending) as RpcResult<T>;
+		} catch (error) {
+			// The object could not answer because its storage refused (it could not even open its
+			// database: SQLITE_NOMEM): as retryable as the refusals the engine answers with.
+			if (!isStorageRefusal(error)) throw error;
+			throw new StorageUnavailableError(
+				`instance "${this.#id}": its storage is unavailable (${(error as Error).message}); nothing was stored, retry later`,
+			);
+		}
 		if (result.ok) return result.value;
 		if (result.error.code === "instance_not_found") {
 			throw new InstanceNotFoundError(`instance "${this.#id}" not found`);
