@@ -159,6 +159,8 @@ export type ResolvedStepConfig = {
 		backoff: z.infer<typeof backoffSchema>;
 	};
 	timeoutMs: number;
+	/** `sensitive: "output"`: operators see the step's output redacted; run() gets it as it is. */
+	sensitive: boolean;
 };
 
 const retentionSchema = z.strictObject({

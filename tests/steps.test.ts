@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { MAX_ERROR_MESSAGE_LENGTH, type WorkflowEngine, WorkflowError } from "../src";
 import { StepState } from "../src/engine/steps";
 import { MAX_VALUE_DEPTH } from "../src/limits";
-import { getInstanceHistory } from "../src/ops";
+import { getInstanceHistory, getStepHistory } from "../src/ops";
 import {
 	calls,
 	crash,
@@ -184,6 +184,25 @@ describe("step.do", () => {
 			message: `The delay function for step "dynamic-1" ${why}`,
 		});
 		expect((await calls(instance.id)).dynamic).toBe(1);
+	});
+
+	it('redacts the output of a step with sensitive: "output" where operators see it, not for run()', async () => {
+		const instance = await start("sensitive");
+		const { output } = await waitForStatus(instance, "complete");
+		expect(output).toEqual({ secret: { token: "s3cr3t", sensitive: "output" }, plain: "visible" });
+		const history = await getInstanceHistory(scenarioWorkflow, instance.id);
+		expect(history.steps.map((step) => [step.name, "output" in step && step.output])).toEqual([
+			["secret", "[REDACTED]"],
+			["plain", "visible"],
+		]);
+		expect(await getStepHistory(scenarioWorkflow, instance.id, { name: "secret" })).toMatchObject({
+			output: "[REDACTED]",
+		});
+		// A replay (after a restart from the second step) still hands run() the real value.
+		await instance.restart({ from: { name: "plain" } } as never);
+		expect((await waitForStatus(instance, "complete")).output).toMatchObject({
+			secret: { token: "s3cr3t" },
+		});
 	});
 
 	it("fails at once on NonRetryableError: one attempt, its name and message", async () => {

@@ -161,6 +161,16 @@ export const scenarios = {
 		);
 	},
 
+	/** A step whose output is sensitive and one whose output is not; run() gets both as they are. */
+	async sensitive({ step }: ScenarioContext) {
+		const secret = await step.do("secret", { sensitive: "output" }, async (ctx) => ({
+			token: "s3cr3t",
+			sensitive: ctx.config.sensitive ?? null,
+		}));
+		const plain = await step.do("plain", async () => "visible");
+		return { secret, plain };
+	},
+
 	async nonRetryable({ step, hit }: ScenarioContext) {
 		await step.do("doomed", async () => {
 			await hit("doomed");

@@ -148,6 +148,12 @@ const STORED_TYPE: Record<StepKey["type"], StepType> = {
  */
 const READS_PER_PAGE = 8;
 
+/**
+ * What operators see in place of the output of a step with `sensitive: "output"` (the history,
+ * the admin API, the CLI, the dashboard, the test kit's history), as the product shows it.
+ */
+export const REDACTED = "[REDACTED]";
+
 /** Reads a step's value (output or event) for the history: the value, or its size if too large. */
 type ValueReader = (seq: number) => { value: unknown } | { omitted: ValueOmitted };
 
@@ -324,7 +330,8 @@ function stepHistory(step: StepRow, failed: FailedAttemptRow[], value: ValueRead
 		interruptedAttempts: Math.max(0, step.attempts - attempts.length),
 		nextAttemptAt: step.state === StepState.Retrying ? date(step.dueAt) : null,
 	};
-	if (done) {
+	if (done && step.sensitive) result.output = REDACTED;
+	else if (done) {
 		const output = value(step.seq);
 		if ("value" in output) result.output = output.value;
 		else result.outputOmitted = output.omitted;

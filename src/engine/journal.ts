@@ -61,6 +61,8 @@ export interface StepRow {
 	eventType: string | null;
 	/** When the latest attempt started. */
 	attemptStartedAt: number | null;
+	/** A `step.do` with `sensitive: "output"`: operators see its output redacted. */
+	sensitive: boolean;
 }
 
 /** An attempt of a step that failed (or timed out), as the history shows it. */
@@ -109,6 +111,7 @@ function toStep(row: Row): StepRow {
 		nonRetryable: row.non_retryable === 1,
 		eventType: row.event_type as string | null,
 		attemptStartedAt: row.attempt_started_at as number | null,
+		sensitive: row.sensitive === 1,
 	};
 }
 
@@ -382,12 +385,13 @@ export class Journal {
 		now: number,
 		eventType: string | null = null,
 		attempts = 0,
+		sensitive = false,
 	): StepRow {
 		if (dueAt !== null) this.#schema.ensure("timers");
 		const row = this.#one(
 			`INSERT INTO steps (type, name, count, state, attempts, due_at, started_at, event_type,
-				attempt_started_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+				attempt_started_at, sensitive)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
 			type,
 			name,
 			count,
@@ -397,6 +401,7 @@ export class Journal {
 			now,
 			eventType,
 			attempts > 0 ? now : null,
+			sensitive ? 1 : 0,
 		);
 		if (!row) throw new Error("steps insert returned no row");
 		// The new row is what was just written plus the columns' defaults: no need to read it back.
@@ -415,6 +420,7 @@ export class Journal {
 			nonRetryable: false,
 			eventType,
 			attemptStartedAt: attempts > 0 ? now : null,
+			sensitive,
 		};
 	}
 

@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS steps (
 	event_type TEXT,
 	attempt_started_at INTEGER,
 	output_json TEXT,
+	sensitive INTEGER NOT NULL DEFAULT 0,
 	UNIQUE (type, name, count)
 );
 `;
@@ -108,6 +109,10 @@ export class Schema {
 		}
 		if (tables.has("steps") && !tables.get("steps")?.includes("output_json")) {
 			exec("ALTER TABLE steps ADD COLUMN output_json TEXT");
+		}
+		// And objects created before sensitive steps, the column saying which steps are.
+		if (tables.has("steps") && !tables.get("steps")?.includes("sensitive")) {
+			exec("ALTER TABLE steps ADD COLUMN sensitive INTEGER NOT NULL DEFAULT 0");
 		}
 		for (const part of Object.keys(MARKER) as SchemaPart[]) {
 			if (tables.has(MARKER[part])) this.#present.add(part);

@@ -109,6 +109,7 @@ export class StepContext {
 		dueAt: (now: number) => number | null,
 		eventType: string | null = null,
 		attempts = 0,
+		sensitive = false,
 	): { step: StepRow; created: boolean } {
 		const count = this.#next(type, name);
 		const journal = this.#host.journal;
@@ -116,7 +117,17 @@ export class StepContext {
 		if (existing) return { step: existing, created: false };
 		this.#host.checkStepLimit();
 		const now = this.#host.now();
-		const step = journal.insertStep(type, name, count, state, dueAt(now), now, eventType, attempts);
+		const step = journal.insertStep(
+			type,
+			name,
+			count,
+			state,
+			dueAt(now),
+			now,
+			eventType,
+			attempts,
+			sensitive,
+		);
 		return { step, created: true };
 	}
 
@@ -180,7 +191,15 @@ export class StepContext {
 		const config = resolveStepConfig(withConfig ? configOrCallback : undefined);
 		await this.#host.atStepBoundary();
 		// A new entry is written with its first attempt already started (one statement, not two).
-		const { step, created } = this.#entry("do", name, StepState.Running, () => null, null, 1);
+		const { step, created } = this.#entry(
+			"do",
+			name,
+			StepState.Running,
+			() => null,
+			null,
+			1,
+			config.sensitive,
+		);
 		// Guarded: once the run is abandoned (paused, terminated), run() never sees another result.
 		return this.#host.guard(this.#runStep(step, created, name, config, callback as Callback<T>));
 	}
@@ -208,6 +227,7 @@ export class StepContext {
 				? { limit: retries.limit, backoff: retries.backoff }
 				: { limit: retries.limit, delay: retries.delayMs, backoff: retries.backoff },
 			timeout: config.timeoutMs,
+			...(config.sensitive ? { sensitive: "output" } : {}),
 		} as WorkflowStepContext["config"];
 		for (;;) {
 			if (!step) {

@@ -23,6 +23,7 @@ const DEFAULTS: ResolvedStepConfig = Object.freeze({
 		backoff: DEFAULT_BACKOFF,
 	}),
 	timeoutMs: DEFAULT_STEP_TIMEOUT_MS,
+	sensitive: false,
 });
 
 /**
@@ -43,6 +44,7 @@ export function resolveStepConfig(config: unknown): ResolvedStepConfig {
 			backoff: parsed.retries?.backoff ?? DEFAULT_BACKOFF,
 		},
 		timeoutMs: parsed.timeout ?? DEFAULT_STEP_TIMEOUT_MS,
+		sensitive: parsed.sensitive === "output",
 	};
 }
 

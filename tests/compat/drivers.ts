@@ -108,6 +108,7 @@ export const drivers: Record<string, ScenarioDriver> = {
 	},
 	delayFunctionThrows: (d) => run(d, { mode: "throws" }, "delayFunction"),
 	delayFunctionInvalid: (d) => run(d, { mode: "invalid" }, "delayFunction"),
+	sensitiveOutput: (d) => run(d),
 	stringRetryDelay: async (d) => {
 		const instance = await d.create();
 		const result = await d.settle(instance);

@@ -260,6 +260,14 @@ export const scenarios: Record<string, (c: ScenarioContext) => Promise<unknown>>
 		);
 	},
 
+	/** A step with `sensitive: "output"`: run() gets its output as it is, and its context says so. */
+	async sensitiveOutput({ step }) {
+		return step.do("secret", { sensitive: "output" }, async (ctx) => ({
+			token: "s3cr3t",
+			sensitive: ctx.config.sensitive ?? null,
+		}));
+	},
+
 	async stringRetryDelay({ step, hit }) {
 		return step.do("timed", { retries: { limit: 1, delay: "1 second" } }, async () => {
 			if ((await hit("timed")) === 1) throw new Error("again");
