@@ -1,6 +1,14 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
+/**
+ * Ceilings of the tests that run in workerd, which wait on observed state (expect.poll, the
+ * helpers' polls), never on time: on a loaded machine (two cores shared with wrangler dev, a
+ * browser and other work) a test of many instances takes longer than vitest's 5 s, and a state
+ * longer than expect.poll's 1 s to appear. A ceiling only says when to give up.
+ */
+const inWorkerd = { testTimeout: 30_000, expect: { poll: { timeout: 10_000 } } };
+
 // The package's own entry points resolve to its sources (the published exports point at dist/).
 const resolve = {
 	alias: {
@@ -19,13 +27,14 @@ export default defineConfig({
 					name: "workerd",
 					include: ["tests/**/*.test.ts"],
 					exclude: ["tests/e2e/**", "tests/crash/**", "tests/consumers/**"],
+					...inWorkerd,
 				},
 			},
 			{
 				// The example Worker's own tests, written with the test kit (do-workflows/testing).
 				plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
 				resolve,
-				test: { name: "example", include: ["examples/**/*.test.ts"] },
+				test: { name: "example", include: ["examples/**/*.test.ts"], ...inWorkerd },
 			},
 			{
 				// Node-driven end-to-end tests: they run the real `wrangler` CLI (dev, deploy --dry-run)

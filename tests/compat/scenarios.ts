@@ -349,20 +349,26 @@ export const scenarios: Record<string, (c: ScenarioContext) => Promise<unknown>>
 		return { sleptEnough: Date.now() - start >= 95 };
 	},
 
-	async sleepString({ step }) {
+	async sleepString({ step, param }) {
+		const seconds = param<number | undefined>("seconds") ?? 1;
 		const start = await step.do("start", async () => Date.now());
-		await step.sleep("nap", "1 second");
-		return { sleptEnough: Date.now() - start >= 990 };
+		await step.sleep("nap", seconds === 1 ? "1 second" : `${seconds} seconds`);
+		return { sleptEnough: Date.now() - start >= seconds * 1000 - 10 };
 	},
 
+	// The target is set by a step just before the sleep, `ahead` ms on: the built-in engine throws
+	// for a time already past when the sleep starts, and a target taken when the instance was
+	// created could be past already on a loaded machine.
 	async sleepUntilDate({ step, param }) {
-		await step.sleepUntil("until", new Date(param<number>("at")));
-		return { late: Date.now() >= param<number>("at") - 5 };
+		const at = await step.do("target", async () => Date.now() + param<number>("ahead"));
+		await step.sleepUntil("until", new Date(at));
+		return { late: Date.now() >= at - 5 };
 	},
 
 	async sleepUntilNumber({ step, param }) {
-		await step.sleepUntil("until", param<number>("at"));
-		return { late: Date.now() >= param<number>("at") - 5 };
+		const at = await step.do("target", async () => Date.now() + param<number>("ahead"));
+		await step.sleepUntil("until", at);
+		return { late: Date.now() >= at - 5 };
 	},
 
 	async sleepUntilPast({ step }) {

@@ -288,20 +288,25 @@ class Spawned {
 
 	/**
 	 * Sends `signal` to the whole process group and waits until neither the group nor the
-	 * process tree has a live process left; escalates to SIGKILL after `graceMs`.
+	 * process tree has a live process left; escalates to SIGKILL after `graceMs`. Resolves to the
+	 * time (Date.now()) just after `signal` was sent.
 	 * @throws if some process still lives after the SIGKILL.
 	 */
-	async kill(signal: NodeJS.Signals, graceMs = 10_000): Promise<void> {
+	async kill(signal: NodeJS.Signals, graceMs = 10_000): Promise<number> {
 		// Processes that left the group (a daemonising child) are still in the tree.
 		const tree = processTree(this.pgid);
 		const gone = () => survivors(this.pgid, tree).length === 0;
 		signalGroup(this.pgid, signal);
+		const sentAt = Date.now();
 		if (signal !== "SIGKILL") {
 			const stopped = await waitFor(async () => gone(), Boolean, {
 				timeoutMs: graceMs,
 				what: "a graceful stop",
 			}).catch(() => false);
-			if (stopped) return this.#stopped();
+			if (stopped) {
+				await this.#stopped();
+				return sentAt;
+			}
 			signalGroup(this.pgid, "SIGKILL");
 			for (const pid of tree) signalPid(pid, "SIGKILL");
 		}
@@ -314,7 +319,8 @@ class Spawned {
 				context: () => this.report(),
 			},
 		);
-		return this.#stopped();
+		await this.#stopped();
+		return sentAt;
 	}
 
 	async #stopped(): Promise<void> {
@@ -435,12 +441,16 @@ export class DevServer {
 	}
 
 	/** Stops wrangler gracefully (SIGTERM to the group, SIGKILL after 10 s); no process survives. */
-	stop(): Promise<void> {
-		return this.#process.kill("SIGTERM");
+	async stop(): Promise<void> {
+		await this.#process.kill("SIGTERM");
 	}
 
-	/** Kills wrangler and workerd at once, as a crash or power cut would. */
-	crash(): Promise<void> {
+	/**
+	 * Kills wrangler and workerd at once, as a crash or power cut would. Resolves, once no process
+	 * is left, to the time (Date.now()) the SIGKILL was sent: nothing of the Worker ran after it,
+	 * however long the processes then took to go.
+	 */
+	crash(): Promise<number> {
 		return this.#process.kill("SIGKILL");
 	}
 
