@@ -47,6 +47,12 @@ export const MAX_EVENT_TYPE_LENGTH = 100;
 /** `step.waitForEvent` waits 24 hours by default. */
 export const DEFAULT_EVENT_TIMEOUT_MS = 24 * 60 * 60 * 1000;
 
+/**
+ * How long a finished instance is kept before it is deleted, unless its workflow or its create
+ * options say otherwise: 7 days, the product's default (and its paid plan's limit) since
+ * 2026-09-10, for complete and errored instances alike.
+ */
+export const DEFAULT_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
 /** A page of a listing: 1 to 100 instances, 25 by default. */
 export const MAX_LIST_LIMIT = 100;
 export const DEFAULT_LIST_LIMIT = 25;

@@ -194,6 +194,8 @@ export const createOptionsSchema = z.strictObject({
 export const engineOptionsSchema = z.strictObject({
 	name: workflowNameSchema,
 	stepLimit: z.optional(z.number().check(z.int(), z.positive())),
+	// The workflow's own default, as wrangler's `default_retention`; false keeps instances.
+	defaultRetention: z.optional(z.union([z.literal(false), retentionSchema])),
 });
 
 /** Formats a zod error as one line: "<where>: <what>; ...". */

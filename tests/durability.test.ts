@@ -10,6 +10,7 @@ import {
 	fastForward,
 	fireAlarm,
 	openGate,
+	retentionAlarmOf,
 	start,
 	waitForStatus,
 } from "./helpers";
@@ -138,7 +139,9 @@ describe("replay after eviction", () => {
 		expect(status.error?.message).toMatch(
 			/^run\(\) ended complete, but its result could not be stored: .*simulated: string or blob too big/,
 		);
-		expect(await alarmOf(instance.id)).toBeNull();
+		// Only the retention deadline is left.
+		const { alarm, due } = await retentionAlarmOf(instance.id);
+		expect(alarm).toBe(due);
 	});
 
 	/** Makes the instance's storage refuse updates of its row that match `when` (SQL on NEW). */
@@ -171,8 +174,8 @@ describe("replay after eviction", () => {
 		it(`keeps the run's ${fail ? "error" : "output"} when a write after it fails`, async () => {
 			const instance = await start("outsideStep", { fail });
 			await expect.poll(async () => (await calls(instance.id)).outside).toBe(1);
-			// The alarm cleared as the instance ends: refused.
-			await refuse(instance.id, "OLD.alarm_at IS NOT NULL AND NEW.alarm_at IS NULL");
+			// The alarm moved from the run's lease to the retention deadline as the instance ends: refused.
+			await refuse(instance.id, "OLD.alarm_at IS NOT NULL AND NEW.alarm_at IS NOT OLD.alarm_at");
 			await openGate(instance.id, "outside");
 			if (fail) {
 				const { error } = await waitForStatus(instance, "errored");
@@ -205,11 +208,11 @@ describe("replay after eviction", () => {
 		expect((await waitForStatus(instance, "complete")).output).toEqual({ calls: 2, attempt: 2 });
 	});
 
-	it("clears the alarm once the instance is finished", async () => {
+	it("leaves only the retention deadline as the alarm once the instance is finished", async () => {
 		const instance = await start("basic");
 		await waitForStatus(instance, "complete");
-		expect(await alarmOf(instance.id)).toBeNull();
-		expect(await fireAlarm(instance.id)).toBe(false);
+		const { alarm, due } = await retentionAlarmOf(instance.id);
+		expect(alarm).toBe(due);
 	});
 });
 

@@ -2,6 +2,8 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
 import { type WorkflowEngine, workflowBinding } from "../src";
+import { isFinal } from "../src/engine/status";
+import { DEFAULT_RETENTION_MS } from "../src/limits";
 import type { ScenarioParams } from "./workflows";
 
 interface RawEnv {
@@ -53,6 +55,20 @@ export function calls(id: string): Promise<Record<string, number>> {
 
 /** Runs the engine object's alarm now, as if its time had come. */
 export function fireAlarm(id: string, namespace = raw.SCENARIO): Promise<boolean> {
+	// A finished instance's alarm is its retention deadline: a test fast-forwarding a run must not
+	// delete the instance it has just seen finish, so its alarm runs only with fireRetention.
+	return runInDurableObject(engineStub(id, namespace), async (engine: WorkflowEngine, state) => {
+		const status = engine.journal.instance()?.status;
+		if (status === undefined || isFinal(status) || (await state.storage.getAlarm()) === null)
+			return false;
+		await state.storage.deleteAlarm();
+		await engine.alarm();
+		return true;
+	});
+}
+
+/** Runs a finished instance's alarm now: its retention deadline, which deletes it. */
+export function fireRetention(id: string, namespace = raw.SCENARIO): Promise<boolean> {
 	return runDurableObjectAlarm(engineStub(id, namespace));
 }
 
@@ -75,8 +91,24 @@ export async function crash(id: string): Promise<void> {
 }
 
 /** The engine object's alarm time, or null. */
-export function alarmOf(id: string): Promise<number | null> {
-	return runInDurableObject(engineStub(id), (_engine: WorkflowEngine, state) =>
+export function alarmOf(id: string, namespace = raw.SCENARIO): Promise<number | null> {
+	return runInDurableObject(engineStub(id, namespace), (_engine: WorkflowEngine, state) =>
 		state.storage.getAlarm(),
 	);
+}
+
+/**
+ * The alarm a finished instance of the test workflows has: its retention deadline, the product's
+ * default of 7 days after it ended (null if it is not finished).
+ */
+export function retentionAlarmOf(
+	id: string,
+): Promise<{ alarm: number | null; due: number | null }> {
+	return runInDurableObject(engineStub(id), async (engine: WorkflowEngine, state) => {
+		const endedAt = engine.journal.instance()?.endedAt ?? null;
+		return {
+			alarm: await state.storage.getAlarm(),
+			due: endedAt === null ? null : endedAt + DEFAULT_RETENTION_MS,
+		};
+	});
 }

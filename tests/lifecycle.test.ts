@@ -14,7 +14,11 @@ import {
 	engineStub,
 	fastForward,
 	fireAlarm,
+	fireRetention,
+	limitedWorkflow,
 	openGate,
+	raw,
+	retentionAlarmOf,
 	scenarioWorkflow,
 	start,
 	uniqueId,
@@ -92,7 +96,9 @@ describe("pause", () => {
 			engine.journal.step("sleep", "rest", 1),
 		);
 		expect(sleep).toBeUndefined();
-		expect(await alarmOf(instance.id)).toBeNull();
+		// No timer of the run is left: the alarm is the retention deadline.
+		const { alarm, due } = await retentionAlarmOf(instance.id);
+		expect(alarm).toBe(due);
 	});
 
 	it("holds an instance past its sleep's end; resume then completes it without re-running steps", async () => {
@@ -156,14 +162,17 @@ describe("terminate", () => {
 			const instance = await instanceIn(from);
 			await instance.terminate();
 			expect(await instance.status()).toEqual({ status: "terminated" });
-			expect(await alarmOf(instance.id)).toBeNull();
+			const { alarm, due } = await retentionAlarmOf(instance.id);
+			expect(alarm).toBe(due);
 		},
 	);
 
 	it("during a sleep: cancels the timer, runs no further step, and a second terminate errors", async () => {
 		const instance = await instanceIn("waiting");
 		await instance.terminate();
-		expect(await fireAlarm(instance.id)).toBe(false);
+		// The sleep's alarm is gone: the one left is the retention deadline.
+		const { alarm, due } = await retentionAlarmOf(instance.id);
+		expect(alarm).toBe(due);
 		expect(await errorOf(instance.terminate())).toEqual({
 			type: "InvalidStateError",
 			name: "InvalidStateError",
@@ -290,14 +299,36 @@ describe("delete and retention", () => {
 		await waitForStatus(instance, "complete");
 		// The alarm is the retention deadline, an hour on.
 		expect(await alarmOf(id)).toBeGreaterThan(Date.now() + 59 * 60_000);
-		expect(await fireAlarm(id)).toBe(true);
+		expect(await fireRetention(id)).toBe(true);
 		await expect(scenarioWorkflow.get(id)).rejects.toThrow(InstanceNotFoundError);
 	});
 
-	it("keeps a finished instance without retention", async () => {
+	it("deletes a finished instance 7 days after it ended by default, as the product does", async () => {
 		const instance = await instanceIn("complete");
-		expect(await alarmOf(instance.id)).toBeNull();
-		expect((await scenarioWorkflow.get(instance.id)).id).toBe(instance.id);
+		const { alarm, due } = await retentionAlarmOf(instance.id);
+		expect(due).not.toBeNull();
+		expect(alarm).toBe(due);
+		expect(await fireRetention(instance.id)).toBe(true);
+		await expect(scenarioWorkflow.get(instance.id)).rejects.toThrow(InstanceNotFoundError);
+	});
+
+	it("falls back to the workflow's default for the side a create's retention leaves out", async () => {
+		const id = uniqueId("one-sided");
+		const instance = await scenarioWorkflow.create({
+			id,
+			params: { scenario: "uncaught" },
+			retention: { successRetention: "1 hour" },
+		});
+		await waitForStatus(instance, "errored");
+		const { alarm, due } = await retentionAlarmOf(id);
+		expect(alarm).toBe(due);
+	});
+
+	it("keeps finished instances until deleted when the workflow says defaultRetention: false", async () => {
+		const instance = await limitedWorkflow.create({ params: { scenario: "basic" } });
+		await waitForStatus(instance, "complete");
+		expect(await alarmOf(instance.id, raw.LIMITED)).toBeNull();
+		expect((await limitedWorkflow.get(instance.id)).id).toBe(instance.id);
 	});
 
 	it("refuses calls on a deleted instance handle", async () => {

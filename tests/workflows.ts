@@ -568,4 +568,6 @@ export class ScenarioEngine extends createWorkflowEngine(ScenarioWorkflow, { nam
 export const LimitedEngine = createWorkflowEngine(ScenarioWorkflow, {
 	name: "limited",
 	stepLimit: 3,
+	// Kept until deleted, unlike the product's default (see lifecycle.test.ts).
+	defaultRetention: false,
 });

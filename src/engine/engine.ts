@@ -13,7 +13,7 @@ import {
 	serializeError,
 	UnserializableValueError,
 } from "../errors.js";
-import { DEFAULT_STEP_LIMIT } from "../limits.js";
+import { DEFAULT_RETENTION_MS, DEFAULT_STEP_LIMIT } from "../limits.js";
 import { ListingPublisher, listingEntry, ownNamespace } from "../listing/publisher.js";
 import { type ListingEntry, ListingShard, type ShardQuery } from "../listing/shard.js";
 import { engineOptionsSchema, parse } from "../schemas.js";
@@ -44,7 +44,7 @@ import { launchRun, type RunOutcome, storableOutcome, type WorkflowClass } from 
 
 export type { WorkflowClass } from "./run.js";
 
-import { Scheduler } from "./scheduler.js";
+import { type Retention, Scheduler } from "./scheduler.js";
 import { assertTransition, isFinal, publicStatus, Status } from "./status.js";
 
 /** Options of {@link createWorkflowEngine}. */
@@ -53,7 +53,17 @@ export interface WorkflowEngineOptions {
 	name: string;
 	/** Steps an instance may start before it fails. Default: 10,000. */
 	stepLimit?: number;
+	/**
+	 * How long a finished instance is kept before it is deleted, when its create options do not
+	 * say: as wrangler's `default_retention` of a product workflow. Each side defaults to 7 days,
+	 * the product's default. `false` keeps finished instances until they are deleted.
+	 */
+	defaultRetention?:
+		| { successRetention?: WorkflowSleepDuration; errorRetention?: WorkflowSleepDuration }
+		| false;
 }
+
+type WorkflowSleepDuration = import("cloudflare:workers").WorkflowSleepDuration;
 
 /** A type-only key: no value exists at run time. */
 declare const workflowParams: unique symbol;
@@ -67,11 +77,13 @@ export interface WorkflowEngineClass<Params = unknown> {
 	readonly definition: Definition | undefined;
 }
 
-/** What {@link createWorkflowEngine} recorded: the workflow class, its name and its step limit. */
+/** What {@link createWorkflowEngine} recorded: the workflow class, its name and its options. */
 export interface Definition {
 	workflow: WorkflowClass;
 	name: string;
 	stepLimit: number;
+	/** How long finished instances are kept (ms) when their create options do not say; null: kept. */
+	retention: Retention;
 }
 
 const STEP_TYPES = { do: "do", sleep: "sleep", waitForEvent: "wait" } as const;
@@ -139,7 +151,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 			engineHooks()?.changed(objectId, status === undefined ? undefined : publicStatus(status));
 		});
 		this.#status = this.journal.instance()?.status;
-		this.#scheduler = new Scheduler(ctx.storage, this.journal, {
+		this.#scheduler = new Scheduler(ctx.storage, this.journal, definition.retention, {
 			status: () => this.#status,
 			execution: () => this.#execution,
 		});
@@ -661,11 +673,22 @@ export function createWorkflowEngine<Env, Params>(
 	Workflow: WorkflowClass<Env, Params>,
 	options: WorkflowEngineOptions,
 ): WorkflowEngineClass<Params> {
-	const { name, stepLimit } = parse(engineOptionsSchema, options, "createWorkflowEngine options");
+	const { name, stepLimit, defaultRetention } = parse(
+		engineOptionsSchema,
+		options,
+		"createWorkflowEngine options",
+	);
 	const definition: Definition = {
 		workflow: Workflow as WorkflowClass,
 		name,
 		stepLimit: stepLimit ?? DEFAULT_STEP_LIMIT,
+		retention:
+			defaultRetention === false
+				? { success: null, error: null }
+				: {
+						success: defaultRetention?.successRetention ?? DEFAULT_RETENTION_MS,
+						error: defaultRetention?.errorRetention ?? DEFAULT_RETENTION_MS,
+					},
 	};
 	return class extends WorkflowEngine<Params> {
 		static override definition = definition;

@@ -18,6 +18,12 @@ export const LEASE_MS = 10_000;
 /** How many microtasks the lease waits for a run to end before it is armed (see renewLease). */
 const LEASE_TICKS = 200;
 
+/** How long a finished instance is kept (ms), by how it ended; null keeps it until deleted. */
+export interface Retention {
+	success: number | null;
+	error: number | null;
+}
+
 /** What the scheduler reads of the engine: the instance's status and the run in memory. */
 export interface SchedulerHost {
 	status(): Status | undefined;
@@ -28,11 +34,19 @@ export class Scheduler {
 	readonly #journal: Journal;
 	readonly #host: SchedulerHost;
 	readonly #alarm: Alarm;
+	/** The workflow's retention, for instances whose create options gave none. */
+	readonly #retention: Retention;
 	/** A lease is about to be armed (see renewLease). */
 	#leasing = false;
 
-	constructor(storage: DurableObjectStorage, journal: Journal, host: SchedulerHost) {
+	constructor(
+		storage: DurableObjectStorage,
+		journal: Journal,
+		retention: Retention,
+		host: SchedulerHost,
+	) {
 		this.#journal = journal;
+		this.#retention = retention;
 		this.#host = host;
 		this.#alarm = new Alarm(storage, journal);
 	}
@@ -95,12 +109,19 @@ export class Scheduler {
 		return earliest(next, lease);
 	}
 
-	/** When a finished instance is to be deleted, or null to keep it. */
+	/**
+	 * When a finished instance is to be deleted, or null to keep it: its create options' retention
+	 * for how it ended, else the workflow's; a complete instance by the success side, an errored or
+	 * terminated one by the error side.
+	 */
 	retentionDeadline(): number | null {
 		const instance = this.#journal.instance();
 		if (!instance?.endedAt) return null;
-		const { success, error } = this.#journal.retention();
-		const keep = instance.status === Status.Complete ? success : error;
+		const own = this.#journal.retention();
+		const complete = instance.status === Status.Complete;
+		const keep = complete
+			? (own.success ?? this.#retention.success)
+			: (own.error ?? this.#retention.error);
 		return keep === null ? null : instance.endedAt + keep;
 	}
 
