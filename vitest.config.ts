@@ -1,5 +1,10 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { quietExpectedRuntimeLogs } from "./tests/e2e/runtime-logs.ts";
+
+// workerd's logs of the exceptions and aborts the tests provoke on purpose stay out of the output
+// (tests/e2e/runtime-logs.ts says which); everything else it logs is written.
+quietExpectedRuntimeLogs();
 
 /**
  * Ceilings of the tests that run in workerd, which wait on observed state (expect.poll, the

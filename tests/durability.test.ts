@@ -1,5 +1,5 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { WorkflowEngine } from "../src";
 import { StepState } from "../src/engine/steps";
 import {
@@ -14,6 +14,27 @@ import {
 	start,
 	waitForStatus,
 } from "./helpers";
+
+/**
+ * Keeps out of the output what the engine reports on console.error about one instance: these tests
+ * make its storage fail on purpose, and the engine reports each failure there. Reports about
+ * anything else are written as usual.
+ */
+function quietReportsAbout() {
+	const write = console.error;
+	let id: string | undefined;
+	const spy = vi.spyOn(console, "error").mockImplementation((...args: unknown[]) => {
+		if (id === undefined || !args.map(String).join(" ").includes(`"${id}"`)) write(...args);
+	});
+	return {
+		of(instanceId: string) {
+			id = instanceId;
+		},
+		[Symbol.dispose]() {
+			spy.mockRestore();
+		},
+	};
+}
 
 function sleepEntry(id: string, name: string) {
 	return runInDurableObject(engineStub(id), (engine: WorkflowEngine) =>
@@ -154,7 +175,9 @@ describe("replay after eviction", () => {
 		});
 
 	it("runs again later, by its lease, when storage refuses every end of the run", async () => {
+		using reports = quietReportsAbout();
 		const instance = await start("outsideStep");
+		reports.of(instance.id);
 		await expect.poll(async () => (await calls(instance.id)).outside).toBe(1);
 		await refuse(instance.id, "NEW.status IN (3, 5)"); // neither errored nor complete
 		await openGate(instance.id, "outside");
@@ -172,7 +195,9 @@ describe("replay after eviction", () => {
 
 	for (const fail of [false, true]) {
 		it(`keeps the run's ${fail ? "error" : "output"} when a write after it fails`, async () => {
+			using reports = quietReportsAbout();
 			const instance = await start("outsideStep", { fail });
+			reports.of(instance.id);
 			await expect.poll(async () => (await calls(instance.id)).outside).toBe(1);
 			// The alarm moved from the run's lease to the retention deadline as the instance ends: refused.
 			await refuse(instance.id, "OLD.alarm_at IS NOT NULL AND NEW.alarm_at IS NOT OLD.alarm_at");
