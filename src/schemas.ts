@@ -429,5 +429,5 @@ export const stepReferenceSchema = z.strictObject({
 		z.number().check(z.int(), z.gte(1, "index is 1-based: the first step of a name is index 1")),
 		1,
 	),
-	type: z._default(z.enum(["do", "sleep", "waitForEvent"]), "do"),
+	type: z._default(z.enum(["do", "sleep", "waitForEvent", "rollback"]), "do"),
 });

@@ -406,7 +406,7 @@ describe("step input validation", () => {
 		expect(errors.longName?.message).toBe("step name must be at most 256 characters");
 		expect(errors.emptyName?.message).toBe("step name must not be empty");
 		expect(errors.noCallback?.message).toBe('step.do("x"): the callback must be a function');
-		expect(errors.rollback?.message).toBe('step.do("x"): rollback options are not supported yet');
+		expect(errors.rollback?.message).toBe('step.do("x"): rollback must be a function');
 		expect(errors.badConfig?.message).toMatch(/^step config\.retries\.limit: /);
 		expect(errors.unknownConfigKey?.message).toMatch(/^step config: .*retry/);
 		expect(errors.badDuration?.message).toMatch(/^sleep duration: .*"<n> second\|minute/);

@@ -528,9 +528,7 @@ export const scenarios = {
 		await attempt("badConfig", () =>
 			step.do("x", { retries: { limit: -1, delay: 1 } }, async () => 1),
 		);
-		await attempt("rollback", () =>
-			step.do("x", async () => 1, { rollback: async () => {} } as never),
-		);
+		await attempt("rollback", () => step.do("x", async () => 1, { rollback: "undo" } as never));
 		await attempt("unknownConfigKey", () => step.do("x", { retry: 1 } as never, async () => 1));
 		await attempt("badDuration", () => step.sleep("x", "soon" as never));
 		await attempt("negativeDuration", () => step.sleep("x", -5));
@@ -541,6 +539,103 @@ export const scenarios = {
 		// The failed calls consumed no occurrence: this is still "x" #1.
 		const ran = await step.do("x", async (ctx) => ctx.step.count);
 		return { errors, ran };
+	},
+
+	/**
+	 * Rollback (issue 15): "a" and "b" have handlers, "c" none, "d" has one and fails for good.
+	 * Each handler records the order it ran in, with what it received:
+	 * "<n>:<stepName>:<output>:<error message>:<ctx.attempt>".
+	 */
+	async rollbackOnFailure({ step, hit }: ScenarioContext) {
+		const undo = async (rb: {
+			ctx: { attempt: number };
+			error: Error;
+			output: unknown;
+			stepName: string;
+		}) => {
+			const n = await hit("rollbacks");
+			await hit(`${n}:${rb.stepName}:${String(rb.output)}:${rb.error.message}:${rb.ctx.attempt}`);
+		};
+		await step.do("a", async () => "A", { rollback: undo });
+		await step.do("b", { retries: { limit: 0, delay: 1 } }, async () => "B", { rollback: undo });
+		await step.do("c", async () => "C");
+		await step.do(
+			"d",
+			async () => {
+				throw new NonRetryableError("d broke");
+			},
+			{ rollback: undo },
+		);
+	},
+
+	/**
+	 * Two handlers; the second to run ("a") holds on gate "rb-a" so a test can crash the engine
+	 * mid-rollback. The run fails after both steps.
+	 */
+	async rollbackGated({ step, hit, gate }: ScenarioContext) {
+		await step.do("a", async () => hit("a"), {
+			rollback: async () => {
+				await hit("rb-a-start");
+				await gate("rb-a");
+				await hit("rb-a-done");
+			},
+		});
+		await step.do("b", async () => hit("b"), { rollback: async () => void (await hit("rb-b")) });
+		throw new Error("run failed");
+	},
+
+	/** A handler that fails twice and then succeeds, retried by its own rollbackConfig. */
+	async rollbackRetries({ step, hit }: ScenarioContext) {
+		await step.do("a", async () => 1, {
+			rollback: async () => {
+				if ((await hit("rb-a")) < 3) throw new Error("not yet");
+			},
+			rollbackConfig: { retries: { limit: 2, delay: 1, backoff: "constant" } },
+		});
+		throw new Error("run failed");
+	},
+
+	/** "b"'s handler fails for good: the rollback stops there and "a"'s handler never runs. */
+	async rollbackFails({ step, hit }: ScenarioContext) {
+		await step.do("a", async () => 1, { rollback: async () => void (await hit("rb-a")) });
+		await step.do("b", async () => 2, {
+			rollback: async () => {
+				await hit("rb-b");
+				throw new Error("cannot undo b");
+			},
+			rollbackConfig: { retries: { limit: 1, delay: 1 } },
+		});
+		throw new Error("run failed");
+	},
+
+	/** A step with a handler, then a wait: terminate({ rollback: true }) rolls "a" back. */
+	async rollbackThenWait({ step, hit }: ScenarioContext) {
+		await step.do("a", async () => "A", {
+			rollback: async ({ error, output }) => {
+				await hit(`rb-a:${String(output)}:${error.name}:${error.message}`);
+			},
+		});
+		await step.do("b", async () => "B");
+		await step.waitForEvent("go", { type: "go", timeout: "1 hour" });
+		return "done";
+	},
+
+	/** A step error caught by run(): the instance completes and no handler runs. */
+	async rollbackCaught({ step, hit }: ScenarioContext) {
+		await step.do("a", async () => 1, { rollback: async () => void (await hit("rb-a")) });
+		try {
+			await step.do(
+				"b",
+				{ retries: { limit: 0, delay: 1 } },
+				async () => {
+					throw new Error("b broke");
+				},
+				{ rollback: async () => void (await hit("rb-b")) },
+			);
+		} catch {
+			return "caught";
+		}
+		return "not caught";
 	},
 } satisfies Record<string, (ctx: ScenarioContext) => Promise<unknown>>;
 

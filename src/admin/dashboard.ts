@@ -225,7 +225,7 @@ function drawTimeline(history) {
   for (const step of history.steps) {
     const label = step.name + (step.index > 1 ? " #" + step.index : "");
     const bars = [];
-    if (step.type === "do") {
+    if (step.type === "do" || step.type === "rollback") {
       step.attempts.forEach((a, i) => {
         const next = step.attempts[i + 1];
         // The wait between a failed attempt and the next one: the retry delay.
@@ -253,7 +253,7 @@ function drawTimeline(history) {
   const colors = { ok: "var(--ok)", bad: "var(--bad)", run: "var(--accent)", delay: "var(--warn)", sleep: "var(--muted)", wait: "var(--wait)" };
   rows.forEach((row, i) => {
     const y = top + i * rowHeight;
-    const text = svg("text", { x: 0, y: y + 15 }); text.textContent = row.label + (row.type === "sleep" ? " (sleep)" : row.type === "waitForEvent" ? " (event)" : ""); chart.append(text);
+    const text = svg("text", { x: 0, y: y + 15 }); text.textContent = row.label + (row.type === "sleep" ? " (sleep)" : row.type === "waitForEvent" ? " (event)" : row.type === "rollback" ? " (rollback)" : ""); chart.append(text);
     chart.append(svg("line", { x1: labelWidth, x2: width - 8, y1: y + rowHeight - 2, y2: y + rowHeight - 2, stroke: "var(--line)" }));
     for (const bar of row.bars) {
       const x = scale(bar.start), w = Math.max(3, scale(bar.end) - x);

@@ -127,8 +127,13 @@ class Client implements EngineClient {
 		return this.#answer(this.#stub().resume());
 	}
 
-	terminate(): Promise<null> {
-		return this.#answer(this.#stub().terminate());
+	terminate(options?: { rollback?: boolean }): Promise<null> {
+		// Sent only when set, so that the common call stays as it was.
+		return this.#answer(
+			options?.rollback === true
+				? this.#stub().terminate({ rollback: true })
+				: this.#stub().terminate(),
+		);
 	}
 
 	restart(from?: RestartFrom): Promise<null> {

@@ -40,10 +40,12 @@ export class InstanceHandle implements WorkflowInstance {
 
 	/**
 	 * Ends the instance as `terminated` at once: its timers are cancelled, no step of it runs again.
+	 * With `{ rollback: true }`, the rollback handlers of its steps run first (status `rollingBack`),
+	 * in reverse step-start order; the call returns as the rollback starts.
 	 * @throws InvalidStateError if it is already complete, errored or terminated.
 	 */
-	async terminate(): Promise<void> {
-		await this.#engine.terminate();
+	async terminate(options?: WorkflowInstanceTerminateOptions): Promise<void> {
+		await this.#engine.terminate(options);
 	}
 
 	/** The older name of {@link terminate}. */

@@ -6,6 +6,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import {
+	deserializeError,
 	InstanceExistsError,
 	InstanceNotFoundError,
 	InvalidStateError,
@@ -29,7 +30,7 @@ import {
 	type StepLookup,
 } from "./history.js";
 import { engineHooks } from "./hooks.js";
-import { Journal, StorageFailure } from "./journal.js";
+import { Journal, type RollbackPlan, StorageFailure } from "./journal.js";
 import {
 	type CreateRequest,
 	type EngineNamespace,
@@ -44,6 +45,7 @@ import { launchRun, type RunOutcome, storableOutcome, type WorkflowClass } from 
 
 export type { WorkflowClass } from "./run.js";
 
+import { type Rollback, StepContext } from "../step/context.js";
 import { type Retention, Scheduler } from "./scheduler.js";
 import { assertTransition, isFinal, publicStatus, Status } from "./status.js";
 
@@ -113,6 +115,8 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 	readonly journal: Journal;
 	readonly #definition: Definition;
 	#execution: Execution | undefined;
+	/** The step context of the run in memory: it holds the rollback handlers of the steps it met. */
+	#steps: StepContext | undefined;
 	#status: Status | undefined;
 	readonly #scheduler: Scheduler;
 	readonly #listing: ListingPublisher;
@@ -287,7 +291,13 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 	async pause(): Promise<RpcResult<null>> {
 		return rpc(() => {
 			const status = this.#require("pause");
-			if (status === Status.Paused || status === Status.WaitingForPause) return null;
+			// A rollback runs to its end: there is no step boundary to pause at (as the built-in engine).
+			if (
+				status === Status.Paused ||
+				status === Status.WaitingForPause ||
+				status === Status.RollingBack
+			)
+				return null;
 			const execution = this.#execution;
 			if (execution && execution.inFlight > 0) {
 				execution.requestPause();
@@ -320,10 +330,23 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		});
 	}
 
-	/** Ends the instance as `terminated` at once; its timers are cancelled and no step of it runs again. */
-	async terminate(): Promise<RpcResult<null>> {
+	/**
+	 * Ends the instance as `terminated` at once; its timers are cancelled and no step of it runs
+	 * again. With `rollback: true`, the run stops likewise, but the instance is `rollingBack` until
+	 * the rollback handlers of its steps have run, then `terminated`.
+	 */
+	async terminate(options?: { rollback?: boolean }): Promise<RpcResult<null>> {
 		return rpc(() => {
-			this.#require("terminate");
+			const status = this.#require("terminate");
+			if (options?.rollback === true && status !== Status.RollingBack) {
+				const error = new Error("Instance terminated during rollback");
+				error.name = "Terminated";
+				this.#abandonRun();
+				// The handlers are those of the steps in the journal: a replay collects them.
+				this.#beginRollback({ end: Status.Terminated, error: serializeError(error) });
+				this.#start();
+				return null;
+			}
 			this.#abandonRun();
 			this.#end(Status.Terminated, Date.now(), null);
 			return null;
@@ -504,7 +527,12 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 	#setRunStatus(status: typeof Status.Running | typeof Status.Waiting): void {
 		const current = this.#status;
 		if (current === undefined || status === current || isFinal(current)) return;
-		if (current === Status.Paused || current === Status.WaitingForPause) return;
+		if (
+			current === Status.Paused ||
+			current === Status.WaitingForPause ||
+			current === Status.RollingBack
+		)
+			return;
 		this.#transition(status);
 		if (status === Status.Running) this.#scheduler.renewLease();
 	}
@@ -549,6 +577,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 	#abandonRun(): void {
 		this.#execution?.abandon();
 		this.#execution = undefined;
+		this.#steps = undefined;
 	}
 
 	#transition(status: Status): void {
@@ -569,9 +598,24 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		if (this.#execution || status === undefined || isFinal(status)) return;
 		const instance = created ?? this.journal.instance();
 		if (!instance) return;
+		if (status === Status.RollingBack) {
+			this.#resumeRollback(instance);
+			return;
+		}
+		const execution = this.#newExecution(instance.id, created ? 0 : undefined);
+		if (this.#status !== Status.Running) this.#transition(Status.Running);
+		this.#scheduler.renewLease();
+
+		this.#steps = launchRun(this.#runInput(instance, execution, created), (outcome) =>
+			this.#finish(execution, instance.id, outcome),
+		);
+	}
+
+	/** A run's owner (see Execution), made the one in memory. `steps`: as Execution's. */
+	#newExecution(id: string, steps?: number): Execution {
 		const scheduler = this.#scheduler;
-		// The run's owner: narrow closures, so that nothing of this is public on the class (whose
-		// public methods are RPC-callable by anyone holding a stub).
+		// Narrow closures, so that nothing of this is public on the class (whose public methods are
+		// RPC-callable by anyone holding a stub).
 		const execution = new Execution(
 			{
 				journal: this.journal,
@@ -580,30 +624,90 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 				armAlarm: (at) => scheduler.armBy(at),
 				renewLease: () => scheduler.renewLease(),
 				attemptsDrained: (quiet) => this.#attemptsDrained(quiet),
-				storageFailed: (failed, error, cutOff) =>
-					this.#storageFailed(failed, instance.id, error, cutOff),
+				storageFailed: (failed, error, cutOff) => this.#storageFailed(failed, id, error, cutOff),
 				excusedInterruptions: (seq) => this.#excused.get(seq) ?? 0,
 			},
-			created ? 0 : undefined,
+			steps,
 		);
 		this.#execution = execution;
-		if (this.#status !== Status.Running) this.#transition(Status.Running);
-		this.#scheduler.renewLease();
+		return execution;
+	}
 
+	#runInput(
+		instance: { id: string; createdAt: number },
+		execution: Execution,
+		created?: { params: unknown },
+	): Parameters<typeof launchRun>[0] {
 		const { workflow, name } = this.#definition;
-		launchRun(
-			{
-				workflow,
-				name,
-				instance,
-				params: created ? created.params : this.journal.params(),
-				state: this.ctx,
-				env: this.env,
-				execution,
-				controls: engineHooks()?.controls(this.ctx.id.toString(), instance.id, false),
-			},
-			(outcome) => this.#finish(execution, instance.id, outcome),
-		);
+		return {
+			workflow,
+			name,
+			instance,
+			params: created ? created.params : this.journal.params(),
+			state: this.ctx,
+			env: this.env,
+			execution,
+			controls: engineHooks()?.controls(this.ctx.id.toString(), instance.id, false),
+		};
+	}
+
+	// ---- rollback ----
+
+	/** The instance starts rolling back: the plan is stored with the status, in one commit. */
+	#beginRollback(plan: RollbackPlan): void {
+		this.journal.startRollback(plan);
+		this.#transition(Status.RollingBack);
+	}
+
+	/**
+	 * Runs `rollbacks` (see StepContext.rollBack) on a run of their own, then ends the instance as
+	 * `plan` says. A handler that fails for good stops the rollback; the instance ends as planned.
+	 */
+	#rollBack(id: string, rollbacks: Rollback[], plan: RollbackPlan): void {
+		const execution = this.#newExecution(id);
+		this.#scheduler.renewLease();
+		const controls = engineHooks()?.controls(this.ctx.id.toString(), id, false);
+		const steps = new StepContext(execution, controls);
+		const ended = () => {
+			if (execution !== this.#execution) return;
+			const now = Date.now();
+			this.journal.endRollback();
+			this.#end(plan.end, now, plan.end === Status.Errored ? { error: plan.error } : null);
+		};
+		steps.rollBack(rollbacks, deserializeError(plan.error)).then(ended, (error: unknown) => {
+			console.error(`do-workflows: instance "${id}": rollback failed:`, error);
+			ended();
+		});
+	}
+
+	/**
+	 * The instance is rollingBack but no run is in memory (a crash, an eviction, or a terminate):
+	 * the handlers live in the workflow's code, so run() is replayed to collect them (every step
+	 * returns its journaled result, and nothing new runs), then the rollback goes on from the
+	 * journal: handlers that finished are not run again.
+	 */
+	#resumeRollback(instance: { id: string; createdAt: number }): void {
+		const plan = this.journal.rollbackPlan() ?? {
+			end: Status.Errored,
+			error: this.journal.instance()?.error ?? serializeError(new Error("run() failed")),
+		};
+		const execution = this.#newExecution(instance.id);
+		this.#scheduler.renewLease();
+		let ended = false;
+		const steps = launchRun({ ...this.#runInput(instance, execution), mode: "collect" }, () => {
+			ended = true;
+		});
+		void (async () => {
+			// The replay has met every step it can once its calls stop growing (or run() ended).
+			let seen = -1;
+			while (!ended && seen !== steps.calls) {
+				seen = steps.calls;
+				await new Promise((resolve) => setTimeout(resolve, 1));
+			}
+			if (execution !== this.#execution) return;
+			this.#abandonRun();
+			this.#rollBack(instance.id, steps.rollbacks, plan);
+		})();
 	}
 
 	/** The run ended with `result`: the instance ends so, unless the run was abandoned. */
@@ -612,6 +716,20 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		const now = Date.now();
 		const outcome = storableOutcome(result);
 		const status = "error" in outcome ? Status.Errored : Status.Complete;
+		const rollbacks = this.#steps?.rollbacks;
+		if ("error" in outcome && rollbacks?.length) {
+			// The run failed with rollback handlers registered: they run before it ends errored.
+			try {
+				const plan: RollbackPlan = { end: Status.Errored, error: outcome.error };
+				this.#abandonRun();
+				this.#beginRollback(plan);
+				this.#rollBack(id, rollbacks, plan);
+			} catch (error) {
+				if (!(error instanceof StorageFailure)) throw error;
+				this.#replayLater(id, error);
+			}
+			return;
+		}
 		try {
 			this.#end(status, now, outcome);
 			return;

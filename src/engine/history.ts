@@ -85,7 +85,16 @@ export interface ValueOmitted {
 	bytes: number;
 }
 
-export type StepHistory = DoStepHistory | SleepStepHistory | WaitStepHistory;
+/**
+ * The rollback handler of a `step.do` (its `name` and `index` are the step's), run as the instance
+ * rolled back: its attempts like a step's, no output.
+ */
+export interface RollbackStepHistory
+	extends Omit<DoStepHistory, "type" | "output" | "outputOmitted"> {
+	type: "rollback";
+}
+
+export type StepHistory = DoStepHistory | SleepStepHistory | WaitStepHistory | RollbackStepHistory;
 
 /** An instance and every step it met, in the order it met them. */
 export interface InstanceHistory {
@@ -123,7 +132,7 @@ export interface HistoryPage {
 
 /** One step of the history, as `getStepHistory` names it. */
 export interface StepKey {
-	type: "do" | "sleep" | "waitForEvent";
+	type: "do" | "sleep" | "waitForEvent" | "rollback";
 	name: string;
 	/** Which call of this type and name: 1 for the first. */
 	index: number;
@@ -140,6 +149,7 @@ const STORED_TYPE: Record<StepKey["type"], StepType> = {
 	do: "do",
 	sleep: "sleep",
 	waitForEvent: "wait",
+	rollback: "rollback",
 };
 
 /**
@@ -258,7 +268,7 @@ export function historyStep(journal: Journal, ref: StepKey): StepLookup | undefi
 /** What a step's errors (its own, its failed attempts') weigh on a page. */
 function errorBytes(step: StepHistory): number {
 	let bytes = step.type === "sleep" || !step.error ? 0 : serializedSize(step.error);
-	if (step.type === "do") {
+	if (step.type === "do" || step.type === "rollback") {
 		for (const attempt of step.attempts) if (attempt.error) bytes += serializedSize(attempt.error);
 	}
 	return bytes;
@@ -322,14 +332,19 @@ function stepHistory(step: StepRow, failed: FailedAttemptRow[], value: ValueRead
 				: step.state === StepState.Retrying
 					? "retrying"
 					: "pending";
-	const result: DoStepHistory = {
-		type: "do",
+	const common = {
 		...base,
 		state,
 		attempts,
 		interruptedAttempts: Math.max(0, step.attempts - attempts.length),
 		nextAttemptAt: step.state === StepState.Retrying ? date(step.dueAt) : null,
-	};
+	} as const;
+	if (step.type === "rollback") {
+		const rollback: RollbackStepHistory = { type: "rollback", ...common };
+		if (step.error) rollback.error = shown(step.error);
+		return rollback;
+	}
+	const result: DoStepHistory = { type: "do", ...common };
 	if (done && step.sensitive) result.output = REDACTED;
 	else if (done) {
 		const output = value(step.seq);

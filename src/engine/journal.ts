@@ -65,6 +65,12 @@ export interface StepRow {
 	sensitive: boolean;
 }
 
+/** A rollback in progress: the status the instance ends in, and the error the handlers receive. */
+export interface RollbackPlan {
+	end: typeof Status.Errored | typeof Status.Terminated;
+	error: SerializedError;
+}
+
 /** An attempt of a step that failed (or timed out), as the history shows it. */
 export interface FailedAttemptRow {
 	seq: number;
@@ -332,6 +338,26 @@ export class Journal {
 
 	output(): unknown {
 		return this.#get(this.#one("SELECT output_json FROM instance")?.output_json, "output");
+	}
+
+	// ---- rollback ----
+
+	/**
+	 * Records the rollback about to run (written only then, in KV: instances that never roll back
+	 * pay nothing): how the instance ends once its handlers have run, and the error they receive.
+	 */
+	startRollback(plan: RollbackPlan): void {
+		this.#kvPut("rollback", plan);
+	}
+
+	/** The rollback in progress, if any (read only while the instance is rollingBack). */
+	rollbackPlan(): RollbackPlan | undefined {
+		return this.#kvGet("rollback") as RollbackPlan | undefined;
+	}
+
+	/** Forgets the rollback (it ended, or the instance restarts). */
+	endRollback(): void {
+		this.#kvDelete("rollback");
 	}
 
 	/** The time the engine last asked its alarm for, so an alarm run early (by a test) knows how far it reaches. */
@@ -646,6 +672,7 @@ export class Journal {
 			this.#run("DELETE FROM events");
 		}
 		this.#kvDelete("output");
+		this.endRollback();
 		this.#run(
 			"UPDATE instance SET started_at = NULL, ended_at = NULL, error = NULL, output_json = NULL WHERE singleton = 1",
 		);

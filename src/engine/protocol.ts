@@ -33,7 +33,7 @@ export interface EngineRpc extends ListingRpc {
 	status(): Promise<RpcResult<InstanceStatus>>;
 	pause(): Promise<RpcResult<null>>;
 	resume(): Promise<RpcResult<null>>;
-	terminate(): Promise<RpcResult<null>>;
+	terminate(options?: { rollback?: boolean }): Promise<RpcResult<null>>;
 	restart(from?: RestartFrom): Promise<RpcResult<null>>;
 	sendEvent(event: { type: string; payload: unknown }): Promise<RpcResult<null>>;
 	delete(): Promise<RpcResult<null>>;

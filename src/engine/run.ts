@@ -14,7 +14,7 @@ import {
 } from "../errors.js";
 import { MAX_VALUE_BYTES } from "../limits.js";
 import { unstorable } from "../schemas.js";
-import { StepContext } from "../step/context.js";
+import { StepContext, type StepMode } from "../step/context.js";
 import type { Execution } from "./execution.js";
 import type { InstanceControls } from "./hooks.js";
 
@@ -38,14 +38,17 @@ export interface RunInput {
 	env: unknown;
 	execution: Execution;
 	controls: InstanceControls | undefined;
+	/** "collect": a replay that only gathers rollback handlers (see StepMode). */
+	mode?: StepMode;
 }
 
 /**
  * Runs the workflow over `input.execution` and reports its outcome to `finish`, once, in a later
  * microtask (so a run that throws synchronously is an outcome too). The outcome is as run()
- * ended: {@link storableOutcome} tells whether it can be stored.
+ * ended: {@link storableOutcome} tells whether it can be stored. Returns the run's step context,
+ * which holds the rollback handlers of the steps the run meets.
  */
-export function launchRun(input: RunInput, finish: (outcome: RunOutcome) => void): void {
+export function launchRun(input: RunInput, finish: (outcome: RunOutcome) => void): StepContext {
 	const { workflow: Workflow, state } = input;
 	// The product hands a workflow an ExecutionContext; an engine object has a
 	// DurableObjectState, which offers the same waitUntil.
@@ -60,13 +63,14 @@ export function launchRun(input: RunInput, finish: (outcome: RunOutcome) => void
 		instanceId: input.instance.id,
 		workflowName: input.name,
 	};
-	const step = new StepContext(input.execution, input.controls);
+	const step = new StepContext(input.execution, input.controls, input.mode);
 	Promise.resolve()
 		.then(() => new Workflow(executionContext, wrapEnv(input.env)).run(event, step))
 		.then(
 			(output) => finish({ output }),
 			(error: unknown) => finish({ error: serializeError(error) }),
 		);
+	return step;
 }
 
 /** The outcome as it can be stored: an output over the size limit, or not cloneable, is an error. */

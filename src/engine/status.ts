@@ -13,6 +13,8 @@ export const Status = {
 	Complete: 5,
 	Waiting: 6,
 	WaitingForPause: 7,
+	/** The run failed (or was terminated with `rollback: true`): rollback handlers are running. */
+	RollingBack: 8,
 } as const;
 export type Status = (typeof Status)[keyof typeof Status];
 
@@ -28,6 +30,7 @@ const PUBLIC = {
 	[Status.Complete]: "complete",
 	[Status.Waiting]: "waiting",
 	[Status.WaitingForPause]: "waitingForPause",
+	[Status.RollingBack]: "rollingBack",
 } as const satisfies Record<Status, PublicStatus>;
 
 /** Every status an instance can be in, by its public name (in the order of their codes). */
@@ -54,11 +57,19 @@ export function isFinal(status: Status): boolean {
 /**
  * Every transition the engine may make. `restart` takes any status back to `queued`; the rest
  * follow the run: queued → running ⇄ waiting → complete | errored, with pause and terminate
- * able to interrupt any live status.
+ * able to interrupt any live status. A run that fails with rollback handlers registered, or a
+ * `terminate({ rollback: true })`, goes through rollingBack: → errored or terminated.
  */
 const NEXT: Record<Status, readonly Status[]> = {
-	[Status.Queued]: [Status.Running, Status.Paused, Status.Terminated, Status.Errored],
+	[Status.Queued]: [
+		Status.Running,
+		Status.Paused,
+		Status.Terminated,
+		Status.Errored,
+		Status.RollingBack,
+	],
 	[Status.Running]: [
+		Status.RollingBack,
 		Status.Waiting,
 		Status.WaitingForPause,
 		Status.Paused,
@@ -68,6 +79,7 @@ const NEXT: Record<Status, readonly Status[]> = {
 	],
 	// A run may end while a sleep or event wait it did not await is still pending.
 	[Status.Waiting]: [
+		Status.RollingBack,
 		Status.Running,
 		Status.Paused,
 		Status.Complete,
@@ -75,13 +87,17 @@ const NEXT: Record<Status, readonly Status[]> = {
 		Status.Terminated,
 	],
 	[Status.WaitingForPause]: [
+		Status.RollingBack,
 		Status.Paused,
 		Status.Running,
 		Status.Complete,
 		Status.Errored,
 		Status.Terminated,
 	],
-	[Status.Paused]: [Status.Running, Status.Waiting, Status.Terminated],
+	[Status.Paused]: [Status.Running, Status.Waiting, Status.Terminated, Status.RollingBack],
+	// Once the handlers have run (or one failed for good): errored after a failure, terminated after
+	// terminate({ rollback: true }); a plain terminate ends it at once.
+	[Status.RollingBack]: [Status.Errored, Status.Terminated],
 	[Status.Complete]: [],
 	[Status.Errored]: [],
 	[Status.Terminated]: [],

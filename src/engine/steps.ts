@@ -11,6 +11,7 @@
  *              │ │        │ └── (an attempt cut off by a crash runs again)
  *              │ └────────┴──────> Failed   (non-retryable, retries spent, cut off too often)
  *              └── Running (restart from a later step: its attempt in flight starts over)
+ *   rollback: as do (the handler of a step.do, run while the instance is rollingBack)
  *   sleep:  Sleeping ──> Done
  *   wait:   Waiting ──> Done (an event) | Failed (its timeout)
  * ```
@@ -36,8 +37,12 @@ export const StepState = {
 } as const;
 export type StepState = (typeof StepState)[keyof typeof StepState];
 
-/** How the journal names a step's kind: `step.do`, `step.sleep` / `sleepUntil`, `step.waitForEvent`. */
-export type StepType = "do" | "sleep" | "wait";
+/**
+ * How the journal names a step's kind: `step.do`, `step.sleep` / `sleepUntil`, `step.waitForEvent`,
+ * and the rollback handler of a `step.do` (same name and occurrence as the step it undoes), which
+ * moves through the states of a `do`.
+ */
+export type StepType = "do" | "sleep" | "wait" | "rollback";
 
 const { Pending, Running, Retrying, Sleeping, Waiting, Done, Failed } = StepState;
 

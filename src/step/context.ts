@@ -9,6 +9,7 @@ import type {
 	WorkflowStepConfig,
 	WorkflowStepContext,
 	WorkflowStepEvent,
+	WorkflowStepRollbackOptions,
 } from "cloudflare:workers";
 import type { AttemptOverride, InstanceControls } from "../engine/hooks.js";
 import { type Journal, type StepRow, StorageFailure } from "../engine/journal.js";
@@ -30,7 +31,6 @@ import {
 	MAX_VALUE_BYTES,
 } from "../limits.js";
 import {
-	type DelayFunction,
 	durationSchema,
 	parse,
 	type ResolvedStepConfig,
@@ -79,15 +79,75 @@ export interface StepHost {
 
 type Callback<T> = (ctx: WorkflowStepContext) => Promise<T>;
 
+/** What a rollback handler receives (workers-types 5's WorkflowRollbackContext). */
+interface RollbackContext {
+	ctx: WorkflowStepContext;
+	error: Error;
+	output: unknown;
+	/** Deprecated in the product: `${ctx.step.name}-${ctx.step.count}`. */
+	stepName: string;
+}
+
+/**
+ * The rollback handler a `step.do` registered, kept in memory by the run that met the step (a
+ * replay registers it again): the journal knows the step, only the run knows its handler.
+ */
+export interface Rollback {
+	/** The journal position of the step it undoes: handlers run in reverse step-start order. */
+	seq: number;
+	name: string;
+	count: number;
+	handler: (context: RollbackContext) => Promise<void>;
+	/** The handler's own retries and timeout (`rollbackConfig`). */
+	config: ResolvedStepConfig;
+	/** The config of the step it undoes, as its callback saw it. */
+	stepConfig: WorkflowStepContext["config"];
+}
+
+/**
+ * A step context runs `run()` forward (`"run"`), or replays it only to collect the rollback
+ * handlers of the steps it met (`"collect"`): then every call returns its journaled result, and a
+ * call with none never settles, so nothing new runs.
+ */
+export type StepMode = "run" | "collect";
+
+/** A step.do's rollback options, whichever delay the step's config has (workers-types 5). */
+type StepRollbackOptions<T> =
+	| WorkflowStepRollbackOptions<T>
+	| WorkflowStepRollbackOptions<T, import("cloudflare:workers").WorkflowDelayFunction>;
+
+/** A step.do's rollback options, checked. */
+interface RollbackOptions {
+	handler: Rollback["handler"];
+	rollbackConfig: ResolvedStepConfig;
+}
+
+const never = new Promise<never>(() => {});
+
 export class StepContext {
 	readonly #host: StepHost;
 	readonly #counts = new Map<string, number>();
 	/** A test's modifications (do-workflows/testing); undefined outside tests. */
 	readonly #controls: InstanceControls | undefined;
+	readonly #collect: boolean;
+	/** The rollback handlers of the steps this run met, by journal position. */
+	readonly #rollbacks = new Map<number, Rollback>();
+	#calls = 0;
 
-	constructor(host: StepHost, controls?: InstanceControls) {
+	constructor(host: StepHost, controls?: InstanceControls, mode: StepMode = "run") {
 		this.#host = host;
 		this.#controls = controls;
+		this.#collect = mode === "collect";
+	}
+
+	/** The rollback handlers registered so far, in any order. */
+	get rollbacks(): Rollback[] {
+		return [...this.#rollbacks.values()];
+	}
+
+	/** How many step calls the run has made: a replay that collects has met them all once this stops growing. */
+	get calls(): number {
+		return this.#calls;
 	}
 
 	#next(type: StepType, name: string): number {
@@ -159,8 +219,13 @@ export class StepContext {
 		}
 	}
 
-	do<T>(name: string, callback: Callback<T>): Promise<T>;
-	do<T>(name: string, config: WorkflowStepConfig, callback: Callback<T>): Promise<T>;
+	do<T>(name: string, callback: Callback<T>, rollback?: StepRollbackOptions<T>): Promise<T>;
+	do<T>(
+		name: string,
+		config: WorkflowStepConfig,
+		callback: Callback<T>,
+		rollback?: StepRollbackOptions<T>,
+	): Promise<T>;
 	do<T>(
 		name: string,
 		configOrCallback: WorkflowStepConfig | Callback<T>,
@@ -182,13 +247,11 @@ export class StepContext {
 		if (typeof callback !== "function") {
 			throw new WorkflowValidationError(`step.do("${name}"): the callback must be a function`);
 		}
-		if ((withConfig ? maybeRollback : maybeCallback) !== undefined) {
-			// Refused rather than ignored: a saga that silently never rolls back is worse than an error.
-			throw new WorkflowValidationError(
-				`step.do("${name}"): rollback options are not supported yet`,
-			);
-		}
+		const rollbackOptions = withConfig ? maybeRollback : maybeCallback;
+		const rollback =
+			rollbackOptions === undefined ? undefined : parseRollbackOptions(name, rollbackOptions);
 		const config = resolveStepConfig(withConfig ? configOrCallback : undefined);
+		if (this.#collect) return this.#collected<T>("do", name, rollback && { config, ...rollback });
 		await this.#host.atStepBoundary();
 		// A new entry is written with its first attempt already started (one statement, not two).
 		const { step, created } = this.#entry(
@@ -200,8 +263,89 @@ export class StepContext {
 			1,
 			config.sensitive,
 		);
+		if (rollback) this.#register(step, config, rollback);
 		// Guarded: once the run is abandoned (paused, terminated), run() never sees another result.
-		return this.#host.guard(this.#runStep(step, created, name, config, callback as Callback<T>));
+		return this.#host.guard(
+			this.#runStep("do", step, created, name, config, callback as Callback<T>),
+		);
+	}
+
+	#register(step: StepRow, stepConfig: ResolvedStepConfig, rollback: RollbackOptions): void {
+		this.#rollbacks.set(step.seq, {
+			seq: step.seq,
+			name: step.name,
+			count: step.count,
+			handler: rollback.handler,
+			config: rollback.rollbackConfig,
+			stepConfig: contextConfig(stepConfig),
+		});
+	}
+
+	/**
+	 * A call of a replay that collects rollback handlers: its journaled result, or (not finished,
+	 * or never started) a promise that never settles. A started step registers its handler.
+	 */
+	#collected<T>(
+		type: StepType,
+		name: string,
+		rollback?: RollbackOptions & { config: ResolvedStepConfig },
+	): Promise<T> {
+		this.#calls++;
+		const step = this.#host.journal.step(type, name, this.#next(type, name));
+		if (!step) return never;
+		if (rollback) this.#register(step, rollback.config, rollback);
+		const settled = this.#settled<T>(type, name, step.count);
+		return settled.done ? Promise.resolve(settled.value) : never;
+	}
+
+	/**
+	 * Runs `rollbacks` in reverse step-start order, each as a journaled step of type "rollback"
+	 * (same name and occurrence as the step it undoes): a handler that finished is not run again on
+	 * a replay, one cut off runs again, and each retries by its own `rollbackConfig`. Stops at the
+	 * first handler that fails for good. Resolves true if every handler succeeded.
+	 */
+	rollBack(rollbacks: Rollback[], error: Error): Promise<boolean> {
+		return this.#storageSafe(this.#rollBack(rollbacks, error));
+	}
+
+	async #rollBack(rollbacks: Rollback[], error: Error): Promise<boolean> {
+		const host = this.#host;
+		const journal = host.journal;
+		for (const rollback of [...rollbacks].sort((a, b) => b.seq - a.seq)) {
+			const { name, count } = rollback;
+			await host.atStepBoundary();
+			const step = journal.step("do", name, count);
+			const output = step?.state === StepState.Done ? journal.stepOutput(rollback.seq) : undefined;
+			const ctx = {
+				step: { name, count },
+				attempt: step?.attempts ?? 0,
+				config: rollback.stepConfig,
+			};
+			let entry = journal.step("rollback", name, count);
+			const created = entry === undefined;
+			entry ??= journal.insertStep(
+				"rollback",
+				name,
+				count,
+				StepState.Running,
+				null,
+				host.now(),
+				null,
+				1,
+			);
+			const stepName = `${name}-${count}`;
+			try {
+				await host.guard(
+					this.#runStep("rollback", entry, created, name, rollback.config, async () => {
+						await rollback.handler({ ctx: structuredClone(ctx), error, output, stepName });
+					}),
+				);
+			} catch (failure) {
+				if (failure instanceof StorageFailure) throw failure;
+				return false;
+			}
+		}
+		return true;
 	}
 
 	/**
@@ -210,6 +354,7 @@ export class StepContext {
 	 * changed it: after waiting for a retry, and after a failure.
 	 */
 	async #runStep<T>(
+		type: "do" | "rollback",
 		entry: StepRow,
 		started: boolean,
 		name: string,
@@ -221,19 +366,14 @@ export class StepContext {
 		const { seq, count } = entry;
 		let step: StepRow | undefined = entry;
 		const { retries } = config;
-		// With a delay function, the context has no resolved delay (as the product's types say).
-		const ctxConfig = {
-			retries: retries.delayFunction
-				? { limit: retries.limit, backoff: retries.backoff }
-				: { limit: retries.limit, delay: retries.delayMs, backoff: retries.backoff },
-			timeout: config.timeoutMs,
-			...(config.sensitive ? { sensitive: "output" } : {}),
-		} as WorkflowStepContext["config"];
+		const ctxConfig = contextConfig(config);
+		// A test's overrides (do-workflows/testing) name forward steps only.
+		const controls = type === "do" ? this.#controls : undefined;
 		for (;;) {
 			if (!step) {
 				// Every pass but the first (whose entry do() has just read) waits at the step boundary.
 				await host.atStepBoundary();
-				step = journal.step("do", name, count);
+				step = journal.step(type, name, count);
 				if (!step) throw new Error(`journal entry of step "${name}" #${count} vanished`);
 			}
 			if (step.state === StepState.Done) return journal.stepOutput(seq) as T;
@@ -265,7 +405,7 @@ export class StepContext {
 			host.attemptStarted();
 			const timedOut = () =>
 				`step "${name}" attempt ${attempt} timed out after ${config.timeoutMs} ms`;
-			const override = this.#controls?.attempt(name, count, attempt);
+			const override = controls?.attempt(name, count, attempt);
 			let outcome: { ok: true; value: T } | { ok: false; error: unknown };
 			try {
 				// Guarded: an attempt that outlives a terminate or restart records nothing.
@@ -326,7 +466,7 @@ export class StepContext {
 					journal.fail(seq, stored, nonRetryable, host.now());
 					failed = deserializeError(stored, nonRetryable);
 				} else {
-					const delay = this.#controls?.skipRetryDelay(name, count)
+					const delay = controls?.skipRetryDelay(name, count)
 						? 0
 						: retryDelay({ ...retries, delayMs }, failures);
 					journal.scheduleRetry(seq, host.now() + delay);
@@ -377,6 +517,7 @@ export class StepContext {
 
 	async #sleepFor(name: string, duration: WorkflowSleepDuration): Promise<void> {
 		parse(stepNameSchema, name, "step name");
+		if (this.#collect) return this.#collected("sleep", name);
 		const ms = parse(durationSchema, duration, "sleep duration");
 		if (ms > MAX_SLEEP_MS) {
 			throw new WorkflowValidationError(
@@ -392,6 +533,7 @@ export class StepContext {
 
 	async #sleepUntil(name: string, timestamp: Date | number): Promise<void> {
 		parse(stepNameSchema, name, "step name");
+		if (this.#collect) return this.#collected("sleep", name);
 		const at = timestamp instanceof Date ? timestamp.getTime() : timestamp;
 		if (typeof at !== "number" || !Number.isFinite(at)) {
 			throw new WorkflowValidationError(
@@ -443,6 +585,7 @@ export class StepContext {
 	): Promise<WorkflowStepEvent<T>> {
 		parse(stepNameSchema, name, "step name");
 		const { type, timeout } = parse(waitOptionsSchema, options, "waitForEvent options");
+		if (this.#collect) return this.#collected("wait", name);
 		const host = this.#host;
 		await host.atStepBoundary();
 		const { step } = this.#entry("wait", name, StepState.Waiting, (now) => now + timeout, type);
@@ -473,6 +616,46 @@ async function overridden<T>(override: AttemptOverride, timedOut: () => string):
 	if (override.kind === "result") return override.value as T;
 	if (override.kind === "error") throw override.error;
 	throw new WorkflowTimeoutError(timedOut());
+}
+
+/** A step's config as its callback (and its rollback handler) sees it in `ctx.config`. */
+function contextConfig(config: ResolvedStepConfig): WorkflowStepContext["config"] {
+	const { retries } = config;
+	// With a delay function, the context has no resolved delay (as the product's types say).
+	return {
+		retries: retries.delayFunction
+			? { limit: retries.limit, backoff: retries.backoff }
+			: { limit: retries.limit, delay: retries.delayMs, backoff: retries.backoff },
+		timeout: config.timeoutMs,
+		...(config.sensitive ? { sensitive: "output" } : {}),
+	} as WorkflowStepContext["config"];
+}
+
+/** The last argument of a step.do with rollback options: `{ rollback, rollbackConfig? }`. */
+function parseRollbackOptions(name: string, options: unknown): RollbackOptions {
+	if (typeof options !== "object" || options === null) {
+		throw new WorkflowValidationError(
+			`step.do("${name}"): the rollback options must be an object { rollback, rollbackConfig? }`,
+		);
+	}
+	const { rollback, rollbackConfig } = options as { rollback?: unknown; rollbackConfig?: unknown };
+	if (typeof rollback !== "function") {
+		throw new WorkflowValidationError(`step.do("${name}"): rollback must be a function`);
+	}
+	if (rollbackConfig !== undefined) {
+		const keys =
+			typeof rollbackConfig === "object" && rollbackConfig ? Object.keys(rollbackConfig) : [];
+		const other = keys.find((key) => key !== "retries" && key !== "timeout");
+		if (other !== undefined) {
+			throw new WorkflowValidationError(
+				`step.do("${name}"): rollbackConfig takes retries and timeout only, got "${other}"`,
+			);
+		}
+	}
+	return {
+		handler: rollback as Rollback["handler"],
+		rollbackConfig: resolveStepConfig(rollbackConfig),
+	};
 }
 
 /**

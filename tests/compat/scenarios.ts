@@ -260,6 +260,51 @@ export const scenarios: Record<string, (c: ScenarioContext) => Promise<unknown>>
 		);
 	},
 
+	/**
+	 * Rollback handlers: "a" and "b" have one, "c" none, "d" has one and fails; each handler
+	 * counts "<order>:<stepName>:<output>:<error message>:<ctx.step.name>".
+	 */
+	async rollbackOrder({ step, hit }) {
+		const undo = async ({
+			ctx,
+			error,
+			output,
+			stepName,
+		}: {
+			ctx: { step: { name: string } };
+			error: Error;
+			output: unknown;
+			stepName: string;
+		}) => {
+			const n = await hit("rollbacks");
+			await hit(`${n}:${stepName}:${String(output)}:${error.message}:${ctx.step.name}`);
+		};
+		await step.do("a", async () => "A", { rollback: undo });
+		await step.do("b", async () => "B", { rollback: undo });
+		await step.do("c", async () => "C");
+		await step.do(
+			"d",
+			{ retries: { limit: 0, delay: 1 } },
+			async () => {
+				throw new Error("d broke");
+			},
+			{ rollback: undo },
+		);
+	},
+
+	/** A run() that catches a step error: no handler runs, the instance completes. */
+	async rollbackCaught({ step, hit }) {
+		await step.do("a", async () => 1, { rollback: async () => void (await hit("rb-a")) });
+		try {
+			await step.do("b", { retries: { limit: 0, delay: 1 } }, async () => {
+				throw new Error("b broke");
+			});
+		} catch {
+			return "caught";
+		}
+		return "not caught";
+	},
+
 	/** A step with `sensitive: "output"`: run() gets its output as it is, and its context says so. */
 	async sensitiveOutput({ step }) {
 		return step.do("secret", { sensitive: "output" }, async (ctx) => ({
