@@ -75,6 +75,25 @@ describe("rollback handlers", () => {
 		});
 	});
 
+	it("are all collected again after a crash, though run() awaits I/O between its steps", async () => {
+		const instance = await start("rollbackAfterIO");
+		await expect.poll(async () => (await calls(instance.id))["rb-b-start"]).toBe(1);
+		await crash(instance.id);
+		expect(await fireAlarm(instance.id)).toBe(true);
+		// The replay got past the I/O to "b", whose handler was cut off: it runs again.
+		await expect.poll(async () => (await calls(instance.id))["rb-b-start"]).toBe(2);
+		await openGate(instance.id, "rb-b");
+		await waitForStatus(instance, "errored");
+		expect(await calls(instance.id)).toEqual({
+			a: 1,
+			b: 1,
+			between: 6,
+			"rb-b-start": 2,
+			"rb-b-done": 1,
+			"rb-a": 1,
+		});
+	});
+
 	it("retry by their own rollbackConfig", async () => {
 		const instance = await start("rollbackRetries");
 		await fastForward(instance, "rollingBack");

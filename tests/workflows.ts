@@ -584,6 +584,23 @@ export const scenarios = {
 		throw new Error("run failed");
 	},
 
+	/**
+	 * Awaits I/O outside any step between "a" and "b"; "b"'s handler (the first to run) holds on
+	 * gate "rb-b", so a test can crash the engine before it ends and check the replay finds it.
+	 */
+	async rollbackAfterIO({ step, hit, gate }: ScenarioContext) {
+		await step.do("a", async () => hit("a"), { rollback: async () => void (await hit("rb-a")) });
+		for (let i = 0; i < 3; i++) await hit("between");
+		await step.do("b", async () => hit("b"), {
+			rollback: async () => {
+				await hit("rb-b-start");
+				await gate("rb-b");
+				await hit("rb-b-done");
+			},
+		});
+		throw new Error("run failed");
+	},
+
 	/** A handler that fails twice and then succeeds, retried by its own rollbackConfig. */
 	async rollbackRetries({ step, hit }: ScenarioContext) {
 		await step.do("a", async () => 1, {

@@ -693,21 +693,17 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		};
 		const execution = this.#newExecution(instance.id);
 		this.#scheduler.renewLease();
-		let ended = false;
-		const steps = launchRun({ ...this.#runInput(instance, execution), mode: "collect" }, () => {
-			ended = true;
-		});
-		void (async () => {
-			// The replay has met every step it can once its calls stop growing (or run() ended).
-			let seen = -1;
-			while (!ended && seen !== steps.calls) {
-				seen = steps.calls;
-				await new Promise((resolve) => setTimeout(resolve, 1));
-			}
+		const ended = Promise.withResolvers<void>();
+		const steps = launchRun({ ...this.#runInput(instance, execution), mode: "collect" }, () =>
+			ended.resolve(),
+		);
+		// Every handler is collected once the replay has met each journal entry, gone past them,
+		// or ended.
+		void Promise.race([steps.collected, ended.promise]).then(() => {
 			if (execution !== this.#execution) return;
 			this.#abandonRun();
 			this.#rollBack(instance.id, steps.rollbacks, plan);
-		})();
+		});
 	}
 
 	/** The run ended with `result`: the instance ends so, unless the run was abandoned. */

@@ -398,6 +398,11 @@ export class Journal {
 		return this.#one("SELECT COUNT(*) AS n FROM steps")?.n as number;
 	}
 
+	/** How many entries run() itself made (steps, sleeps, event waits): all but rollback handlers. */
+	forwardStepCount(): number {
+		return this.#one("SELECT COUNT(*) AS n FROM steps WHERE type != 'rollback'")?.n as number;
+	}
+
 	/**
 	 * A new journal entry. `attempts`: 1 for a step whose first attempt starts now, which saves
 	 * recording it with a second statement.

@@ -132,12 +132,19 @@ export class StepContext {
 	readonly #collect: boolean;
 	/** The rollback handlers of the steps this run met, by journal position. */
 	readonly #rollbacks = new Map<number, Rollback>();
-	#calls = 0;
+	/** A replay that collects: settled once it has met every journaled entry, or gone past them. */
+	readonly #collectedAll = Promise.withResolvers<void>();
+	/** Journal entries the replay has still to meet. */
+	#unmet = 0;
 
 	constructor(host: StepHost, controls?: InstanceControls, mode: StepMode = "run") {
 		this.#host = host;
 		this.#controls = controls;
 		this.#collect = mode === "collect";
+		if (this.#collect) {
+			this.#unmet = host.journal.forwardStepCount();
+			if (this.#unmet === 0) this.#collectedAll.resolve();
+		}
 	}
 
 	/** The rollback handlers registered so far, in any order. */
@@ -145,9 +152,13 @@ export class StepContext {
 		return [...this.#rollbacks.values()];
 	}
 
-	/** How many step calls the run has made: a replay that collects has met them all once this stops growing. */
-	get calls(): number {
-		return this.#calls;
+	/**
+	 * In a replay that collects: settles once it has met every entry of the journal (so every
+	 * handler it can register is registered), or made a call the journal has no entry for (it is
+	 * past what ran). Deterministic code meets each entry exactly once.
+	 */
+	get collected(): Promise<void> {
+		return this.#collectedAll.promise;
 	}
 
 	#next(type: StepType, name: string): number {
@@ -290,10 +301,13 @@ export class StepContext {
 		name: string,
 		rollback?: RollbackOptions & { config: ResolvedStepConfig },
 	): Promise<T> {
-		this.#calls++;
 		const step = this.#host.journal.step(type, name, this.#next(type, name));
-		if (!step) return never;
+		if (!step) {
+			this.#collectedAll.resolve();
+			return never;
+		}
 		if (rollback) this.#register(step, rollback.config, rollback);
+		if (--this.#unmet <= 0) this.#collectedAll.resolve();
 		const settled = this.#settled<T>(type, name, step.count);
 		return settled.done ? Promise.resolve(settled.value) : never;
 	}
