@@ -24,6 +24,7 @@ import {
 	uniqueId,
 	waitForStatus,
 } from "./helpers";
+import { reached } from "./workflows";
 
 type Status = InstanceStatus["status"];
 
@@ -338,6 +339,38 @@ describe("delete and retention", () => {
 		await expect(instance.status()).rejects.toThrow(InstanceNotFoundError);
 		await expect(instance.pause()).rejects.toThrow(InstanceNotFoundError);
 		await expect(instance.restart()).rejects.toThrow(InstanceNotFoundError);
+	});
+});
+
+describe("a run stopping its own instance", () => {
+	it.for([
+		{ how: "terminate", status: "terminated", where: "run()" },
+		{ how: "pause", status: "paused", where: "run()" },
+		{ how: "terminate", status: "terminated", where: "a step", inStep: true },
+	] as const)("$how from $where: nothing after the call runs", async ({ how, status, inStep }) => {
+		const instance = await start("selfStop", { how, inStep: inStep ?? false });
+		await waitForStatus(instance, status);
+		// A later event on the object: any continuation of run() after the call ran before it.
+		await runInDurableObject(engineStub(instance.id), () => {});
+		expect(reached.has(`${instance.id}:calling`)).toBe(true);
+		expect(reached.has(`${instance.id}:after`)).toBe(false);
+		expect(await calls(instance.id)).toEqual({ before: 1 });
+	});
+
+	it("delete from run(): the instance is gone and nothing after the call runs", async () => {
+		const instance = await start("selfStop", { how: "delete" });
+		await expect.poll(() => reached.has(`${instance.id}:calling`)).toBe(true);
+		await expect
+			.poll(() =>
+				scenarioWorkflow.get(instance.id).then(
+					() => "exists",
+					(e: Error) => e.name,
+				),
+			)
+			.toBe("InstanceNotFoundError");
+		await runInDurableObject(engineStub(instance.id), () => {});
+		expect(reached.has(`${instance.id}:after`)).toBe(false);
+		expect(await calls(instance.id)).toEqual({ before: 1 });
 	});
 });
 

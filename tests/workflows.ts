@@ -55,6 +55,9 @@ interface ScenarioContext {
 
 const never = () => new Promise<never>(() => {});
 
+/** What selfStop runs got to, by `<instance id>:<point>`: kept in this isolate, for the tests. */
+export const reached = new Set<string>();
+
 /** A linked list of `depth` objects, each with some text: `{ pad, next: { pad, next: ... null } }`. */
 export function nestedList(depth: number): unknown {
 	let list: unknown = null;
@@ -361,6 +364,27 @@ export const scenarios = {
 			return instance.id;
 		});
 		return { child };
+	},
+
+	/**
+	 * Terminates, deletes, restarts or pauses its own instance (`how`), from run() itself or
+	 * (`inStep`) from a step; notes in `reached` what it got to, in this isolate's memory.
+	 */
+	async selfStop({ event, step, env, hit }: ScenarioContext) {
+		const how = event.payload.how as "terminate" | "delete" | "restart" | "pause";
+		const id = event.instanceId;
+		await step.do("before", async () => hit("before"));
+		const stop = async () => {
+			const me = await env.SCENARIO.get(id);
+			reached.add(`${id}:calling`);
+			if (how === "delete") await (me as WorkflowInstance & { delete(): Promise<void> }).delete();
+			else if (how === "restart") await me.restart();
+			else await me[how]();
+			reached.add(`${id}:after`);
+		};
+		if (event.payload.inStep) await step.do("stops", async () => stop());
+		else await stop();
+		await step.do("after", async () => hit("after"));
 	},
 
 	/** Waits on I/O in run() itself, outside any step (a gate), then runs one step (or, with `fail`, throws). */

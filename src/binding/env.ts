@@ -4,6 +4,7 @@
  * hand a workflow its `this.env`.
  */
 import type { EngineNamespace } from "../engine/protocol.js";
+import type { OwnRun } from "./instance.js";
 import { isDurableObjectNamespace } from "./namespace.js";
 import { workflowBinding } from "./workflow.js";
 
@@ -59,4 +60,22 @@ export function wrapEnv<Env>(env: Env): Env {
 	wrapped.set(env, result);
 	wrapped.set(result, result);
 	return result as Env;
+}
+
+/**
+ * The env a run of instance `own.id` gets (`this.env`): {@link wrapEnv}'s, but the binding of
+ * the run's own workflow (the namespace whose object for `own.id` is `objectId`) makes handles
+ * whose terminate, delete, restart and pause of that instance stop the run, as in the product:
+ * nothing after the call runs.
+ */
+export function runEnv<Env>(env: Env, objectId: DurableObjectId, own: OwnRun): Env {
+	const wrapped = wrapEnv(env);
+	if (typeof env !== "object" || env === null) return wrapped;
+	for (const [name, source] of registered) {
+		const namespace = (env as Record<string, unknown>)[name];
+		if ("remote" in source || !isDurableObjectNamespace(namespace)) continue;
+		if (!namespace.idFromName(own.id).equals(objectId)) continue;
+		return { ...wrapped, [name]: workflowBinding(namespace as EngineNamespace, own) };
+	}
+	return wrapped;
 }

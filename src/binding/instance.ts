@@ -4,16 +4,36 @@ import { assertStorable, parse, restartOptionsSchema, sendEventSchema } from "..
 import { type EngineClient, engineClient } from "./client.js";
 
 /**
+ * The run of an instance, as the handles its own code makes see it: `guard` passes a promise on
+ * unless the run has been stopped meanwhile, then never settles (Execution.guard).
+ */
+export interface OwnRun {
+	id: string;
+	guard<T>(promise: Promise<T>): Promise<T>;
+}
+
+/**
  * A handle on one instance, as `create()`, `createBatch()` and `get()` return it: the product's
  * `WorkflowInstance`, backed by the instance's engine object.
  */
 export class InstanceHandle implements WorkflowInstance {
 	readonly id: string;
 	readonly #engine: EngineClient;
+	readonly #own: OwnRun["guard"] | undefined;
 
-	constructor(id: string, namespace: EngineNamespace) {
+	/** `own`: the handle's instance is the run holding the handle (see OwnRun). */
+	constructor(id: string, namespace: EngineNamespace, own?: OwnRun) {
 		this.id = id;
 		this.#engine = engineClient(namespace, id);
+		this.#own = own?.id === id ? own.guard : undefined;
+	}
+
+	/**
+	 * A lifecycle call's answer; when the run calls it on its own instance and the call stops the
+	 * run (terminate, delete, restart, pause), one that never comes: nothing after it runs.
+	 */
+	#settled<T>(call: Promise<T>): Promise<T> {
+		return this.#own ? this.#own(call) : call;
 	}
 
 	/** The instance's status, its error if it failed, and its output if it completed. */
@@ -27,7 +47,7 @@ export class InstanceHandle implements WorkflowInstance {
 	 * @throws InvalidStateError if the instance is complete, errored or terminated.
 	 */
 	async pause(): Promise<void> {
-		await this.#engine.pause();
+		await this.#settled(this.#engine.pause());
 	}
 
 	/**
@@ -45,7 +65,7 @@ export class InstanceHandle implements WorkflowInstance {
 	 * @throws InvalidStateError if it is already complete, errored or terminated.
 	 */
 	async terminate(options?: WorkflowInstanceTerminateOptions): Promise<void> {
-		await this.#engine.terminate(options);
+		await this.#settled(this.#engine.terminate(options));
 	}
 
 	/** The older name of {@link terminate}. */
@@ -61,7 +81,7 @@ export class InstanceHandle implements WorkflowInstance {
 	 */
 	async restart(options?: WorkflowInstanceRestartOptions): Promise<void> {
 		const { from } = parse(restartOptionsSchema, options ?? {}, "restart options");
-		await this.#engine.restart(from);
+		await this.#settled(this.#engine.restart(from));
 	}
 
 	/**
@@ -79,7 +99,7 @@ export class InstanceHandle implements WorkflowInstance {
 
 	/** Deletes the instance and everything it stored; its id can be used again. */
 	async delete(): Promise<void> {
-		await this.#engine.delete();
+		await this.#settled(this.#engine.delete());
 	}
 
 	/**

@@ -4,7 +4,7 @@ import { ListingClient } from "../listing/client.js";
 import type { ListingEntry } from "../listing/shard.js";
 import { instanceIdSchema, parse } from "../schemas.js";
 import { engineClient } from "./client.js";
-import { InstanceHandle } from "./instance.js";
+import { InstanceHandle, type OwnRun } from "./instance.js";
 import { ENGINE_NAMESPACE } from "./namespace.js";
 import {
 	BATCH_ERROR_CODES,
@@ -26,15 +26,21 @@ import {
  * const instance = await orders.create({ params: { orderId: "42" } });
  * ```
  */
-export function workflowBinding<Params = unknown>(namespace: EngineNamespace): Workflow<Params> {
-	return new WorkflowBinding<Params>(namespace);
+export function workflowBinding<Params = unknown>(
+	namespace: EngineNamespace,
+	own?: OwnRun,
+): Workflow<Params> {
+	return new WorkflowBinding<Params>(namespace, own);
 }
 
 class WorkflowBinding<Params> implements Workflow<Params> {
 	readonly #namespace: EngineNamespace;
+	/** Set in the env of a run of this workflow: handles on the run's own instance stop it. */
+	readonly #own: OwnRun | undefined;
 
-	constructor(namespace: EngineNamespace) {
+	constructor(namespace: EngineNamespace, own?: OwnRun) {
 		this.#namespace = namespace;
+		this.#own = own;
 	}
 
 	get [ENGINE_NAMESPACE](): EngineNamespace {
@@ -50,7 +56,7 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 		parse(instanceIdSchema, id, "instance id");
 		if (!(await engineClient(this.#namespace, id).exists()))
 			throw new InstanceNotFoundError(`instance "${id}" not found`);
-		return new InstanceHandle(id, this.#namespace);
+		return new InstanceHandle(id, this.#namespace, this.#own);
 	}
 
 	/**
@@ -68,7 +74,7 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 		// The instance exists: a listing row that did not make it is sent once more, and after
 		// that left to the instance's own updates (the call does not fail for the listing).
 		if (listed.status === "rejected") await this.#list([request]).catch(() => {});
-		return new InstanceHandle(request.id, this.#namespace);
+		return new InstanceHandle(request.id, this.#namespace, this.#own);
 	}
 
 	/**
@@ -158,7 +164,7 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 			const { index, entry } = creates[i] as (typeof creates)[number];
 			const { id } = entry.request;
 			if (result.status === "fulfilled") {
-				created.push(new InstanceHandle(id, this.#namespace));
+				created.push(new InstanceHandle(id, this.#namespace, this.#own));
 				continue;
 			}
 			const error = batchError(result.reason);

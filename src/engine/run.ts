@@ -4,7 +4,7 @@
  * as it can be stored. The engine decides when a run starts and what its outcome does.
  */
 import type { WorkflowEvent } from "cloudflare:workers";
-import { wrapEnv } from "../binding/env.js";
+import { runEnv } from "../binding/env.js";
 import type { WorkflowEntrypoint } from "../entrypoint.js";
 import {
 	type SerializedError,
@@ -65,7 +65,11 @@ export function launchRun(input: RunInput, finish: (outcome: RunOutcome) => void
 	};
 	const step = new StepContext(input.execution, input.controls, input.mode);
 	Promise.resolve()
-		.then(() => new Workflow(executionContext, wrapEnv(input.env)).run(event, step))
+		.then(() => {
+			const own = { id: input.instance.id, guard: input.execution.guard.bind(input.execution) };
+			const env = runEnv(input.env, state.id, own);
+			return new Workflow(executionContext, env).run(event, step);
+		})
 		.then(
 			(output) => finish({ output }),
 			(error: unknown) => finish({ error: serializeError(error) }),
