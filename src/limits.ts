@@ -23,6 +23,23 @@ export const MAX_VALUE_BYTES = 1024 * 1024;
  * as it is stored, with a margin for the stack its readers use.
  */
 export const MAX_VALUE_DEPTH = 1000;
+/**
+ * A step output returned as a `ReadableStream` (the product's streamed step outputs): at most
+ * 1 GiB by default, the product's limit on what one instance may store (Workers Paid), which a
+ * streamed output counts against; `createWorkflowEngine(W, { maxStreamOutputBytes })` lowers it.
+ */
+export const MAX_STREAM_OUTPUT_BYTES = 1024 * 1024 * 1024;
+/**
+ * The largest structured (non-stream) step output `createWorkflowEngine(W, { maxStepOutputBytes })`
+ * may allow (ours, beyond the product's 1 MiB; off by default): 64 MiB, a bound that keeps a
+ * replay's copy of the value, and its JSON text, well within an isolate's 128 MB of memory.
+ */
+export const MAX_STEP_OUTPUT_BYTES_OPTION = 64 * 1024 * 1024;
+/**
+ * Streamed outputs, and structured outputs over 1 MiB, are stored in chunks of this many bytes,
+ * one SQL row each (a row holds at most 2 MB).
+ */
+export const OUTPUT_CHUNK_BYTES = 256 * 1024;
 /** Instance params (the event payload `run()` receives): at most 1 MiB. */
 export const MAX_PARAMS_BYTES = 1024 * 1024;
 /** Steps an instance may start before it fails. Default: 10,000; `createWorkflowEngine({ stepLimit })` changes it. */

@@ -23,6 +23,8 @@ import {
 	MAX_LIST_LIMIT,
 	MAX_SLEEP_MS,
 	MAX_STEP_NAME_LENGTH,
+	MAX_STEP_OUTPUT_BYTES_OPTION,
+	MAX_STREAM_OUTPUT_BYTES,
 	MAX_VALUE_BYTES,
 	MAX_VALUE_DEPTH,
 	MAX_WORKFLOW_NAME_LENGTH,
@@ -196,6 +198,34 @@ export const engineOptionsSchema = z.strictObject({
 	stepLimit: z.optional(z.number().check(z.int(), z.positive())),
 	// The workflow's own default, as wrangler's `default_retention`; false keeps instances.
 	defaultRetention: z.optional(z.union([z.literal(false), retentionSchema])),
+	// Ours: structured step outputs over the product's 1 MiB, for engines that opt in.
+	maxStepOutputBytes: z.optional(
+		z
+			.number()
+			.check(
+				z.int("maxStepOutputBytes must be an integer number of bytes"),
+				z.gte(
+					MAX_VALUE_BYTES,
+					`maxStepOutputBytes must be at least ${MAX_VALUE_BYTES} (1 MiB, the product's limit, which applies without it)`,
+				),
+				z.lte(
+					MAX_STEP_OUTPUT_BYTES_OPTION,
+					`maxStepOutputBytes must be at most ${MAX_STEP_OUTPUT_BYTES_OPTION} (64 MiB); return a ReadableStream for larger outputs`,
+				),
+			),
+	),
+	maxStreamOutputBytes: z.optional(
+		z
+			.number()
+			.check(
+				z.int("maxStreamOutputBytes must be an integer number of bytes"),
+				z.gte(1, "maxStreamOutputBytes must be at least 1"),
+				z.lte(
+					MAX_STREAM_OUTPUT_BYTES,
+					`maxStreamOutputBytes must be at most ${MAX_STREAM_OUTPUT_BYTES} (1 GiB, the product's limit on an instance's storage)`,
+				),
+			),
+	),
 });
 
 /** Formats a zod error as one line: "<where>: <what>; ...". */

@@ -65,7 +65,92 @@ export function nestedList(depth: number): unknown {
 	return list;
 }
 
+/** Byte `i` of the test streams: a pattern that a lost, repeated or reordered chunk changes. */
+export const streamByte = (i: number) => (i * 7 + 3) & 255;
+
+/** What the stream scenarios compute from a stream: its length and a checksum of its bytes. */
+export async function digest(
+	stream: ReadableStream<Uint8Array>,
+): Promise<{ bytes: number; sum: number }> {
+	let bytes = 0;
+	let sum = 0;
+	for await (const chunk of stream) {
+		for (let j = 0; j < chunk.byteLength; j++) sum = (sum * 31 + (chunk[j] as number)) >>> 0;
+		bytes += chunk.byteLength;
+	}
+	return { bytes, sum };
+}
+
+/**
+ * A stream of `size` bytes (streamByte) in 64 KiB chunks; `midway`, if given, is awaited once
+ * half the bytes have been read, holding the stream there.
+ */
+function byteStream(size: number, midway?: () => Promise<void>): ReadableStream<Uint8Array> {
+	const piece = 64 * 1024;
+	let offset = 0;
+	let held = false;
+	return new ReadableStream<Uint8Array>({
+		async pull(controller) {
+			if (offset >= size) {
+				controller.close();
+				return;
+			}
+			if (midway && !held && offset >= size / 2) {
+				held = true;
+				await midway();
+			}
+			const n = Math.min(piece, size - offset);
+			const chunk = new Uint8Array(n);
+			for (let j = 0; j < n; j++) chunk[j] = streamByte(offset + j);
+			offset += n;
+			controller.enqueue(chunk);
+		},
+	});
+}
+
 export const scenarios = {
+	/**
+	 * A step returning a ReadableStream of `size` bytes (its first attempt held midway at gate
+	 * "mid" if `holdMidway`); run() waits at gate "after" if `holdAfter`, then reads the stream.
+	 * `smallRerun`: a second run of the step streams 1,000 bytes instead.
+	 */
+	async streamOutput({ step, event, hit, gate }: ScenarioContext) {
+		const { size, holdMidway, holdAfter, smallRerun } = event.payload as unknown as {
+			size: number;
+			holdMidway?: boolean;
+			holdAfter?: boolean;
+			smallRerun?: boolean;
+		};
+		const runs = await hit("run");
+		if (runs > 1 && smallRerun) await gate("rerun");
+		const stream = await step.do("big", async () => {
+			const n = await hit("big");
+			return byteStream(
+				smallRerun && n > 1 ? 1000 : size,
+				holdMidway && n === 1 ? () => gate("mid") : undefined,
+			);
+		});
+		if (holdAfter) await gate("after");
+		return { isStream: stream instanceof ReadableStream, ...(await digest(stream)) };
+	},
+
+	/** A step returning `{ text }` of `size` characters (a Map of it if `map`); run() waits at gate "after" if `holdAfter`. */
+	async largeOutput({ step, event, hit, gate }: ScenarioContext) {
+		const { size, map, holdAfter } = event.payload as unknown as {
+			size: number;
+			map?: boolean;
+			holdAfter?: boolean;
+		};
+		const value = await step.do("large", async () => {
+			await hit("large");
+			const text = "x".repeat(size - 4) + "end!";
+			return map ? new Map([["text", text]]) : { text };
+		});
+		if (holdAfter) await gate("after");
+		const text = value instanceof Map ? (value.get("text") as string) : value.text;
+		return { length: text.length, tail: text.slice(-4) };
+	},
+
 	/** Every kind of step the test kit can modify: two "fetch" steps, two "nap" sleeps, an event wait. */
 	async kit({ step, hit }: ScenarioContext) {
 		const first = await step.do(
@@ -704,6 +789,9 @@ export class ScenarioEngine extends createWorkflowEngine(ScenarioWorkflow, { nam
 export const LimitedEngine = createWorkflowEngine(ScenarioWorkflow, {
 	name: "limited",
 	stepLimit: 3,
+	// Bounds the stream and large-output tests meet (tests/large-outputs.test.ts).
+	maxStepOutputBytes: 4 * 1024 * 1024,
+	maxStreamOutputBytes: 3 * 1024 * 1024,
 	// Kept until deleted, unlike the product's default (see lifecycle.test.ts).
 	defaultRetention: false,
 });

@@ -14,7 +14,12 @@ import {
 	serializeError,
 	UnserializableValueError,
 } from "../errors.js";
-import { DEFAULT_RETENTION_MS, DEFAULT_STEP_LIMIT } from "../limits.js";
+import {
+	DEFAULT_RETENTION_MS,
+	DEFAULT_STEP_LIMIT,
+	MAX_STREAM_OUTPUT_BYTES,
+	MAX_VALUE_BYTES,
+} from "../limits.js";
 import { ListingPublisher, listingEntry, ownNamespace } from "../listing/publisher.js";
 import { type ListingEntry, ListingShard, type ShardQuery } from "../listing/shard.js";
 import { engineOptionsSchema, parse } from "../schemas.js";
@@ -45,7 +50,7 @@ import { launchRun, type RunOutcome, storableOutcome, type WorkflowClass } from 
 
 export type { WorkflowClass } from "./run.js";
 
-import { type Rollback, StepContext } from "../step/context.js";
+import { type OutputLimits, type Rollback, StepContext } from "../step/context.js";
 import { type Retention, Scheduler } from "./scheduler.js";
 import { assertTransition, isFinal, publicStatus, Status } from "./status.js";
 
@@ -63,6 +68,18 @@ export interface WorkflowEngineOptions {
 	defaultRetention?:
 		| { successRetention?: WorkflowSleepDuration; errorRetention?: WorkflowSleepDuration }
 		| false;
+	/**
+	 * Ours, beyond the product: lets a step return a structured (non-stream) output larger than the
+	 * product's 1 MiB, up to this many bytes (of its structured-clone encoding), at most 64 MiB.
+	 * Outputs over 1 MiB must then be plain JSON data; they are stored as JSON text in chunks.
+	 * Default: 1 MiB, the product's limit, so code that works here works on the product too.
+	 */
+	maxStepOutputBytes?: number;
+	/**
+	 * How many bytes a step's `ReadableStream` output may hold. Default and maximum: 1 GiB, the
+	 * product's limit on what an instance stores, which streamed outputs count against.
+	 */
+	maxStreamOutputBytes?: number;
 }
 
 type WorkflowSleepDuration = import("cloudflare:workers").WorkflowSleepDuration;
@@ -84,6 +101,8 @@ export interface Definition {
 	workflow: WorkflowClass;
 	name: string;
 	stepLimit: number;
+	/** The bounds on step outputs (maxStepOutputBytes, maxStreamOutputBytes). */
+	outputLimits: OutputLimits;
 	/** How long finished instances are kept (ms) when their create options do not say; null: kept. */
 	retention: Retention;
 }
@@ -620,6 +639,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 			{
 				journal: this.journal,
 				stepLimit: this.#definition.stepLimit,
+				outputLimits: this.#definition.outputLimits,
 				setRunStatus: (status) => this.#setRunStatus(status),
 				armAlarm: (at) => scheduler.armBy(at),
 				renewLease: () => scheduler.renewLease(),
@@ -776,7 +796,8 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
  * Makes the Durable Object class that hosts `Workflow`'s instances, one object per instance.
  * Export it from your Worker and bind it in wrangler.toml (with a `new_sqlite_classes` migration).
  *
- * @throws WorkflowValidationError if `name` is not a valid workflow name or `stepLimit` is not a positive integer.
+ * @throws WorkflowValidationError if `name` is not a valid workflow name, `stepLimit` is not a
+ * positive integer, or `maxStepOutputBytes` / `maxStreamOutputBytes` is out of its range.
  * @example
  * ```ts
  * // A class declaration, so that `wrangler types` can name it as the binding's type:
@@ -787,7 +808,7 @@ export function createWorkflowEngine<Env, Params>(
 	Workflow: WorkflowClass<Env, Params>,
 	options: WorkflowEngineOptions,
 ): WorkflowEngineClass<Params> {
-	const { name, stepLimit, defaultRetention } = parse(
+	const { name, stepLimit, defaultRetention, maxStepOutputBytes, maxStreamOutputBytes } = parse(
 		engineOptionsSchema,
 		options,
 		"createWorkflowEngine options",
@@ -796,6 +817,10 @@ export function createWorkflowEngine<Env, Params>(
 		workflow: Workflow as WorkflowClass,
 		name,
 		stepLimit: stepLimit ?? DEFAULT_STEP_LIMIT,
+		outputLimits: {
+			stepOutputBytes: maxStepOutputBytes ?? MAX_VALUE_BYTES,
+			streamOutputBytes: maxStreamOutputBytes ?? MAX_STREAM_OUTPUT_BYTES,
+		},
 		retention:
 			defaultRetention === false
 				? { success: null, error: null }

@@ -5,7 +5,7 @@
  * exists while the engine object is in memory, and a replay after eviction builds a fresh one.
  */
 import { StepLimitError } from "../errors.js";
-import type { StepHost, TimerKind } from "../step/context.js";
+import type { OutputLimits, StepHost, TimerKind } from "../step/context.js";
 import type { Journal, StorageFailure } from "./journal.js";
 import { Status } from "./status.js";
 
@@ -13,6 +13,7 @@ import { Status } from "./status.js";
 export interface ExecutionOwner {
 	readonly journal: Journal;
 	readonly stepLimit: number;
+	readonly outputLimits: OutputLimits;
 	/** Records `running` or `waiting`, durably, if it changed. */
 	setRunStatus(status: typeof Status.Running | typeof Status.Waiting): void;
 	/** Makes sure the object's alarm fires no later than `at`. */
@@ -156,6 +157,14 @@ export class Execution implements StepHost {
 
 	excusedInterruptions(seq: number): number {
 		return this.#owner.excusedInterruptions(seq);
+	}
+
+	get abandoned(): boolean {
+		return this.#abandoned;
+	}
+
+	get outputLimits(): OutputLimits {
+		return this.#owner.outputLimits;
 	}
 
 	guard<T>(promise: Promise<T>): Promise<T> {

@@ -81,8 +81,13 @@ export interface WaitStepHistory extends StepHistoryBase {
 
 /** A value left out of a page of history for its size. */
 export interface ValueOmitted {
-	/** Its size: of its structured-clone encoding, as the 1 MiB limits measure it. */
+	/**
+	 * Its size: of its structured-clone encoding, as the 1 MiB limits measure it; for a step's
+	 * `ReadableStream` output, the stream's bytes.
+	 */
 	bytes: number;
+	/** Set for a step's `ReadableStream` output, which the history never shows (run() reads it). */
+	stream?: true;
 }
 
 /**
@@ -220,6 +225,8 @@ export function historyPage(
 		}
 		let cost = 0;
 		const value: ValueReader = (seq) => {
+			const chunked = streamOrLarge(journal, seq, maxValueBytes);
+			if (chunked) return chunked;
 			const stored = journal.stepOutput(seq);
 			const size = serializedSize(stored);
 			read += size;
@@ -261,8 +268,30 @@ export function historyStep(journal: Journal, ref: StepKey): StepLookup | undefi
 	const failed = journal.failedAttempts().filter((attempt) => attempt.seq === row.seq);
 	return {
 		status,
-		step: stepHistory(row, failed, (seq) => ({ value: journal.stepOutput(seq) })),
+		step: stepHistory(
+			row,
+			failed,
+			(seq) =>
+				streamOrLarge(journal, seq, Number.POSITIVE_INFINITY) ?? { value: journal.stepOutput(seq) },
+		),
 	};
+}
+
+/**
+ * The history's marker for a step output stored in chunks that it leaves out: a stream always (it
+ * is bytes for run() to read, not a value to show), a structured output over `maxValueBytes`
+ * without reading its chunks. Undefined for any other output, read as usual.
+ */
+function streamOrLarge(
+	journal: Journal,
+	seq: number,
+	maxValueBytes: number,
+): { omitted: ValueOmitted } | undefined {
+	const chunked = journal.chunkedOutput(seq);
+	if (!chunked) return undefined;
+	if (chunked.kind === "stream") return { omitted: { bytes: chunked.bytes, stream: true } };
+	const size = chunked.size ?? chunked.bytes;
+	return size > maxValueBytes ? { omitted: { bytes: size } } : undefined;
 }
 
 /** What a step's errors (its own, its failed attempts') weigh on a page. */

@@ -11,11 +11,15 @@
  *   shared references, cycles, long values) and event payloads go to the synchronous KV store
  *   beside the tables, which keeps the structured-clone format, so they come back as they went in.
  *
+ * - `output_chunks` (created as first needed): step outputs stored in parts, a `ReadableStream`'s
+ *   bytes or the JSON text of a structured output over 1 MiB (see succeedChunked).
+ *
  * Every method is synchronous: SQLite-backed storage commits writes made in one turn of the event
  * loop together, and the runtime's output gate holds anything the object sends until they are
  * durable, so a status is never reported before it is written.
  */
 import { isStorageRefusal, type SerializedError, StorageUnavailableError } from "../errors.js";
+import { OUTPUT_CHUNK_BYTES } from "../limits.js";
 import { Schema } from "./schema.js";
 import { Status } from "./status.js";
 import { STEP_MOVES, type StepMove, StepMoveError, StepState, type StepType } from "./steps.js";
@@ -120,6 +124,30 @@ function toStep(row: Row): StepRow {
 		sensitive: row.sensitive === 1,
 	};
 }
+
+/**
+ * A step output stored in chunks (rows of `output_chunks`): a `ReadableStream`'s bytes, read back
+ * as a stream, or the UTF-8 JSON text of a structured output over 1 MiB, read back as its value.
+ */
+export interface ChunkedOutput {
+	kind: "stream" | "json";
+	chunks: number;
+	/** The bytes stored. */
+	bytes: number;
+	/** For "json": the value's size as the output limits measure it (its structured-clone encoding). */
+	size?: number;
+}
+
+/**
+ * What a step row's `output_json` starts with when its output is in chunks (the rest is the
+ * ChunkedOutput as JSON): JSON text never starts with a NUL, so no stored value reads as one.
+ */
+const CHUNKED = "\u0000";
+
+const chunkedOutput = (json: SqlStorageValue | undefined): ChunkedOutput | undefined =>
+	typeof json === "string" && json.startsWith(CHUNKED)
+		? (JSON.parse(json.slice(CHUNKED.length)) as ChunkedOutput)
+		: undefined;
 
 const outputKey = (seq: number) => `step:${seq}`;
 const eventKey = (seq: number) => `event:${seq}`;
@@ -487,8 +515,109 @@ export class Journal {
 	}
 
 	stepOutput(seq: number): unknown {
-		const row = this.#one("SELECT output_json FROM steps WHERE seq = ?", seq);
-		return this.#get(row?.output_json, outputKey(seq));
+		const json = this.#one("SELECT output_json FROM steps WHERE seq = ?", seq)?.output_json;
+		const chunked = chunkedOutput(json);
+		if (!chunked) return this.#get(json, outputKey(seq));
+		if (chunked.kind === "stream") return this.#chunkStream(seq, chunked);
+		const text = new Uint8Array(chunked.bytes);
+		let offset = 0;
+		for (let idx = 0; idx < chunked.chunks; idx++) {
+			const chunk = this.#chunk(seq, idx);
+			text.set(chunk, offset);
+			offset += chunk.byteLength;
+		}
+		return fromJsonText(new TextDecoder().decode(text));
+	}
+
+	/** How step `seq`'s output is stored in chunks, if it is (without reading them). */
+	chunkedOutput(seq: number): ChunkedOutput | undefined {
+		return chunkedOutput(
+			this.#one("SELECT output_json FROM steps WHERE seq = ?", seq)?.output_json,
+		);
+	}
+
+	// ---- outputs in chunks ----
+
+	/** Deletes step `seq`'s chunks, if any: those of an attempt that did not complete. */
+	clearChunks(seq: number): void {
+		if (this.#schema.has("chunks")) this.#run("DELETE FROM output_chunks WHERE seq = ?", seq);
+	}
+
+	/**
+	 * Writes chunk `idx` of step `seq`'s output. It counts only once succeedChunked names it: a
+	 * crash before that leaves rows that nothing reads, and the step's next attempt deletes them.
+	 */
+	writeChunk(seq: number, idx: number, bytes: Uint8Array): void {
+		this.#schema.ensure("chunks");
+		const buffer =
+			bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+				? (bytes.buffer as ArrayBuffer)
+				: (bytes.slice().buffer as ArrayBuffer);
+		this.#run(
+			"INSERT OR REPLACE INTO output_chunks (seq, idx, bytes) VALUES (?, ?, ?)",
+			seq,
+			idx,
+			buffer,
+		);
+	}
+
+	/**
+	 * Completes step `seq` with an output stored in chunks. For a stream, the chunks are already
+	 * written (writeChunk); for a structured value, `text` is its JSON text, written here in one
+	 * transaction with the move, so a refused write leaves neither.
+	 */
+	succeedChunked(seq: number, output: ChunkedOutput, now: number, text?: Uint8Array): void {
+		const move = () =>
+			this.#move(
+				"succeed",
+				seq,
+				"ended_at = ?, due_at = NULL, output_json = ?",
+				now,
+				CHUNKED + JSON.stringify(output),
+			);
+		if (text === undefined) move();
+		else {
+			this.#transaction(() => {
+				this.clearChunks(seq);
+				for (let idx = 0; idx < output.chunks; idx++) {
+					this.writeChunk(
+						seq,
+						idx,
+						text.subarray(idx * OUTPUT_CHUNK_BYTES, (idx + 1) * OUTPUT_CHUNK_BYTES),
+					);
+				}
+				move();
+			});
+		}
+		this.#changed();
+	}
+
+	#chunk(seq: number, idx: number): Uint8Array {
+		const bytes = this.#one(
+			"SELECT bytes FROM output_chunks WHERE seq = ? AND idx = ?",
+			seq,
+			idx,
+		)?.bytes;
+		if (!(bytes instanceof ArrayBuffer)) {
+			throw new Error(
+				`chunk ${idx} of step ${seq}'s output is missing (the instance was restarted or deleted)`,
+			);
+		}
+		return new Uint8Array(bytes);
+	}
+
+	/** A stream of step `seq`'s stored bytes, read a chunk at a time as it is pulled. */
+	#chunkStream(seq: number, output: ChunkedOutput): ReadableStream<Uint8Array> {
+		let idx = 0;
+		return new ReadableStream<Uint8Array>({
+			pull: (controller) => {
+				if (idx >= output.chunks) {
+					controller.close();
+					return;
+				}
+				controller.enqueue(this.#chunk(seq, idx++));
+			},
+		});
 	}
 
 	/** Records a failed attempt and its error; returns how many attempts of this step have failed. */
@@ -663,6 +792,7 @@ export class Journal {
 		).rows.map((row) => row.seq as number);
 		for (const seq of seqs) this.#kvDelete(outputKey(seq));
 		this.#run("DELETE FROM steps WHERE seq >= ?", fromSeq);
+		if (this.#schema.has("chunks")) this.#run("DELETE FROM output_chunks WHERE seq >= ?", fromSeq);
 		if (this.#schema.has("failures"))
 			this.#run("DELETE FROM failed_attempts WHERE seq >= ?", fromSeq);
 		// A kept step whose attempt was in flight starts over: that attempt was not interrupted.

@@ -71,14 +71,29 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_type ON events (type, seq);
 `;
 
+/**
+ * The chunks of step outputs stored in parts: a `ReadableStream`'s bytes, or the JSON text of a
+ * structured output over 1 MiB (an engine's `maxStepOutputBytes`). A step's chunks count only once
+ * its row says so (its `output_json` names them), in the move that completes it.
+ */
+const CHUNKS = `
+CREATE TABLE IF NOT EXISTS output_chunks (
+	seq INTEGER NOT NULL,
+	idx INTEGER NOT NULL,
+	bytes BLOB NOT NULL,
+	PRIMARY KEY (seq, idx)
+);
+`;
+
 /** A part of the schema, created when first needed. */
-export type SchemaPart = "core" | "timers" | "failures" | "events";
+export type SchemaPart = "core" | "timers" | "failures" | "events" | "chunks";
 
 const DDL: Record<SchemaPart, string> = {
 	core: CORE,
 	timers: TIMERS,
 	failures: FAILURES,
 	events: EVENTS,
+	chunks: CHUNKS,
 };
 
 /** The object in sqlite_master whose presence says a part exists. */
@@ -87,6 +102,7 @@ const MARKER: Record<SchemaPart, string> = {
 	timers: "steps_due",
 	failures: "failed_attempts",
 	events: "events",
+	chunks: "output_chunks",
 };
 
 /** Which parts of the schema exist, and creates the rest as they are needed. */
@@ -99,7 +115,7 @@ export class Schema {
 		this.#exec = exec;
 		const tables = new Map(
 			exec(
-				"SELECT name, sql FROM sqlite_master WHERE name IN ('instance', 'steps', 'events', 'failed_attempts', 'steps_due')",
+				"SELECT name, sql FROM sqlite_master WHERE name IN ('instance', 'steps', 'events', 'failed_attempts', 'steps_due', 'output_chunks')",
 			).map((row) => [row.name as string, row.sql as string]),
 		);
 		// Objects created before values were kept as JSON get the columns (empty: those are in KV).

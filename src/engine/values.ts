@@ -25,9 +25,17 @@ export const MAX_JSON_TEXT = 16 * 1024;
  */
 export function toJsonText(value: unknown): string | null {
 	if (value === undefined) return UNDEFINED;
-	if (!isPlainData(value)) return null;
+	if (!isPlainData(value, MAX_JSON_TEXT)) return null;
 	const text = JSON.stringify(value);
 	return text.length <= MAX_JSON_TEXT ? text : null;
+}
+
+/**
+ * The value as JSON text if it is plain data (as toJsonText), however long; null otherwise. For a
+ * structured step output over 1 MiB, stored in chunks (an engine's `maxStepOutputBytes`).
+ */
+export function toLargeJsonText(value: unknown): string | null {
+	return isPlainData(value, Number.POSITIVE_INFINITY) ? JSON.stringify(value) : null;
 }
 
 export function fromJsonText(text: string): unknown {
@@ -38,16 +46,16 @@ export function fromJsonText(text: string): unknown {
  * Strings, finite numbers other than -0, booleans, null, and arrays (without holes or extra
  * properties) and plain objects of those, without `undefined` inside (JSON drops or changes it) and
  * without an object met twice (JSON would copy it; structured clone keeps one). False as soon as
- * the value is clearly too long for a row.
+ * the value is clearly longer than `maxLength`.
  */
-function isPlainData(root: unknown): boolean {
+function isPlainData(root: unknown, maxLength: number): boolean {
 	const seen = new Set<object>();
 	const stack: unknown[] = [root];
 	// A lower bound of the JSON text's length, to give up early on a large value.
 	let length = 0;
 	while (stack.length > 0) {
 		const value = stack.pop();
-		if (++length > MAX_JSON_TEXT) return false;
+		if (++length > maxLength) return false;
 		switch (typeof value) {
 			case "string":
 				length += value.length;

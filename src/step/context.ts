@@ -14,6 +14,7 @@ import type {
 import type { AttemptOverride, InstanceControls } from "../engine/hooks.js";
 import { type Journal, type StepRow, StorageFailure } from "../engine/journal.js";
 import { StepMoveError, StepState, type StepType, waitTimeoutError } from "../engine/steps.js";
+import { toLargeJsonText } from "../engine/values.js";
 import {
 	deserializeError,
 	isNonRetryableError,
@@ -29,6 +30,7 @@ import {
 	MAX_SLEEP_MS,
 	MAX_STEP_NAME_LENGTH,
 	MAX_VALUE_BYTES,
+	OUTPUT_CHUNK_BYTES,
 } from "../limits.js";
 import {
 	durationSchema,
@@ -38,7 +40,9 @@ import {
 	unstorable,
 	waitOptionsSchema,
 } from "../schemas.js";
+import { serializedSize } from "../serialized-size.js";
 import { resolveDelay, resolveStepConfig, retryDelay } from "./retry.js";
+import { SpooledStream, spoolStream } from "./streams.js";
 
 /** What a step waits for: a sleep's end, a retry's delay, an event (or its timeout). */
 export type TimerKind = "sleep" | "retry" | "event";
@@ -75,6 +79,18 @@ export interface StepHost {
 	storageFailed(error: StorageFailure, cutOff?: number): Promise<never>;
 	/** Attempts of step `seq` cut off by storage failures rather than crashes (see storageFailed). */
 	excusedInterruptions(seq: number): number;
+	/** True once the run is abandoned (paused, terminated, restarted): it must write nothing more. */
+	readonly abandoned: boolean;
+	/** The engine's bounds on step outputs (createWorkflowEngine options). */
+	readonly outputLimits: OutputLimits;
+}
+
+/** How large a step's output may be, by kind. */
+export interface OutputLimits {
+	/** A structured output: MAX_VALUE_BYTES (1 MiB) unless the engine's `maxStepOutputBytes` raises it. */
+	stepOutputBytes: number;
+	/** A `ReadableStream` output: MAX_STREAM_OUTPUT_BYTES unless `maxStreamOutputBytes` lowers it. */
+	streamOutputBytes: number;
 }
 
 type Callback<T> = (ctx: WorkflowStepContext) => Promise<T>;
@@ -421,14 +437,32 @@ export class StepContext {
 				`step "${name}" attempt ${attempt} timed out after ${config.timeoutMs} ms`;
 			const override = controls?.attempt(name, count, attempt);
 			let outcome: { ok: true; value: T } | { ok: false; error: unknown };
+			// A stream the attempt returns is stored as it is read (streams.ts), within the attempt's
+			// timeout; once the attempt has ended, or the run is abandoned, its spool writes nothing.
+			let ended = false;
+			let spooled = false;
+			const spool = async (value: T): Promise<T> => {
+				if (!(value instanceof ReadableStream) || type !== "do") return value;
+				spooled = true;
+				const stored = await spoolStream(
+					journal,
+					seq,
+					name,
+					value,
+					host.outputLimits.streamOutputBytes,
+					{ stopped: () => ended || host.abandoned },
+				);
+				return stored as T;
+			};
 			try {
 				// Guarded: an attempt that outlives a terminate or restart records nothing.
 				const value = await host.guard(
 					override
-						? overridden<T>(override, timedOut)
+						? overridden<T>(override, timedOut).then(spool)
 						: withTimeout(
 								// An async wrapper turns a callback that throws synchronously into a rejection.
-								(async () => callback({ step: { name, count }, attempt, config: ctxConfig }))(),
+								(async () =>
+									spool(await callback({ step: { name, count }, attempt, config: ctxConfig })))(),
 								config.timeoutMs,
 								timedOut,
 							),
@@ -437,6 +471,7 @@ export class StepContext {
 			} catch (error) {
 				outcome = { ok: false, error };
 			}
+			ended = true;
 
 			// The outcome is written before the attempt counts as ended, so a pause that waits for
 			// the attempts in flight never leaves one unrecorded.
@@ -452,6 +487,8 @@ export class StepContext {
 						return isPrimitive(outcome.value) ? outcome.value : (journal.stepOutput(seq) as T);
 					outcome = { ok: false, error: stored };
 				}
+				// What a failed attempt's stream left is deleted with its failure recorded below.
+				if (spooled) journal.clearChunks(seq);
 				let { error } = outcome;
 				let stored = serializeError(error);
 				const failures = journal.failAttempt(seq, stored, host.now());
@@ -499,11 +536,24 @@ export class StepContext {
 
 	/** Stores a step's output; returns the error that prevents it, if any. */
 	#store(seq: number, name: string, value: unknown): Error | undefined {
+		const journal = this.#host.journal;
+		if (value instanceof SpooledStream) {
+			// Its bytes are stored: the move that completes the step makes them its output.
+			journal.succeedChunked(
+				seq,
+				{ kind: "stream", chunks: value.chunks, bytes: value.bytes },
+				this.#host.now(),
+			);
+			return undefined;
+		}
+		const limit = this.#host.outputLimits.stepOutputBytes;
 		// A value that cannot be cloned fails the journal's write (below): it is not cloned twice.
-		const problem = unstorable(value, { clone: false });
+		const problem = unstorable(value, { clone: false, maxBytes: limit });
 		if (problem && "size" in problem) {
 			return new ValueTooLargeError(
-				`step "${name}" returned ${problem.size} bytes; a step's output must be at most ${MAX_VALUE_BYTES} bytes (1 MiB)`,
+				limit === MAX_VALUE_BYTES
+					? `step "${name}" returned ${problem.size} bytes; a step's output must be at most ${MAX_VALUE_BYTES} bytes (1 MiB), or a ReadableStream`
+					: `step "${name}" returned ${problem.size} bytes; a step's output must be at most ${limit} bytes (the engine's maxStepOutputBytes)`,
 			);
 		}
 		if (problem) {
@@ -511,8 +561,34 @@ export class StepContext {
 				`step "${name}" returned a value that cannot be stored: ${problem.unclonable}`,
 			);
 		}
+		if (limit > MAX_VALUE_BYTES) {
+			// Opted in to structured outputs over 1 MiB: one that large is stored as JSON text in
+			// chunks, so it must be plain data JSON gives back exactly (values.ts).
+			const size = serializedSize(value);
+			if (size > MAX_VALUE_BYTES) {
+				const text = toLargeJsonText(value);
+				if (text === null) {
+					return new ValueTooLargeError(
+						`step "${name}" returned ${size} bytes that are not plain JSON data; a step's output over ${MAX_VALUE_BYTES} bytes (1 MiB) must be plain data (strings, finite numbers, booleans, null, arrays and plain objects), or a ReadableStream`,
+					);
+				}
+				const bytes = new TextEncoder().encode(text);
+				journal.succeedChunked(
+					seq,
+					{
+						kind: "json",
+						chunks: Math.ceil(bytes.byteLength / OUTPUT_CHUNK_BYTES),
+						bytes: bytes.byteLength,
+						size,
+					},
+					this.#host.now(),
+					bytes,
+				);
+				return undefined;
+			}
+		}
 		try {
-			this.#host.journal.succeed(seq, value, this.#host.now());
+			journal.succeed(seq, value, this.#host.now());
 			return undefined;
 		} catch (error) {
 			// An engine invariant or storage itself, not the step's value: neither may pass for the

@@ -113,6 +113,7 @@ export const drivers: Record<string, ScenarioDriver> = {
 	delayFunctionThrows: (d) => run(d, { mode: "throws" }, "delayFunction"),
 	delayFunctionInvalid: (d) => run(d, { mode: "invalid" }, "delayFunction"),
 	sensitiveOutput: (d) => run(d),
+	streamOutput: (d) => run(d),
 	rollbackOrder: (d) => run(d),
 	rollbackCaught: (d) => run(d),
 	stringRetryDelay: async (d) => {

@@ -305,6 +305,34 @@ export const scenarios: Record<string, (c: ScenarioContext) => Promise<unknown>>
 		return "not caught";
 	},
 
+	/**
+	 * A step returning a ReadableStream of 2 MiB + 5 bytes (over the 1 MiB of a structured output):
+	 * run() gets a stream back and reads it to its end.
+	 */
+	async streamOutput({ step }) {
+		const size = 2 * 1024 * 1024 + 5;
+		const stream = await step.do("stream", async () => {
+			let offset = 0;
+			return new ReadableStream<Uint8Array>({
+				pull(controller) {
+					if (offset >= size) return controller.close();
+					const n = Math.min(100_000, size - offset);
+					const chunk = new Uint8Array(n);
+					for (let j = 0; j < n; j++) chunk[j] = (offset + j) & 255;
+					offset += n;
+					controller.enqueue(chunk);
+				},
+			});
+		});
+		let bytes = 0;
+		let sum = 0;
+		for await (const chunk of stream as ReadableStream<Uint8Array>) {
+			for (const byte of chunk) sum = (sum * 31 + byte) >>> 0;
+			bytes += chunk.byteLength;
+		}
+		return { isStream: stream instanceof ReadableStream, bytes, sum };
+	},
+
 	/** A step with `sensitive: "output"`: run() gets its output as it is, and its context says so. */
 	async sensitiveOutput({ step }) {
 		return step.do("secret", { sensitive: "output" }, async (ctx) => ({
