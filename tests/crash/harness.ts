@@ -37,6 +37,13 @@ export function between(random: () => number, min: number, max: number): number 
 
 // ---- the Worker's routes ----
 
+/**
+ * How long a request may take: only a ceiling. A batch of a hundred creates took over 30 s on two
+ * cores kept busy by other processes; a request that times out cannot be sent again (whether it
+ * took effect is unknown), so the test fails.
+ */
+const REQUEST_TIMEOUT_MS = 120_000;
+
 /** How many restarts of the Worker one request may run into before the test gives up. */
 const MAX_RESTARTS = 3;
 
@@ -63,12 +70,17 @@ async function json<T>(
 						headers: { "content-type": "application/json", [REQUEST_ID_HEADER]: requestId },
 						body: JSON.stringify(body),
 					};
-		// Generous: a 2-core machine under load answers a batch of a hundred slowly.
-		const response = await fetch(`${server.url}${path}`, {
+		const { response, text } = await fetch(`${server.url}${path}`, {
 			...init,
-			signal: AbortSignal.timeout(30_000),
-		});
-		const text = await response.text();
+			signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+		}).then(
+			async (response) => ({ response, text: await response.text() }),
+			(error: Error) => {
+				throw new Error(`${method} ${path}: ${error.message}\n${server.report()}`, {
+					cause: error,
+				});
+			},
+		);
 		if (response.ok) return JSON.parse(text) as T;
 		// wrangler dev's proxy retries GETs across a restart itself, and answers a POST with this.
 		if (
