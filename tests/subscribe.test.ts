@@ -7,8 +7,8 @@ import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { WorkflowEngine } from "../src";
 import { engineClient } from "../src/binding/client";
-import { InstanceNotFoundError, WorkflowValidationError } from "../src/errors";
 import { StepState, type StepType } from "../src/engine/steps";
+import { InstanceNotFoundError, WorkflowValidationError } from "../src/errors";
 import {
 	crash,
 	engineStub,
