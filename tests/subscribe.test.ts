@@ -80,20 +80,21 @@ async function driveJourney(instance: WorkflowInstance, events: Event[]) {
 const JOURNEY = [
 	"workflow_queued",
 	"workflow_started",
-	"step_started:fetch",
-	"attempt_started:fetch:1",
-	"attempt_errored:fetch:1",
-	"attempt_started:fetch:2",
-	"attempt_completed:fetch:2",
-	"step_completed:fetch",
-	"sleep_started:nap",
-	"sleep_completed:nap",
-	"wait_started:approval",
-	"wait_completed:approval",
-	"step_started:charge",
-	"attempt_started:charge:1",
-	"attempt_errored:charge:1",
-	"step_errored:charge",
+	"workflow_running",
+	"step_started:fetch-1",
+	"attempt_started:fetch-1:1",
+	"attempt_errored:fetch-1:1",
+	"attempt_started:fetch-1:2",
+	"attempt_completed:fetch-1:2",
+	"step_completed:fetch-1",
+	"sleep_started:nap-1",
+	"sleep_completed:nap-1",
+	"wait_started:approval-1",
+	"wait_completed:approval-1",
+	"step_started:charge-1",
+	"attempt_started:charge-1:1",
+	"attempt_errored:charge-1:1",
+	"step_errored:charge-1",
 	"workflow_errored",
 ];
 
@@ -179,18 +180,19 @@ describe("subscribe()", () => {
 		expect(all.map(shape)).toEqual([
 			"workflow_queued",
 			"workflow_started",
-			"step_started:held",
-			"attempt_started:held:1",
+			"workflow_running",
+			"step_started:held-1",
+			"attempt_started:held-1:1",
 			// attempt 1 was cut off by the crash: it has no end
-			"attempt_started:held:2",
-			"attempt_completed:held:2",
-			"step_completed:held",
-			"sleep_started:rest",
-			"sleep_completed:rest",
-			"step_started:last",
-			"attempt_started:last:1",
-			"attempt_completed:last:1",
-			"step_completed:last",
+			"attempt_started:held-1:2",
+			"attempt_completed:held-1:2",
+			"step_completed:held-1",
+			"sleep_started:rest-1",
+			"sleep_completed:rest-1",
+			"step_started:last-1",
+			"attempt_started:last-1:1",
+			"attempt_completed:last-1:1",
+			"step_completed:last-1",
 			"workflow_completed",
 		]);
 		// A new subscriber after the restart sees the whole history with the same ids.
@@ -203,18 +205,18 @@ describe("subscribe()", () => {
 			await instance.subscribe({ filter: ["step_completed", "workflow_completed"] }),
 		);
 		expect(completed.map(shape)).toEqual([
-			"step_completed:first",
-			"step_completed:second",
+			"step_completed:first-1",
+			"step_completed:second-1",
 			"workflow_completed",
 		]);
 		expect(completed.at(-1)).toMatchObject({ output: { a: 1, b: 2 } });
 		const started = await readAll(await instance.subscribe({ filter: ["step_started"] }));
-		expect(started.map(shape)).toEqual(["step_started:first", "step_started:second"]);
+		expect(started.map(shape)).toEqual(["step_started:first-1", "step_started:second-1"]);
 		// A filter with a cursor: after the first step's start.
 		const cursor = started[0]?.eventId as number;
 		expect(
 			(await readAll(await instance.subscribe({ cursor, filter: ["step_started"] }))).map(shape),
-		).toEqual(["step_started:second"]);
+		).toEqual(["step_started:second-1"]);
 	});
 
 	it("redacts the output of a step with sensitive: 'output'", async () => {
@@ -238,12 +240,12 @@ describe("subscribe()", () => {
 		const rollback = events.filter((e) => e.type.startsWith("rollback_")).map(shape);
 		expect(rollback).toEqual([
 			"rollback_started",
-			"rollback_step_started:b",
-			"rollback_attempt_started:b:1",
-			"rollback_attempt_errored:b:1",
-			"rollback_attempt_started:b:2",
-			"rollback_attempt_errored:b:2",
-			"rollback_step_errored:b",
+			"rollback_step_started:b-1",
+			"rollback_attempt_started:b-1:1",
+			"rollback_attempt_errored:b-1:1",
+			"rollback_attempt_started:b-1:2",
+			"rollback_attempt_errored:b-1:2",
+			"rollback_step_errored:b-1",
 			"rollback_errored",
 		]);
 		expect(events.at(-1)?.type).toBe("workflow_errored");
@@ -258,7 +260,7 @@ describe("subscribe()", () => {
 		await seen(events, (e) => e.type === "wait_started");
 		await instance.terminate();
 		await reading;
-		expect(events.map(shape).slice(-2)).toEqual(["wait_started:approval", "workflow_terminated"]);
+		expect(events.map(shape).slice(-2)).toEqual(["wait_started:approval-1", "workflow_terminated"]);
 	});
 
 	it("answers pages: at most `limit` events, values within the page's bytes", async () => {
@@ -277,10 +279,10 @@ describe("subscribe()", () => {
 			if (page.ended) break;
 		}
 		expect(pages.length).toBeGreaterThan(5);
-		expect(pages.reduce((a, b) => a + b)).toBe(3 + 30 * 4);
+		expect(pages.reduce((a, b) => a + b)).toBe(4 + 30 * 4);
 		// A subscriber reading them one at a time gets all of them, in order.
 		const events = await readAll(await instance.subscribe());
-		expect(events).toHaveLength(3 + 30 * 4);
+		expect(events).toHaveLength(4 + 30 * 4);
 		expectIncreasingIds(events);
 	});
 
@@ -291,7 +293,7 @@ describe("subscribe()", () => {
 		expect(first.value?.type).toBe("workflow_queued");
 		await waitForStatus(instance, "complete");
 		const rest = await readAll(subscription);
-		expect(rest).toHaveLength(2 + 150 * 4);
+		expect(rest).toHaveLength(3 + 150 * 4);
 		expectIncreasingIds([first.value as Event, ...rest]);
 	});
 

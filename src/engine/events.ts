@@ -6,7 +6,7 @@
  * Each event's `eventId` is its place in the journal, so the same journal always gives the same
  * ids, across restarts of the engine object and the runtime:
  *
- * - 0 `workflow_queued`, 1 `workflow_started`;
+ * - 0 `workflow_queued`, 1 `workflow_started`, 2 `workflow_running` (as the run first starts);
  * - for the step at journal position `seq`, ids from `seq × 2^32`: slot 0 `rollback_started`
  *   (on the first rollback handler's row only), slot 1 the step's start (`step_started`,
  *   `sleep_started`, `wait_started`, `rollback_step_started`), slots 2n and 2n + 1 its attempt
@@ -160,6 +160,13 @@ export function eventPage(
 		)
 	)
 		return result(false);
+	if (
+		!offer(2, () => ({
+			...common(2, instance.startedAt ?? instance.createdAt),
+			type: "workflow_running",
+		}))
+	)
+		return result(false);
 
 	const firstRollback = journal.firstRollbackSeq();
 	let seq = Math.floor(Math.max(after, 0) / SLOTS);
@@ -256,7 +263,8 @@ function stepEvents(
 	{ journal, offer, common }: Emit,
 ): boolean {
 	const base = row.seq * SLOTS;
-	const stepName = row.name;
+	// As the product's instance logs name steps: with their counter (`"fetch-1"`, `"fetch-2"`).
+	const stepName = `${row.name}-${row.count}`;
 	const at = (slot: number, timestamp: number | null) => common(base + slot, timestamp);
 	if (row.type === "sleep") {
 		return (
