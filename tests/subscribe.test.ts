@@ -199,6 +199,39 @@ describe("subscribe()", () => {
 		expect((await readAll(await instance.subscribe())).slice(before.length)).toEqual(after);
 	});
 
+	it("orders the events of concurrent steps by step start, and delivers all once the run ends", async () => {
+		// A sleep of an hour, raced by a step: the run completes while the sleep is still pending.
+		const instance = await start("raceSleep");
+		const raced = await readAll(await instance.subscribe());
+		expect(raced.map(shape)).toEqual([
+			"workflow_queued",
+			"workflow_started",
+			"workflow_running",
+			"sleep_started:deadline-1",
+			"step_started:work-1",
+			"attempt_started:work-1:1",
+			"attempt_completed:work-1:1",
+			"step_completed:work-1",
+			"workflow_completed",
+		]);
+		const parallel = await start("parallel");
+		const events = await readAll(await parallel.subscribe());
+		expectIncreasingIds(events);
+		expect(
+			events
+				.filter((e) => e.type === "step_completed")
+				.map(shape)
+				.sort(),
+		).toEqual([
+			"step_completed:beside a sleep-1",
+			"step_completed:parallel a-1",
+			"step_completed:parallel b-1",
+			"step_completed:parallel c-1",
+		]);
+		expect(events.map(shape)).toContain("sleep_completed:short-1");
+		expect(events.at(-1)?.type).toBe("workflow_completed");
+	});
+
 	it("filters by event type, and still ends when the final event is filtered out", async () => {
 		const instance = await start("basic");
 		const completed = await readAll(
