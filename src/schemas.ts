@@ -8,6 +8,7 @@
 // `import { z } from "zod/mini"`: a namespace object imported by name is bundled whole.
 import { en } from "zod/locales";
 import * as z from "zod/mini";
+import { EVENT_TYPES } from "./engine/events.js";
 import { PUBLIC_STATUSES } from "./engine/status.js";
 import { WorkflowValidationError } from "./errors.js";
 import {
@@ -111,6 +112,14 @@ export const waitOptionsSchema = z.strictObject({
 	timeout: z._default(
 		durationSchema.check(z.refine((ms) => ms <= MAX_SLEEP_MS, "must be at most 365 days")),
 		DEFAULT_EVENT_TIMEOUT_MS,
+	),
+});
+
+/** `instance.subscribe` options (workers-types 5's WorkflowInstanceSubscribeOptions). */
+export const subscribeOptionsSchema = z.strictObject({
+	cursor: z.optional(z.number().check(z.int(), z.gte(0))),
+	filter: z.optional(
+		z.array(z.enum(EVENT_TYPES as [WorkflowInstanceEventType, ...WorkflowInstanceEventType[]])),
 	),
 });
 

@@ -4,7 +4,6 @@ import {
 	InstanceExistsError,
 	InstanceNotFoundError,
 	isWorkflowError,
-	NotSupportedError,
 	remoteWorkflow,
 	WorkflowValidationError,
 	workflowBinding,
@@ -149,14 +148,6 @@ describe("get", () => {
 		await expect(scenarioWorkflow.get("no spaces allowed")).rejects.toThrow(
 			WorkflowValidationError,
 		);
-	});
-});
-
-describe("parts of the product's API not supported yet", () => {
-	it("subscribe() throws NotSupportedError", async () => {
-		const instance = await scenarioWorkflow.create({ params: { scenario: "basic" } });
-		expect(() => instance.subscribe()).toThrow(NotSupportedError);
-		expect(await engineStub(instance.id).exists()).toBe(true);
 	});
 });
 

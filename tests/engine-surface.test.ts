@@ -12,6 +12,7 @@ const PROTOCOL = [
 	"create",
 	"exists",
 	"waitForEnd",
+	"events",
 	"history",
 	"historyPage",
 	"historyStep",

@@ -233,3 +233,28 @@ export const batchWorker = withWorkflows<Env>(
 		},
 	},
 );
+
+// The product's subscribe() of workers-types 5: a Disposable stream of WorkflowInstanceEvents.
+export const subscribeWorker = withWorkflows<Env>(
+	{ MY_WORKFLOW: MyWorkflowEngine },
+	{
+		async fetch(_request, env) {
+			const instance = await env.MY_WORKFLOW.get("order-1");
+			using subscription = await instance.subscribe({
+				cursor: 3,
+				filter: ["step_completed", "workflow_completed"],
+			});
+			expectTypeOf(subscription).toEqualTypeOf<WorkflowInstanceSubscription>();
+			const result = await subscription.next();
+			if (!result.done) {
+				expectTypeOf(result.value).toEqualTypeOf<WorkflowInstanceEvent>();
+				expectTypeOf(result.value.eventId).toEqualTypeOf<number>();
+				if (result.value.type === "step_completed")
+					expectTypeOf(result.value.stepName).toEqualTypeOf<string>();
+			}
+			// @ts-expect-error an event type the product does not have
+			await instance.subscribe({ filter: ["step_done"] });
+			return new Response("ok");
+		},
+	},
+);

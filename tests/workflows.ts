@@ -177,6 +177,28 @@ export const scenarios = {
 		return { first, second, approval };
 	},
 
+	/**
+	 * One of each kind of step, for subscribe(): a step whose first attempt fails (retried after an
+	 * hour), a sleep, an event wait, then a step that fails for good unless `succeed` is set.
+	 */
+	async journey({ event, step, hit }: ScenarioContext) {
+		const fetched = await step.do(
+			"fetch",
+			{ retries: { limit: 2, delay: "1 hour", backoff: "constant" } },
+			async (ctx) => {
+				await hit("fetch");
+				if (ctx.attempt === 1) throw new Error("flaky network");
+				return { attempt: ctx.attempt };
+			},
+		);
+		await step.sleep("nap", "1 hour");
+		const approval = await step.waitForEvent("approval", { type: "approved", timeout: "1 day" });
+		return step.do("charge", async () => {
+			if (event.payload.succeed) return { fetched, approval: approval.payload };
+			throw new NonRetryableError("card declined", "PaymentError");
+		});
+	},
+
 	async basic({ step, hit }: ScenarioContext) {
 		const a = await step.do("first", async () => {
 			await hit("first");

@@ -1,3 +1,4 @@
+import type { EventPage, EventPageRequest } from "../engine/events.js";
 import type {
 	HistoryPage,
 	HistoryPageRequest,
@@ -101,6 +102,10 @@ class Client implements EngineClient {
 
 	waitForEnd(maxWaitMs: number): Promise<InstanceStatus> {
 		return this.#answer(this.#stub().waitForEnd(maxWaitMs));
+	}
+
+	events(request: EventPageRequest): Promise<EventPage> {
+		return this.#answer(this.#stub().events(request));
 	}
 
 	history(): Promise<InstanceHistory> {

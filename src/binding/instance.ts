@@ -1,7 +1,13 @@
 import type { EngineNamespace } from "../engine/protocol.js";
-import { NotSupportedError } from "../errors.js";
-import { assertStorable, parse, restartOptionsSchema, sendEventSchema } from "../schemas.js";
+import {
+	assertStorable,
+	parse,
+	restartOptionsSchema,
+	sendEventSchema,
+	subscribeOptionsSchema,
+} from "../schemas.js";
 import { type EngineClient, engineClient } from "./client.js";
+import { InstanceSubscription } from "./subscription.js";
 
 /**
  * The run of an instance, as the handles its own code makes see it: `guard` passes a promise on
@@ -103,12 +109,18 @@ export class InstanceHandle implements WorkflowInstance {
 	}
 
 	/**
-	 * The product's stream of instance events (workers-types 5).
-	 * @throws NotSupportedError always, for now: see docs/differences.md.
+	 * The instance's events (workers-types 5's `WorkflowInstanceEvent`s), from its first (or
+	 * after `cursor`, the `eventId` of the last event seen) on, of the types in `filter` only if
+	 * given; `next()` waits for the instance to record more, and is done after its final event
+	 * (`workflow_completed`, `workflow_errored` or `workflow_terminated`) was read. Events come
+	 * from the instance's journal, so a cursor stays valid across restarts: see docs/api.md.
+	 * @throws WorkflowValidationError for malformed options.
+	 * @throws InstanceNotFoundError if there is no such instance.
 	 */
-	subscribe(): never {
-		throw new NotSupportedError(
-			"instance.subscribe() is not supported by do-workflows yet; use getInstanceHistory() or waitForResult() (docs/differences.md)",
-		);
+	async subscribe(
+		options?: WorkflowInstanceSubscribeOptions,
+	): Promise<WorkflowInstanceSubscription> {
+		const parsed = parse(subscribeOptionsSchema, options ?? {}, "subscribe options");
+		return InstanceSubscription.open(this.#engine, parsed);
 	}
 }

@@ -23,6 +23,8 @@ import {
 import { ListingPublisher, listingEntry, ownNamespace } from "../listing/publisher.js";
 import { type ListingEntry, ListingShard, type ShardQuery } from "../listing/shard.js";
 import { engineOptionsSchema, parse } from "../schemas.js";
+import { serializedSize } from "../serialized-size.js";
+import { type EventPage, type EventPageRequest, eventPage } from "./events.js";
 import { Execution } from "./execution.js";
 import {
 	type HistoryPage,
@@ -145,6 +147,8 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 	#shard: ListingShard | undefined;
 	/** Callers of waitForEnd, told when the instance ends or is deleted. */
 	readonly #endWaiters = new Set<() => void>();
+	/** Callers of events() waiting for the journal to change, told after its next write. */
+	readonly #writeWaiters = new Set<() => void>();
 	/**
 	 * Attempts cut off because storage refused to record their outcome, by step: not crashes, so
 	 * they do not count against the step's interruption budget. In memory only: losing them (a
@@ -167,12 +171,16 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 			},
 			waitUntil: (promise) => this.ctx.waitUntil(promise),
 		});
-		this.journal = new Journal(ctx.storage, (status) => {
-			// The listing hears of the statuses an instance settles in; it checks the others (queued,
-			// running) with the instance itself.
-			if (status !== undefined && SETTLED.has(status)) this.#listing.changed();
-			engineHooks()?.changed(objectId, status === undefined ? undefined : publicStatus(status));
-		});
+		this.journal = new Journal(
+			ctx.storage,
+			(status) => {
+				// The listing hears of the statuses an instance settles in; it checks the others (queued,
+				// running) with the instance itself.
+				if (status !== undefined && SETTLED.has(status)) this.#listing.changed();
+				engineHooks()?.changed(objectId, status === undefined ? undefined : publicStatus(status));
+			},
+			() => this.#wroteJournal(),
+		);
 		this.#status = this.journal.instance()?.status;
 		this.#scheduler = new Scheduler(ctx.storage, this.journal, definition.retention, {
 			status: () => this.#status,
@@ -261,6 +269,40 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 			this.#endWaiters.delete(ended.resolve);
 		}
 		return this.status();
+	}
+
+	/**
+	 * The instance's events after `request.after` (see events.ts), a page at a time. With
+	 * `waitMs`, a page that would be empty waits for the journal to change, up to that long.
+	 */
+	async events(request: EventPageRequest): Promise<RpcResult<EventPage>> {
+		const deadline = Date.now() + Math.max(0, request.waitMs ?? 0);
+		for (;;) {
+			const page = rpc(() => {
+				const found = eventPage(this.journal, request, serializedSize);
+				if (!found) throw new InstanceNotFoundError("instance not found");
+				return found;
+			});
+			if (!page.ok || page.value.events.length > 0 || !page.value.caughtUp || page.value.ended)
+				return page;
+			const left = deadline - Date.now();
+			if (left <= 0) return page;
+			// A page of events filtered out still moves the cursor on: the next read starts there.
+			request = { ...request, after: page.value.cursor };
+			const wrote = Promise.withResolvers<void>();
+			this.#writeWaiters.add(wrote.resolve);
+			const timer = setTimeout(wrote.resolve, left);
+			await wrote.promise;
+			clearTimeout(timer);
+			this.#writeWaiters.delete(wrote.resolve);
+		}
+	}
+
+	/** The journal was written: wakes the callers of events() waiting for more. */
+	#wroteJournal(): void {
+		if (this.#writeWaiters.size === 0) return;
+		for (const waiter of this.#writeWaiters) waiter();
+		this.#writeWaiters.clear();
 	}
 
 	/** The instance and every step it met: attempts, timings, outputs and errors. */

@@ -67,6 +67,8 @@ export interface StepRow {
 	attemptStartedAt: number | null;
 	/** A `step.do` with `sensitive: "output"`: operators see its output redacted. */
 	sensitive: boolean;
+	/** For sleeps: how long it was for (ms), as `sleep_started` reports it; null in rows older than subscribe(). */
+	sleepMs: number | null;
 }
 
 /** A rollback in progress: the status the instance ends in, and the error the handlers receive. */
@@ -122,6 +124,17 @@ function toStep(row: Row): StepRow {
 		eventType: row.event_type as string | null,
 		attemptStartedAt: row.attempt_started_at as number | null,
 		sensitive: row.sensitive === 1,
+		sleepMs: (row.sleep_ms as number | null | undefined) ?? null,
+	};
+}
+
+function toFailedAttempt(row: Row): FailedAttemptRow {
+	return {
+		seq: row.seq as number,
+		attempt: row.attempt as number,
+		startedAt: row.started_at as number | null,
+		endedAt: row.ended_at as number,
+		error: storedError(row.error) as SerializedError,
 	};
 }
 
@@ -187,9 +200,20 @@ export class Journal {
 	/** Told after each write that changes what an observer sees: the status (named), or a step's outcome. */
 	readonly #changed: (status?: Status) => void;
 
-	constructor(storage: DurableObjectStorage, onChange: (status?: Status) => void = () => {}) {
+	/**
+	 * Told after each write a subscriber's events come from (events.ts): a step, an attempt, a
+	 * status. Cheap: the engine only wakes the subscribers waiting for more, if any.
+	 */
+	readonly #wrote: () => void;
+
+	constructor(
+		storage: DurableObjectStorage,
+		onChange: (status?: Status) => void = () => {},
+		onWrite: () => void = () => {},
+	) {
 		this.#storage = storage;
 		this.#changed = onChange;
+		this.#wrote = onWrite;
 		this.#sql = storage.sql;
 		this.#kv = storage.kv;
 		this.#schema = new Schema((query) => this.#run(query).rows);
@@ -199,6 +223,7 @@ export class Journal {
 	async destroy(): Promise<void> {
 		await this.#storage.deleteAll();
 		this.#schema.forget();
+		this.#wrote();
 		this.#changed();
 	}
 
@@ -321,6 +346,7 @@ export class Journal {
 			retention?.success ?? null,
 			retention?.error ?? null,
 		);
+		this.#wrote();
 		this.#changed(status);
 	}
 
@@ -340,6 +366,7 @@ export class Journal {
 			now,
 			now,
 		);
+		this.#wrote();
 		this.#changed(status);
 	}
 
@@ -361,6 +388,7 @@ export class Journal {
 			now,
 			now,
 		);
+		this.#wrote();
 		this.#changed(status);
 	}
 
@@ -447,10 +475,11 @@ export class Journal {
 		sensitive = false,
 	): StepRow {
 		if (dueAt !== null) this.#schema.ensure("timers");
+		const sleepMs = type === "sleep" && dueAt !== null ? Math.max(0, dueAt - now) : null;
 		const row = this.#one(
 			`INSERT INTO steps (type, name, count, state, attempts, due_at, started_at, event_type,
-				attempt_started_at, sensitive)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+				attempt_started_at, sensitive, sleep_ms)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
 			type,
 			name,
 			count,
@@ -461,8 +490,10 @@ export class Journal {
 			eventType,
 			attempts > 0 ? now : null,
 			sensitive ? 1 : 0,
+			sleepMs,
 		);
 		if (!row) throw new Error("steps insert returned no row");
+		this.#wrote();
 		// The new row is what was just written plus the columns' defaults: no need to read it back.
 		return {
 			seq: row.seq as number,
@@ -480,6 +511,7 @@ export class Journal {
 			eventType,
 			attemptStartedAt: attempts > 0 ? now : null,
 			sensitive,
+			sleepMs,
 		};
 	}
 
@@ -495,6 +527,7 @@ export class Journal {
 			seq,
 		);
 		if (!row) throw new StepMoveError("startAttempt", seq);
+		this.#wrote();
 		return row.attempts as number;
 	}
 
@@ -511,6 +544,7 @@ export class Journal {
 				move();
 			});
 		} else move();
+		this.#wrote();
 		this.#changed();
 	}
 
@@ -636,6 +670,7 @@ export class Journal {
 			now,
 			JSON.stringify(error),
 		);
+		this.#wrote();
 		return row?.failures as number;
 	}
 
@@ -644,17 +679,52 @@ export class Journal {
 		return this.#run<Row>("SELECT * FROM steps ORDER BY seq").rows.map(toStep);
 	}
 
+	/** At most `limit` steps from journal position `seq` on, in order (the events, events.ts). */
+	stepsFrom(seq: number, limit: number): StepRow[] {
+		return this.#run<Row>(
+			"SELECT * FROM steps WHERE seq >= ? ORDER BY seq LIMIT ?",
+			seq,
+			limit,
+		).rows.map(toStep);
+	}
+
+	/** The failed attempts of the steps from position `from` to `to`, by step and attempt. */
+	failedAttemptsBetween(from: number, to: number): FailedAttemptRow[] {
+		if (!this.#schema.has("failures")) return [];
+		return this.#run<Row>(
+			"SELECT * FROM failed_attempts WHERE seq BETWEEN ? AND ? ORDER BY seq, attempt",
+			from,
+			to,
+		).rows.map(toFailedAttempt);
+	}
+
+	/** The journal position of the first rollback handler that ran, or null. */
+	firstRollbackSeq(): number | null {
+		return (this.#one("SELECT MIN(seq) AS seq FROM steps WHERE type = 'rollback'")?.seq ?? null) as
+			| number
+			| null;
+	}
+
+	/** Whether a rollback handler failed for good. */
+	rollbackFailed(): boolean {
+		return (
+			this.#one(
+				"SELECT 1 AS failed FROM steps WHERE type = 'rollback' AND state = ? LIMIT 1",
+				StepState.Failed,
+			) !== undefined
+		);
+	}
+
+	/** The last journal position in use, 0 with no steps. */
+	lastSeq(): number {
+		return (this.#one("SELECT MAX(seq) AS seq FROM steps")?.seq ?? 0) as number;
+	}
+
 	/** Every failed attempt, by step and attempt. */
 	failedAttempts(): FailedAttemptRow[] {
 		if (!this.#schema.has("failures")) return [];
 		return this.#run<Row>("SELECT * FROM failed_attempts ORDER BY seq, attempt").rows.map(
-			(row) => ({
-				seq: row.seq as number,
-				attempt: row.attempt as number,
-				startedAt: row.started_at as number | null,
-				endedAt: row.ended_at as number,
-				error: storedError(row.error) as SerializedError,
-			}),
+			toFailedAttempt,
 		);
 	}
 
@@ -673,12 +743,14 @@ export class Journal {
 			JSON.stringify(error),
 			nonRetryable ? 1 : 0,
 		);
+		this.#wrote();
 		this.#changed();
 	}
 
 	/** Marks a sleep elapsed (or, later, an event received). */
 	complete(seq: number, now: number): void {
 		this.#move("complete", seq, "ended_at = ?, due_at = NULL", now);
+		this.#wrote();
 		this.#changed();
 	}
 
@@ -811,6 +883,7 @@ export class Journal {
 		this.#run(
 			"UPDATE instance SET started_at = NULL, ended_at = NULL, error = NULL, output_json = NULL WHERE singleton = 1",
 		);
+		this.#wrote();
 		this.#changed();
 	}
 

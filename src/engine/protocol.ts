@@ -5,6 +5,7 @@
  */
 import { isWorkflowError, type SerializedError, type WorkflowError } from "../errors.js";
 import type { ListingEntry, ListingRpc } from "../listing/shard.js";
+import type { EventPage, EventPageRequest } from "./events.js";
 import type {
 	HistoryPage,
 	HistoryPageRequest,
@@ -24,6 +25,8 @@ export interface EngineRpc extends ListingRpc {
 	exists(): Promise<boolean>;
 	/** Answers once the instance is finished, or after `maxWaitMs`, with its status then. */
 	waitForEnd(maxWaitMs: number): Promise<RpcResult<InstanceStatus>>;
+	/** A page of the instance's events after a cursor (events.ts); waits up to `waitMs` for one. */
+	events(request: EventPageRequest): Promise<RpcResult<EventPage>>;
 	/** The whole history in one answer; callers now read pages (historyPage), which always fit one. */
 	history(): Promise<RpcResult<InstanceHistory>>;
 	/** A page of the history: at most `limit` steps, values over `maxValueBytes` left out (history.ts). */

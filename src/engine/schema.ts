@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS steps (
 	attempt_started_at INTEGER,
 	output_json TEXT,
 	sensitive INTEGER NOT NULL DEFAULT 0,
+	sleep_ms INTEGER,
 	UNIQUE (type, name, count)
 );
 `;
@@ -129,6 +130,10 @@ export class Schema {
 		// And objects created before sensitive steps, the column saying which steps are.
 		if (tables.has("steps") && !tables.get("steps")?.includes("sensitive")) {
 			exec("ALTER TABLE steps ADD COLUMN sensitive INTEGER NOT NULL DEFAULT 0");
+		}
+		// And objects created before subscribe(), the column with how long each sleep was for.
+		if (tables.has("steps") && !tables.get("steps")?.includes("sleep_ms")) {
+			exec("ALTER TABLE steps ADD COLUMN sleep_ms INTEGER");
 		}
 		for (const part of Object.keys(MARKER) as SchemaPart[]) {
 			if (tables.has(MARKER[part])) this.#present.add(part);

@@ -20,7 +20,8 @@ export type Reason =
 	| "invalid-state-refusals"
 	| "sleep-until-past"
 	| "step-input-validation"
-	| "input-limits";
+	| "input-limits"
+	| "subscribe-from-journal";
 
 export interface Difference {
 	reason: Reason;
@@ -49,6 +50,23 @@ const flattened = (value: typeof RICH_FLAT) => value;
  * identical on both engines, and a listed field must show exactly these values on each.
  */
 export const DIFFERENCES: Record<string, Record<string, Difference>> = {
+	subscribeSteps: {
+		stepStartedKeys: d(
+			"subscribe-from-journal",
+			["config", "eventId", "instanceId", "stepName", "timestamp", "type"],
+			["eventId", "instanceId", "stepName", "timestamp", "type"],
+		),
+	},
+	subscribeRetry: {
+		retryDelayMs: d("subscribe-from-journal", [10, 10], [null, null]),
+	},
+	subscribeUnknown: {
+		subscribe: d(
+			"typed-errors",
+			{ name: "Error", message: "instance.not_found" },
+			{ name: "InstanceNotFoundError", message: 'instance "twoSteps--subscribeUnknown" not found' },
+		),
+	},
 	paramsTooLarge: {
 		create: d("input-limits", "ok", {
 			name: "WorkflowValidationError",

@@ -47,6 +47,52 @@ async function backoff(d: Driver, kind: WorkflowBackoff, expected: number[]) {
 	return { ...result, delaysMatch: delaysMatch(actual, expected) || actual };
 }
 
+/** Reads a subscription to its end (or `stop`, an event that ends the reading early). */
+async function readEvents(
+	subscription: WorkflowInstanceSubscription,
+	stop?: (event: WorkflowInstanceEvent) => boolean,
+): Promise<WorkflowInstanceEvent[]> {
+	const events: WorkflowInstanceEvent[] = [];
+	for (;;) {
+		const result = await subscription.next();
+		if (result.done) return events;
+		events.push(result.value);
+		if (stop?.(result.value)) return events;
+	}
+}
+
+/** An event as the subscribe scenarios compare it: its type, step and attempt. */
+function shape(event: WorkflowInstanceEvent): string {
+	const parts: string[] = [event.type];
+	if ("stepName" in event) parts.push(event.stepName);
+	if ("attempt" in event) parts.push(String(event.attempt));
+	return parts.join(":");
+}
+
+const increasing = (events: WorkflowInstanceEvent[]) =>
+	events.every((event, i) => i === 0 || event.eventId > (events[i - 1]?.eventId ?? 0));
+
+/** Subscribes as the instance starts and reads every event; what a subscriber observes. */
+async function subscribed(
+	d: Driver,
+	body: string,
+	options?: WorkflowInstanceSubscribeOptions,
+): Promise<{ events: WorkflowInstanceEvent[]; observation: Observation }> {
+	const instance = await d.create(undefined, body);
+	const events = await readEvents(await instance.subscribe(options));
+	const settled = await d.settle(instance);
+	return {
+		events,
+		observation: {
+			...settled,
+			shapes: events.map(shape),
+			increasingIds: increasing(events),
+			instanceIds: events.every((event) => event.instanceId === instance.id),
+			timestamps: events.every((event) => typeof event.timestamp === "number"),
+		},
+	};
+}
+
 export const drivers: Record<string, ScenarioDriver> = {
 	// ── steps and replay ────────────────────────────────────────────────────────────────────────
 	twoSteps: (d) => run(d),
@@ -115,6 +161,82 @@ export const drivers: Record<string, ScenarioDriver> = {
 	sensitiveOutput: (d) => run(d),
 	streamOutput: (d) => run(d),
 	rollbackOrder: (d) => run(d),
+
+	// ── subscribe() ─────────────────────────────────────────────────────────────────────────────
+	subscribeSteps: async (d) => {
+		const { events, observation } = await subscribed(d, "twoSteps");
+		const of = (type: string) => events.find((event) => event.type === type);
+		return {
+			...observation,
+			// Ids and times are each engine's own: compared by order (increasingIds), not value.
+			started: { ...of("workflow_started"), eventId: 0, timestamp: 0 },
+			stepStartedKeys: Object.keys(of("step_started") ?? {}).sort(),
+			completedOutputs: events
+				.filter((event) => event.type === "step_completed")
+				.map((event) => ("output" in event ? event.output : "none")),
+			final: { ...of("workflow_completed"), eventId: 0, timestamp: 0 },
+		};
+	},
+	subscribeCursor: async (d) => {
+		const instance = await d.create(undefined, "twoSteps");
+		await d.settle(instance);
+		const all = await readEvents(await instance.subscribe());
+		const resumes = [];
+		for (const [k, event] of all.entries()) {
+			const rest = await readEvents(await instance.subscribe({ cursor: event.eventId }));
+			resumes.push(JSON.stringify(rest) === JSON.stringify(all.slice(k + 1)));
+		}
+		const again = await readEvents(await instance.subscribe());
+		return { resumes, sameIds: JSON.stringify(again) === JSON.stringify(all) };
+	},
+	subscribeRetry: async (d) => {
+		const { events, observation } = await subscribed(d, "retryThenSucceed");
+		const errored = events.filter((event) => event.type === "attempt_errored");
+		return {
+			...observation,
+			errors: errored.map((event) => ("error" in event ? event.error : null)),
+			retryDelayMs: errored.map((event) => ("retryDelayMs" in event ? event.retryDelayMs : null)),
+		};
+	},
+	subscribeFilter: async (d) => {
+		const { observation } = await subscribed(d, "twoSteps", {
+			filter: ["step_completed", "attempt_started"],
+		});
+		return observation;
+	},
+	subscribeSensitive: async (d) => {
+		const { events, observation } = await subscribed(d, "sensitiveOutput", {
+			filter: ["step_completed"],
+		});
+		return { ...observation, outputs: events.map((e) => ("output" in e ? e.output : "none")) };
+	},
+	subscribeRollback: async (d) => {
+		const { observation } = await subscribed(d, "rollbackOrder");
+		return observation;
+	},
+	subscribeWait: async (d) => {
+		const instance = await d.create(undefined, "waitEvent");
+		const subscription = await instance.subscribe();
+		const before = await readEvents(subscription, (event) => event.type === "wait_started");
+		await instance.sendEvent({ type: "approval", payload: 1 });
+		const after = await readEvents(subscription);
+		const events = [...before, ...after];
+		const wait = events.find((event) => event.type === "wait_started");
+		return {
+			...(await d.settle(instance)),
+			shapes: events.map(shape),
+			increasingIds: increasing(events),
+			eventType: wait && "eventType" in wait ? wait.eventType : null,
+		};
+	},
+	subscribeUnknown: async (d) => ({
+		subscribe: await d.outcome(async () => {
+			const instance = await d.create(undefined, "twoSteps");
+			await d.settle(instance);
+			await instance.delete();
+			await instance.subscribe();
+		}),
+	}),
 	rollbackCaught: (d) => run(d),
 	stringRetryDelay: async (d) => {
 		const instance = await d.create();
