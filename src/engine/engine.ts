@@ -14,16 +14,10 @@ import {
 	serializeError,
 	UnserializableValueError,
 } from "../errors.js";
-import {
-	DEFAULT_RETENTION_MS,
-	DEFAULT_STEP_LIMIT,
-	MAX_STREAM_OUTPUT_BYTES,
-	MAX_VALUE_BYTES,
-} from "../limits.js";
 import { ListingPublisher, listingEntry, ownNamespace } from "../listing/publisher.js";
 import { type ListingEntry, ListingShard, type ShardQuery } from "../listing/shard.js";
-import { engineOptionsSchema, parse } from "../schemas.js";
 import { serializedSize } from "../serialized-size.js";
+import { type Definition, define, type WorkflowEngineOptions } from "./definition.js";
 import { type EventPage, type EventPageRequest, eventPage } from "./events.js";
 import { Execution } from "./execution.js";
 import {
@@ -37,7 +31,7 @@ import {
 	type StepLookup,
 } from "./history.js";
 import { engineHooks } from "./hooks.js";
-import { Journal, type RollbackPlan, StorageFailure } from "./journal.js";
+import { Journal, type RollbackPlan } from "./journal.js";
 import {
 	type CreateRequest,
 	type EngineNamespace,
@@ -49,42 +43,15 @@ import {
 	rpc,
 } from "./protocol.js";
 import { launchRun, type RunOutcome, storableOutcome, type WorkflowClass } from "./run.js";
+import { StorageFailure } from "./store.js";
 
+export type { Definition, WorkflowEngineOptions } from "./definition.js";
 export type { WorkflowClass } from "./run.js";
 
-import { type OutputLimits, type Rollback, StepContext } from "../step/context.js";
-import { type Retention, Scheduler } from "./scheduler.js";
+import { StepContext } from "../step/context.js";
+import type { Rollback } from "../step/rollback.js";
+import { Scheduler } from "./scheduler.js";
 import { assertTransition, isFinal, publicStatus, Status } from "./status.js";
-
-/** Options of {@link createWorkflowEngine}. */
-export interface WorkflowEngineOptions {
-	/** The workflow's name, as `event.workflowName` reports it: at most 64 characters, `^[a-zA-Z0-9_][a-zA-Z0-9-_]*$`. */
-	name: string;
-	/** Steps an instance may start before it fails. Default: 10,000. */
-	stepLimit?: number;
-	/**
-	 * How long a finished instance is kept before it is deleted, when its create options do not
-	 * say: as wrangler's `default_retention` of a product workflow. Each side defaults to 7 days,
-	 * the product's default. `false` keeps finished instances until they are deleted.
-	 */
-	defaultRetention?:
-		| { successRetention?: WorkflowSleepDuration; errorRetention?: WorkflowSleepDuration }
-		| false;
-	/**
-	 * Ours, beyond the product: lets a step return a structured (non-stream) output larger than the
-	 * product's 1 MiB, up to this many bytes (of its structured-clone encoding), at most 64 MiB.
-	 * Outputs over 1 MiB must then be plain JSON data; they are stored as JSON text in chunks.
-	 * Default: 1 MiB, the product's limit, so code that works here works on the product too.
-	 */
-	maxStepOutputBytes?: number;
-	/**
-	 * How many bytes a step's `ReadableStream` output may hold. Default and maximum: 1 GiB, the
-	 * product's limit on what an instance stores, which streamed outputs count against.
-	 */
-	maxStreamOutputBytes?: number;
-}
-
-type WorkflowSleepDuration = import("cloudflare:workers").WorkflowSleepDuration;
 
 /** A type-only key: no value exists at run time. */
 declare const workflowParams: unique symbol;
@@ -96,17 +63,6 @@ declare const workflowParams: unique symbol;
 export interface WorkflowEngineClass<Params = unknown> {
 	new (ctx: DurableObjectState, env: Cloudflare.Env): WorkflowEngine<Params>;
 	readonly definition: Definition | undefined;
-}
-
-/** What {@link createWorkflowEngine} recorded: the workflow class, its name and its options. */
-export interface Definition {
-	workflow: WorkflowClass;
-	name: string;
-	stepLimit: number;
-	/** The bounds on step outputs (maxStepOutputBytes, maxStreamOutputBytes). */
-	outputLimits: OutputLimits;
-	/** How long finished instances are kept (ms) when their create options do not say; null: kept. */
-	retention: Retention;
 }
 
 const STEP_TYPES = { do: "do", sleep: "sleep", waitForEvent: "wait" } as const;
@@ -850,27 +806,7 @@ export function createWorkflowEngine<Env, Params>(
 	Workflow: WorkflowClass<Env, Params>,
 	options: WorkflowEngineOptions,
 ): WorkflowEngineClass<Params> {
-	const { name, stepLimit, defaultRetention, maxStepOutputBytes, maxStreamOutputBytes } = parse(
-		engineOptionsSchema,
-		options,
-		"createWorkflowEngine options",
-	);
-	const definition: Definition = {
-		workflow: Workflow as WorkflowClass,
-		name,
-		stepLimit: stepLimit ?? DEFAULT_STEP_LIMIT,
-		outputLimits: {
-			stepOutputBytes: maxStepOutputBytes ?? MAX_VALUE_BYTES,
-			streamOutputBytes: maxStreamOutputBytes ?? MAX_STREAM_OUTPUT_BYTES,
-		},
-		retention:
-			defaultRetention === false
-				? { success: null, error: null }
-				: {
-						success: defaultRetention?.successRetention ?? DEFAULT_RETENTION_MS,
-						error: defaultRetention?.errorRetention ?? DEFAULT_RETENTION_MS,
-					},
-	};
+	const definition = define(Workflow as WorkflowClass, options);
 	return class extends WorkflowEngine<Params> {
 		static override definition = definition;
 	};
