@@ -20,7 +20,9 @@ export {
 	DEFAULT_HISTORY_LIMIT,
 	DEFAULT_HISTORY_VALUE_BYTES,
 	HISTORY_PAGE_BYTES,
+	MAX_CRON_LENGTH,
 	MAX_HISTORY_LIMIT,
+	MAX_SCHEDULES,
 } from "./limits.js";
 export { LISTING_SHARDS } from "./listing/shard.js";
 export {
@@ -31,6 +33,10 @@ export {
 	type InstanceSummary,
 	type ListInstancesOptions,
 	listInstances,
+	listSchedules,
+	pauseSchedule,
+	resumeSchedule,
+	type ScheduleSummary,
 	type StepReference,
 	type WorkflowLike,
 	waitForResult,
