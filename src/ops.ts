@@ -20,9 +20,7 @@ export {
 	DEFAULT_HISTORY_LIMIT,
 	DEFAULT_HISTORY_VALUE_BYTES,
 	HISTORY_PAGE_BYTES,
-	MAX_CRON_LENGTH,
 	MAX_HISTORY_LIMIT,
-	MAX_SCHEDULES,
 } from "./limits.js";
 export { LISTING_SHARDS } from "./listing/shard.js";
 export {
