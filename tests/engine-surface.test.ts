@@ -29,6 +29,9 @@ const PROTOCOL = [
 	"listingPutAll",
 	"listingRemove",
 	"listingQuery",
+	"schedulesList",
+	"schedulesSetPaused",
+	"schedulesFire",
 ] as const satisfies readonly (keyof EngineRpc)[];
 const listsEveryMethod: Exclude<keyof EngineRpc, (typeof PROTOCOL)[number]> extends never
 	? true

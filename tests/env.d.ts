@@ -3,6 +3,7 @@ declare namespace Cloudflare {
 	interface Env {
 		SCENARIO: DurableObjectNamespace<import("../src").WorkflowEngine>;
 		LIMITED: DurableObjectNamespace<import("../src").WorkflowEngine>;
+		SCHEDULED: DurableObjectNamespace<import("./scheduled").ScheduledEngine>;
 		CALLS: DurableObjectNamespace<import("./workflows").CallCounter>;
 		GATES: DurableObjectNamespace<import("./gate").Gate>;
 		/** The scenario engine again, bound through script_name (tests/wrangler.toml). */

@@ -21,6 +21,7 @@ import {
 export interface TestEnv {
 	SCENARIO: Workflow<ScenarioParams>;
 	LIMITED: Workflow<ScenarioParams>;
+	SCHEDULED: Workflow;
 	CALLS: DurableObjectNamespace<CallCounter>;
 	GATES: DurableObjectNamespace<Gate>;
 }

@@ -2,12 +2,15 @@
  * What createWorkflowEngine records of a workflow: its class, its name and its options, checked
  * once, with every default filled in.
  */
+import { WorkflowValidationError } from "../errors.js";
 import {
 	DEFAULT_RETENTION_MS,
 	DEFAULT_STEP_LIMIT,
+	MAX_SCHEDULES,
 	MAX_STREAM_OUTPUT_BYTES,
 	MAX_VALUE_BYTES,
 } from "../limits.js";
+import { CronExpression } from "../schedules/cron.js";
 import { engineOptionsSchema, parse } from "../schemas.js";
 import type { OutputLimits } from "../step/host.js";
 import type { WorkflowClass } from "./run.js";
@@ -39,6 +42,12 @@ export interface WorkflowEngineOptions {
 	 * product's limit on what an instance stores, which streamed outputs count against.
 	 */
 	maxStreamOutputBytes?: number;
+	/**
+	 * Cron schedules, as wrangler's `schedules` of a product workflow: one expression or a list of
+	 * them (at most 100). Each tick creates an instance, with `event.schedule` set. Expressions are
+	 * Cloudflare's cron triggers': five fields, UTC, weekdays 1-7 with 1 = Sunday (docs/api.md).
+	 */
+	schedules?: string | string[];
 }
 
 type WorkflowSleepDuration = import("cloudflare:workers").WorkflowSleepDuration;
@@ -52,6 +61,8 @@ export interface Definition {
 	outputLimits: OutputLimits;
 	/** How long finished instances are kept (ms) when their create options do not say; null: kept. */
 	retention: Retention;
+	/** The workflow's cron schedules, checked. */
+	schedules: CronExpression[];
 }
 
 /**
@@ -60,11 +71,8 @@ export interface Definition {
  * @throws WorkflowValidationError if an option is out of its range.
  */
 export function define(workflow: WorkflowClass, options: WorkflowEngineOptions): Definition {
-	const { name, stepLimit, defaultRetention, maxStepOutputBytes, maxStreamOutputBytes } = parse(
-		engineOptionsSchema,
-		options,
-		"createWorkflowEngine options",
-	);
+	const { name, stepLimit, defaultRetention, maxStepOutputBytes, maxStreamOutputBytes, schedules } =
+		parse(engineOptionsSchema, options, "createWorkflowEngine options");
 	return {
 		workflow,
 		name,
@@ -80,5 +88,28 @@ export function define(workflow: WorkflowClass, options: WorkflowEngineOptions):
 						success: defaultRetention?.successRetention ?? DEFAULT_RETENTION_MS,
 						error: defaultRetention?.errorRetention ?? DEFAULT_RETENTION_MS,
 					},
+		schedules: checkSchedules(schedules),
 	};
+}
+
+/**
+ * The schedules option as wrangler checks `schedules` (a non-empty string, or a non-empty list of
+ * them), each a valid expression, at most {@link MAX_SCHEDULES}, none twice.
+ */
+function checkSchedules(schedules: string | string[] | undefined): CronExpression[] {
+	if (schedules === undefined) return [];
+	const list = typeof schedules === "string" ? [schedules] : schedules;
+	const what = "createWorkflowEngine options.schedules";
+	if (list.length === 0) throw new WorkflowValidationError(`${what} must not be an empty list`);
+	if (list.length > MAX_SCHEDULES)
+		throw new WorkflowValidationError(
+			`${what} has ${list.length} cron expressions; a workflow may have at most ${MAX_SCHEDULES}`,
+		);
+	const seen = new Set<string>();
+	return list.map((cron) => {
+		if (seen.has(cron))
+			throw new WorkflowValidationError(`${what} lists ${JSON.stringify(cron)} twice`);
+		seen.add(cron);
+		return CronExpression.parse(cron);
+	});
 }

@@ -5,6 +5,8 @@
  */
 import { isWorkflowError, type SerializedError, type WorkflowError } from "../errors.js";
 import type { ListingEntry, ListingRpc } from "../listing/shard.js";
+import type { WorkflowCronSchedule } from "../schedules/cron.js";
+import type { ScheduleRpc } from "../schedules/schedules.js";
 import type { EventPage, EventPageRequest } from "./events.js";
 import type {
 	HistoryPage,
@@ -19,7 +21,7 @@ import type {
  * binding, the listing, the operations and the test kit), which import it instead of the engine
  * class. `WorkflowEngine` implements it, and has no other RPC-callable method.
  */
-export interface EngineRpc extends ListingRpc {
+export interface EngineRpc extends ListingRpc, ScheduleRpc {
 	/** Creates the instance and starts its run (see {@link CreateRequest}). */
 	create(request: CreateRequest): Promise<RpcResult<ListingEntry | null>>;
 	exists(): Promise<boolean>;
@@ -76,6 +78,8 @@ export interface CreateRequest {
 	 * sets it, to write the rows of a batch's quick instances with one request per shard.
 	 */
 	callerLists?: boolean;
+	/** Set by a schedule's tick (schedules/create.ts): the instance's `event.schedule`. */
+	schedule?: WorkflowCronSchedule;
 }
 
 /** The arguments of {@link EngineRpc.restart}: the step to restart from. */
