@@ -88,3 +88,9 @@ export const DEFAULT_HISTORY_VALUE_BYTES = 64 * 1024;
  * beside the instance's params and output. Also the largest `maxValueBytes` a page takes.
  */
 export const HISTORY_PAGE_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The highest concurrency limit a workflow may set: the product's concurrent instances per
+ * account (Workers Paid, 2026), which a per-workflow limit cannot exceed.
+ */
+export const MAX_CONCURRENCY_LIMIT = 50_000;

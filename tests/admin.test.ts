@@ -199,6 +199,7 @@ describe("routes", () => {
 		expect(body.workflows).toEqual([
 			{ binding: "SCENARIO", name: "scenario" },
 			{ binding: "LIMITED", name: "limited" },
+			{ binding: "THROTTLED", name: "throttled" },
 		]);
 	});
 

@@ -29,6 +29,11 @@ const PROTOCOL = [
 	"listingPutAll",
 	"listingRemove",
 	"listingQuery",
+	"admit",
+	"gateWant",
+	"gateRelease",
+	"gatePositions",
+	"gateSummary",
 ] as const satisfies readonly (keyof EngineRpc)[];
 const listsEveryMethod: Exclude<keyof EngineRpc, (typeof PROTOCOL)[number]> extends never
 	? true

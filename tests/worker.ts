@@ -1,12 +1,25 @@
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { remoteWorkflow, type WorkflowEnv, withWorkflows } from "../src";
 import { adminApi } from "../src/ops";
-import { LimitedEngine, ScenarioEngine, type ScenarioParams, type TestEnv } from "./workflows";
+import {
+	LimitedEngine,
+	ScenarioEngine,
+	type ScenarioParams,
+	type TestEnv,
+	ThrottledEngine,
+} from "./workflows";
 
-export { CallCounter, Gate, LimitedEngine, ScenarioEngine } from "./workflows";
+export {
+	CallCounter,
+	Gate,
+	LimitedEngine,
+	Probe,
+	ScenarioEngine,
+	ThrottledEngine,
+} from "./workflows";
 
 export default withWorkflows<TestEnv>(
-	{ SCENARIO: ScenarioEngine, LIMITED: LimitedEngine },
+	{ SCENARIO: ScenarioEngine, LIMITED: LimitedEngine, THROTTLED: ThrottledEngine },
 	{
 		async fetch(_request, env) {
 			const instance = await env.SCENARIO.create({ params: { scenario: "basic" } });

@@ -1,3 +1,4 @@
+import type { GateRpc } from "../concurrency/gate.js";
 import type { EventPage, EventPageRequest } from "../engine/events.js";
 import type {
 	HistoryPage,
@@ -22,8 +23,14 @@ import {
 } from "../errors.js";
 import type { ListingEntry, ListingRpc } from "../listing/shard.js";
 
-/** The engine's methods for one instance: EngineRpc without the listing shard's (bar `listingEntry`). */
-type InstanceRpc = Omit<EngineRpc, Exclude<keyof ListingRpc, "listingEntry">>;
+/**
+ * The engine's methods for one instance: EngineRpc without the listing shard's (bar
+ * `listingEntry`), the gate's and the gate's `admit` call.
+ */
+type InstanceRpc = Omit<
+	EngineRpc,
+	Exclude<keyof ListingRpc, "listingEntry"> | keyof GateRpc | "admit"
+>;
 
 /** An engine method as the client offers it: its answer unwrapped, its error thrown typed. */
 type Unwrapped<M> = M extends (...args: infer A) => Promise<RpcResult<infer T>>

@@ -39,6 +39,12 @@ export interface WorkflowEngineOptions {
 	 * product's limit on what an instance stores, which streamed outputs count against.
 	 */
 	maxStreamOutputBytes?: number;
+	/**
+	 * The workflow's concurrency limit, as wrangler's `concurrency` of a product workflow: at most
+	 * `limit` instances run at once (docs/limits.md); the others wait, `queued`, and start first in
+	 * first out as slots free. Waiting, paused and queued instances hold no slot. Default: no limit.
+	 */
+	concurrency?: { limit: number };
 }
 
 type WorkflowSleepDuration = import("cloudflare:workers").WorkflowSleepDuration;
@@ -52,6 +58,8 @@ export interface Definition {
 	outputLimits: OutputLimits;
 	/** How long finished instances are kept (ms) when their create options do not say; null: kept. */
 	retention: Retention;
+	/** The concurrency limit, or null for none. */
+	concurrencyLimit: number | null;
 }
 
 /**
@@ -60,11 +68,14 @@ export interface Definition {
  * @throws WorkflowValidationError if an option is out of its range.
  */
 export function define(workflow: WorkflowClass, options: WorkflowEngineOptions): Definition {
-	const { name, stepLimit, defaultRetention, maxStepOutputBytes, maxStreamOutputBytes } = parse(
-		engineOptionsSchema,
-		options,
-		"createWorkflowEngine options",
-	);
+	const {
+		name,
+		stepLimit,
+		defaultRetention,
+		maxStepOutputBytes,
+		maxStreamOutputBytes,
+		concurrency,
+	} = parse(engineOptionsSchema, options, "createWorkflowEngine options");
 	return {
 		workflow,
 		name,
@@ -80,5 +91,6 @@ export function define(workflow: WorkflowClass, options: WorkflowEngineOptions):
 						success: defaultRetention?.successRetention ?? DEFAULT_RETENTION_MS,
 						error: defaultRetention?.errorRetention ?? DEFAULT_RETENTION_MS,
 					},
+		concurrencyLimit: concurrency?.limit ?? null,
 	};
 }
