@@ -94,3 +94,10 @@ export const HISTORY_PAGE_BYTES = 8 * 1024 * 1024;
  * account (Workers Paid, 2026), which a per-workflow limit cannot exceed.
  */
 export const MAX_CONCURRENCY_LIMIT = 50_000;
+/** Cron schedules of one workflow: at most 100 (the product's limit is 100 cron expressions per account). */
+export const MAX_SCHEDULES = 100;
+/**
+ * A schedule's cron expression: at most 86 characters, so that the id of the instance a tick
+ * creates (`<cron>-<13-digit time>`, as the product makes it) fits the 100-character id limit.
+ */
+export const MAX_CRON_LENGTH = 86;

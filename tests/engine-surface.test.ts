@@ -34,6 +34,9 @@ const PROTOCOL = [
 	"gateRelease",
 	"gatePositions",
 	"gateSummary",
+	"schedulesList",
+	"schedulesSetPaused",
+	"schedulesFire",
 ] as const satisfies readonly (keyof EngineRpc)[];
 const listsEveryMethod: Exclude<keyof EngineRpc, (typeof PROTOCOL)[number]> extends never
 	? true

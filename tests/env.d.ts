@@ -5,6 +5,7 @@ declare namespace Cloudflare {
 		LIMITED: DurableObjectNamespace<import("../src").WorkflowEngine>;
 		THROTTLED: DurableObjectNamespace<import("../src").WorkflowEngine>;
 		PROBE: DurableObjectNamespace<import("./workflows").Probe>;
+		SCHEDULED: DurableObjectNamespace<import("./scheduled").ScheduledEngine>;
 		CALLS: DurableObjectNamespace<import("./workflows").CallCounter>;
 		GATES: DurableObjectNamespace<import("./gate").Gate>;
 		/** The scenario engine again, bound through script_name (tests/wrangler.toml). */

@@ -1,6 +1,7 @@
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { remoteWorkflow, type WorkflowEnv, withWorkflows } from "../src";
 import { adminApi } from "../src/ops";
+import { ScheduledEngine } from "./scheduled";
 import {
 	LimitedEngine,
 	ScenarioEngine,
@@ -9,6 +10,7 @@ import {
 	ThrottledEngine,
 } from "./workflows";
 
+export { ScheduledEngine } from "./scheduled";
 export {
 	CallCounter,
 	Gate,
@@ -19,7 +21,12 @@ export {
 } from "./workflows";
 
 export default withWorkflows<TestEnv>(
-	{ SCENARIO: ScenarioEngine, LIMITED: LimitedEngine, THROTTLED: ThrottledEngine },
+	{
+		SCENARIO: ScenarioEngine,
+		LIMITED: LimitedEngine,
+		THROTTLED: ThrottledEngine,
+		SCHEDULED: ScheduledEngine,
+	},
 	{
 		async fetch(_request, env) {
 			const instance = await env.SCENARIO.create({ params: { scenario: "basic" } });

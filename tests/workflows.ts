@@ -23,6 +23,7 @@ export interface TestEnv {
 	THROTTLED: Workflow<ScenarioParams>;
 	PROBE: DurableObjectNamespace<Probe>;
 	LIMITED: Workflow<ScenarioParams>;
+	SCHEDULED: Workflow;
 	CALLS: DurableObjectNamespace<CallCounter>;
 	GATES: DurableObjectNamespace<Gate>;
 }

@@ -127,6 +127,22 @@ async function loadList(keep) {
   $("#empty").hidden = rows.length > 0;
   $("#more").hidden = !page.cursor;
   state.cursor = page.cursor;
+  await loadSchedules().catch(() => {});
+}
+
+async function loadSchedules() {
+  if (!state.workflow) return;
+  const base = "/workflows/" + encodeURIComponent(state.workflow) + "/schedules";
+  const { schedules } = await api(base);
+  const toggle = (s) => api(base + "/" + (s.paused ? "resume" : "pause"), { method: "POST", body: JSON.stringify({ cron: s.cron }) }).then(loadSchedules, () => {});
+  const rows = schedules.map((s) => el("tr", {},
+    el("td", { class: "id" }, s.cron),
+    el("td", {}, el("span", { class: "badge " + (s.paused ? "paused" : "running") }, s.paused ? "paused" : "running")),
+    el("td", { class: "muted" }, s.nextRunAt ? new Date(s.nextRunAt).toLocaleString() : "-"),
+    el("td", { class: "muted" }, s.lastRunAt ? new Date(s.lastRunAt).toLocaleString() : "-"),
+    el("td", {}, el("button", { type: "button", onclick: () => toggle(s) }, s.paused ? "Resume" : "Pause"))));
+  $("#schedule-rows").replaceChildren(...rows);
+  $("#schedules").hidden = rows.length === 0;
 }
 
 async function loadMore() {
@@ -366,6 +382,9 @@ export function dashboardHtml(base: string): string {
   </header>
   <main>
     <section id="list">
+      <div id="schedules" hidden>
+        <table><thead><tr><th>schedule</th><th>state</th><th>next run</th><th>last run</th><th></th></tr></thead><tbody id="schedule-rows"></tbody></table>
+      </div>
       <div class="filters">
         <select id="status" aria-label="status filter"><option value="">all statuses</option>${options}</select>
         <label class="muted">after <input id="created-after" type="datetime-local" aria-label="created after"></label>

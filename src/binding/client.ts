@@ -22,14 +22,15 @@ import {
 	StorageUnavailableError,
 } from "../errors.js";
 import type { ListingEntry, ListingRpc } from "../listing/shard.js";
+import type { ScheduleRpc } from "../schedules/schedules.js";
 
 /**
  * The engine's methods for one instance: EngineRpc without the listing shard's (bar
- * `listingEntry`), the gate's and the gate's `admit` call.
+ * `listingEntry`), the gate's, the gate's `admit` call and the scheduler's.
  */
 type InstanceRpc = Omit<
 	EngineRpc,
-	Exclude<keyof ListingRpc, "listingEntry"> | keyof GateRpc | "admit"
+	Exclude<keyof ListingRpc, "listingEntry"> | keyof GateRpc | "admit" | keyof ScheduleRpc
 >;
 
 /** An engine method as the client offers it: its answer unwrapped, its error thrown typed. */

@@ -2,12 +2,15 @@
  * What createWorkflowEngine records of a workflow: its class, its name and its options, checked
  * once, with every default filled in.
  */
+import { WorkflowValidationError } from "../errors.js";
 import {
 	DEFAULT_RETENTION_MS,
 	DEFAULT_STEP_LIMIT,
+	MAX_SCHEDULES,
 	MAX_STREAM_OUTPUT_BYTES,
 	MAX_VALUE_BYTES,
 } from "../limits.js";
+import { CronExpression } from "../schedules/cron.js";
 import { engineOptionsSchema, parse } from "../schemas.js";
 import type { OutputLimits } from "../step/host.js";
 import type { WorkflowClass } from "./run.js";
@@ -45,6 +48,12 @@ export interface WorkflowEngineOptions {
 	 * first out as slots free. Waiting, paused and queued instances hold no slot. Default: no limit.
 	 */
 	concurrency?: { limit: number };
+	/**
+	 * Cron schedules, as wrangler's `schedules` of a product workflow: one expression or a list of
+	 * them (at most 100). Each tick creates an instance, with `event.schedule` set. Expressions are
+	 * Cloudflare's cron triggers': five fields, UTC, weekdays 1-7 with 1 = Sunday (docs/api.md).
+	 */
+	schedules?: string | string[];
 }
 
 type WorkflowSleepDuration = import("cloudflare:workers").WorkflowSleepDuration;
@@ -60,6 +69,8 @@ export interface Definition {
 	retention: Retention;
 	/** The concurrency limit, or null for none. */
 	concurrencyLimit: number | null;
+	/** The workflow's cron schedules, checked. */
+	schedules: CronExpression[];
 }
 
 /**
@@ -75,6 +86,7 @@ export function define(workflow: WorkflowClass, options: WorkflowEngineOptions):
 		maxStepOutputBytes,
 		maxStreamOutputBytes,
 		concurrency,
+		schedules,
 	} = parse(engineOptionsSchema, options, "createWorkflowEngine options");
 	return {
 		workflow,
@@ -92,5 +104,28 @@ export function define(workflow: WorkflowClass, options: WorkflowEngineOptions):
 						error: defaultRetention?.errorRetention ?? DEFAULT_RETENTION_MS,
 					},
 		concurrencyLimit: concurrency?.limit ?? null,
+		schedules: checkSchedules(schedules),
 	};
+}
+
+/**
+ * The schedules option as wrangler checks `schedules` (a non-empty string, or a non-empty list of
+ * them), each a valid expression, at most {@link MAX_SCHEDULES}, none twice.
+ */
+function checkSchedules(schedules: string | string[] | undefined): CronExpression[] {
+	if (schedules === undefined) return [];
+	const list = typeof schedules === "string" ? [schedules] : schedules;
+	const what = "createWorkflowEngine options.schedules";
+	if (list.length === 0) throw new WorkflowValidationError(`${what} must not be an empty list`);
+	if (list.length > MAX_SCHEDULES)
+		throw new WorkflowValidationError(
+			`${what} has ${list.length} cron expressions; a workflow may have at most ${MAX_SCHEDULES}`,
+		);
+	const seen = new Set<string>();
+	return list.map((cron) => {
+		if (seen.has(cron))
+			throw new WorkflowValidationError(`${what} lists ${JSON.stringify(cron)} twice`);
+		seen.add(cron);
+		return CronExpression.parse(cron);
+	});
 }

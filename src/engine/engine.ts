@@ -17,6 +17,7 @@ import {
 	InstanceExistsError,
 	InstanceNotFoundError,
 	InvalidStateError,
+	isWorkflowError,
 	type SerializedError,
 	serializeError,
 	UnserializableValueError,
@@ -56,6 +57,15 @@ import { StorageFailure } from "./store.js";
 export type { Definition, WorkflowEngineOptions } from "./definition.js";
 export type { WorkflowClass } from "./run.js";
 
+import { createScheduledInstance } from "../schedules/create.js";
+import type { WorkflowCronSchedule } from "../schedules/cron.js";
+import {
+	type FiredTick,
+	hostsSchedules,
+	SCHEDULER_NAME,
+	type ScheduleEntry,
+	Schedules,
+} from "../schedules/schedules.js";
 import { StepContext } from "../step/context.js";
 import type { Rollback } from "../step/rollback.js";
 import { Scheduler } from "./scheduler.js";
@@ -115,6 +125,8 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 	#gate: ConcurrencyGate | undefined;
 	/** The instance's side of the workflow's concurrency limit; undefined without a limit. */
 	readonly #admission: Admission | undefined;
+	/** Set if this object is the workflow's scheduler (SCHEDULER_NAME) rather than an instance. */
+	#schedules: Schedules | undefined;
 	/** Callers of waitForEnd, told when the instance ends or is deleted. */
 	readonly #endWaiters = new Set<() => void>();
 	/** Callers of events() waiting for the journal to change, told after its next write. */
@@ -230,6 +242,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 					now,
 					request.createdAt,
 					request.retention,
+					request.schedule,
 				);
 			} catch (error) {
 				if (error instanceof StorageFailure) throw error;
@@ -245,8 +258,8 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 				return null;
 			}
 			this.#status = Status.Running;
-			const { id, params, createdAt = now } = request;
-			this.#start({ id, params, createdAt });
+			const { id, params, createdAt = now, schedule } = request;
+			this.#start({ id, params, createdAt, schedule });
 			return null;
 		});
 	}
@@ -561,6 +574,48 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		return this.#gateHere().summary();
 	}
 
+	// ---- RPC: the scheduler this object may be (see schedules/schedules.ts) ----
+
+	async schedulesList(): Promise<ScheduleEntry[]> {
+		return this.#scheduleHost().list(Date.now());
+	}
+
+	async schedulesSetPaused(cron: string, paused: boolean): Promise<RpcResult<ScheduleEntry>> {
+		return rpc(() => this.#scheduleHost().setPaused(cron, paused, Date.now()));
+	}
+
+	async schedulesFire(cron?: string): Promise<RpcResult<FiredTick[]>> {
+		// The test kit's fast-forward: production code cannot fire a tick before its time.
+		if (!engineHooks())
+			return fail(
+				new InvalidStateError(
+					"schedules can be fired early only in tests, with do-workflows/testing loaded",
+				),
+			);
+		try {
+			return ok(await this.#scheduleHost().fireNext(cron, Date.now()));
+		} catch (error) {
+			if (isWorkflowError(error)) return fail(error);
+			throw error;
+		}
+	}
+
+	#scheduleHost(): Schedules {
+		if (this.#schedules) return this.#schedules;
+		const namespace = ownNamespace(this.env, this.ctx.id, SCHEDULER_NAME);
+		this.#schedules = new Schedules(this.ctx.storage, {
+			crons: this.#definition.schedules,
+			create: async (id, schedule) => {
+				if (!namespace)
+					throw new Error(
+						`the scheduler of workflow "${this.#definition.name}" cannot find its own namespace in env`,
+					);
+				await createScheduledInstance(namespace, id, schedule);
+			},
+		});
+		return this.#schedules;
+	}
+
 	#listingShard(): ListingShard {
 		this.#shard ??= new ListingShard(this.ctx.storage);
 		return this.#shard;
@@ -595,7 +650,11 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 	override async alarm(): Promise<void> {
 		const status = this.#status;
 		if (status === undefined) {
-			if (this.#gate || hostsGate(this.ctx.storage.sql))
+			// No instance here: this may be the workflow's scheduler, whose alarm is its next tick, or
+			// its concurrency gate, whose alarm admits queued instances.
+			if (this.#schedules || hostsSchedules(this.ctx.storage))
+				await this.#scheduleHost().alarm(Date.now());
+			else if (this.#gate || hostsGate(this.ctx.storage.sql))
 				await this.#gateHere().alarm(Date.now(), (id) => this.#tellAdmitted(id));
 			return;
 		}
@@ -764,7 +823,12 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 	 * `created`: the instance just created (stored as running, with no steps), which needs no
 	 * reading back.
 	 */
-	#start(created?: { id: string; params: unknown; createdAt: number }): void {
+	#start(created?: {
+		id: string;
+		params: unknown;
+		createdAt: number;
+		schedule?: WorkflowCronSchedule;
+	}): void {
 		const status = this.#status;
 		if (this.#execution || status === undefined || isFinal(status)) return;
 		const instance = created ?? this.journal.instance();
@@ -808,7 +872,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 	#runInput(
 		instance: { id: string; createdAt: number },
 		execution: Execution,
-		created?: { params: unknown },
+		created?: { params: unknown; schedule?: WorkflowCronSchedule },
 	): Parameters<typeof launchRun>[0] {
 		const { workflow, name } = this.#definition;
 		return {
@@ -816,6 +880,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 			name,
 			instance,
 			params: created ? created.params : this.journal.params(),
+			schedule: created ? created.schedule : this.journal.schedule(),
 			state: this.ctx,
 			env: this.env,
 			execution,

@@ -22,6 +22,7 @@
  * durable, so a status is never reported before it is written.
  */
 import type { SerializedError } from "../errors.js";
+import type { WorkflowCronSchedule } from "../schedules/cron.js";
 import { type ChunkedOutput, chunkedMarker, chunkedOutput, OutputChunks } from "./chunks.js";
 import { Schema } from "./schema.js";
 import { Status } from "./status.js";
@@ -212,14 +213,15 @@ export class Journal {
 		now: number,
 		createdAt = now,
 		retention?: { success: number | null; error: number | null },
+		schedule?: WorkflowCronSchedule,
 	): void {
 		this.#schema.ensure("core");
 		// The KV write comes first: if the params cannot be stored, no instance row is left behind.
 		const json = this.#store.put("params", params);
 		this.#store.run(
 			`INSERT INTO instance (singleton, id, workflow, status, created_at, started_at, updated_at,
-				version, params_json, success_retention, error_retention)
-			VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				version, params_json, success_retention, error_retention, schedule_json)
+			VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			id,
 			workflow,
 			status,
@@ -230,9 +232,16 @@ export class Journal {
 			json,
 			retention?.success ?? null,
 			retention?.error ?? null,
+			schedule ? JSON.stringify(schedule) : null,
 		);
 		this.#wrote();
 		this.#changed(status);
+	}
+
+	/** The tick that created the instance, if a cron schedule did (its `event.schedule`). */
+	schedule(): WorkflowCronSchedule | undefined {
+		const json = this.#store.one("SELECT schedule_json FROM instance")?.schedule_json;
+		return typeof json === "string" ? (JSON.parse(json) as WorkflowCronSchedule) : undefined;
 	}
 
 	params(): unknown {

@@ -7,6 +7,8 @@
 import type { GateRpc } from "../concurrency/gate.js";
 import { isWorkflowError, type SerializedError, type WorkflowError } from "../errors.js";
 import type { ListingEntry, ListingRpc } from "../listing/shard.js";
+import type { WorkflowCronSchedule } from "../schedules/cron.js";
+import type { ScheduleRpc } from "../schedules/schedules.js";
 import type { EventPage, EventPageRequest } from "./events.js";
 import type {
 	HistoryPage,
@@ -21,7 +23,7 @@ import type {
  * binding, the listing, the operations and the test kit), which import it instead of the engine
  * class. `WorkflowEngine` implements it, and has no other RPC-callable method.
  */
-export interface EngineRpc extends ListingRpc, GateRpc {
+export interface EngineRpc extends ListingRpc, GateRpc, ScheduleRpc {
 	/** The workflow's gate admitted the instance: true if it takes the slot (see admission.ts). */
 	admit(): Promise<boolean>;
 	/** Creates the instance and starts its run (see {@link CreateRequest}). */
@@ -80,6 +82,8 @@ export interface CreateRequest {
 	 * sets it, to write the rows of a batch's quick instances with one request per shard.
 	 */
 	callerLists?: boolean;
+	/** Set by a schedule's tick (schedules/create.ts): the instance's `event.schedule`. */
+	schedule?: WorkflowCronSchedule;
 }
 
 /** The arguments of {@link EngineRpc.restart}: the step to restart from. */
