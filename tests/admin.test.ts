@@ -200,6 +200,7 @@ describe("routes", () => {
 			{ binding: "SCENARIO", name: "scenario" },
 			{ binding: "LIMITED", name: "limited" },
 			{ binding: "THROTTLED", name: "throttled" },
+			{ binding: "WIDE_THROTTLED", name: "wide-throttled" },
 			{ binding: "SCHEDULED", name: "scheduled" },
 		]);
 	});

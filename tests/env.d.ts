@@ -4,6 +4,7 @@ declare namespace Cloudflare {
 		SCENARIO: DurableObjectNamespace<import("../src").WorkflowEngine>;
 		LIMITED: DurableObjectNamespace<import("../src").WorkflowEngine>;
 		THROTTLED: DurableObjectNamespace<import("../src").WorkflowEngine>;
+		WIDE_THROTTLED: DurableObjectNamespace<import("../src").WorkflowEngine>;
 		PROBE: DurableObjectNamespace<import("./workflows").Probe>;
 		SCHEDULED: DurableObjectNamespace<import("./scheduled").ScheduledEngine>;
 		CALLS: DurableObjectNamespace<import("./workflows").CallCounter>;

@@ -8,6 +8,7 @@ import {
 	type ScenarioParams,
 	type TestEnv,
 	ThrottledEngine,
+	WideThrottledEngine,
 } from "./workflows";
 
 export { ScheduledEngine } from "./scheduled";
@@ -18,6 +19,7 @@ export {
 	Probe,
 	ScenarioEngine,
 	ThrottledEngine,
+	WideThrottledEngine,
 } from "./workflows";
 
 export default withWorkflows<TestEnv>(
@@ -25,6 +27,7 @@ export default withWorkflows<TestEnv>(
 		SCENARIO: ScenarioEngine,
 		LIMITED: LimitedEngine,
 		THROTTLED: ThrottledEngine,
+		WIDE_THROTTLED: WideThrottledEngine,
 		SCHEDULED: ScheduledEngine,
 	},
 	{

@@ -870,6 +870,12 @@ export const ThrottledEngine = createWorkflowEngine(ScenarioWorkflow, {
 	concurrency: { limit: 3 },
 	defaultRetention: false,
 });
+/** The same with a wider limit, for the test of thousands of concurrent creates. */
+export const WideThrottledEngine = createWorkflowEngine(ScenarioWorkflow, {
+	name: "wide-throttled",
+	concurrency: { limit: 50 },
+	defaultRetention: false,
+});
 export const LimitedEngine = createWorkflowEngine(ScenarioWorkflow, {
 	name: "limited",
 	stepLimit: 3,

@@ -3,10 +3,12 @@
  * (docs/limits.md, "Concurrency limits"). One engine object of the workflow's own namespace hosts
  * it, under a name no instance id can take ({@link GATE_NAME}), as listing shards are hosted.
  *
- * Instances ask for a slot (`want`) and give it back (`release`), each call idempotent; the gate
- * grants queued instances from its alarm, oldest first, and tells each one (`admit`) until it has
- * answered. So a queued instance is admitted by this object's alarm, whatever the requests, and
- * both sides survive a restart: everything here is in the object's SQLite database.
+ * Instances ask for a slot (`want`) and give it back (`release`), each call idempotent. A slot
+ * that frees goes to the oldest queued instance in the same commit as the release that freed it,
+ * and the gate tells that instance (`admit`) at once, without waiting for its answer; the same
+ * commit sets the gate's alarm, which tells again every admission not yet answered. So a queued
+ * instance is admitted whatever the requests (by the alarm, across restarts of either side), and
+ * everything here is in the object's SQLite database.
  */
 
 /** The engine-object name of a workflow's gate; the `:` keeps it out of the instance id space. */
@@ -39,9 +41,6 @@ export interface GateRpc {
 	gateSummary(): Promise<ConcurrencySummary | null>;
 }
 
-/** The answer of an instance the gate admitted: true if it took the slot. */
-export type Admit = (id: string) => Promise<boolean>;
-
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS gate_holders (
 	id TEXT PRIMARY KEY,
@@ -59,8 +58,11 @@ CREATE TABLE IF NOT EXISTS gate_queue (
 /** Admissions told per alarm at most; the alarm runs again at once for the rest. */
 const ADMIT_BATCH = 200;
 
-/** An instance that did not answer its admission is told again this long after (ms), at most. */
-const RETRY_MS = 1_000;
+/**
+ * The backstop: an admission granted and not yet answered is told again by the alarm this long
+ * after (ms), at most (a gate that crashed before telling, an instance that did not answer).
+ */
+const RETELL_MS = 1_000;
 
 /** True if the object's database holds a gate (an alarm of an object that hosts no instance). */
 export function hostsGate(sql: SqlStorage): boolean {
@@ -70,20 +72,34 @@ export function hostsGate(sql: SqlStorage): boolean {
 	);
 }
 
+/** What the gate needs of the object that hosts it. */
+export interface GateHost {
+	/** Tells instance `id` that it holds a slot: true if it took it. */
+	admit(id: string): Promise<boolean>;
+	/** Keeps the object alive until `promise` settles (ctx.waitUntil). */
+	waitUntil(promise: Promise<unknown>): void;
+}
+
 export class ConcurrencyGate {
 	readonly #storage: DurableObjectStorage;
 	readonly #sql: SqlStorage;
 	readonly #limit: number;
+	readonly #host: GateHost;
 	/** Slots held, counted once as the gate opens and kept since. */
 	#held: number;
 	#queued: number;
-	/** Failed rounds of admissions in a row, for the retry's delay. */
+	/** Admissions being told now (in memory: after a crash, the alarm tells them again). */
+	readonly #telling = new Set<string>();
+	/** Failed tells in a row, for the backstop's delay. */
 	#failures = 0;
+	/** When this object set its alarm for (undefined: not known, or it fired since). */
+	#alarmAt: number | undefined;
 
-	constructor(storage: DurableObjectStorage, limit: number) {
+	constructor(storage: DurableObjectStorage, limit: number, host: GateHost) {
 		this.#storage = storage;
 		this.#sql = storage.sql;
 		this.#limit = limit;
+		this.#host = host;
 		this.#sql.exec(SCHEMA);
 		this.#held = this.#count("gate_holders");
 		this.#queued = this.#count("gate_queue");
@@ -93,12 +109,16 @@ export class ConcurrencyGate {
 		return this.#sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table}`).one().n;
 	}
 
+	/**
+	 * Instance `id` wants a slot. Every call leaves the gate full or its queue empty (see #fill),
+	 * so a free slot goes to the caller only when nobody queues before it.
+	 */
 	want(id: string, now: number): WantAnswer {
 		const holder = this.#sql
 			.exec<{ told: number }>("SELECT told FROM gate_holders WHERE id = ?", id)
 			.toArray()[0];
 		if (holder) {
-			// Granted by the alarm, and told now by this answer.
+			// Granted already, and told now by this answer.
 			if (holder.told === 0) this.#sql.exec("UPDATE gate_holders SET told = 1 WHERE id = ?", id);
 			return "granted";
 		}
@@ -111,16 +131,15 @@ export class ConcurrencyGate {
 		}
 		this.#sql.exec("INSERT INTO gate_queue (id, queued_at) VALUES (?, ?)", id, now);
 		this.#queued++;
-		// A slot is free but others queue before it: the alarm grants them in order.
-		this.#wake();
+		this.#fill(now);
 		return "queued";
 	}
 
-	release(id: string): void {
-		const held = this.#sql.exec("DELETE FROM gate_holders WHERE id = ?", id).rowsWritten;
-		this.#held -= held;
+	/** Instance `id` gives its slot or its queue place back; the slots freed go to the next in line. */
+	release(id: string, now: number): void {
+		this.#held -= this.#sql.exec("DELETE FROM gate_holders WHERE id = ?", id).rowsWritten;
 		this.#queued -= this.#sql.exec("DELETE FROM gate_queue WHERE id = ?", id).rowsWritten;
-		if (held > 0) this.#wake();
+		this.#fill(now);
 	}
 
 	positions(ids: string[]): Record<string, number> {
@@ -142,57 +161,80 @@ export class ConcurrencyGate {
 		return { limit: this.#limit, running: this.#held, queued: this.#queued };
 	}
 
-	/** Sets the alarm for now if it has work: a free slot and a queue, or admissions to tell. */
-	#wake(): void {
-		if (this.#queued > 0 && this.#held < this.#limit) void this.#storage.setAlarm(Date.now());
+	/**
+	 * Grants the free slots to the oldest queued instances, in the caller's commit, and tells them
+	 * at once without waiting for their answers. The same commit sets the alarm as the backstop
+	 * that tells them again if they have not answered by then (a crash of either side).
+	 */
+	#fill(now: number): void {
+		const free = this.#limit - this.#held;
+		if (free <= 0 || this.#queued === 0) return;
+		const granted = this.#sql
+			.exec<{ id: string }>(
+				"DELETE FROM gate_queue WHERE seq IN (SELECT seq FROM gate_queue ORDER BY seq LIMIT ?) RETURNING id",
+				free,
+			)
+			.toArray();
+		for (const { id } of granted)
+			this.#sql.exec("INSERT INTO gate_holders (id, granted_at, told) VALUES (?, ?, 0)", id, now);
+		this.#held += granted.length;
+		this.#queued -= granted.length;
+		this.#backstop(now + RETELL_MS);
+		for (const { id } of granted) this.#tell(id);
 	}
 
 	/**
-	 * The alarm: grants the free slots to the oldest queued instances (one commit), then tells each
-	 * instance granted and not yet told, in parallel. An instance that does not take its slot (it
-	 * was deleted, paused or terminated meanwhile) gives it back at once; one that does not answer
-	 * is told again later.
+	 * Sets the alarm for `at` (in the caller's commit) unless it is set for earlier already, so
+	 * that a steady flow of grants cannot keep putting the backstop off.
 	 */
-	async alarm(now: number, admit: Admit): Promise<void> {
-		const free = this.#limit - this.#held;
-		if (free > 0 && this.#queued > 0) {
-			const granted = this.#sql
-				.exec<{ id: string }>("SELECT id FROM gate_queue ORDER BY seq LIMIT ?", free)
-				.toArray();
-			for (const { id } of granted) {
-				this.#sql.exec("DELETE FROM gate_queue WHERE id = ?", id);
-				this.#sql.exec("INSERT INTO gate_holders (id, granted_at, told) VALUES (?, ?, 0)", id, now);
-			}
-			this.#held += granted.length;
-			this.#queued -= granted.length;
-		}
-		const untold = this.#sql
-			.exec<{ id: string }>("SELECT id FROM gate_holders WHERE told = 0 LIMIT ?", ADMIT_BATCH)
-			.toArray();
-		const answers = await Promise.allSettled(untold.map(({ id }) => admit(id)));
-		let failed = 0;
-		for (const [i, answer] of answers.entries()) {
-			const { id } = untold[i] as { id: string };
-			if (answer.status === "rejected") {
-				failed++;
-				continue;
-			}
-			if (answer.value) {
-				this.#sql.exec("UPDATE gate_holders SET told = 1 WHERE id = ?", id);
-			} else {
-				// Not taken: the slot is free again (and the gate's count with it).
+	#backstop(at: number): void {
+		if (this.#alarmAt !== undefined && this.#alarmAt <= at) return;
+		this.#alarmAt = at;
+		void this.#storage.setAlarm(at);
+	}
+
+	/** Tells instance `id` it was granted a slot; its answer is recorded when it comes. */
+	#tell(id: string): void {
+		if (this.#telling.has(id)) return;
+		this.#telling.add(id);
+		const told = this.#host.admit(id).then(
+			(taken) => {
+				this.#telling.delete(id);
+				this.#failures = 0;
+				if (taken) {
+					this.#sql.exec("UPDATE gate_holders SET told = 1 WHERE id = ? AND told = 0", id);
+					return;
+				}
+				// Not taken (deleted, paused or terminated meanwhile): the slot goes to the next in line.
 				this.#held -= this.#sql.exec(
 					"DELETE FROM gate_holders WHERE id = ? AND told = 0",
 					id,
 				).rowsWritten;
-			}
-		}
-		this.#failures = failed > 0 ? this.#failures + 1 : 0;
-		const pending = this.#sql.exec("SELECT 1 FROM gate_holders WHERE told = 0 LIMIT 1").toArray();
-		if (failed > 0) {
-			await this.#storage.setAlarm(now + Math.min(RETRY_MS * this.#failures, 30_000));
-		} else if (pending.length > 0 || (this.#queued > 0 && this.#held < this.#limit)) {
-			await this.#storage.setAlarm(Date.now());
-		}
+				this.#fill(Date.now());
+			},
+			(error: unknown) => {
+				this.#telling.delete(id);
+				this.#failures++;
+				console.error(
+					`do-workflows: the concurrency gate could not tell instance "${id}" it holds a slot (${(error as Error)?.message ?? error}); its alarm tries again`,
+				);
+			},
+		);
+		this.#host.waitUntil(told);
+	}
+
+	/**
+	 * The alarm, the backstop: grants free slots (none are, unless a crash came between a release
+	 * and its grants) and tells again every admission granted and not answered, without waiting
+	 * for the answers; it runs again while some are unanswered.
+	 */
+	async alarm(now: number): Promise<void> {
+		this.#alarmAt = undefined;
+		this.#fill(now);
+		const untold = this.#sql
+			.exec<{ id: string }>("SELECT id FROM gate_holders WHERE told = 0 LIMIT ?", ADMIT_BATCH)
+			.toArray();
+		for (const { id } of untold) this.#tell(id);
+		if (untold.length > 0) this.#backstop(now + Math.min(RETELL_MS * (1 + this.#failures), 30_000));
 	}
 }

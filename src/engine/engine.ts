@@ -5,25 +5,18 @@
  * eviction or a runtime restart.
  */
 import { DurableObject } from "cloudflare:workers";
-import {
-	ConcurrencyGate,
-	type ConcurrencySummary,
-	GATE_NAME,
-	hostsGate,
-	type WantAnswer,
-} from "../concurrency/gate.js";
+import { type ConcurrencySummary, GATE_NAME, type WantAnswer } from "../concurrency/gate.js";
 import {
 	deserializeError,
 	InstanceExistsError,
 	InstanceNotFoundError,
 	InvalidStateError,
-	isWorkflowError,
 	type SerializedError,
 	serializeError,
 	UnserializableValueError,
 } from "../errors.js";
 import { ListingPublisher, listingEntry, ownNamespace } from "../listing/publisher.js";
-import { type ListingEntry, ListingShard, type ShardQuery } from "../listing/shard.js";
+import type { ListingEntry, ShardQuery } from "../listing/shard.js";
 import { serializedSize } from "../serialized-size.js";
 import { Admission } from "./admission.js";
 import { type Definition, define, type WorkflowEngineOptions } from "./definition.js";
@@ -57,17 +50,11 @@ import { StorageFailure } from "./store.js";
 export type { Definition, WorkflowEngineOptions } from "./definition.js";
 export type { WorkflowClass } from "./run.js";
 
-import { createScheduledInstance } from "../schedules/create.js";
 import type { WorkflowCronSchedule } from "../schedules/cron.js";
-import {
-	type FiredTick,
-	hostsSchedules,
-	SCHEDULER_NAME,
-	type ScheduleEntry,
-	Schedules,
-} from "../schedules/schedules.js";
+import type { FiredTick, ScheduleEntry } from "../schedules/schedules.js";
 import { StepContext } from "../step/context.js";
 import type { Rollback } from "../step/rollback.js";
+import { HostedRoles } from "./roles.js";
 import { Scheduler } from "./scheduler.js";
 import { assertTransition, isFinal, publicStatus, Status } from "./status.js";
 
@@ -119,14 +106,10 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 	readonly #listing: ListingPublisher;
 	/** The engine's own namespace (looked up once, for the listing); null if the Worker does not bind it. */
 	#namespace: EngineNamespace | null | undefined;
-	/** Set if this object hosts a shard of the listing rather than an instance. */
-	#shard: ListingShard | undefined;
-	/** Set if this object hosts the workflow's concurrency gate (concurrency/gate.ts). */
-	#gate: ConcurrencyGate | undefined;
+	/** What this object hosts if it is not an instance: a listing shard, the gate, the scheduler. */
+	readonly #roles: HostedRoles;
 	/** The instance's side of the workflow's concurrency limit; undefined without a limit. */
 	readonly #admission: Admission | undefined;
-	/** Set if this object is the workflow's scheduler (SCHEDULER_NAME) rather than an instance. */
-	#schedules: Schedules | undefined;
 	/** Callers of waitForEnd, told when the instance ends or is deleted. */
 	readonly #endWaiters = new Set<() => void>();
 	/** Callers of events() waiting for the journal to change, told after its next write. */
@@ -160,6 +143,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 			() => this.#wroteJournal(),
 		);
 		this.#status = this.journal.instance()?.status;
+		this.#roles = new HostedRoles(ctx, env, definition);
 		this.#admission =
 			definition.concurrencyLimit === null
 				? undefined
@@ -516,18 +500,16 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 
 	/** Lists the instances being created; answers the ids among them it listed already. */
 	async listingIntend(entries: Pick<ListingEntry, "id" | "createdAt">[]): Promise<string[]> {
-		const shard = this.#listingShard();
-		return entries.filter((entry) => shard.intend(entry)).map(({ id }) => id);
+		return entries.filter((entry) => this.#roles.shard().intend(entry)).map(({ id }) => id);
 	}
 
 	async listingPut(entry: ListingEntry, checked = false): Promise<void> {
-		this.#listingShard().put(entry, checked);
+		this.#roles.shard().put(entry, checked);
 	}
 
 	/** Records entries as their instances published them (a batch's, written by its caller). */
 	async listingPutAll(entries: ListingEntry[]): Promise<void> {
-		const shard = this.#listingShard();
-		for (const entry of entries) shard.put(entry);
+		for (const entry of entries) this.#roles.shard().put(entry);
 	}
 
 	async listingRemove(
@@ -535,11 +517,11 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		version: number,
 		abandoned?: { updatedAt: number },
 	): Promise<void> {
-		this.#listingShard().remove(id, version, Date.now(), abandoned);
+		this.#roles.shard().remove(id, version, Date.now(), abandoned);
 	}
 
 	async listingQuery(query: ShardQuery): Promise<ListingEntry[]> {
-		return this.#listingShard().query(query);
+		return this.#roles.shard().query(query);
 	}
 
 	// ---- RPC: the concurrency limit (concurrency/gate.ts) ----
@@ -557,68 +539,33 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 	}
 
 	async gateWant(id: string): Promise<WantAnswer> {
-		return this.#gateHere().want(id, Date.now());
+		return this.#roles.gate().want(id, Date.now());
 	}
 
 	async gateRelease(id: string): Promise<void> {
-		this.#gateHere().release(id);
+		this.#roles.gate().release(id, Date.now());
 	}
 
 	async gatePositions(ids: string[]): Promise<Record<string, number>> {
-		if (this.#definition.concurrencyLimit === null && !hostsGate(this.ctx.storage.sql)) return {};
-		return this.#gateHere().positions(ids);
+		return this.#roles.isGate() ? this.#roles.gate().positions(ids) : {};
 	}
 
 	async gateSummary(): Promise<ConcurrencySummary | null> {
-		if (this.#definition.concurrencyLimit === null) return null;
-		return this.#gateHere().summary();
+		return this.#definition.concurrencyLimit === null ? null : this.#roles.gate().summary();
 	}
 
 	// ---- RPC: the scheduler this object may be (see schedules/schedules.ts) ----
 
 	async schedulesList(): Promise<ScheduleEntry[]> {
-		return this.#scheduleHost().list(Date.now());
+		return this.#roles.schedules().list(Date.now());
 	}
 
 	async schedulesSetPaused(cron: string, paused: boolean): Promise<RpcResult<ScheduleEntry>> {
-		return rpc(() => this.#scheduleHost().setPaused(cron, paused, Date.now()));
+		return rpc(() => this.#roles.schedules().setPaused(cron, paused, Date.now()));
 	}
 
 	async schedulesFire(cron?: string): Promise<RpcResult<FiredTick[]>> {
-		// The test kit's fast-forward: production code cannot fire a tick before its time.
-		if (!engineHooks())
-			return fail(
-				new InvalidStateError(
-					"schedules can be fired early only in tests, with do-workflows/testing loaded",
-				),
-			);
-		try {
-			return ok(await this.#scheduleHost().fireNext(cron, Date.now()));
-		} catch (error) {
-			if (isWorkflowError(error)) return fail(error);
-			throw error;
-		}
-	}
-
-	#scheduleHost(): Schedules {
-		if (this.#schedules) return this.#schedules;
-		const namespace = ownNamespace(this.env, this.ctx.id, SCHEDULER_NAME);
-		this.#schedules = new Schedules(this.ctx.storage, {
-			crons: this.#definition.schedules,
-			create: async (id, schedule) => {
-				if (!namespace)
-					throw new Error(
-						`the scheduler of workflow "${this.#definition.name}" cannot find its own namespace in env`,
-					);
-				await createScheduledInstance(namespace, id, schedule);
-			},
-		});
-		return this.#schedules;
-	}
-
-	#listingShard(): ListingShard {
-		this.#shard ??= new ListingShard(this.ctx.storage);
-		return this.#shard;
+		return this.#roles.fireSchedule(cron);
 	}
 
 	#id(): string {
@@ -650,12 +597,8 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 	override async alarm(): Promise<void> {
 		const status = this.#status;
 		if (status === undefined) {
-			// No instance here: this may be the workflow's scheduler, whose alarm is its next tick, or
-			// its concurrency gate, whose alarm admits queued instances.
-			if (this.#schedules || hostsSchedules(this.ctx.storage))
-				await this.#scheduleHost().alarm(Date.now());
-			else if (this.#gate || hostsGate(this.ctx.storage.sql))
-				await this.#gateHere().alarm(Date.now(), (id) => this.#tellAdmitted(id));
+			// No instance here: this may be the workflow's scheduler or its concurrency gate.
+			await this.#roles.alarm(Date.now());
 			return;
 		}
 		// What the gate has not heard yet (a slot wanted or given back) is sent again.
@@ -799,22 +742,6 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		if (this.#namespace === undefined)
 			this.#namespace = ownNamespace(this.env, this.ctx.id, instanceId) ?? null;
 		return this.#namespace ?? undefined;
-	}
-
-	/** The gate this object hosts (it is the object named GATE_NAME), opened on first use. */
-	#gateHere(): ConcurrencyGate {
-		this.#gate ??= new ConcurrencyGate(
-			this.ctx.storage,
-			this.#definition.concurrencyLimit ?? Number.POSITIVE_INFINITY,
-		);
-		return this.#gate;
-	}
-
-	/** The gate admitted instance `id`: true if it took the slot. */
-	async #tellAdmitted(id: string): Promise<boolean> {
-		const namespace = this.#ownNamespace(GATE_NAME);
-		if (!namespace) throw new Error("the engine's namespace is not bound in the Worker's env");
-		return namespace.get(namespace.idFromName(id)).admit();
 	}
 
 	/**
