@@ -229,7 +229,7 @@ describe("bench/run.mjs (smoke mode)", () => {
 			"1. 1,000 sequential step.do",
 			"1b. floor shaped like a step's journal calls",
 			"2. 1,000 two-step instances",
-			"7. 10,000 two-step instances at a concurrency limit of 100",
+			"7. 5,000 two-step instances at a concurrency limit of 100",
 			"6. 10,000 waiting instances",
 			"6b. waiting instances one workerd holds",
 			"3. 200 instances sleeping 1 s",
