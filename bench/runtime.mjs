@@ -62,11 +62,17 @@ export function runtimeOptions({ scriptPath, modulesRoot, state }) {
 					},
 					env: {
 						OURS: { type: "durable-object", worker: WORKER, exportName: "OursEngine" },
+						OURS_LIMITED: {
+							type: "durable-object",
+							worker: WORKER,
+							exportName: "OursLimitedEngine",
+						},
 						FLOOR: { type: "durable-object", worker: WORKER, exportName: "Floor" },
 						NATIVE: { type: "workflow", name: "bench", worker: WORKER, exportName: "NativeBench" },
 					},
 					exports: {
 						OursEngine: { type: "durable-object", storage: "sqlite" },
+						OursLimitedEngine: { type: "durable-object", storage: "sqlite" },
 						Floor: { type: "durable-object", storage: "sqlite" },
 					},
 				},

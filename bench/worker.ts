@@ -29,6 +29,8 @@ import { StepState } from "../src/engine/steps";
 export interface BenchEnv {
 	NATIVE: Workflow<Params>;
 	OURS: DurableObjectNamespace<WorkflowEngine>;
+	/** The same workflow under a concurrency limit of 100 (workload "queued"). */
+	OURS_LIMITED: DurableObjectNamespace<WorkflowEngine>;
 	FLOOR: DurableObjectNamespace<Floor>;
 }
 
@@ -113,6 +115,11 @@ export class OursBench extends WorkflowEntrypoint<BenchEnv, Params> {
 }
 
 export const OursEngine = createWorkflowEngine(OursBench, { name: "bench" });
+/** The same, with a concurrency limit of 100: instances over it queue (docs/limits.md). */
+export const OursLimitedEngine = createWorkflowEngine(OursBench, {
+	name: "bench-limited",
+	concurrency: { limit: 100 },
+});
 
 /** The floors: a bare SQLite-backed Durable Object. */
 export class Floor extends DurableObject {
@@ -407,6 +414,30 @@ async function runWorkload(
 			const outputs = await waitAll(instances, 5, 600_000);
 			const ms = Date.now() - t0;
 			if (outputs.some((o) => o !== 3)) throw new Error("instances: wrong output");
+			return { ms, createdMs: created };
+		}
+		case "queued": {
+			// As "instances", on the engine with a concurrency limit of 100: all but 100 of them
+			// queue, and drain as running ones end. createdMs: creation with a limit (each create
+			// waits for the gate), against "instances" without one.
+			if (engine !== "ours") throw new Error("queued: ours only");
+			const limited = workflowBinding<Params>(env.OURS_LIMITED);
+			const t0 = Date.now();
+			const batches: Promise<WorkflowInstance[]>[] = [];
+			for (let b = 0; b < n / 100; b++) {
+				const batch = Array.from({ length: 100 }, (_, i) => ({
+					id: `queued-${tag}-${b}-${i}`,
+					params: { kind: "two" } as Params,
+				}));
+				batches.push(limited.createBatch(batch));
+				// Ten batches at a time, as a busy caller would send them.
+				if (batches.length % 10 === 0) await Promise.all(batches.slice(-10));
+			}
+			const instances = (await Promise.all(batches)).flat();
+			const created = Date.now() - t0;
+			const outputs = await waitAll(instances, 20, 1_800_000);
+			const ms = Date.now() - t0;
+			if (outputs.some((o) => o !== 3)) throw new Error("queued: wrong output");
 			return { ms, createdMs: created };
 		}
 		case "sleepy": {

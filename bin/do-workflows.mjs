@@ -412,7 +412,8 @@ export async function main(argv) {
 					for (const i of page.instances)
 						rows.push([
 							i.id,
-							i.status,
+							// A queued instance's place in its workflow's queue (docs/limits.md).
+							i.queuePosition ? `${i.status} #${i.queuePosition}` : i.status,
 							time(i.createdAt),
 							time(i.updatedAt),
 							i.error ? `${i.error.name}: ${i.error.message}` : "",

@@ -8,6 +8,7 @@
  */
 import { engineClient } from "./binding/client.js";
 import { engineNamespace } from "./binding/namespace.js";
+import { type ConcurrencySummary, GATE_NAME } from "./concurrency/gate.js";
 import type { InstanceHistory, StepHistory } from "./engine/history.js";
 import type { EngineNamespace } from "./engine/protocol.js";
 import { isFinalStatus } from "./engine/status.js";
@@ -53,6 +54,8 @@ export interface InstanceSummary {
 	updatedAt: Date;
 	endedAt: Date | null;
 	error?: { name: string; message: string };
+	/** A queued instance's place in its workflow's queue (docs/limits.md), 1 first. */
+	queuePosition?: number;
 }
 
 /** One page of a listing, newest instances first. */
@@ -146,7 +149,36 @@ export async function listInstances(
 				instances.push(summary(entry));
 		}
 	}
+	await addQueuePositions(namespace, instances);
 	return { instances, ...(more && after ? { cursor: encodeCursor(after) } : {}) };
+}
+
+/** The workflow's concurrency gate (concurrency/gate.ts). */
+function gateOf(namespace: EngineNamespace) {
+	return namespace.get(namespace.idFromName(GATE_NAME));
+}
+
+/** Gives each queued instance of `instances` its queue position: one request to the gate. */
+async function addQueuePositions(
+	namespace: EngineNamespace,
+	instances: { id: string; status: string; queuePosition?: number }[],
+): Promise<void> {
+	const queued = instances.filter(({ status }) => status === "queued");
+	if (queued.length === 0) return;
+	const positions = await gateOf(namespace).gatePositions(queued.map(({ id }) => id));
+	for (const instance of queued) {
+		const position = positions[instance.id];
+		if (position !== undefined) instance.queuePosition = position;
+	}
+}
+
+/**
+ * A workflow's concurrency limit and its use now: `{ limit, running, queued }` (running: the
+ * instances holding a slot), or null if the workflow has no limit (docs/limits.md).
+ */
+export async function getConcurrency(workflow: WorkflowLike): Promise<ConcurrencySummary | null> {
+	const namespace = engineNamespace(workflow, "getConcurrency");
+	return gateOf(namespace).gateSummary();
 }
 
 /**
@@ -266,6 +298,7 @@ export async function getInstanceHistory(
 	const after = cursor === undefined ? undefined : decodeHistoryCursor(cursor);
 	const page = await engineClient(namespace, id).historyPage({ after, limit, maxValueBytes });
 	if (page.after !== undefined) page.history.cursor = encodeHistoryCursor(page.after);
+	await addQueuePositions(namespace, [page.history]);
 	return page.history;
 }
 

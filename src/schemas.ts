@@ -18,6 +18,7 @@ import {
 	DEFAULT_LIST_LIMIT,
 	HISTORY_PAGE_BYTES,
 	ID_PATTERN,
+	MAX_CONCURRENCY_LIMIT,
 	MAX_EVENT_TYPE_LENGTH,
 	MAX_HISTORY_LIMIT,
 	MAX_INSTANCE_ID_LENGTH,
@@ -242,6 +243,21 @@ export const engineOptionsSchema = z.strictObject({
 					`maxStepOutputBytes must be at most ${MAX_STEP_OUTPUT_BYTES_OPTION} (64 MiB); return a ReadableStream for larger outputs`,
 				),
 			),
+	),
+	// As wrangler's `workflows[].concurrency`: a positive integer (the product's account limit at most).
+	concurrency: z.optional(
+		z.strictObject({
+			limit: z
+				.number("concurrency.limit must be a number")
+				.check(
+					z.int("concurrency.limit must be an integer"),
+					z.gte(1, "concurrency.limit must be at least 1"),
+					z.lte(
+						MAX_CONCURRENCY_LIMIT,
+						`concurrency.limit must be at most ${MAX_CONCURRENCY_LIMIT} (the product's concurrent instances per account)`,
+					),
+				),
+		}),
 	),
 	maxStreamOutputBytes: z.optional(
 		z

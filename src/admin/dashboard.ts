@@ -121,7 +121,7 @@ async function loadList(keep) {
   const page = await api("/workflows/" + encodeURIComponent(state.workflow) + "/instances?" + params);
   const rows = page.instances.map((i) => el("tr", { class: "instance" + (state.shown && i.id === state.shown.id ? " selected" : ""), dataset: { id: i.id }, onclick: () => loadInstance(i.id).catch(() => {}) },
     el("td", { class: "id" }, i.id),
-    el("td", {}, el("span", { class: "badge " + i.status }, i.status)),
+    el("td", {}, el("span", { class: "badge " + i.status }, i.status + (i.queuePosition ? " #" + i.queuePosition : ""))),
     el("td", { class: "muted" }, new Date(i.createdAt).toLocaleString())));
   $("#instances").replaceChildren(...rows);
   $("#empty").hidden = rows.length > 0;
@@ -150,7 +150,7 @@ async function loadMore() {
   state.extraPages = true;
   const page = await api("/workflows/" + encodeURIComponent(state.workflow) + "/instances?" + params);
   for (const i of page.instances) $("#instances").append(el("tr", { class: "instance" + (state.shown && i.id === state.shown.id ? " selected" : ""), dataset: { id: i.id }, onclick: () => loadInstance(i.id).catch(() => {}) },
-    el("td", { class: "id" }, i.id), el("td", {}, el("span", { class: "badge " + i.status }, i.status)), el("td", { class: "muted" }, new Date(i.createdAt).toLocaleString())));
+    el("td", { class: "id" }, i.id), el("td", {}, el("span", { class: "badge " + i.status }, i.status + (i.queuePosition ? " #" + i.queuePosition : ""))), el("td", { class: "muted" }, new Date(i.createdAt).toLocaleString())));
   $("#more").hidden = !page.cursor; state.cursor = page.cursor;
 }
 
@@ -217,7 +217,7 @@ async function loadInstance(id, quiet) {
   $("#load-error").hidden = true;
   $("#detail").hidden = false; $("#placeholder").hidden = true;
   $("#detail-id").textContent = history.id;
-  const badge = $("#detail-status"); badge.className = "badge " + history.status; badge.textContent = history.status;
+  const badge = $("#detail-status"); badge.className = "badge " + history.status; badge.textContent = history.status + (history.queuePosition ? " #" + history.queuePosition + " in the queue" : "");
   $("#detail-times").textContent = "created " + new Date(history.createdAt).toLocaleString() + (history.endedAt ? " · ended " + new Date(history.endedAt).toLocaleString() : "");
   $("#params").textContent = JSON.stringify(history.params, null, 2);
   $("#result-label").textContent = history.error ? "Error" : "Output";

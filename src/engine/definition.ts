@@ -43,6 +43,12 @@ export interface WorkflowEngineOptions {
 	 */
 	maxStreamOutputBytes?: number;
 	/**
+	 * The workflow's concurrency limit, as wrangler's `concurrency` of a product workflow: at most
+	 * `limit` instances run at once (docs/limits.md); the others wait, `queued`, and start first in
+	 * first out as slots free. Waiting, paused and queued instances hold no slot. Default: no limit.
+	 */
+	concurrency?: { limit: number };
+	/**
 	 * Cron schedules, as wrangler's `schedules` of a product workflow: one expression or a list of
 	 * them (at most 100). Each tick creates an instance, with `event.schedule` set. Expressions are
 	 * Cloudflare's cron triggers': five fields, UTC, weekdays 1-7 with 1 = Sunday (docs/api.md).
@@ -61,6 +67,8 @@ export interface Definition {
 	outputLimits: OutputLimits;
 	/** How long finished instances are kept (ms) when their create options do not say; null: kept. */
 	retention: Retention;
+	/** The concurrency limit, or null for none. */
+	concurrencyLimit: number | null;
 	/** The workflow's cron schedules, checked. */
 	schedules: CronExpression[];
 }
@@ -71,8 +79,15 @@ export interface Definition {
  * @throws WorkflowValidationError if an option is out of its range.
  */
 export function define(workflow: WorkflowClass, options: WorkflowEngineOptions): Definition {
-	const { name, stepLimit, defaultRetention, maxStepOutputBytes, maxStreamOutputBytes, schedules } =
-		parse(engineOptionsSchema, options, "createWorkflowEngine options");
+	const {
+		name,
+		stepLimit,
+		defaultRetention,
+		maxStepOutputBytes,
+		maxStreamOutputBytes,
+		concurrency,
+		schedules,
+	} = parse(engineOptionsSchema, options, "createWorkflowEngine options");
 	return {
 		workflow,
 		name,
@@ -88,6 +103,7 @@ export function define(workflow: WorkflowClass, options: WorkflowEngineOptions):
 						success: defaultRetention?.successRetention ?? DEFAULT_RETENTION_MS,
 						error: defaultRetention?.errorRetention ?? DEFAULT_RETENTION_MS,
 					},
+		concurrencyLimit: concurrency?.limit ?? null,
 		schedules: checkSchedules(schedules),
 	};
 }

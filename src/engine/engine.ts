@@ -5,19 +5,20 @@
  * eviction or a runtime restart.
  */
 import { DurableObject } from "cloudflare:workers";
+import { type ConcurrencySummary, GATE_NAME, type WantAnswer } from "../concurrency/gate.js";
 import {
 	deserializeError,
 	InstanceExistsError,
 	InstanceNotFoundError,
 	InvalidStateError,
-	isWorkflowError,
 	type SerializedError,
 	serializeError,
 	UnserializableValueError,
 } from "../errors.js";
 import { ListingPublisher, listingEntry, ownNamespace } from "../listing/publisher.js";
-import { type ListingEntry, ListingShard, type ShardQuery } from "../listing/shard.js";
+import type { ListingEntry, ShardQuery } from "../listing/shard.js";
 import { serializedSize } from "../serialized-size.js";
+import { Admission } from "./admission.js";
 import { type Definition, define, type WorkflowEngineOptions } from "./definition.js";
 import { type EventPage, type EventPageRequest, eventPage } from "./events.js";
 import { Execution } from "./execution.js";
@@ -49,17 +50,11 @@ import { StorageFailure } from "./store.js";
 export type { Definition, WorkflowEngineOptions } from "./definition.js";
 export type { WorkflowClass } from "./run.js";
 
-import { createScheduledInstance } from "../schedules/create.js";
 import type { WorkflowCronSchedule } from "../schedules/cron.js";
-import {
-	type FiredTick,
-	hostsSchedules,
-	SCHEDULER_NAME,
-	type ScheduleEntry,
-	Schedules,
-} from "../schedules/schedules.js";
+import type { FiredTick, ScheduleEntry } from "../schedules/schedules.js";
 import { StepContext } from "../step/context.js";
 import type { Rollback } from "../step/rollback.js";
+import { HostedRoles } from "./roles.js";
 import { Scheduler } from "./scheduler.js";
 import { assertTransition, isFinal, publicStatus, Status } from "./status.js";
 
@@ -79,6 +74,8 @@ const STEP_TYPES = { do: "do", sleep: "sleep", waitForEvent: "wait" } as const;
 
 /** The statuses an instance stays in beyond the call that set them, which its engine publishes. */
 const SETTLED = new Set<Status>([
+	// Queued is settled under a concurrency limit (it may last); else it lasts one call.
+	Status.Queued,
 	Status.Waiting,
 	Status.Paused,
 	Status.Complete,
@@ -109,10 +106,10 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 	readonly #listing: ListingPublisher;
 	/** The engine's own namespace (looked up once, for the listing); null if the Worker does not bind it. */
 	#namespace: EngineNamespace | null | undefined;
-	/** Set if this object hosts a shard of the listing rather than an instance. */
-	#shard: ListingShard | undefined;
-	/** Set if this object is the workflow's scheduler (SCHEDULER_NAME) rather than an instance. */
-	#schedules: Schedules | undefined;
+	/** What this object hosts if it is not an instance: a listing shard, the gate, the scheduler. */
+	readonly #roles: HostedRoles;
+	/** The instance's side of the workflow's concurrency limit; undefined without a limit. */
+	readonly #admission: Admission | undefined;
 	/** Callers of waitForEnd, told when the instance ends or is deleted. */
 	readonly #endWaiters = new Set<() => void>();
 	/** Callers of events() waiting for the journal to change, told after its next write. */
@@ -132,11 +129,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		const objectId = ctx.id.toString();
 		this.#listing = new ListingPublisher({
 			instanceRow: () => this.journal.instance(),
-			namespace: (instanceId) => {
-				if (this.#namespace === undefined)
-					this.#namespace = ownNamespace(this.env, this.ctx.id, instanceId) ?? null;
-				return this.#namespace ?? undefined;
-			},
+			namespace: (instanceId) => this.#ownNamespace(instanceId),
 			waitUntil: (promise) => this.ctx.waitUntil(promise),
 		});
 		this.journal = new Journal(
@@ -150,9 +143,32 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 			() => this.#wroteJournal(),
 		);
 		this.#status = this.journal.instance()?.status;
+		this.#roles = new HostedRoles(ctx, env, definition);
+		this.#admission =
+			definition.concurrencyLimit === null
+				? undefined
+				: new Admission(ctx.storage.kv, {
+						id: () => (this.#status === undefined ? undefined : this.#id()),
+						gate: () => {
+							const namespace = this.#ownNamespace(this.#id());
+							return namespace?.get(namespace.idFromName(GATE_NAME));
+						},
+						waitUntil: (promise) => this.ctx.waitUntil(promise),
+						armBy: (at) => {
+							if (this.#status !== undefined) this.#scheduler.armBy(at);
+						},
+						granted: () => {
+							if (this.#status === Status.Queued) this.#start();
+						},
+						changed: () => {
+							if (this.#status !== undefined) this.#scheduler.rearm(Date.now());
+						},
+					});
 		this.#scheduler = new Scheduler(ctx.storage, this.journal, definition.retention, {
 			status: () => this.#status,
 			execution: () => this.#execution,
+			resendAt: (now) => this.#admission?.resendAt(now) ?? null,
+			waitsForSlot: () => this.#waitsForSlot(),
 		});
 		if (this.#status === Status.WaitingForPause) {
 			// The object stopped while a pause waited for an attempt to finish. That attempt is
@@ -170,13 +186,19 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 	async create(request: CreateRequest): Promise<RpcResult<ListingEntry | null>> {
 		// An instance that exists refuses the create at once, holding nothing back; so does one
 		// created while an earlier create of this object still holds (it was deleted meanwhile).
-		if (!request.callerLists || this.#status !== undefined || this.#listing.holding)
-			return this.#create(request);
+		if (!request.callerLists || this.#status !== undefined || this.#listing.holding) {
+			const created = this.#create(request);
+			if (created.ok) await this.#admission?.send();
+			return created;
+		}
 		this.#listing.holdSends();
 		let handedOver = false;
 		try {
 			const created = this.#create(request);
 			if (!created.ok) return created;
+			// Under a concurrency limit, the gate has the instance's place once create answers, so
+			// instances created one after the other queue in that order.
+			await this.#admission?.send();
 			// Before the runtime commits this call's writes, the run got as far as it can without
 			// waiting for I/O: a run of quick steps has ended by now.
 			await this.ctx.storage.sync();
@@ -194,11 +216,12 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 			}
 			const now = Date.now();
 			try {
-				// Stored as running: the run starts below, in the same transaction.
+				// Stored as running: the run starts below, in the same transaction; queued under a
+				// concurrency limit, until the gate grants it a slot.
 				this.journal.createInstance(
 					request.id,
 					this.#definition.name,
-					Status.Running,
+					this.#admission ? Status.Queued : Status.Running,
 					request.params,
 					now,
 					request.createdAt,
@@ -213,6 +236,11 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 			}
 			// Events a test mocked before the instance existed wait in the buffer like sent ones.
 			this.#bufferMockedEvents(request.id, true, now);
+			if (this.#admission) {
+				this.#status = Status.Queued;
+				this.#admission.want();
+				return null;
+			}
 			this.#status = Status.Running;
 			const { id, params, createdAt = now, schedule } = request;
 			this.#start({ id, params, createdAt, schedule });
@@ -355,7 +383,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 					`cannot resume instance "${this.#id()}": it is ${publicStatus(status)}, not paused`,
 				);
 			}
-			this.#start();
+			this.#run();
 			return null;
 		});
 	}
@@ -408,7 +436,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 			// A full restart erases buffered events; a test's mocked events stay, as in the product.
 			if (fromSeq === 0) this.#bufferMockedEvents(this.#id(), false, Date.now());
 			this.#transition(Status.Queued);
-			this.#start();
+			this.#run();
 			// A listing row with the old final status would be taken as the truth: replace it.
 			this.#listing.changed();
 			return null;
@@ -437,8 +465,9 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 				now,
 			);
 			const execution = this.#execution;
-			if (execution) execution.wake(wait.seq);
-			else if (this.#status !== Status.Paused) this.#start();
+			if (execution && this.#needsSlot()) this.#queue();
+			else if (execution) execution.wake(wait.seq);
+			else if (this.#status !== Status.Paused) this.#run();
 			return null;
 		});
 	}
@@ -451,6 +480,9 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		this.#listing.deleted(instance);
 		this.#abandonRun();
 		this.#excused.clear();
+		// Its slot or queue place goes back before its storage goes; a gate that does not answer
+		// finds out when it next admits the id (admit() of no instance answers false).
+		await this.#admission?.leave(instance.id);
 		this.#status = undefined;
 		for (const waiter of this.#endWaiters) waiter();
 		await this.#scheduler.clear();
@@ -468,18 +500,16 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 
 	/** Lists the instances being created; answers the ids among them it listed already. */
 	async listingIntend(entries: Pick<ListingEntry, "id" | "createdAt">[]): Promise<string[]> {
-		const shard = this.#listingShard();
-		return entries.filter((entry) => shard.intend(entry)).map(({ id }) => id);
+		return entries.filter((entry) => this.#roles.shard().intend(entry)).map(({ id }) => id);
 	}
 
 	async listingPut(entry: ListingEntry, checked = false): Promise<void> {
-		this.#listingShard().put(entry, checked);
+		this.#roles.shard().put(entry, checked);
 	}
 
 	/** Records entries as their instances published them (a batch's, written by its caller). */
 	async listingPutAll(entries: ListingEntry[]): Promise<void> {
-		const shard = this.#listingShard();
-		for (const entry of entries) shard.put(entry);
+		for (const entry of entries) this.#roles.shard().put(entry);
 	}
 
 	async listingRemove(
@@ -487,58 +517,55 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		version: number,
 		abandoned?: { updatedAt: number },
 	): Promise<void> {
-		this.#listingShard().remove(id, version, Date.now(), abandoned);
+		this.#roles.shard().remove(id, version, Date.now(), abandoned);
 	}
 
 	async listingQuery(query: ShardQuery): Promise<ListingEntry[]> {
-		return this.#listingShard().query(query);
+		return this.#roles.shard().query(query);
+	}
+
+	// ---- RPC: the concurrency limit (concurrency/gate.ts) ----
+
+	/**
+	 * The gate admitted this instance (its alarm granted it a slot): true if it takes it, and its
+	 * run starts; false if it no longer wants one (paused, terminated, deleted meanwhile).
+	 */
+	async admit(): Promise<boolean> {
+		const status = this.#status;
+		if (status === undefined || isFinal(status)) return false;
+		if (this.#admission && !this.#admission.admit()) return false;
+		if (status === Status.Queued && !this.#execution) this.#start();
+		return true;
+	}
+
+	async gateWant(id: string): Promise<WantAnswer> {
+		return this.#roles.gate().want(id, Date.now());
+	}
+
+	async gateRelease(id: string): Promise<void> {
+		this.#roles.gate().release(id, Date.now());
+	}
+
+	async gatePositions(ids: string[]): Promise<Record<string, number>> {
+		return this.#roles.isGate() ? this.#roles.gate().positions(ids) : {};
+	}
+
+	async gateSummary(): Promise<ConcurrencySummary | null> {
+		return this.#definition.concurrencyLimit === null ? null : this.#roles.gate().summary();
 	}
 
 	// ---- RPC: the scheduler this object may be (see schedules/schedules.ts) ----
 
 	async schedulesList(): Promise<ScheduleEntry[]> {
-		return this.#scheduleHost().list(Date.now());
+		return this.#roles.schedules().list(Date.now());
 	}
 
 	async schedulesSetPaused(cron: string, paused: boolean): Promise<RpcResult<ScheduleEntry>> {
-		return rpc(() => this.#scheduleHost().setPaused(cron, paused, Date.now()));
+		return rpc(() => this.#roles.schedules().setPaused(cron, paused, Date.now()));
 	}
 
 	async schedulesFire(cron?: string): Promise<RpcResult<FiredTick[]>> {
-		// The test kit's fast-forward: production code cannot fire a tick before its time.
-		if (!engineHooks())
-			return fail(
-				new InvalidStateError(
-					"schedules can be fired early only in tests, with do-workflows/testing loaded",
-				),
-			);
-		try {
-			return ok(await this.#scheduleHost().fireNext(cron, Date.now()));
-		} catch (error) {
-			if (isWorkflowError(error)) return fail(error);
-			throw error;
-		}
-	}
-
-	#scheduleHost(): Schedules {
-		if (this.#schedules) return this.#schedules;
-		const namespace = ownNamespace(this.env, this.ctx.id, SCHEDULER_NAME);
-		this.#schedules = new Schedules(this.ctx.storage, {
-			crons: this.#definition.schedules,
-			create: async (id, schedule) => {
-				if (!namespace)
-					throw new Error(
-						`the scheduler of workflow "${this.#definition.name}" cannot find its own namespace in env`,
-					);
-				await createScheduledInstance(namespace, id, schedule);
-			},
-		});
-		return this.#schedules;
-	}
-
-	#listingShard(): ListingShard {
-		this.#shard ??= new ListingShard(this.ctx.storage);
-		return this.#shard;
+		return this.#roles.fireSchedule(cron);
 	}
 
 	#id(): string {
@@ -570,11 +597,12 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 	override async alarm(): Promise<void> {
 		const status = this.#status;
 		if (status === undefined) {
-			// No instance here: this may be the workflow's scheduler, whose alarm is its next tick.
-			if (this.#schedules || hostsSchedules(this.ctx.storage))
-				await this.#scheduleHost().alarm(Date.now());
+			// No instance here: this may be the workflow's scheduler or its concurrency gate.
+			await this.#roles.alarm(Date.now());
 			return;
 		}
+		// What the gate has not heard yet (a slot wanted or given back) is sent again.
+		void this.#admission?.send();
 		const now = Date.now();
 		const threshold = this.#scheduler.fired(now);
 		if (isFinal(status)) {
@@ -590,8 +618,15 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		const due = this.#scheduler.applyDueTimers(threshold, now);
 		const execution = this.#execution;
 		if (!execution) {
-			// Nothing runs in memory: the object was evicted or the runtime restarted. Replay.
-			this.#start();
+			// Nothing runs in memory: the object was evicted or the runtime restarted. Replay (once
+			// it holds a slot, under a concurrency limit: a queued instance waits for the gate).
+			if (this.#waitsForSlot()) this.#scheduler.rearm(now);
+			else this.#run();
+			return;
+		}
+		if (due.length > 0 && this.#needsSlot()) {
+			// A waiting run's timer ended, but it holds no slot: it queues, and replays when admitted.
+			this.#queue();
 			return;
 		}
 		this.#scheduler.rearm(now);
@@ -610,6 +645,12 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 			current === Status.RollingBack
 		)
 			return;
+		if (status === Status.Running && this.#needsSlot()) {
+			// Code of a waiting run went on without a step ending (it awaited something else): it
+			// holds no slot, so it stops here, queues, and replays from the journal when admitted.
+			this.#queue();
+			return;
+		}
 		this.#transition(status);
 		if (status === Status.Running) this.#scheduler.renewLease();
 	}
@@ -662,6 +703,45 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		assertTransition(this.#status, status);
 		this.journal.setStatus(status, Date.now());
 		this.#status = status;
+		// Only a running instance holds a slot (docs/limits.md): a waiting or paused one gives it
+		// back (or its queue place), in the same commit as its status.
+		if (status === Status.Waiting || status === Status.Paused) this.#admission?.release();
+	}
+
+	// ---- the concurrency limit (docs/limits.md) ----
+
+	/** True if, under a concurrency limit, the instance does not hold a slot. */
+	#needsSlot(): boolean {
+		return this.#admission !== undefined && !this.#admission.holds();
+	}
+
+	/** True if the instance is queued for a slot: the gate's alarm, not its own, starts it. */
+	#waitsForSlot(): boolean {
+		return this.#status === Status.Queued && this.#needsSlot();
+	}
+
+	/** Starts (or replays) the run if it may: under a concurrency limit, once it holds a slot. */
+	#run(): void {
+		if (this.#needsSlot()) this.#queue();
+		else this.#start();
+	}
+
+	/**
+	 * The instance has work to do but no slot: a run in memory (waiting) is dropped, the instance
+	 * is `queued`, and asks the gate for a slot; its admission replays the run from the journal.
+	 */
+	#queue(): void {
+		this.#abandonRun();
+		if (this.#status !== Status.Queued) this.#transition(Status.Queued);
+		this.#admission?.want();
+		this.#scheduler.rearm(Date.now());
+	}
+
+	/** The engine's own namespace, found once (for the listing and the gate). */
+	#ownNamespace(instanceId: string): EngineNamespace | undefined {
+		if (this.#namespace === undefined)
+			this.#namespace = ownNamespace(this.env, this.ctx.id, instanceId) ?? null;
+		return this.#namespace ?? undefined;
 	}
 
 	/**
@@ -851,6 +931,8 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		this.journal.finish(status, now, result);
 		this.#abandonRun();
 		this.#status = status;
+		// A final status frees the slot (or the queue place) at once.
+		this.#admission?.release();
 		this.#scheduler.rearm(now);
 		for (const waiter of this.#endWaiters) waiter();
 	}

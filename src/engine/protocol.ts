@@ -3,6 +3,8 @@
  * methods, and their answers. Errors travel as data (`{ ok: false, error }`), because a thrown
  * error loses its class on the way; the binding rethrows them typed (binding/client.ts).
  */
+
+import type { GateRpc } from "../concurrency/gate.js";
 import { isWorkflowError, type SerializedError, type WorkflowError } from "../errors.js";
 import type { ListingEntry, ListingRpc } from "../listing/shard.js";
 import type { WorkflowCronSchedule } from "../schedules/cron.js";
@@ -21,7 +23,9 @@ import type {
  * binding, the listing, the operations and the test kit), which import it instead of the engine
  * class. `WorkflowEngine` implements it, and has no other RPC-callable method.
  */
-export interface EngineRpc extends ListingRpc, ScheduleRpc {
+export interface EngineRpc extends ListingRpc, GateRpc, ScheduleRpc {
+	/** The workflow's gate admitted the instance: true if it takes the slot (see admission.ts). */
+	admit(): Promise<boolean>;
 	/** Creates the instance and starts its run (see {@link CreateRequest}). */
 	create(request: CreateRequest): Promise<RpcResult<ListingEntry | null>>;
 	exists(): Promise<boolean>;

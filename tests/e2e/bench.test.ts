@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { delay, liveInGroup, ROOT, removeDir, tempDir, waitFor } from "./wrangler";
 
 /** The workloads the smoke run covers: every code path of run.mjs but the tmpfs and sleepy variants. */
-const ONLY = ["steps", "journal", "instances", "memory", "capacity", "wake"];
+const ONLY = ["steps", "journal", "instances", "memory", "capacity", "wake", "queued"];
 /** Its sizes (bench/run.mjs, `smoke`): what the figures are checked against. */
 const MEMORY_INSTANCES = 20;
 const MEMORY_RUNTIMES = 2;
@@ -174,6 +174,7 @@ describe("bench/run.mjs (smoke mode)", () => {
 			memory: { ours: 1, native: 1, floor: 1 },
 			capacity: { ours: 1, native: 1, floor: 1 },
 			wake: { ours: 1, native: 1 },
+			queued: { ours: 1 },
 		});
 		for (const key of ONLY) {
 			for (const [engine, runs] of Object.entries(saved[key] ?? {})) {
@@ -228,6 +229,7 @@ describe("bench/run.mjs (smoke mode)", () => {
 			"1. 1,000 sequential step.do",
 			"1b. floor shaped like a step's journal calls",
 			"2. 1,000 two-step instances",
+			"7. 5,000 two-step instances at a concurrency limit of 100",
 			"6. 10,000 waiting instances",
 			"6b. waiting instances one workerd holds",
 			"3. 200 instances sleeping 1 s",
