@@ -7,7 +7,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { type ConcurrencySummary, GATE_NAME, type WantAnswer } from "../concurrency/gate.js";
 import {
-	deserializeError,
 	InstanceExistsError,
 	InstanceNotFoundError,
 	InvalidStateError,
@@ -17,7 +16,10 @@ import {
 } from "../errors.js";
 import { ListingPublisher, listingEntry, ownNamespace } from "../listing/publisher.js";
 import type { ListingEntry, ShardQuery } from "../listing/shard.js";
+import type { WorkflowCronSchedule } from "../schedules/cron.js";
+import type { FiredTick, ScheduleEntry } from "../schedules/schedules.js";
 import { serializedSize } from "../serialized-size.js";
+import type { StepContext } from "../step/context.js";
 import { Admission } from "./admission.js";
 import { type Definition, define, type WorkflowEngineOptions } from "./definition.js";
 import { type EventPage, type EventPageRequest, eventPage } from "./events.js";
@@ -44,19 +46,21 @@ import {
 	type RpcResult,
 	rpc,
 } from "./protocol.js";
-import { launchRun, type RunOutcome, storableOutcome, type WorkflowClass } from "./run.js";
+import { HostedRoles } from "./roles.js";
+import { type RollbackHost, resumeRollback, rollBack } from "./rollback.js";
+import {
+	launchRun,
+	type RunInput,
+	type RunOutcome,
+	storableOutcome,
+	type WorkflowClass,
+} from "./run.js";
+import { Scheduler } from "./scheduler.js";
+import { assertTransition, isFinal, publicStatus, Status } from "./status.js";
 import { StorageFailure } from "./store.js";
 
 export type { Definition, WorkflowEngineOptions } from "./definition.js";
 export type { WorkflowClass } from "./run.js";
-
-import type { WorkflowCronSchedule } from "../schedules/cron.js";
-import type { FiredTick, ScheduleEntry } from "../schedules/schedules.js";
-import { StepContext } from "../step/context.js";
-import type { Rollback } from "../step/rollback.js";
-import { HostedRoles } from "./roles.js";
-import { Scheduler } from "./scheduler.js";
-import { assertTransition, isFinal, publicStatus, Status } from "./status.js";
 
 /** A type-only key: no value exists at run time. */
 declare const workflowParams: unique symbol;
@@ -761,7 +765,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		const instance = created ?? this.journal.instance();
 		if (!instance) return;
 		if (status === Status.RollingBack) {
-			this.#resumeRollback(instance);
+			resumeRollback(this.#rollbackHost(), instance);
 			return;
 		}
 		const execution = this.#newExecution(instance.id, created ? 0 : undefined);
@@ -800,7 +804,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		instance: { id: string; createdAt: number },
 		execution: Execution,
 		created?: { params: unknown; schedule?: WorkflowCronSchedule },
-	): Parameters<typeof launchRun>[0] {
+	): RunInput {
 		const { workflow, name } = this.#definition;
 		return {
 			workflow,
@@ -823,51 +827,24 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		this.#transition(Status.RollingBack);
 	}
 
-	/**
-	 * Runs `rollbacks` (see StepContext.rollBack) on a run of their own, then ends the instance as
-	 * `plan` says. A handler that fails for good stops the rollback; the instance ends as planned.
-	 */
-	#rollBack(id: string, rollbacks: Rollback[], plan: RollbackPlan): void {
-		const execution = this.#newExecution(id);
-		this.#scheduler.renewLease();
-		const controls = engineHooks()?.controls(this.ctx.id.toString(), id, false);
-		const steps = new StepContext(execution, controls);
-		const ended = () => {
-			if (execution !== this.#execution) return;
-			const now = Date.now();
-			this.journal.endRollback();
-			this.#end(plan.end, now, plan.end === Status.Errored ? { error: plan.error } : null);
+	/** The engine as the rollback (rollback.ts) sees it. */
+	#rollbackHost(): RollbackHost {
+		return {
+			journal: this.journal,
+			newExecution: (id) => {
+				const execution = this.#newExecution(id);
+				this.#scheduler.renewLease();
+				return execution;
+			},
+			current: (execution) => execution === this.#execution,
+			runInput: (instance, execution) => this.#runInput(instance, execution),
+			controls: (id) => engineHooks()?.controls(this.ctx.id.toString(), id, false),
+			abandonRun: () => this.#abandonRun(),
+			end: (plan) => {
+				this.journal.endRollback();
+				this.#end(plan.end, Date.now(), plan.end === Status.Errored ? { error: plan.error } : null);
+			},
 		};
-		steps.rollBack(rollbacks, deserializeError(plan.error)).then(ended, (error: unknown) => {
-			console.error(`do-workflows: instance "${id}": rollback failed:`, error);
-			ended();
-		});
-	}
-
-	/**
-	 * The instance is rollingBack but no run is in memory (a crash, an eviction, or a terminate):
-	 * the handlers live in the workflow's code, so run() is replayed to collect them (every step
-	 * returns its journaled result, and nothing new runs), then the rollback goes on from the
-	 * journal: handlers that finished are not run again.
-	 */
-	#resumeRollback(instance: { id: string; createdAt: number }): void {
-		const plan = this.journal.rollbackPlan() ?? {
-			end: Status.Errored,
-			error: this.journal.instance()?.error ?? serializeError(new Error("run() failed")),
-		};
-		const execution = this.#newExecution(instance.id);
-		this.#scheduler.renewLease();
-		const ended = Promise.withResolvers<void>();
-		const steps = launchRun({ ...this.#runInput(instance, execution), mode: "collect" }, () =>
-			ended.resolve(),
-		);
-		// Every handler is collected once the replay has met each journal entry, gone past them,
-		// or ended.
-		void Promise.race([steps.collected, ended.promise]).then(() => {
-			if (execution !== this.#execution) return;
-			this.#abandonRun();
-			this.#rollBack(instance.id, steps.rollbacks, plan);
-		});
 	}
 
 	/** The run ended with `result`: the instance ends so, unless the run was abandoned. */
@@ -883,7 +860,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 				const plan: RollbackPlan = { end: Status.Errored, error: outcome.error };
 				this.#abandonRun();
 				this.#beginRollback(plan);
-				this.#rollBack(id, rollbacks, plan);
+				rollBack(this.#rollbackHost(), id, rollbacks, plan);
 			} catch (error) {
 				if (!(error instanceof StorageFailure)) throw error;
 				this.#replayLater(id, error);
