@@ -752,6 +752,33 @@ describe("the product's 2026 features", () => {
 		]);
 	});
 
+	it("disableRetryDelays() without steps reaches rollback handlers' retries, as in the product", async () => {
+		const [id, instance] = await introspect("rollback-delays");
+		await using _ = instance;
+		await instance.modify(async (m) => m.disableRetryDelays());
+		// The handler fails twice; its retries would wait an hour each.
+		await env.SCENARIO.create({
+			id,
+			params: { scenario: "rollbackRetries", rollbackDelay: "1 hour" },
+		});
+		await instance.waitForStatus("errored");
+		expect(await calls(id)).toEqual({ "rb-a": 3 });
+	});
+
+	it("disableRetryDelays with named steps leaves rollback handlers' retries alone", async () => {
+		const [id, instance] = await introspect("rollback-delays-named");
+		await using _ = instance;
+		await instance.modify(async (m) => m.disableRetryDelays([{ name: "a" }]));
+		await env.SCENARIO.create({
+			id,
+			params: { scenario: "rollbackRetries", rollbackDelay: "1 hour" },
+		});
+		await expect.poll(async () => (await calls(id))["rb-a"]).toBe(1);
+		await instance.waitForStatus("rollingBack");
+		const [rollback] = (await instance.getHistory()).steps.filter((s) => s.type === "rollback");
+		expect(rollback?.type === "rollback" && rollback.nextAttemptAt).toBeInstanceOf(Date);
+	});
+
 	it("waitForStatus sees rollingBack while a handler runs, then the final status", async () => {
 		const [id, instance] = await introspect("rolling-back");
 		await using _ = instance;

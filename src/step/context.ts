@@ -517,9 +517,12 @@ export class StepContext {
 					journal.fail(seq, stored, nonRetryable, host.now());
 					failed = deserializeError(stored, nonRetryable);
 				} else {
-					const delay = controls?.skipRetryDelay(name, count)
-						? 0
-						: retryDelay({ ...retries, delayMs }, failures);
+					// A rollback handler's retries: only "every retry delay" reaches them, as in the product.
+					const skip =
+						type === "do"
+							? controls?.skipRetryDelay(name, count)
+							: this.#controls?.skipRollbackRetryDelays?.();
+					const delay = skip ? 0 : retryDelay({ ...retries, delayMs }, failures);
 					journal.scheduleRetry(seq, host.now() + delay);
 				}
 			} catch (error) {

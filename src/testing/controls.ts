@@ -175,6 +175,11 @@ export class Modifications implements InstanceControls {
 		return this.#allRetryDelays || this.#retryDelays.has(key(name, index));
 	}
 
+	/** As in the product: `disableRetryDelays()` without steps reaches rollback handlers too. */
+	skipRollbackRetryDelays(): boolean {
+		return this.#allRetryDelays;
+	}
+
 	skipSleep(name: string, index: number): boolean {
 		return this.#allSleeps || this.#sleeps.has(key(name, index));
 	}
