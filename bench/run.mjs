@@ -13,21 +13,13 @@
  * measurement: every workload at a tiny size, its `smoke` below, and no warm-ups; it never
  * writes docs/performance.svg; tests/e2e/bench.test.ts runs it from `npm test`).
  */
-import {
-	existsSync,
-	mkdtempSync,
-	readdirSync,
-	readFileSync,
-	readlinkSync,
-	rmSync,
-	writeFileSync,
-} from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 import { chart } from "./chart.mjs";
-import { bundleWorker, median, runtimeOptions, workerdPids } from "./runtime.mjs";
+import { bundleWorker, median, memoryOf, startRuntime as startBenchRuntime } from "./runtime.mjs";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -168,6 +160,19 @@ const ALL_WORKLOADS = [
 		smoke: { n: 100 },
 	},
 	{
+		key: "queued",
+		label: "7. 5,000 two-step instances at a concurrency limit of 100",
+		workload: "queued",
+		// Not 10,000: created in one burst, that many objects are open at once, and one workerd
+		// opens at most ~6,600 SQLite-backed objects here (3 file descriptors each, 20,000
+		// allowed); the built-in engine stops there too (workload 6b).
+		n: 5_000,
+		only: "ours",
+		warmN: 500,
+		rounds: 3,
+		smoke: { n: 200 },
+	},
+	{
 		key: "wake",
 		label: "3. 200 instances sleeping 1 s: wake lateness",
 		workload: "wake",
@@ -184,50 +189,19 @@ const bundle = join(dir, "worker.js");
 await bundleWorker(join(ROOT, "bench", "worker.ts"), bundle, { logLevel: "warning" });
 
 /**
- * A fresh runtime (one workerd process, state on disk in a temporary directory, as `wrangler dev`
- * stores it) for each engine in each round of each workload, so one round's leftovers (objects,
- * alarms, timers) stay out of the next round's figures. One workerd also holds only so many open
- * SQLite-backed objects at once (workload 6b). `stateRoot`: where to keep the state instead of
- * the temporary directory. `logs`: a function that takes workerd's log lines (its stdout and
- * stderr, through miniflare) instead of printing them. Returns the runtime and the pid of its
- * workerd process.
- * @typedef {{ logs?: (line: string) => void, stateRoot?: string }} RuntimeOptions
- * @typedef {{ mf: Miniflare, pid: string, dispose: () => Promise<void> }} Runtime
- * @param {RuntimeOptions} [options]
- * @returns {Promise<Runtime>}
+ * A fresh runtime of the bench Worker (runtime.mjs startRuntime) for each engine in each round of
+ * each workload, so one round's leftovers (objects, alarms, timers) stay out of the next round's
+ * figures.
+ * @param {Omit<import("./runtime.mjs").RuntimeOptions, "scriptPath" | "modulesRoot">} [options]
  */
-async function startRuntime({ logs, stateRoot } = {}) {
-	const before = new Set(workerdPids());
-	const state = mkdtempSync(join(stateRoot ?? dir, "do-workflows-bench-state-"));
-	const mf = new Miniflare({
-		...runtimeOptions({ scriptPath: bundle, modulesRoot: dir, state }),
-		...(logs && {
-			handleStructuredLogs({ message }) {
-				for (const line of message.split("\n")) if (line) logs(line);
-			},
-		}),
-	});
-	const dispose = async () => {
-		await mf.dispose();
-		rmSync(state, { recursive: true, force: true });
-	};
-	try {
-		await mf.ready;
-		const pid = workerdPids().find((p) => !before.has(p));
-		if (!pid)
-			throw new Error("the runtime's workerd process was not found among this process's children");
-		return { mf, pid, dispose };
-	} catch (error) {
-		await dispose();
-		throw error;
-	}
-}
+const startRuntime = (options) =>
+	startBenchRuntime({ ...options, scriptPath: bundle, modulesRoot: dir });
 
 /**
  * Runs `fn` in a fresh runtime, then disposes of it.
  * @template T
  * @param {(mf: Miniflare, pid: string) => Promise<T>} fn
- * @param {RuntimeOptions} [options]
+ * @param {Omit<import("./runtime.mjs").RuntimeOptions, "scriptPath" | "modulesRoot">} [options]
  * @returns {Promise<T>}
  */
 async function withRuntime(fn, options) {
@@ -265,27 +239,6 @@ async function run(mf, workload, engine, n, params = {}) {
 }
 
 /**
- * A workerd process's resident memory now (VmRSS) and its peak so far (VmHWM), in MiB, and the
- * SQLite databases it has open (each SQLite-backed object in memory holds its file open).
- * @param {string} pid
- */
-function memoryOf(pid) {
-	const status = readFileSync(`/proc/${pid}/status`, "utf8");
-	/** @param {string} field */
-	const mib = (field) =>
-		Number(status.match(new RegExp(`^${field}:\\s+(\\d+) kB`, "m"))?.[1] ?? Number.NaN) / 1024;
-	let databases = 0;
-	for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-		try {
-			if (readlinkSync(`/proc/${pid}/fd/${fd}`).endsWith(".sqlite")) databases++;
-		} catch {
-			// Closed while we looked.
-		}
-	}
-	return { rss: mib("VmRSS"), hwm: mib("VmHWM"), databases };
-}
-
-/**
  * Workload 6: `w.n` waiting instances (bare objects with two writes each, for the floor), spread
  * over runtimes of `w.perRuntime` each, all alive at once: one workerd cannot hold 10,000
  * (workload 6b). Each runtime is filled in turn, 1,000 instances per request, after its idle
@@ -297,7 +250,7 @@ function memoryOf(pid) {
  */
 async function measureMemory(w, engine) {
 	const perRuntime = w.perRuntime ?? w.n;
-	/** @type {(Runtime & { idle: number, tag: string, count: number })[]} */
+	/** @type {(import("./runtime.mjs").Runtime & { idle: number, tag: string, count: number })[]} */
 	const runtimes = [];
 	try {
 		const t0 = Date.now();
@@ -468,7 +421,7 @@ const fmt = (x, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : "-");
  */
 const ratio = (a, b) =>
 	Number.isFinite(a) && Number.isFinite(b) && a > 0 ? `${fmt(b / a, 1)}x` : "-";
-/** @typedef {"ms" | "p50" | "p99" | "max" | "idleMiB" | "peakMiB" | "perInstanceKiB"} Figure */
+/** @typedef {"ms" | "createdMs" | "p50" | "p99" | "max" | "idleMiB" | "peakMiB" | "perInstanceKiB"} Figure */
 /**
  * The median of one figure over an engine's runs; NaN if the engine did not run.
  * @param {Result[] | undefined} runs
@@ -495,6 +448,36 @@ for (const w of WORKLOADS) {
 			floor: `${fmt(floor)} ms`,
 			"built-in / ours": "",
 			"ours / floor": Number.isFinite(steps) ? `${fmt(steps / floor, 1)}x` : "-",
+		});
+		continue;
+	}
+	if (w.only === "ours" && r.ours) {
+		// Workload 7: ours only (the built-in engine ignores concurrency limits locally).
+		const ms = med(r.ours);
+		const created = med(r.ours, "createdMs");
+		rows.push({
+			workload: w.label,
+			ours: `${fmt(ms)} ms`,
+			builtin: "-",
+			floor: "-",
+			"built-in / ours": "",
+			"ours / floor": "",
+		});
+		rows.push({
+			workload: "   created / s with the limit (workload 2: without)",
+			ours: fmt((w.n * 1000) / created, 0),
+			builtin: "-",
+			floor: "-",
+			"built-in / ours": "",
+			"ours / floor": "",
+		});
+		rows.push({
+			workload: "   completed / s, draining at 100",
+			ours: fmt((w.n * 1000) / ms, 0),
+			builtin: "-",
+			floor: "-",
+			"built-in / ours": "",
+			"ours / floor": "",
 		});
 		continue;
 	}

@@ -3,9 +3,10 @@
  * Worker is bundled, its runtime options (our engine, the floor object and the built-in engine),
  * finding the workerd processes they start, and the median.
  */
-import { readdirSync, readFileSync } from "node:fs";
-import { relative } from "node:path";
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { join, relative } from "node:path";
 import { build } from "esbuild";
+import { Miniflare } from "miniflare";
 
 /**
  * Bundles a bench Worker entry point for workerd into `outfile`.
@@ -61,11 +62,17 @@ export function runtimeOptions({ scriptPath, modulesRoot, state }) {
 					},
 					env: {
 						OURS: { type: "durable-object", worker: WORKER, exportName: "OursEngine" },
+						OURS_LIMITED: {
+							type: "durable-object",
+							worker: WORKER,
+							exportName: "OursLimitedEngine",
+						},
 						FLOOR: { type: "durable-object", worker: WORKER, exportName: "Floor" },
 						NATIVE: { type: "workflow", name: "bench", worker: WORKER, exportName: "NativeBench" },
 					},
 					exports: {
 						OursEngine: { type: "durable-object", storage: "sqlite" },
+						OursLimitedEngine: { type: "durable-object", storage: "sqlite" },
 						Floor: { type: "durable-object", storage: "sqlite" },
 					},
 				},
@@ -163,4 +170,63 @@ export function workerdPids() {
 		}
 	}
 	return [...mine].filter((pid) => names.get(pid) === "workerd");
+}
+
+/**
+ * A fresh runtime of the bench Worker bundled at `scriptPath`: one workerd process, its state on
+ * disk in a new directory under `stateRoot` (default: `modulesRoot`), as `wrangler dev` stores it.
+ * One workerd holds only so many open SQLite-backed objects at once (workload 6b). `logs`: a
+ * function that takes workerd's log lines (its stdout and stderr, through miniflare) instead of
+ * printing them. Returns the runtime and the pid of its workerd process.
+ * @typedef {{ scriptPath: string, modulesRoot: string, logs?: (line: string) => void, stateRoot?: string }} RuntimeOptions
+ * @typedef {{ mf: import("miniflare").Miniflare, pid: string, dispose: () => Promise<void> }} Runtime
+ * @param {RuntimeOptions} options
+ * @returns {Promise<Runtime>}
+ */
+export async function startRuntime({ scriptPath, modulesRoot, logs, stateRoot }) {
+	const before = new Set(workerdPids());
+	const state = mkdtempSync(join(stateRoot ?? modulesRoot, "do-workflows-bench-state-"));
+	const mf = new Miniflare({
+		...runtimeOptions({ scriptPath, modulesRoot, state }),
+		...(logs && {
+			handleStructuredLogs({ message }) {
+				for (const line of message.split("\n")) if (line) logs(line);
+			},
+		}),
+	});
+	const dispose = async () => {
+		await mf.dispose();
+		rmSync(state, { recursive: true, force: true });
+	};
+	try {
+		await mf.ready;
+		const pid = workerdPids().find((p) => !before.has(p));
+		if (!pid)
+			throw new Error("the runtime's workerd process was not found among this process's children");
+		return { mf, pid, dispose };
+	} catch (error) {
+		await dispose();
+		throw error;
+	}
+}
+
+/**
+ * A workerd process's resident memory now (VmRSS) and its peak so far (VmHWM), in MiB, and the
+ * SQLite databases it has open (each SQLite-backed object in memory holds its file open).
+ * @param {string} pid
+ */
+export function memoryOf(pid) {
+	const status = readFileSync(`/proc/${pid}/status`, "utf8");
+	/** @param {string} field */
+	const mib = (field) =>
+		Number(status.match(new RegExp(`^${field}:\\s+(\\d+) kB`, "m"))?.[1] ?? Number.NaN) / 1024;
+	let databases = 0;
+	for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+		try {
+			if (readlinkSync(`/proc/${pid}/fd/${fd}`).endsWith(".sqlite")) databases++;
+		} catch {
+			// Closed while we looked.
+		}
+	}
+	return { rss: mib("VmRSS"), hwm: mib("VmHWM"), databases };
 }

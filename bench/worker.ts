@@ -3,7 +3,8 @@
  * storage floors. `bench/run.mjs` bundles it with esbuild and drives it through Miniflare.
  * - `NATIVE`: miniflare's built-in Workflows engine (`workflows` binding, `NativeBench`).
  * - `OURS`: do-workflows (`OursEngine`, a SQLite-backed Durable Object per instance).
- * - `FLOOR`: a bare SQLite-backed Durable Object (writes in a loop; creation with two writes).
+ * - `FLOOR`: a bare SQLite-backed Durable Object (writes in a loop; creation with two writes; or
+ *   what a waiting instance of ours stores, through the engine's Journal).
  *
  * Each `POST /run?workload=...&engine=...&round=...` runs one whole workload and answers JSON with
  * the elapsed milliseconds, measured here around awaited I/O (workerd only advances Date.now() on
@@ -21,10 +22,15 @@ import {
 	WorkflowEntrypoint,
 	workflowBinding,
 } from "../src";
+import { Journal } from "../src/engine/journal";
+import { Status } from "../src/engine/status";
+import { StepState } from "../src/engine/steps";
 
 export interface BenchEnv {
 	NATIVE: Workflow<Params>;
 	OURS: DurableObjectNamespace<WorkflowEngine>;
+	/** The same workflow under a concurrency limit of 100 (workload "queued"). */
+	OURS_LIMITED: DurableObjectNamespace<WorkflowEngine>;
 	FLOOR: DurableObjectNamespace<Floor>;
 }
 
@@ -34,7 +40,7 @@ export type Params =
 	| { kind: "two" }
 	| { kind: "sleepy"; n: number; sleepMs: number; mark: string }
 	| { kind: "wake"; sleepMs: number }
-	| { kind: "idle"; counter: string };
+	| { kind: "idle" | "idle-done"; counter: string };
 
 /**
  * The last step of workloads 1 and 4: tells a separate object the run is done, and that object
@@ -82,11 +88,14 @@ async function body(
 			const woke = await step.do("woke", async () => Date.now());
 			return woke - start - p.sleepMs;
 		}
-		case "idle": {
+		case "idle":
+		case "idle-done": {
 			// Counts itself in, then waits for an event that never comes (within the bench): a
 			// waiting instance, as most instances of a real deployment are most of the time.
+			// "idle-done" ends instead (bench/memory-parts.mjs: an instance without its run).
 			const counter = env.FLOOR.get(env.FLOOR.idFromName(p.counter));
 			await step.do("arrive", async () => counter.hit());
+			if (p.kind === "idle-done") return 1;
 			await step.waitForEvent("go", { type: "go", timeout: "1 hour" });
 			return 1;
 		}
@@ -106,6 +115,11 @@ export class OursBench extends WorkflowEntrypoint<BenchEnv, Params> {
 }
 
 export const OursEngine = createWorkflowEngine(OursBench, { name: "bench" });
+/** The same, with a concurrency limit of 100: instances over it queue (docs/limits.md). */
+export const OursLimitedEngine = createWorkflowEngine(OursBench, {
+	name: "bench-limited",
+	concurrency: { limit: 100 },
+});
 
 /** The floors: a bare SQLite-backed Durable Object. */
 export class Floor extends DurableObject {
@@ -177,6 +191,25 @@ export class Floor extends DurableObject {
 		sql.exec("CREATE TABLE IF NOT EXISTS t (i INTEGER PRIMARY KEY, v INTEGER)");
 		sql.exec("INSERT INTO t (i, v) VALUES (1, 1)");
 	}
+
+	/**
+	 * What a waiting instance of ours (the "idle" workload) stores, written through the engine's
+	 * own Journal, without the engine: the instance row, the done step that counted it in, the
+	 * event wait with its timeout (so the index of due times), and an alarm an hour ahead. The
+	 * storage part of a waiting instance's memory (bench/memory-parts.mjs).
+	 */
+	async initJournal(id: string, counter: string): Promise<void> {
+		const now = Date.now();
+		const journal = new Journal(this.ctx.storage);
+		journal.createInstance(id, "bench", Status.Running, { kind: "idle", counter }, now);
+		const arrive = journal.insertStep("do", "arrive", 1, StepState.Running, null, now, null, 1);
+		journal.succeed(arrive.seq, 1, now);
+		journal.insertStep("wait", "go", 1, StepState.Waiting, now + 3_600_000, now, "go");
+		journal.setStatus(Status.Waiting, now);
+		await this.ctx.storage.setAlarm(now + 3_600_000);
+	}
+
+	override async alarm(): Promise<void> {}
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -219,7 +252,10 @@ async function waitAll(
 
 /**
  * Workload 6: creates instances `offset` to `offset + n - 1` that wait (or, for the floor, bare
- * objects with two writes each), 100 at a time as createBatch allows.
+ * objects with two writes each), 100 at a time as createBatch allows. `shape` (memory-parts.mjs):
+ * "journal", floor objects that store what a waiting instance of ours stores; "done", instances
+ * of ours that end after their first step instead of waiting; "empty", floor objects that are
+ * called once and store nothing; "lookup", engine objects asked for an instance they do not hold.
  */
 async function createIdle(
 	env: BenchEnv,
@@ -227,6 +263,7 @@ async function createIdle(
 	tag: string,
 	n: number,
 	offset: number,
+	shape: string,
 ): Promise<Record<string, number>> {
 	const t0 = Date.now();
 	for (let b = offset; b < offset + n; b += 100) {
@@ -235,9 +272,30 @@ async function createIdle(
 			(_, i) => `idle-${tag}-${b + i}`,
 		);
 		if (engine === "floor") {
-			await Promise.all(ids.map((id) => env.FLOOR.get(env.FLOOR.idFromName(id)).init()));
+			await Promise.all(
+				ids.map((id) => {
+					const stub = env.FLOOR.get(env.FLOOR.idFromName(id));
+					if (shape === "empty") return stub.hits();
+					return shape === "journal" ? stub.initJournal(id, `counter-${tag}`) : stub.init();
+				}),
+			);
+		} else if (shape === "lookup") {
+			// Each engine object is asked for an instance it does not hold: it reads its schema and
+			// writes nothing.
+			const wf = binding(env, engine);
+			await Promise.all(
+				ids.map((id) =>
+					wf.get(id).then(
+						() => Promise.reject(new Error(`${id} exists`)),
+						() => {},
+					),
+				),
+			);
 		} else {
-			const params: Params = { kind: "idle", counter: `counter-${tag}` };
+			const params: Params = {
+				kind: shape === "done" ? "idle-done" : "idle",
+				counter: `counter-${tag}`,
+			};
 			await binding(env, engine).createBatch(ids.map((id) => ({ id, params })));
 		}
 	}
@@ -270,9 +328,10 @@ async function runWorkload(
 	n: number,
 	offset: number,
 	timeout: number,
+	shape = "",
 ): Promise<Record<string, number>> {
 	if (workload === "noop") return { ms: 0 };
-	if (workload === "idle-create") return createIdle(env, engine, tag, n, offset);
+	if (workload === "idle-create") return createIdle(env, engine, tag, n, offset, shape);
 	if (workload === "idle-wait") {
 		// Until every instance has counted itself in (its first step ran; its wait is next), or
 		// `timeout` ms: an instance whose engine object failed to start never does.
@@ -357,6 +416,30 @@ async function runWorkload(
 			if (outputs.some((o) => o !== 3)) throw new Error("instances: wrong output");
 			return { ms, createdMs: created };
 		}
+		case "queued": {
+			// As "instances", on the engine with a concurrency limit of 100: all but 100 of them
+			// queue, and drain as running ones end. createdMs: creation with a limit (each create
+			// waits for the gate), against "instances" without one.
+			if (engine !== "ours") throw new Error("queued: ours only");
+			const limited = workflowBinding<Params>(env.OURS_LIMITED);
+			const t0 = Date.now();
+			const batches: Promise<WorkflowInstance[]>[] = [];
+			for (let b = 0; b < n / 100; b++) {
+				const batch = Array.from({ length: 100 }, (_, i) => ({
+					id: `queued-${tag}-${b}-${i}`,
+					params: { kind: "two" } as Params,
+				}));
+				batches.push(limited.createBatch(batch));
+				// Ten batches at a time, as a busy caller would send them.
+				if (batches.length % 10 === 0) await Promise.all(batches.slice(-10));
+			}
+			const instances = (await Promise.all(batches)).flat();
+			const created = Date.now() - t0;
+			const outputs = await waitAll(instances, 20, 1_800_000);
+			const ms = Date.now() - t0;
+			if (outputs.some((o) => o !== 3)) throw new Error("queued: wrong output");
+			return { ms, createdMs: created };
+		}
 		case "sleepy": {
 			const mark = `mark-${tag}`;
 			const t0 = Date.now();
@@ -401,7 +484,10 @@ export default {
 		const offset = Number(url.searchParams.get("offset") ?? "0");
 		const timeout = Number(url.searchParams.get("timeout") ?? "600000");
 		try {
-			return Response.json(await runWorkload(env, workload, engine, tag, n, offset, timeout));
+			const shape = url.searchParams.get("shape") ?? "";
+			return Response.json(
+				await runWorkload(env, workload, engine, tag, n, offset, timeout, shape),
+			);
 		} catch (error) {
 			const e = error as Error;
 			return Response.json({ error: `${e.name}: ${e.message}` }, { status: 500 });

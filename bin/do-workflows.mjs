@@ -24,6 +24,8 @@ Commands:
   pause <id> | resume <id> | terminate <id>
   restart <id> [--from step]         from the start, or from a step (its first call)
   send-event <id> --type t [--payload json]
+  schedules                          the workflow's cron schedules, next and last ticks
+  pause-schedule <cron> | resume-schedule <cron>   (quote the cron: "0 * * * *")
 
 Options:
   --url u        the Worker (default: $DO_WORKFLOWS_URL or http://127.0.0.1:8787)
@@ -49,7 +51,9 @@ const WITH_ID = new Set([
 	"send-event",
 	"step",
 ]);
-const COMMANDS = new Set(["workflows", "list", "create", ...WITH_ID]);
+/** Commands that take a schedule's cron expression where others take an instance id. */
+const WITH_CRON = new Set(["pause-schedule", "resume-schedule"]);
+const COMMANDS = new Set(["workflows", "list", "create", "schedules", ...WITH_ID, ...WITH_CRON]);
 
 /** @param {string} value @param {string} what */
 function json(value, what) {
@@ -315,7 +319,9 @@ export async function main(argv) {
 	if (!COMMANDS.has(command)) throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
 	if (WITH_ID.has(command) && id === undefined)
 		throw new UsageError(`${command} needs an instance id`);
-	if (!WITH_ID.has(command) && id !== undefined) {
+	if (WITH_CRON.has(command) && id === undefined)
+		throw new UsageError(`${command} needs a cron expression (quoted: "0 * * * *")`);
+	if (!WITH_ID.has(command) && !WITH_CRON.has(command) && id !== undefined) {
 		throw new UsageError(
 			`${command} takes no instance id${command === "create" ? " (use --id)" : ""}`,
 		);
@@ -362,7 +368,36 @@ export async function main(argv) {
 		return `${base}/${encodeURIComponent(id)}`;
 	};
 
+	const schedules = `/workflows/${encodeURIComponent(/** @type {string} */ (binding))}/schedules`;
 	switch (command) {
+		case "schedules": {
+			const body = await api(target, schedules);
+			return {
+				out: print(body, () => {
+					const rows = [["cron", "state", "next run", "last run", "last instance"]];
+					for (const s of body.schedules)
+						rows.push([
+							s.cron,
+							s.paused ? "paused" : "running",
+							s.nextRunAt ? time(s.nextRunAt) : "",
+							s.lastRunAt ? time(s.lastRunAt) : "",
+							s.lastInstanceId ?? "",
+						]);
+					return body.schedules.length === 0 ? "no schedules" : table(rows);
+				}),
+			};
+		}
+		case "pause-schedule":
+		case "resume-schedule": {
+			const action = command === "pause-schedule" ? "pause" : "resume";
+			const body = await api(target, `${schedules}/${action}`, {
+				method: "POST",
+				body: { cron: id },
+			});
+			return {
+				out: print(body, () => `${body.cron}: ${body.paused ? "paused" : "running"}`),
+			};
+		}
 		case "list": {
 			const query = new URLSearchParams();
 			if (values.status) query.set("status", values.status);
@@ -377,7 +412,8 @@ export async function main(argv) {
 					for (const i of page.instances)
 						rows.push([
 							i.id,
-							i.status,
+							// A queued instance's place in its workflow's queue (docs/limits.md).
+							i.queuePosition ? `${i.status} #${i.queuePosition}` : i.status,
 							time(i.createdAt),
 							time(i.updatedAt),
 							i.error ? `${i.error.name}: ${i.error.message}` : "",

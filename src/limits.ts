@@ -88,3 +88,16 @@ export const DEFAULT_HISTORY_VALUE_BYTES = 64 * 1024;
  * beside the instance's params and output. Also the largest `maxValueBytes` a page takes.
  */
 export const HISTORY_PAGE_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The highest concurrency limit a workflow may set: the product's concurrent instances per
+ * account (Workers Paid, 2026), which a per-workflow limit cannot exceed.
+ */
+export const MAX_CONCURRENCY_LIMIT = 50_000;
+/** Cron schedules of one workflow: at most 100 (the product's limit is 100 cron expressions per account). */
+export const MAX_SCHEDULES = 100;
+/**
+ * A schedule's cron expression: at most 86 characters, so that the id of the instance a tick
+ * creates (`<cron>-<13-digit time>`, as the product makes it) fits the 100-character id limit.
+ */
+export const MAX_CRON_LENGTH = 86;

@@ -8,15 +8,19 @@
  */
 import { engineClient } from "./binding/client.js";
 import { engineNamespace } from "./binding/namespace.js";
+import { type ConcurrencySummary, GATE_NAME } from "./concurrency/gate.js";
 import type { InstanceHistory, StepHistory } from "./engine/history.js";
 import type { EngineNamespace } from "./engine/protocol.js";
 import { isFinalStatus } from "./engine/status.js";
 import { isWorkflowError, WorkflowTimeoutError, WorkflowValidationError } from "./errors.js";
 import { ListingClient } from "./listing/client.js";
 import type { ListingEntry } from "./listing/shard.js";
+import { scheduleClient } from "./schedules/client.js";
+import type { ScheduleEntry } from "./schedules/schedules.js";
 import {
+	cronArgumentSchema,
 	historyOptionsSchema,
-	instanceIdSchema,
+	instanceRefSchema,
 	instanceStatusSchema,
 	listOptionsSchema,
 	parse,
@@ -50,6 +54,8 @@ export interface InstanceSummary {
 	updatedAt: Date;
 	endedAt: Date | null;
 	error?: { name: string; message: string };
+	/** A queued instance's place in its workflow's queue (docs/limits.md), 1 first. */
+	queuePosition?: number;
 }
 
 /** One page of a listing, newest instances first. */
@@ -143,7 +149,36 @@ export async function listInstances(
 				instances.push(summary(entry));
 		}
 	}
+	await addQueuePositions(namespace, instances);
 	return { instances, ...(more && after ? { cursor: encodeCursor(after) } : {}) };
+}
+
+/** The workflow's concurrency gate (concurrency/gate.ts). */
+function gateOf(namespace: EngineNamespace) {
+	return namespace.get(namespace.idFromName(GATE_NAME));
+}
+
+/** Gives each queued instance of `instances` its queue position: one request to the gate. */
+async function addQueuePositions(
+	namespace: EngineNamespace,
+	instances: { id: string; status: string; queuePosition?: number }[],
+): Promise<void> {
+	const queued = instances.filter(({ status }) => status === "queued");
+	if (queued.length === 0) return;
+	const positions = await gateOf(namespace).gatePositions(queued.map(({ id }) => id));
+	for (const instance of queued) {
+		const position = positions[instance.id];
+		if (position !== undefined) instance.queuePosition = position;
+	}
+}
+
+/**
+ * A workflow's concurrency limit and its use now: `{ limit, running, queued }` (running: the
+ * instances holding a slot), or null if the workflow has no limit (docs/limits.md).
+ */
+export async function getConcurrency(workflow: WorkflowLike): Promise<ConcurrencySummary | null> {
+	const namespace = engineNamespace(workflow, "getConcurrency");
+	return gateOf(namespace).gateSummary();
 }
 
 /**
@@ -254,7 +289,7 @@ export async function getInstanceHistory(
 	options: HistoryOptions = {},
 ): Promise<InstanceHistory> {
 	const namespace = engineNamespace(workflow, "getInstanceHistory");
-	const id = parse(instanceIdSchema, instanceId, "instance id");
+	const id = parse(instanceRefSchema, instanceId, "instance id");
 	const { limit, cursor, maxValueBytes } = parse(
 		historyOptionsSchema,
 		options,
@@ -263,6 +298,7 @@ export async function getInstanceHistory(
 	const after = cursor === undefined ? undefined : decodeHistoryCursor(cursor);
 	const page = await engineClient(namespace, id).historyPage({ after, limit, maxValueBytes });
 	if (page.after !== undefined) page.history.cursor = encodeHistoryCursor(page.after);
+	await addQueuePositions(namespace, [page.history]);
 	return page.history;
 }
 
@@ -278,7 +314,7 @@ export async function getStepHistory(
 	step: StepReference,
 ): Promise<StepHistory | undefined> {
 	const namespace = engineNamespace(workflow, "getStepHistory");
-	const id = parse(instanceIdSchema, instanceId, "instance id");
+	const id = parse(instanceRefSchema, instanceId, "instance id");
 	const ref = parse(stepReferenceSchema, step, "getStepHistory step");
 	return (await engineClient(namespace, id).historyStep(ref)).step ?? undefined;
 }
@@ -302,7 +338,7 @@ export async function waitForResult(
 	options: { timeout?: number | string } = {},
 ): Promise<InstanceStatus> {
 	const namespace = engineNamespace(workflow, "waitForResult");
-	const id = parse(instanceIdSchema, instanceId, "instance id");
+	const id = parse(instanceRefSchema, instanceId, "instance id");
 	const { timeout } = parse(waitOptionsForResultSchema, options, "waitForResult options");
 	const deadline = timeout === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeout;
 	const engine = engineClient(namespace, id);
@@ -327,4 +363,64 @@ export async function waitForResult(
 			);
 		}
 	}
+}
+
+/** A workflow's cron schedule, as {@link listSchedules} shows it. */
+export interface ScheduleSummary {
+	/** The cron expression, as createWorkflowEngine's `schedules` gave it. */
+	cron: string;
+	paused: boolean;
+	/** When its next tick creates an instance; null while it is paused. */
+	nextRunAt: Date | null;
+	/** The tick of the last instance it created (its `event.schedule.scheduledTime`), or null. */
+	lastRunAt: Date | null;
+	/** The id of that instance (`<cron>-<time>`), or null. */
+	lastInstanceId: string | null;
+}
+
+function scheduleSummary(entry: ScheduleEntry): ScheduleSummary {
+	const date = (ms: number | null) => (ms === null ? null : new Date(ms));
+	return {
+		cron: entry.cron,
+		paused: entry.paused,
+		nextRunAt: date(entry.nextRunAt),
+		lastRunAt: date(entry.lastRunAt),
+		lastInstanceId: entry.lastInstanceId,
+	};
+}
+
+/**
+ * The workflow's cron schedules (createWorkflowEngine's `schedules`), with their next and last
+ * ticks; none for a workflow without schedules. Starts the workflow's scheduler if nothing has yet.
+ */
+export async function listSchedules(workflow: WorkflowLike): Promise<ScheduleSummary[]> {
+	const namespace = engineNamespace(workflow, "listSchedules");
+	return (await scheduleClient(namespace).list()).map(scheduleSummary);
+}
+
+/**
+ * Pauses a schedule: its ticks create no instance until it is resumed, and are not caught up
+ * then. Instances it created already are not touched. Pausing a paused schedule does nothing.
+ * @throws WorkflowValidationError if the workflow has no schedule `cron`.
+ */
+export async function pauseSchedule(
+	workflow: WorkflowLike,
+	cron: string,
+): Promise<ScheduleSummary> {
+	const namespace = engineNamespace(workflow, "pauseSchedule");
+	const expression = parse(cronArgumentSchema, cron, "cron expression");
+	return scheduleSummary(await scheduleClient(namespace).setPaused(expression, true));
+}
+
+/**
+ * Resumes a paused schedule from its next tick after now. Resuming a running schedule does nothing.
+ * @throws WorkflowValidationError if the workflow has no schedule `cron`.
+ */
+export async function resumeSchedule(
+	workflow: WorkflowLike,
+	cron: string,
+): Promise<ScheduleSummary> {
+	const namespace = engineNamespace(workflow, "resumeSchedule");
+	const expression = parse(cronArgumentSchema, cron, "cron expression");
+	return scheduleSummary(await scheduleClient(namespace).setPaused(expression, false));
 }

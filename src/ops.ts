@@ -6,6 +6,7 @@
  */
 
 export { type AdminApi, type AdminOptions, adminApi } from "./admin/api.js";
+export type { ConcurrencySummary } from "./concurrency/gate.js";
 export type {
 	AttemptHistory,
 	DoStepHistory,
@@ -24,6 +25,7 @@ export {
 } from "./limits.js";
 export { LISTING_SHARDS } from "./listing/shard.js";
 export {
+	getConcurrency,
 	getInstanceHistory,
 	getStepHistory,
 	type HistoryOptions,
@@ -31,6 +33,10 @@ export {
 	type InstanceSummary,
 	type ListInstancesOptions,
 	listInstances,
+	listSchedules,
+	pauseSchedule,
+	resumeSchedule,
+	type ScheduleSummary,
 	type StepReference,
 	type WorkflowLike,
 	waitForResult,

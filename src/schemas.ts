@@ -18,6 +18,7 @@ import {
 	DEFAULT_LIST_LIMIT,
 	HISTORY_PAGE_BYTES,
 	ID_PATTERN,
+	MAX_CONCURRENCY_LIMIT,
 	MAX_EVENT_TYPE_LENGTH,
 	MAX_HISTORY_LIMIT,
 	MAX_INSTANCE_ID_LENGTH,
@@ -30,6 +31,7 @@ import {
 	MAX_VALUE_DEPTH,
 	MAX_WORKFLOW_NAME_LENGTH,
 } from "./limits.js";
+import { isScheduledInstanceId } from "./schedules/cron.js";
 
 import { measureValue } from "./serialized-size.js";
 
@@ -85,6 +87,25 @@ const namePattern = (what: string, max: number) =>
 		);
 
 export const instanceIdSchema = namePattern("instance id", MAX_INSTANCE_ID_LENGTH);
+/** A schedule's cron expression, as the schedule operations take it to name one. */
+export const cronArgumentSchema = z
+	.string("cron expression must be a string")
+	.check(z.minLength(1, "cron expression must not be empty"));
+
+/**
+ * The id of an existing instance, as get(), the operations and the admin API take it: one
+ * create() accepts, or the id a schedule's tick gave its instance (`<cron>-<time>`, which has
+ * spaces, as in the product).
+ */
+export const instanceRefSchema = z.string("instance id must be a string").check(
+	z.superRefine((id, ctx) => {
+		if (isScheduledInstanceId(id)) return;
+		const result = z.safeParse(instanceIdSchema, id);
+		if (result.success) return;
+		for (const issue of result.error.issues)
+			ctx.issues.push({ code: "custom", input: id, message: issue.message });
+	}),
+);
 export const workflowNameSchema = namePattern("workflow name", MAX_WORKFLOW_NAME_LENGTH);
 export const stepNameSchema = z
 	.string("step name must be a string")
@@ -223,6 +244,21 @@ export const engineOptionsSchema = z.strictObject({
 				),
 			),
 	),
+	// As wrangler's `workflows[].concurrency`: a positive integer (the product's account limit at most).
+	concurrency: z.optional(
+		z.strictObject({
+			limit: z
+				.number("concurrency.limit must be a number")
+				.check(
+					z.int("concurrency.limit must be an integer"),
+					z.gte(1, "concurrency.limit must be at least 1"),
+					z.lte(
+						MAX_CONCURRENCY_LIMIT,
+						`concurrency.limit must be at most ${MAX_CONCURRENCY_LIMIT} (the product's concurrent instances per account)`,
+					),
+				),
+		}),
+	),
 	maxStreamOutputBytes: z.optional(
 		z
 			.number()
@@ -234,6 +270,20 @@ export const engineOptionsSchema = z.strictObject({
 					`maxStreamOutputBytes must be at most ${MAX_STREAM_OUTPUT_BYTES} (1 GiB, the product's limit on an instance's storage)`,
 				),
 			),
+	),
+	// As wrangler's `schedules`: one cron expression or a list; each checked by definition.ts.
+	schedules: z.optional(
+		z.union(
+			[
+				z.string("must be a cron expression").check(z.minLength(1, "must not be empty")),
+				z.array(
+					z
+						.string("must be a list of cron expressions")
+						.check(z.minLength(1, "must not contain an empty expression")),
+				),
+			],
+			"must be a cron expression or a list of them",
+		),
 	),
 });
 

@@ -9,6 +9,7 @@ import * as z from "zod/mini";
 import type { AdminApi } from "./admin/api.js";
 import { registerWorkflows, wrapEnv } from "./binding/env.js";
 import type { WorkflowEngine, WorkflowEngineClass } from "./engine/engine.js";
+import { startSchedulers } from "./schedules/client.js";
 import { parse, workflowNameSchema } from "./schemas.js";
 
 /** A type-only key: no value exists at run time. */
@@ -130,13 +131,15 @@ export function withWorkflows<
 	const adminFetch = admin?.mount(bindings, (env, binding) => {
 		return (wrapEnv(env) as Record<string, Workflow>)[binding] as Workflow;
 	});
-	if (typeof handler === "function") return wrapEntrypoint(handler, adminFetch) as H;
+	if (typeof handler === "function") return wrapEntrypoint(handler, adminFetch, bindings) as H;
 	const result: Record<string, unknown> = {};
 	for (const [key, value] of Object.entries(handler)) {
 		result[key] =
 			typeof value === "function"
-				? (first: unknown, env: unknown, ...rest: unknown[]) =>
-						value.call(handler, first, wrapEnv(env), ...rest)
+				? (first: unknown, env: unknown, ...rest: unknown[]) => {
+						startSchedulers(bindings, env, waitUntilOf(rest[0]));
+						return value.call(handler, first, wrapEnv(env), ...rest);
+					}
 				: value;
 	}
 	if (adminFetch) {
@@ -150,11 +153,21 @@ export function withWorkflows<
 
 type AdminFetch = (request: Request, env: unknown) => Promise<Response | undefined>;
 
+/** The `waitUntil` of a handler's context (its third argument, or an entrypoint's ctx), if any. */
+function waitUntilOf(ctx: unknown): ((promise: Promise<unknown>) => void) | undefined {
+	const waitUntil = (ctx as { waitUntil?: unknown } | null | undefined)?.waitUntil;
+	return typeof waitUntil === "function" ? (promise) => waitUntil.call(ctx, promise) : undefined;
+}
+
 /**
  * A subclass of the Worker's `WorkerEntrypoint` class that hands it the wrapped env (workerd
  * constructs it per request with `(ctx, env)`), and answers admin requests before its `fetch`.
  */
-function wrapEntrypoint(Entrypoint: EntrypointClass, adminFetch: AdminFetch | undefined): object {
+function wrapEntrypoint(
+	Entrypoint: EntrypointClass,
+	adminFetch: AdminFetch | undefined,
+	bindings: Record<string, WorkflowSource>,
+): object {
 	type Fetch = (request: Request) => unknown;
 	const Base = Entrypoint as unknown as new (
 		ctx: unknown,
@@ -166,6 +179,7 @@ function wrapEntrypoint(Entrypoint: EntrypointClass, adminFetch: AdminFetch | un
 		(own ? own.call(self, request) : new Response("not found", { status: 404 }));
 	const Wrapped = class extends Base {
 		constructor(ctx: unknown, env: unknown) {
+			startSchedulers(bindings, env, waitUntilOf(ctx));
 			super(ctx, wrapEnv(env));
 			// A fetch written as a class field is the instance's own, shadowing the prototype's.
 			const own = Object.getOwnPropertyDescriptor(this, "fetch")?.value as unknown;

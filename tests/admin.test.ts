@@ -199,6 +199,9 @@ describe("routes", () => {
 		expect(body.workflows).toEqual([
 			{ binding: "SCENARIO", name: "scenario" },
 			{ binding: "LIMITED", name: "limited" },
+			{ binding: "THROTTLED", name: "throttled" },
+			{ binding: "WIDE_THROTTLED", name: "wide-throttled" },
+			{ binding: "SCHEDULED", name: "scheduled" },
 		]);
 	});
 

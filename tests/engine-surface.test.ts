@@ -30,6 +30,14 @@ const PROTOCOL = [
 	"listingPutAll",
 	"listingRemove",
 	"listingQuery",
+	"admit",
+	"gateWant",
+	"gateRelease",
+	"gatePositions",
+	"gateSummary",
+	"schedulesList",
+	"schedulesSetPaused",
+	"schedulesFire",
 ] as const satisfies readonly (keyof EngineRpc)[];
 const listsEveryMethod: Exclude<keyof EngineRpc, (typeof PROTOCOL)[number]> extends never
 	? true

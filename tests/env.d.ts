@@ -3,6 +3,10 @@ declare namespace Cloudflare {
 	interface Env {
 		SCENARIO: DurableObjectNamespace<import("../src").WorkflowEngine>;
 		LIMITED: DurableObjectNamespace<import("../src").WorkflowEngine>;
+		THROTTLED: DurableObjectNamespace<import("../src").WorkflowEngine>;
+		WIDE_THROTTLED: DurableObjectNamespace<import("../src").WorkflowEngine>;
+		PROBE: DurableObjectNamespace<import("./workflows").Probe>;
+		SCHEDULED: DurableObjectNamespace<import("./scheduled").ScheduledEngine>;
 		CALLS: DurableObjectNamespace<import("./workflows").CallCounter>;
 		GATES: DurableObjectNamespace<import("./gate").Gate>;
 		/** The scenario engine again, bound through script_name (tests/wrangler.toml). */

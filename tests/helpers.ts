@@ -9,6 +9,9 @@ import type { ScenarioParams } from "./workflows";
 interface RawEnv {
 	SCENARIO: DurableObjectNamespace<WorkflowEngine>;
 	LIMITED: DurableObjectNamespace<WorkflowEngine>;
+	THROTTLED: DurableObjectNamespace<WorkflowEngine>;
+	WIDE_THROTTLED: DurableObjectNamespace<WorkflowEngine>;
+	PROBE: DurableObjectNamespace<import("./workflows").Probe>;
 	CALLS: DurableObjectNamespace<import("./workflows").CallCounter>;
 	GATES: DurableObjectNamespace<import("./workflows").Gate>;
 	REMOTE_SCENARIO: DurableObjectNamespace<WorkflowEngine>;

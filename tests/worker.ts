@@ -1,12 +1,35 @@
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { remoteWorkflow, type WorkflowEnv, withWorkflows } from "../src";
 import { adminApi } from "../src/ops";
-import { LimitedEngine, ScenarioEngine, type ScenarioParams, type TestEnv } from "./workflows";
+import { ScheduledEngine } from "./scheduled";
+import {
+	LimitedEngine,
+	ScenarioEngine,
+	type ScenarioParams,
+	type TestEnv,
+	ThrottledEngine,
+	WideThrottledEngine,
+} from "./workflows";
 
-export { CallCounter, Gate, LimitedEngine, ScenarioEngine } from "./workflows";
+export { ScheduledEngine } from "./scheduled";
+export {
+	CallCounter,
+	Gate,
+	LimitedEngine,
+	Probe,
+	ScenarioEngine,
+	ThrottledEngine,
+	WideThrottledEngine,
+} from "./workflows";
 
 export default withWorkflows<TestEnv>(
-	{ SCENARIO: ScenarioEngine, LIMITED: LimitedEngine },
+	{
+		SCENARIO: ScenarioEngine,
+		LIMITED: LimitedEngine,
+		THROTTLED: ThrottledEngine,
+		WIDE_THROTTLED: WideThrottledEngine,
+		SCHEDULED: ScheduledEngine,
+	},
 	{
 		async fetch(_request, env) {
 			const instance = await env.SCENARIO.create({ params: { scenario: "basic" } });

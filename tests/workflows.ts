@@ -20,7 +20,10 @@ import {
 
 export interface TestEnv {
 	SCENARIO: Workflow<ScenarioParams>;
+	THROTTLED: Workflow<ScenarioParams>;
+	PROBE: DurableObjectNamespace<Probe>;
 	LIMITED: Workflow<ScenarioParams>;
+	SCHEDULED: Workflow;
 	CALLS: DurableObjectNamespace<CallCounter>;
 	GATES: DurableObjectNamespace<Gate>;
 }
@@ -40,6 +43,30 @@ export class CallCounter extends DurableObject {
 
 	async counts(): Promise<Record<string, number>> {
 		return Object.fromEntries(this.ctx.storage.kv.list<number>());
+	}
+}
+
+/**
+ * Records how many instances run a step at once, and in which order they started it: the
+ * concurrency limit's tests (tests/concurrency.test.ts) check the engine against it.
+ */
+export class Probe extends DurableObject {
+	#current = 0;
+	#max = 0;
+	readonly #order: string[] = [];
+
+	async enter(id: string): Promise<void> {
+		this.#current++;
+		this.#max = Math.max(this.#max, this.#current);
+		this.#order.push(id);
+	}
+
+	async leave(): Promise<void> {
+		this.#current--;
+	}
+
+	async stats(): Promise<{ current: number; max: number; order: string[] }> {
+		return { current: this.#current, max: this.#max, order: [...this.#order] };
 	}
 }
 
@@ -510,6 +537,35 @@ export const scenarios = {
 		});
 	},
 
+	/**
+	 * For the concurrency limit: a step that enters the probe named `probe`, is held at gate "held"
+	 * if `hold`, and leaves it; then a sleep if `sleep`, and a step that enters and leaves again;
+	 * then it throws if `fail`.
+	 */
+	async throttled({ step, event, env, gate }: ScenarioContext) {
+		const { probe, hold, sleep, fail } = event.payload as unknown as {
+			probe: string;
+			hold?: boolean;
+			sleep?: boolean;
+			fail?: boolean;
+		};
+		const stub = env.PROBE.get(env.PROBE.idFromName(probe));
+		await step.do("work", async () => {
+			await stub.enter(event.instanceId);
+			if (hold) await gate("held");
+			await stub.leave();
+		});
+		if (sleep) {
+			await step.sleep("rest", "1 hour");
+			await step.do("after", async () => {
+				await stub.enter(`${event.instanceId}:after`);
+				await stub.leave();
+			});
+		}
+		if (fail) throw new Error("failed on purpose");
+		return "done";
+	},
+
 	/** A step held open by a gate, then a sleep, then a last step. */
 	async gated({ step, hit, gate }: ScenarioContext) {
 		const held = await step.do("held", async () => {
@@ -812,6 +868,18 @@ export class ScenarioWorkflow extends WorkflowEntrypoint<TestEnv, ScenarioParams
 
 // A class declaration (the form docs/getting-started.md recommends), so types can name it.
 export class ScenarioEngine extends createWorkflowEngine(ScenarioWorkflow, { name: "scenario" }) {}
+/** The scenarios again, under a concurrency limit of 3 (tests/concurrency.test.ts). */
+export const ThrottledEngine = createWorkflowEngine(ScenarioWorkflow, {
+	name: "throttled",
+	concurrency: { limit: 3 },
+	defaultRetention: false,
+});
+/** The same with a wider limit, for the test of thousands of concurrent creates. */
+export const WideThrottledEngine = createWorkflowEngine(ScenarioWorkflow, {
+	name: "wide-throttled",
+	concurrency: { limit: 50 },
+	defaultRetention: false,
+});
 export const LimitedEngine = createWorkflowEngine(ScenarioWorkflow, {
 	name: "limited",
 	stepLimit: 3,

@@ -15,12 +15,27 @@
  *   POST   /workflows/:binding/instances/:id/restart          { from? }
  *   POST   /workflows/:binding/instances/:id/events           { type, payload? }
  *   DELETE /workflows/:binding/instances/:id
+ *   GET    /workflows/:binding/schedules                      its cron schedules, next and last ticks
+ *   POST   /workflows/:binding/schedules/pause | resume       { cron }
  */
 import * as z from "zod/mini";
 import { type RegisteredWorkflow, workflowLabel } from "../binding/env.js";
 import { isWorkflowError, WorkflowValidationError } from "../errors.js";
-import { getInstanceHistory, getStepHistory, listInstances } from "../operations.js";
-import { instanceIdSchema, instanceStatusSchema, parse, restartOptionsSchema } from "../schemas.js";
+import {
+	getInstanceHistory,
+	getStepHistory,
+	listInstances,
+	listSchedules,
+	pauseSchedule,
+	resumeSchedule,
+} from "../operations.js";
+import {
+	instanceIdSchema,
+	instanceRefSchema,
+	instanceStatusSchema,
+	parse,
+	restartOptionsSchema,
+} from "../schemas.js";
 import { dashboardHtml, dashboardPolicy } from "./dashboard.js";
 import { toDisplay } from "./display.js";
 
@@ -82,6 +97,7 @@ const createBody = z.strictObject({
 	params: z.optional(z.unknown()),
 });
 const eventBody = z.strictObject({ type: z.string(), payload: z.optional(z.unknown()) });
+const scheduleBody = z.strictObject({ cron: z.string() });
 const listQuery = z.strictObject({
 	status: z.optional(
 		z.pipe(
@@ -210,6 +226,30 @@ export function adminHandler(
 		return response;
 	};
 
+	/** The schedule routes: the list (GET), and pause or resume of one (POST, with its cron). */
+	async function scheduleRoute(
+		request: Request,
+		workflow: Workflow,
+		action: string | undefined,
+		extra: string | undefined,
+	): Promise<Response> {
+		if (extra !== undefined) return failure(404, "NotFound", "no such route");
+		if (action === undefined) {
+			if (request.method !== "GET")
+				return failure(405, "MethodNotAllowed", `${request.method} is not allowed here`);
+			return json({ schedules: await listSchedules(workflow) });
+		}
+		if (action !== "pause" && action !== "resume") return failure(404, "NotFound", "no such route");
+		if (request.method !== "POST")
+			return failure(405, "MethodNotAllowed", `${request.method} is not allowed here`);
+		const { cron } = await body(request, scheduleBody, "schedule body");
+		const schedule =
+			action === "pause"
+				? await pauseSchedule(workflow, cron)
+				: await resumeSchedule(workflow, cron);
+		return json(schedule);
+	}
+
 	async function route(request: Request, url: URL, rest: string, env: unknown): Promise<Response> {
 		let parts: string[];
 		try {
@@ -228,17 +268,23 @@ export function adminHandler(
 			});
 		}
 		const [, workflows, binding, instances, id, action, ...extra] = parts;
-		if (workflows !== "workflows" || binding === undefined || instances !== "instances") {
+		const schedules = instances === "schedules";
+		if (
+			workflows !== "workflows" ||
+			binding === undefined ||
+			!(instances === "instances" || schedules)
+		) {
 			return failure(404, "NotFound", "no such route");
 		}
 		if (!Object.hasOwn(bindings, binding)) {
 			return failure(404, "NotFound", `no workflow is bound as "${binding}"`);
 		}
 		const workflow = workflowOf(env, binding);
+		if (schedules) return scheduleRoute(request, workflow, id, action);
 		if (id !== undefined && action === "steps" && extra.length === 3 && method === "GET") {
 			// One step, its output included: what a page of history leaves out for its size.
 			const [type, name, index] = extra as [string, string, string];
-			parse(instanceIdSchema, id, "instance id");
+			parse(instanceRefSchema, id, "instance id");
 			if (!/^[1-9]\d*$/.test(index)) {
 				throw new WorkflowValidationError("the step's index must be a positive integer");
 			}
@@ -274,7 +320,7 @@ export function adminHandler(
 			return failure(405, "MethodNotAllowed", `${method} is not allowed here`);
 		}
 
-		parse(instanceIdSchema, id, "instance id");
+		parse(instanceRefSchema, id, "instance id");
 		if (action === undefined) {
 			if (method === "GET") {
 				const instance = await workflow.get(id);

@@ -121,12 +121,28 @@ async function loadList(keep) {
   const page = await api("/workflows/" + encodeURIComponent(state.workflow) + "/instances?" + params);
   const rows = page.instances.map((i) => el("tr", { class: "instance" + (state.shown && i.id === state.shown.id ? " selected" : ""), dataset: { id: i.id }, onclick: () => loadInstance(i.id).catch(() => {}) },
     el("td", { class: "id" }, i.id),
-    el("td", {}, el("span", { class: "badge " + i.status }, i.status)),
+    el("td", {}, el("span", { class: "badge " + i.status }, i.status + (i.queuePosition ? " #" + i.queuePosition : ""))),
     el("td", { class: "muted" }, new Date(i.createdAt).toLocaleString())));
   $("#instances").replaceChildren(...rows);
   $("#empty").hidden = rows.length > 0;
   $("#more").hidden = !page.cursor;
   state.cursor = page.cursor;
+  await loadSchedules().catch(() => {});
+}
+
+async function loadSchedules() {
+  if (!state.workflow) return;
+  const base = "/workflows/" + encodeURIComponent(state.workflow) + "/schedules";
+  const { schedules } = await api(base);
+  const toggle = (s) => api(base + "/" + (s.paused ? "resume" : "pause"), { method: "POST", body: JSON.stringify({ cron: s.cron }) }).then(loadSchedules, () => {});
+  const rows = schedules.map((s) => el("tr", {},
+    el("td", { class: "id" }, s.cron),
+    el("td", {}, el("span", { class: "badge " + (s.paused ? "paused" : "running") }, s.paused ? "paused" : "running")),
+    el("td", { class: "muted" }, s.nextRunAt ? new Date(s.nextRunAt).toLocaleString() : "-"),
+    el("td", { class: "muted" }, s.lastRunAt ? new Date(s.lastRunAt).toLocaleString() : "-"),
+    el("td", {}, el("button", { type: "button", onclick: () => toggle(s) }, s.paused ? "Resume" : "Pause"))));
+  $("#schedule-rows").replaceChildren(...rows);
+  $("#schedules").hidden = rows.length === 0;
 }
 
 async function loadMore() {
@@ -134,7 +150,7 @@ async function loadMore() {
   state.extraPages = true;
   const page = await api("/workflows/" + encodeURIComponent(state.workflow) + "/instances?" + params);
   for (const i of page.instances) $("#instances").append(el("tr", { class: "instance" + (state.shown && i.id === state.shown.id ? " selected" : ""), dataset: { id: i.id }, onclick: () => loadInstance(i.id).catch(() => {}) },
-    el("td", { class: "id" }, i.id), el("td", {}, el("span", { class: "badge " + i.status }, i.status)), el("td", { class: "muted" }, new Date(i.createdAt).toLocaleString())));
+    el("td", { class: "id" }, i.id), el("td", {}, el("span", { class: "badge " + i.status }, i.status + (i.queuePosition ? " #" + i.queuePosition : ""))), el("td", { class: "muted" }, new Date(i.createdAt).toLocaleString())));
   $("#more").hidden = !page.cursor; state.cursor = page.cursor;
 }
 
@@ -201,7 +217,7 @@ async function loadInstance(id, quiet) {
   $("#load-error").hidden = true;
   $("#detail").hidden = false; $("#placeholder").hidden = true;
   $("#detail-id").textContent = history.id;
-  const badge = $("#detail-status"); badge.className = "badge " + history.status; badge.textContent = history.status;
+  const badge = $("#detail-status"); badge.className = "badge " + history.status; badge.textContent = history.status + (history.queuePosition ? " #" + history.queuePosition + " in the queue" : "");
   $("#detail-times").textContent = "created " + new Date(history.createdAt).toLocaleString() + (history.endedAt ? " · ended " + new Date(history.endedAt).toLocaleString() : "");
   $("#params").textContent = JSON.stringify(history.params, null, 2);
   $("#result-label").textContent = history.error ? "Error" : "Output";
@@ -366,6 +382,9 @@ export function dashboardHtml(base: string): string {
   </header>
   <main>
     <section id="list">
+      <div id="schedules" hidden>
+        <table><thead><tr><th>schedule</th><th>state</th><th>next run</th><th>last run</th><th></th></tr></thead><tbody id="schedule-rows"></tbody></table>
+      </div>
       <div class="filters">
         <select id="status" aria-label="status filter"><option value="">all statuses</option>${options}</select>
         <label class="muted">after <input id="created-after" type="datetime-local" aria-label="created after"></label>

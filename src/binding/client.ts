@@ -1,3 +1,4 @@
+import type { GateRpc } from "../concurrency/gate.js";
 import type { EventPage, EventPageRequest } from "../engine/events.js";
 import type {
 	HistoryPage,
@@ -21,9 +22,16 @@ import {
 	StorageUnavailableError,
 } from "../errors.js";
 import type { ListingEntry, ListingRpc } from "../listing/shard.js";
+import type { ScheduleRpc } from "../schedules/schedules.js";
 
-/** The engine's methods for one instance: EngineRpc without the listing shard's (bar `listingEntry`). */
-type InstanceRpc = Omit<EngineRpc, Exclude<keyof ListingRpc, "listingEntry">>;
+/**
+ * The engine's methods for one instance: EngineRpc without the listing shard's (bar
+ * `listingEntry`), the gate's, the gate's `admit` call and the scheduler's.
+ */
+type InstanceRpc = Omit<
+	EngineRpc,
+	Exclude<keyof ListingRpc, "listingEntry"> | keyof GateRpc | "admit" | keyof ScheduleRpc
+>;
 
 /** An engine method as the client offers it: its answer unwrapped, its error thrown typed. */
 type Unwrapped<M> = M extends (...args: infer A) => Promise<RpcResult<infer T>>

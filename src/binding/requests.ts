@@ -6,7 +6,7 @@
 import type { CreateRequest } from "../engine/protocol.js";
 import { isWorkflowError, WorkflowValidationError } from "../errors.js";
 import { MAX_BATCH_SIZE, MAX_PARAMS_BYTES } from "../limits.js";
-import { assertStorable, createOptionsSchema, instanceIdSchema, parse } from "../schemas.js";
+import { assertStorable, createOptionsSchema, instanceRefSchema, parse } from "../schemas.js";
 
 /**
  * The codes of a batch's per-instance errors (`errors[].code` of createBatch and deleteBatch), as
@@ -129,7 +129,7 @@ export function deleteBatchIds(ids: unknown): string[] {
 			`deleteBatch accepts at most ${MAX_BATCH_SIZE} ids per call, got ${ids.length}`,
 		);
 	}
-	return ids.map((id, i) => parse(instanceIdSchema, id, `deleteBatch[${i}]`));
+	return ids.map((id, i) => parse(instanceRefSchema, id, `deleteBatch[${i}]`));
 }
 
 /** A batch's per-instance error for what a create or delete of it threw. */

@@ -2,7 +2,7 @@ import type { CreateRequest, EngineNamespace } from "../engine/protocol.js";
 import { InstanceNotFoundError } from "../errors.js";
 import { ListingClient } from "../listing/client.js";
 import type { ListingEntry } from "../listing/shard.js";
-import { instanceIdSchema, parse } from "../schemas.js";
+import { instanceRefSchema, parse } from "../schemas.js";
 import { engineClient } from "./client.js";
 import { InstanceHandle, type OwnRun } from "./instance.js";
 import { ENGINE_NAMESPACE } from "./namespace.js";
@@ -53,7 +53,7 @@ class WorkflowBinding<Params> implements Workflow<Params> {
 	 * @throws InstanceNotFoundError if no instance has that id.
 	 */
 	async get(id: string): Promise<WorkflowInstance> {
-		parse(instanceIdSchema, id, "instance id");
+		parse(instanceRefSchema, id, "instance id");
 		if (!(await engineClient(this.#namespace, id).exists()))
 			throw new InstanceNotFoundError(`instance "${id}" not found`);
 		return new InstanceHandle(id, this.#namespace, this.#own);

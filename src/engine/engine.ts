@@ -5,6 +5,7 @@
  * eviction or a runtime restart.
  */
 import { DurableObject } from "cloudflare:workers";
+import { type ConcurrencySummary, GATE_NAME, type WantAnswer } from "../concurrency/gate.js";
 import {
 	deserializeError,
 	InstanceExistsError,
@@ -14,16 +15,11 @@ import {
 	serializeError,
 	UnserializableValueError,
 } from "../errors.js";
-import {
-	DEFAULT_RETENTION_MS,
-	DEFAULT_STEP_LIMIT,
-	MAX_STREAM_OUTPUT_BYTES,
-	MAX_VALUE_BYTES,
-} from "../limits.js";
 import { ListingPublisher, listingEntry, ownNamespace } from "../listing/publisher.js";
-import { type ListingEntry, ListingShard, type ShardQuery } from "../listing/shard.js";
-import { engineOptionsSchema, parse } from "../schemas.js";
+import type { ListingEntry, ShardQuery } from "../listing/shard.js";
 import { serializedSize } from "../serialized-size.js";
+import { Admission } from "./admission.js";
+import { type Definition, define, type WorkflowEngineOptions } from "./definition.js";
 import { type EventPage, type EventPageRequest, eventPage } from "./events.js";
 import { Execution } from "./execution.js";
 import {
@@ -38,7 +34,7 @@ import {
 	stepStream,
 } from "./history.js";
 import { engineHooks } from "./hooks.js";
-import { Journal, type RollbackPlan, StorageFailure } from "./journal.js";
+import { Journal, type RollbackPlan } from "./journal.js";
 import {
 	type CreateRequest,
 	type EngineNamespace,
@@ -50,42 +46,18 @@ import {
 	rpc,
 } from "./protocol.js";
 import { launchRun, type RunOutcome, storableOutcome, type WorkflowClass } from "./run.js";
+import { StorageFailure } from "./store.js";
 
+export type { Definition, WorkflowEngineOptions } from "./definition.js";
 export type { WorkflowClass } from "./run.js";
 
-import { type OutputLimits, type Rollback, StepContext } from "../step/context.js";
-import { type Retention, Scheduler } from "./scheduler.js";
+import type { WorkflowCronSchedule } from "../schedules/cron.js";
+import type { FiredTick, ScheduleEntry } from "../schedules/schedules.js";
+import { StepContext } from "../step/context.js";
+import type { Rollback } from "../step/rollback.js";
+import { HostedRoles } from "./roles.js";
+import { Scheduler } from "./scheduler.js";
 import { assertTransition, isFinal, publicStatus, Status } from "./status.js";
-
-/** Options of {@link createWorkflowEngine}. */
-export interface WorkflowEngineOptions {
-	/** The workflow's name, as `event.workflowName` reports it: at most 64 characters, `^[a-zA-Z0-9_][a-zA-Z0-9-_]*$`. */
-	name: string;
-	/** Steps an instance may start before it fails. Default: 10,000. */
-	stepLimit?: number;
-	/**
-	 * How long a finished instance is kept before it is deleted, when its create options do not
-	 * say: as wrangler's `default_retention` of a product workflow. Each side defaults to 7 days,
-	 * the product's default. `false` keeps finished instances until they are deleted.
-	 */
-	defaultRetention?:
-		| { successRetention?: WorkflowSleepDuration; errorRetention?: WorkflowSleepDuration }
-		| false;
-	/**
-	 * Ours, beyond the product: lets a step return a structured (non-stream) output larger than the
-	 * product's 1 MiB, up to this many bytes (of its structured-clone encoding), at most 64 MiB.
-	 * Outputs over 1 MiB must then be plain JSON data; they are stored as JSON text in chunks.
-	 * Default: 1 MiB, the product's limit, so code that works here works on the product too.
-	 */
-	maxStepOutputBytes?: number;
-	/**
-	 * How many bytes a step's `ReadableStream` output may hold. Default and maximum: 1 GiB, the
-	 * product's limit on what an instance stores, which streamed outputs count against.
-	 */
-	maxStreamOutputBytes?: number;
-}
-
-type WorkflowSleepDuration = import("cloudflare:workers").WorkflowSleepDuration;
 
 /** A type-only key: no value exists at run time. */
 declare const workflowParams: unique symbol;
@@ -99,21 +71,12 @@ export interface WorkflowEngineClass<Params = unknown> {
 	readonly definition: Definition | undefined;
 }
 
-/** What {@link createWorkflowEngine} recorded: the workflow class, its name and its options. */
-export interface Definition {
-	workflow: WorkflowClass;
-	name: string;
-	stepLimit: number;
-	/** The bounds on step outputs (maxStepOutputBytes, maxStreamOutputBytes). */
-	outputLimits: OutputLimits;
-	/** How long finished instances are kept (ms) when their create options do not say; null: kept. */
-	retention: Retention;
-}
-
 const STEP_TYPES = { do: "do", sleep: "sleep", waitForEvent: "wait" } as const;
 
 /** The statuses an instance stays in beyond the call that set them, which its engine publishes. */
 const SETTLED = new Set<Status>([
+	// Queued is settled under a concurrency limit (it may last); else it lasts one call.
+	Status.Queued,
 	Status.Waiting,
 	Status.Paused,
 	Status.Complete,
@@ -144,8 +107,10 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 	readonly #listing: ListingPublisher;
 	/** The engine's own namespace (looked up once, for the listing); null if the Worker does not bind it. */
 	#namespace: EngineNamespace | null | undefined;
-	/** Set if this object hosts a shard of the listing rather than an instance. */
-	#shard: ListingShard | undefined;
+	/** What this object hosts if it is not an instance: a listing shard, the gate, the scheduler. */
+	readonly #roles: HostedRoles;
+	/** The instance's side of the workflow's concurrency limit; undefined without a limit. */
+	readonly #admission: Admission | undefined;
 	/** Callers of waitForEnd, told when the instance ends or is deleted. */
 	readonly #endWaiters = new Set<() => void>();
 	/** Callers of events() waiting for the journal to change, told after its next write. */
@@ -165,11 +130,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		const objectId = ctx.id.toString();
 		this.#listing = new ListingPublisher({
 			instanceRow: () => this.journal.instance(),
-			namespace: (instanceId) => {
-				if (this.#namespace === undefined)
-					this.#namespace = ownNamespace(this.env, this.ctx.id, instanceId) ?? null;
-				return this.#namespace ?? undefined;
-			},
+			namespace: (instanceId) => this.#ownNamespace(instanceId),
 			waitUntil: (promise) => this.ctx.waitUntil(promise),
 		});
 		this.journal = new Journal(
@@ -183,9 +144,32 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 			() => this.#wroteJournal(),
 		);
 		this.#status = this.journal.instance()?.status;
+		this.#roles = new HostedRoles(ctx, env, definition);
+		this.#admission =
+			definition.concurrencyLimit === null
+				? undefined
+				: new Admission(ctx.storage.kv, {
+						id: () => (this.#status === undefined ? undefined : this.#id()),
+						gate: () => {
+							const namespace = this.#ownNamespace(this.#id());
+							return namespace?.get(namespace.idFromName(GATE_NAME));
+						},
+						waitUntil: (promise) => this.ctx.waitUntil(promise),
+						armBy: (at) => {
+							if (this.#status !== undefined) this.#scheduler.armBy(at);
+						},
+						granted: () => {
+							if (this.#status === Status.Queued) this.#start();
+						},
+						changed: () => {
+							if (this.#status !== undefined) this.#scheduler.rearm(Date.now());
+						},
+					});
 		this.#scheduler = new Scheduler(ctx.storage, this.journal, definition.retention, {
 			status: () => this.#status,
 			execution: () => this.#execution,
+			resendAt: (now) => this.#admission?.resendAt(now) ?? null,
+			waitsForSlot: () => this.#waitsForSlot(),
 		});
 		if (this.#status === Status.WaitingForPause) {
 			// The object stopped while a pause waited for an attempt to finish. That attempt is
@@ -203,13 +187,19 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 	async create(request: CreateRequest): Promise<RpcResult<ListingEntry | null>> {
 		// An instance that exists refuses the create at once, holding nothing back; so does one
 		// created while an earlier create of this object still holds (it was deleted meanwhile).
-		if (!request.callerLists || this.#status !== undefined || this.#listing.holding)
-			return this.#create(request);
+		if (!request.callerLists || this.#status !== undefined || this.#listing.holding) {
+			const created = this.#create(request);
+			if (created.ok) await this.#admission?.send();
+			return created;
+		}
 		this.#listing.holdSends();
 		let handedOver = false;
 		try {
 			const created = this.#create(request);
 			if (!created.ok) return created;
+			// Under a concurrency limit, the gate has the instance's place once create answers, so
+			// instances created one after the other queue in that order.
+			await this.#admission?.send();
 			// Before the runtime commits this call's writes, the run got as far as it can without
 			// waiting for I/O: a run of quick steps has ended by now.
 			await this.ctx.storage.sync();
@@ -227,15 +217,17 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 			}
 			const now = Date.now();
 			try {
-				// Stored as running: the run starts below, in the same transaction.
+				// Stored as running: the run starts below, in the same transaction; queued under a
+				// concurrency limit, until the gate grants it a slot.
 				this.journal.createInstance(
 					request.id,
 					this.#definition.name,
-					Status.Running,
+					this.#admission ? Status.Queued : Status.Running,
 					request.params,
 					now,
 					request.createdAt,
 					request.retention,
+					request.schedule,
 				);
 			} catch (error) {
 				if (error instanceof StorageFailure) throw error;
@@ -245,9 +237,14 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 			}
 			// Events a test mocked before the instance existed wait in the buffer like sent ones.
 			this.#bufferMockedEvents(request.id, true, now);
+			if (this.#admission) {
+				this.#status = Status.Queued;
+				this.#admission.want();
+				return null;
+			}
 			this.#status = Status.Running;
-			const { id, params, createdAt = now } = request;
-			this.#start({ id, params, createdAt });
+			const { id, params, createdAt = now, schedule } = request;
+			this.#start({ id, params, createdAt, schedule });
 			return null;
 		});
 	}
@@ -396,7 +393,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 					`cannot resume instance "${this.#id()}": it is ${publicStatus(status)}, not paused`,
 				);
 			}
-			this.#start();
+			this.#run();
 			return null;
 		});
 	}
@@ -449,7 +446,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 			// A full restart erases buffered events; a test's mocked events stay, as in the product.
 			if (fromSeq === 0) this.#bufferMockedEvents(this.#id(), false, Date.now());
 			this.#transition(Status.Queued);
-			this.#start();
+			this.#run();
 			// A listing row with the old final status would be taken as the truth: replace it.
 			this.#listing.changed();
 			return null;
@@ -478,8 +475,9 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 				now,
 			);
 			const execution = this.#execution;
-			if (execution) execution.wake(wait.seq);
-			else if (this.#status !== Status.Paused) this.#start();
+			if (execution && this.#needsSlot()) this.#queue();
+			else if (execution) execution.wake(wait.seq);
+			else if (this.#status !== Status.Paused) this.#run();
 			return null;
 		});
 	}
@@ -492,6 +490,9 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		this.#listing.deleted(instance);
 		this.#abandonRun();
 		this.#excused.clear();
+		// Its slot or queue place goes back before its storage goes; a gate that does not answer
+		// finds out when it next admits the id (admit() of no instance answers false).
+		await this.#admission?.leave(instance.id);
 		this.#status = undefined;
 		for (const waiter of this.#endWaiters) waiter();
 		await this.#scheduler.clear();
@@ -509,18 +510,16 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 
 	/** Lists the instances being created; answers the ids among them it listed already. */
 	async listingIntend(entries: Pick<ListingEntry, "id" | "createdAt">[]): Promise<string[]> {
-		const shard = this.#listingShard();
-		return entries.filter((entry) => shard.intend(entry)).map(({ id }) => id);
+		return entries.filter((entry) => this.#roles.shard().intend(entry)).map(({ id }) => id);
 	}
 
 	async listingPut(entry: ListingEntry, checked = false): Promise<void> {
-		this.#listingShard().put(entry, checked);
+		this.#roles.shard().put(entry, checked);
 	}
 
 	/** Records entries as their instances published them (a batch's, written by its caller). */
 	async listingPutAll(entries: ListingEntry[]): Promise<void> {
-		const shard = this.#listingShard();
-		for (const entry of entries) shard.put(entry);
+		for (const entry of entries) this.#roles.shard().put(entry);
 	}
 
 	async listingRemove(
@@ -528,16 +527,55 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		version: number,
 		abandoned?: { updatedAt: number },
 	): Promise<void> {
-		this.#listingShard().remove(id, version, Date.now(), abandoned);
+		this.#roles.shard().remove(id, version, Date.now(), abandoned);
 	}
 
 	async listingQuery(query: ShardQuery): Promise<ListingEntry[]> {
-		return this.#listingShard().query(query);
+		return this.#roles.shard().query(query);
 	}
 
-	#listingShard(): ListingShard {
-		this.#shard ??= new ListingShard(this.ctx.storage);
-		return this.#shard;
+	// ---- RPC: the concurrency limit (concurrency/gate.ts) ----
+
+	/**
+	 * The gate admitted this instance (its alarm granted it a slot): true if it takes it, and its
+	 * run starts; false if it no longer wants one (paused, terminated, deleted meanwhile).
+	 */
+	async admit(): Promise<boolean> {
+		const status = this.#status;
+		if (status === undefined || isFinal(status)) return false;
+		if (this.#admission && !this.#admission.admit()) return false;
+		if (status === Status.Queued && !this.#execution) this.#start();
+		return true;
+	}
+
+	async gateWant(id: string): Promise<WantAnswer> {
+		return this.#roles.gate().want(id, Date.now());
+	}
+
+	async gateRelease(id: string): Promise<void> {
+		this.#roles.gate().release(id, Date.now());
+	}
+
+	async gatePositions(ids: string[]): Promise<Record<string, number>> {
+		return this.#roles.isGate() ? this.#roles.gate().positions(ids) : {};
+	}
+
+	async gateSummary(): Promise<ConcurrencySummary | null> {
+		return this.#definition.concurrencyLimit === null ? null : this.#roles.gate().summary();
+	}
+
+	// ---- RPC: the scheduler this object may be (see schedules/schedules.ts) ----
+
+	async schedulesList(): Promise<ScheduleEntry[]> {
+		return this.#roles.schedules().list(Date.now());
+	}
+
+	async schedulesSetPaused(cron: string, paused: boolean): Promise<RpcResult<ScheduleEntry>> {
+		return rpc(() => this.#roles.schedules().setPaused(cron, paused, Date.now()));
+	}
+
+	async schedulesFire(cron?: string): Promise<RpcResult<FiredTick[]>> {
+		return this.#roles.fireSchedule(cron);
 	}
 
 	#id(): string {
@@ -568,7 +606,13 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 
 	override async alarm(): Promise<void> {
 		const status = this.#status;
-		if (status === undefined) return;
+		if (status === undefined) {
+			// No instance here: this may be the workflow's scheduler or its concurrency gate.
+			await this.#roles.alarm(Date.now());
+			return;
+		}
+		// What the gate has not heard yet (a slot wanted or given back) is sent again.
+		void this.#admission?.send();
 		const now = Date.now();
 		const threshold = this.#scheduler.fired(now);
 		if (isFinal(status)) {
@@ -584,8 +628,15 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		const due = this.#scheduler.applyDueTimers(threshold, now);
 		const execution = this.#execution;
 		if (!execution) {
-			// Nothing runs in memory: the object was evicted or the runtime restarted. Replay.
-			this.#start();
+			// Nothing runs in memory: the object was evicted or the runtime restarted. Replay (once
+			// it holds a slot, under a concurrency limit: a queued instance waits for the gate).
+			if (this.#waitsForSlot()) this.#scheduler.rearm(now);
+			else this.#run();
+			return;
+		}
+		if (due.length > 0 && this.#needsSlot()) {
+			// A waiting run's timer ended, but it holds no slot: it queues, and replays when admitted.
+			this.#queue();
 			return;
 		}
 		this.#scheduler.rearm(now);
@@ -604,6 +655,12 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 			current === Status.RollingBack
 		)
 			return;
+		if (status === Status.Running && this.#needsSlot()) {
+			// Code of a waiting run went on without a step ending (it awaited something else): it
+			// holds no slot, so it stops here, queues, and replays from the journal when admitted.
+			this.#queue();
+			return;
+		}
 		this.#transition(status);
 		if (status === Status.Running) this.#scheduler.renewLease();
 	}
@@ -656,6 +713,45 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		assertTransition(this.#status, status);
 		this.journal.setStatus(status, Date.now());
 		this.#status = status;
+		// Only a running instance holds a slot (docs/limits.md): a waiting or paused one gives it
+		// back (or its queue place), in the same commit as its status.
+		if (status === Status.Waiting || status === Status.Paused) this.#admission?.release();
+	}
+
+	// ---- the concurrency limit (docs/limits.md) ----
+
+	/** True if, under a concurrency limit, the instance does not hold a slot. */
+	#needsSlot(): boolean {
+		return this.#admission !== undefined && !this.#admission.holds();
+	}
+
+	/** True if the instance is queued for a slot: the gate's alarm, not its own, starts it. */
+	#waitsForSlot(): boolean {
+		return this.#status === Status.Queued && this.#needsSlot();
+	}
+
+	/** Starts (or replays) the run if it may: under a concurrency limit, once it holds a slot. */
+	#run(): void {
+		if (this.#needsSlot()) this.#queue();
+		else this.#start();
+	}
+
+	/**
+	 * The instance has work to do but no slot: a run in memory (waiting) is dropped, the instance
+	 * is `queued`, and asks the gate for a slot; its admission replays the run from the journal.
+	 */
+	#queue(): void {
+		this.#abandonRun();
+		if (this.#status !== Status.Queued) this.#transition(Status.Queued);
+		this.#admission?.want();
+		this.#scheduler.rearm(Date.now());
+	}
+
+	/** The engine's own namespace, found once (for the listing and the gate). */
+	#ownNamespace(instanceId: string): EngineNamespace | undefined {
+		if (this.#namespace === undefined)
+			this.#namespace = ownNamespace(this.env, this.ctx.id, instanceId) ?? null;
+		return this.#namespace ?? undefined;
 	}
 
 	/**
@@ -664,7 +760,12 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 	 * `created`: the instance just created (stored as running, with no steps), which needs no
 	 * reading back.
 	 */
-	#start(created?: { id: string; params: unknown; createdAt: number }): void {
+	#start(created?: {
+		id: string;
+		params: unknown;
+		createdAt: number;
+		schedule?: WorkflowCronSchedule;
+	}): void {
 		const status = this.#status;
 		if (this.#execution || status === undefined || isFinal(status)) return;
 		const instance = created ?? this.journal.instance();
@@ -708,7 +809,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 	#runInput(
 		instance: { id: string; createdAt: number },
 		execution: Execution,
-		created?: { params: unknown },
+		created?: { params: unknown; schedule?: WorkflowCronSchedule },
 	): Parameters<typeof launchRun>[0] {
 		const { workflow, name } = this.#definition;
 		return {
@@ -716,6 +817,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 			name,
 			instance,
 			params: created ? created.params : this.journal.params(),
+			schedule: created ? created.schedule : this.journal.schedule(),
 			state: this.ctx,
 			env: this.env,
 			execution,
@@ -839,6 +941,8 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		this.journal.finish(status, now, result);
 		this.#abandonRun();
 		this.#status = status;
+		// A final status frees the slot (or the queue place) at once.
+		this.#admission?.release();
 		this.#scheduler.rearm(now);
 		for (const waiter of this.#endWaiters) waiter();
 	}
@@ -860,27 +964,7 @@ export function createWorkflowEngine<Env, Params>(
 	Workflow: WorkflowClass<Env, Params>,
 	options: WorkflowEngineOptions,
 ): WorkflowEngineClass<Params> {
-	const { name, stepLimit, defaultRetention, maxStepOutputBytes, maxStreamOutputBytes } = parse(
-		engineOptionsSchema,
-		options,
-		"createWorkflowEngine options",
-	);
-	const definition: Definition = {
-		workflow: Workflow as WorkflowClass,
-		name,
-		stepLimit: stepLimit ?? DEFAULT_STEP_LIMIT,
-		outputLimits: {
-			stepOutputBytes: maxStepOutputBytes ?? MAX_VALUE_BYTES,
-			streamOutputBytes: maxStreamOutputBytes ?? MAX_STREAM_OUTPUT_BYTES,
-		},
-		retention:
-			defaultRetention === false
-				? { success: null, error: null }
-				: {
-						success: defaultRetention?.successRetention ?? DEFAULT_RETENTION_MS,
-						error: defaultRetention?.errorRetention ?? DEFAULT_RETENTION_MS,
-					},
-	};
+	const definition = define(Workflow as WorkflowClass, options);
 	return class extends WorkflowEngine<Params> {
 		static override definition = definition;
 	};

@@ -5,9 +5,10 @@
  * exists while the engine object is in memory, and a replay after eviction builds a fresh one.
  */
 import { StepLimitError } from "../errors.js";
-import type { OutputLimits, StepHost, TimerKind } from "../step/context.js";
-import type { Journal, StorageFailure } from "./journal.js";
+import type { OutputLimits, StepHost, TimerKind } from "../step/host.js";
+import type { Journal } from "./journal.js";
 import { Status } from "./status.js";
+import type { StorageFailure } from "./store.js";
 
 /** What an execution needs from the engine object that hosts it. */
 export interface ExecutionOwner {

@@ -116,6 +116,8 @@ export interface InstanceHistory {
 	steps: StepHistory[];
 	/** Set by `getInstanceHistory` when more steps follow: pass it back as `cursor` for the next page. */
 	cursor?: string;
+	/** Set by `getInstanceHistory` for a queued instance: its place in the queue, 1 first. */
+	queuePosition?: number;
 }
 
 /** What a page of history holds (see the module's doc). */

@@ -12,18 +12,23 @@
  *   beside the tables, which keeps the structured-clone format, so they come back as they went in.
  *
  * - `output_chunks` (created as first needed): step outputs stored in parts, a `ReadableStream`'s
- *   bytes or the JSON text of a structured output over 1 MiB (see succeedChunked).
+ *   bytes or the JSON text of a structured output over 1 MiB (chunks.ts).
+ *
+ * Storage calls go through store.ts, which tells storage refusing a write (StorageFailure) from
+ * other errors.
  *
  * Every method is synchronous: SQLite-backed storage commits writes made in one turn of the event
  * loop together, and the runtime's output gate holds anything the object sends until they are
  * durable, so a status is never reported before it is written.
  */
-import { isStorageRefusal, type SerializedError, StorageUnavailableError } from "../errors.js";
-import { OUTPUT_CHUNK_BYTES } from "../limits.js";
+import type { SerializedError } from "../errors.js";
+import type { WorkflowCronSchedule } from "../schedules/cron.js";
+import { type ChunkedOutput, chunkedMarker, chunkedOutput, OutputChunks } from "./chunks.js";
 import { Schema } from "./schema.js";
 import { Status } from "./status.js";
 import { STEP_MOVES, type StepMove, StepMoveError, StepState, type StepType } from "./steps.js";
-import { fromJsonText, toJsonText } from "./values.js";
+import { type Row, Store } from "./store.js";
+import { toJsonText } from "./values.js";
 
 /** Each move's starting states as an SQL list, "(0, 1, 2)": the guard of its UPDATE. */
 const FROM = Object.fromEntries(
@@ -93,8 +98,6 @@ export interface ReceivedEvent {
 	type: string;
 }
 
-type Row = Record<string, SqlStorageValue>;
-
 /**
  * The instance row without its values (params and output can be large). One statement for every
  * read of the row: workerd compiles each distinct statement once per object.
@@ -138,61 +141,11 @@ function toFailedAttempt(row: Row): FailedAttemptRow {
 	};
 }
 
-/**
- * A step output stored in chunks (rows of `output_chunks`): a `ReadableStream`'s bytes, read back
- * as a stream, or the UTF-8 JSON text of a structured output over 1 MiB, read back as its value.
- */
-export interface ChunkedOutput {
-	kind: "stream" | "json";
-	chunks: number;
-	/** The bytes stored. */
-	bytes: number;
-	/** For "json": the value's size as the output limits measure it (its structured-clone encoding). */
-	size?: number;
-}
-
-/**
- * What a step row's `output_json` starts with when its output is in chunks (the rest is the
- * ChunkedOutput as JSON): JSON text never starts with a NUL, so no stored value reads as one.
- */
-const CHUNKED = "\u0000";
-
-const chunkedOutput = (json: SqlStorageValue | undefined): ChunkedOutput | undefined =>
-	typeof json === "string" && json.startsWith(CHUNKED)
-		? (JSON.parse(json.slice(CHUNKED.length)) as ChunkedOutput)
-		: undefined;
-
 const outputKey = (seq: number) => `step:${seq}`;
 const eventKey = (seq: number) => `event:${seq}`;
 
-/**
- * Storage refused a call: SQLite ran out of memory or disk (SQLITE_NOMEM, SQLITE_FULL), failed
- * an I/O, or the runtime answered with its opaque internal error. The instance's storage is at
- * fault, not the value or the statement, and the call may succeed later. Journal methods throw
- * it in place of the runtime's error; callers over RPC get it as the public
- * StorageUnavailableError, and a run that meets it stops and is replayed by its lease.
- */
-export class StorageFailure extends StorageUnavailableError {
-	constructor(cause: unknown) {
-		super(
-			`the instance's storage is unavailable (${(cause as Error)?.message ?? String(cause)}); ` +
-				"the call stored nothing, retry it later",
-		);
-		this.cause = cause;
-	}
-}
-
-/** `error` as a StorageFailure if storage refused the call, else unchanged. */
-function refused(error: unknown): unknown {
-	if (error instanceof StorageFailure) return error;
-	return isStorageRefusal(error) ? new StorageFailure(error) : error;
-}
-
 export class Journal {
-	readonly #sql: SqlStorage;
-	readonly #kv: SyncKvStorage;
-
-	readonly #storage: DurableObjectStorage;
+	readonly #store: Store;
 
 	/** Which tables exist: all but the instance's two are created as first needed (schema.ts). */
 	readonly #schema: Schema;
@@ -206,101 +159,34 @@ export class Journal {
 	 */
 	readonly #wrote: () => void;
 
+	/** Step outputs stored in chunks: a stream's bytes as it is read, or a long JSON text. */
+	readonly chunks: OutputChunks;
+
 	constructor(
 		storage: DurableObjectStorage,
 		onChange: (status?: Status) => void = () => {},
 		onWrite: () => void = () => {},
 	) {
-		this.#storage = storage;
 		this.#changed = onChange;
 		this.#wrote = onWrite;
-		this.#sql = storage.sql;
-		this.#kv = storage.kv;
-		this.#schema = new Schema((query) => this.#run(query).rows);
+		this.#store = new Store(storage);
+		this.#schema = new Schema((query) => this.#store.run(query).rows);
+		this.chunks = new OutputChunks(this.#store, this.#schema);
 	}
 
 	/** Deletes everything the instance stored (the alarm aside). */
 	async destroy(): Promise<void> {
-		await this.#storage.deleteAll();
+		await this.#store.deleteAll();
 		this.#schema.forget();
 		this.#wrote();
 		this.#changed();
-	}
-
-	#one(query: string, ...bindings: SqlStorageValue[]): Row | undefined {
-		return this.#run<Row>(query, ...bindings).rows[0];
-	}
-
-	// Every storage call goes through these four, which turn storage refusing it into a
-	// StorageFailure (see there); other errors (a value that cannot be cloned, an engine bug in a
-	// statement) pass unchanged.
-
-	/** Runs a statement to its end: its rows, and how many rows it wrote. */
-	#run<T extends Row>(
-		query: string,
-		...bindings: SqlStorageValue[]
-	): { rows: T[]; rowsWritten: number } {
-		try {
-			const cursor = this.#sql.exec<T>(query, ...bindings);
-			const rows = cursor.toArray();
-			return { rows, rowsWritten: cursor.rowsWritten };
-		} catch (error) {
-			throw refused(error);
-		}
-	}
-
-	#transaction<T>(body: () => T): T {
-		try {
-			return this.#storage.transactionSync(body);
-		} catch (error) {
-			throw refused(error);
-		}
-	}
-
-	#kvPut(key: string, value: unknown): void {
-		try {
-			this.#kv.put(key, value);
-		} catch (error) {
-			throw refused(error);
-		}
-	}
-
-	#kvGet(key: string): unknown {
-		try {
-			return this.#kv.get(key);
-		} catch (error) {
-			throw refused(error);
-		}
-	}
-
-	#kvDelete(key: string): void {
-		try {
-			this.#kv.delete(key);
-		} catch (error) {
-			throw refused(error);
-		}
-	}
-
-	/**
-	 * Keeps a value (see values.ts): returns its JSON text for the row, or null once it is in the
-	 * KV store under `key`. Throws (and stores nothing) if the value cannot be cloned.
-	 */
-	#put(key: string, value: unknown): string | null {
-		const json = toJsonText(value);
-		if (json === null) this.#kvPut(key, value);
-		return json;
-	}
-
-	/** A value kept by #put: from its row's JSON text, or else from the KV store. */
-	#get(json: SqlStorageValue | undefined, key: string): unknown {
-		return typeof json === "string" ? fromJsonText(json) : this.#kvGet(key);
 	}
 
 	// ---- instance ----
 
 	instance(): InstanceRow | undefined {
 		if (!this.#schema.has("core")) return undefined;
-		const row = this.#one(INSTANCE_ROW);
+		const row = this.#store.one(INSTANCE_ROW);
 		if (!row) return undefined;
 		return {
 			id: row.id as string,
@@ -327,14 +213,15 @@ export class Journal {
 		now: number,
 		createdAt = now,
 		retention?: { success: number | null; error: number | null },
+		schedule?: WorkflowCronSchedule,
 	): void {
 		this.#schema.ensure("core");
 		// The KV write comes first: if the params cannot be stored, no instance row is left behind.
-		const json = this.#put("params", params);
-		this.#run(
+		const json = this.#store.put("params", params);
+		this.#store.run(
 			`INSERT INTO instance (singleton, id, workflow, status, created_at, started_at, updated_at,
-				version, params_json, success_retention, error_retention)
-			VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				version, params_json, success_retention, error_retention, schedule_json)
+			VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			id,
 			workflow,
 			status,
@@ -345,17 +232,27 @@ export class Journal {
 			json,
 			retention?.success ?? null,
 			retention?.error ?? null,
+			schedule ? JSON.stringify(schedule) : null,
 		);
 		this.#wrote();
 		this.#changed(status);
 	}
 
+	/** The tick that created the instance, if a cron schedule did (its `event.schedule`). */
+	schedule(): WorkflowCronSchedule | undefined {
+		const json = this.#store.one("SELECT schedule_json FROM instance")?.schedule_json;
+		return typeof json === "string" ? (JSON.parse(json) as WorkflowCronSchedule) : undefined;
+	}
+
 	params(): unknown {
-		return this.#get(this.#one("SELECT params_json FROM instance")?.params_json, "params");
+		return this.#store.get(
+			this.#store.one("SELECT params_json FROM instance")?.params_json,
+			"params",
+		);
 	}
 
 	setStatus(status: Status, now: number): void {
-		this.#run(
+		this.#store.run(
 			`UPDATE instance SET status = ?,
 				started_at = COALESCE(started_at, CASE WHEN ? THEN ? END),
 				updated_at = ?, version = MAX(version + 1, ? * 1000)
@@ -376,8 +273,8 @@ export class Journal {
 		now: number,
 		result: { output: unknown } | { error: SerializedError } | null,
 	): void {
-		const json = result && "output" in result ? this.#put("output", result.output) : null;
-		this.#run(
+		const json = result && "output" in result ? this.#store.put("output", result.output) : null;
+		this.#store.run(
 			`UPDATE instance SET status = ?, ended_at = ?, error = ?, output_json = ?,
 				updated_at = ?, version = MAX(version + 1, ? * 1000)
 			WHERE singleton = 1`,
@@ -393,7 +290,10 @@ export class Journal {
 	}
 
 	output(): unknown {
-		return this.#get(this.#one("SELECT output_json FROM instance")?.output_json, "output");
+		return this.#store.get(
+			this.#store.one("SELECT output_json FROM instance")?.output_json,
+			"output",
+		);
 	}
 
 	// ---- rollback ----
@@ -403,34 +303,34 @@ export class Journal {
 	 * pay nothing): how the instance ends once its handlers have run, and the error they receive.
 	 */
 	startRollback(plan: RollbackPlan): void {
-		this.#kvPut("rollback", plan);
+		this.#store.kvPut("rollback", plan);
 	}
 
 	/** The rollback in progress, if any (read only while the instance is rollingBack). */
 	rollbackPlan(): RollbackPlan | undefined {
-		return this.#kvGet("rollback") as RollbackPlan | undefined;
+		return this.#store.kvGet("rollback") as RollbackPlan | undefined;
 	}
 
 	/** Forgets the rollback (it ended, or the instance restarts). */
 	endRollback(): void {
-		this.#kvDelete("rollback");
+		this.#store.kvDelete("rollback");
 	}
 
 	/** The time the engine last asked its alarm for, so an alarm run early (by a test) knows how far it reaches. */
 	alarmAt(): number | null {
 		if (!this.#schema.has("core")) return null;
 		// The same statement as instance(): each distinct statement is compiled once per object.
-		return (this.#one(INSTANCE_ROW)?.alarm_at as number | null) ?? null;
+		return (this.#store.one(INSTANCE_ROW)?.alarm_at as number | null) ?? null;
 	}
 
 	setAlarmAt(at: number | null): void {
-		this.#run("UPDATE instance SET alarm_at = ? WHERE singleton = 1", at);
+		this.#store.run("UPDATE instance SET alarm_at = ? WHERE singleton = 1", at);
 	}
 
 	// ---- steps ----
 
 	step(type: StepType, name: string, count: number): StepRow | undefined {
-		const row = this.#one(
+		const row = this.#store.one(
 			"SELECT * FROM steps WHERE type = ? AND name = ? AND count = ?",
 			type,
 			name,
@@ -442,7 +342,7 @@ export class Journal {
 	/** A step by name and occurrence, of `type` if given, else of whichever type came first. */
 	findStep(name: string, count: number, type?: StepType): StepRow | undefined {
 		if (type) return this.step(type, name, count);
-		const row = this.#one(
+		const row = this.#store.one(
 			"SELECT * FROM steps WHERE name = ? AND count = ? ORDER BY seq LIMIT 1",
 			name,
 			count,
@@ -451,12 +351,12 @@ export class Journal {
 	}
 
 	stepCount(): number {
-		return this.#one("SELECT COUNT(*) AS n FROM steps")?.n as number;
+		return this.#store.one("SELECT COUNT(*) AS n FROM steps")?.n as number;
 	}
 
 	/** How many entries run() itself made (steps, sleeps, event waits): all but rollback handlers. */
 	forwardStepCount(): number {
-		return this.#one("SELECT COUNT(*) AS n FROM steps WHERE type != 'rollback'")?.n as number;
+		return this.#store.one("SELECT COUNT(*) AS n FROM steps WHERE type != 'rollback'")?.n as number;
 	}
 
 	/**
@@ -476,7 +376,7 @@ export class Journal {
 	): StepRow {
 		if (dueAt !== null) this.#schema.ensure("timers");
 		const sleepMs = type === "sleep" && dueAt !== null ? Math.max(0, dueAt - now) : null;
-		const row = this.#one(
+		const row = this.#store.one(
 			`INSERT INTO steps (type, name, count, state, attempts, due_at, started_at, event_type,
 				attempt_started_at, sensitive, sleep_ms)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
@@ -517,7 +417,7 @@ export class Journal {
 
 	/** Records that an attempt starts; returns its 1-based number. */
 	startAttempt(seq: number, now: number): number {
-		const row = this.#one(
+		const row = this.#store.one(
 			`UPDATE steps SET state = ?, attempts = attempts + 1, due_at = NULL,
 				started_at = COALESCE(started_at, ?), attempt_started_at = ?
 			WHERE seq = ? AND state IN ${FROM.startAttempt} RETURNING attempts`,
@@ -539,8 +439,8 @@ export class Journal {
 		// A value for the KV store is written in one transaction with the move, so that a refused
 		// move (or a refused value) leaves both as they were. Plain data needs only the statement.
 		if (json === null) {
-			this.#transaction(() => {
-				this.#kvPut(outputKey(seq), output);
+			this.#store.transaction(() => {
+				this.#store.kvPut(outputKey(seq), output);
 				move();
 			});
 		} else move();
@@ -549,49 +449,15 @@ export class Journal {
 	}
 
 	stepOutput(seq: number): unknown {
-		const json = this.#one("SELECT output_json FROM steps WHERE seq = ?", seq)?.output_json;
+		const json = this.#store.one("SELECT output_json FROM steps WHERE seq = ?", seq)?.output_json;
 		const chunked = chunkedOutput(json);
-		if (!chunked) return this.#get(json, outputKey(seq));
-		if (chunked.kind === "stream") return this.#chunkStream(seq, chunked);
-		const text = new Uint8Array(chunked.bytes);
-		let offset = 0;
-		for (let idx = 0; idx < chunked.chunks; idx++) {
-			const chunk = this.#chunk(seq, idx);
-			text.set(chunk, offset);
-			offset += chunk.byteLength;
-		}
-		return fromJsonText(new TextDecoder().decode(text));
+		return chunked ? this.chunks.read(seq, chunked) : this.#store.get(json, outputKey(seq));
 	}
 
 	/** How step `seq`'s output is stored in chunks, if it is (without reading them). */
 	chunkedOutput(seq: number): ChunkedOutput | undefined {
 		return chunkedOutput(
-			this.#one("SELECT output_json FROM steps WHERE seq = ?", seq)?.output_json,
-		);
-	}
-
-	// ---- outputs in chunks ----
-
-	/** Deletes step `seq`'s chunks, if any: those of an attempt that did not complete. */
-	clearChunks(seq: number): void {
-		if (this.#schema.has("chunks")) this.#run("DELETE FROM output_chunks WHERE seq = ?", seq);
-	}
-
-	/**
-	 * Writes chunk `idx` of step `seq`'s output. It counts only once succeedChunked names it: a
-	 * crash before that leaves rows that nothing reads, and the step's next attempt deletes them.
-	 */
-	writeChunk(seq: number, idx: number, bytes: Uint8Array): void {
-		this.#schema.ensure("chunks");
-		const buffer =
-			bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
-				? (bytes.buffer as ArrayBuffer)
-				: (bytes.slice().buffer as ArrayBuffer);
-		this.#run(
-			"INSERT OR REPLACE INTO output_chunks (seq, idx, bytes) VALUES (?, ?, ?)",
-			seq,
-			idx,
-			buffer,
+			this.#store.one("SELECT output_json FROM steps WHERE seq = ?", seq)?.output_json,
 		);
 	}
 
@@ -607,62 +473,27 @@ export class Journal {
 				seq,
 				"ended_at = ?, due_at = NULL, output_json = ?",
 				now,
-				CHUNKED + JSON.stringify(output),
+				chunkedMarker(output),
 			);
 		if (text === undefined) move();
 		else {
-			this.#transaction(() => {
-				this.clearChunks(seq);
-				for (let idx = 0; idx < output.chunks; idx++) {
-					this.writeChunk(
-						seq,
-						idx,
-						text.subarray(idx * OUTPUT_CHUNK_BYTES, (idx + 1) * OUTPUT_CHUNK_BYTES),
-					);
-				}
+			this.#store.transaction(() => {
+				this.chunks.writeText(seq, text);
 				move();
 			});
 		}
 		this.#changed();
 	}
 
-	#chunk(seq: number, idx: number): Uint8Array {
-		const bytes = this.#one(
-			"SELECT bytes FROM output_chunks WHERE seq = ? AND idx = ?",
-			seq,
-			idx,
-		)?.bytes;
-		if (!(bytes instanceof ArrayBuffer)) {
-			throw new Error(
-				`chunk ${idx} of step ${seq}'s output is missing (the instance was restarted or deleted)`,
-			);
-		}
-		return new Uint8Array(bytes);
-	}
-
-	/** A stream of step `seq`'s stored bytes, read a chunk at a time as it is pulled. */
-	#chunkStream(seq: number, output: ChunkedOutput): ReadableStream<Uint8Array> {
-		let idx = 0;
-		return new ReadableStream<Uint8Array>({
-			pull: (controller) => {
-				if (idx >= output.chunks) {
-					controller.close();
-					return;
-				}
-				controller.enqueue(this.#chunk(seq, idx++));
-			},
-		});
-	}
-
 	/** Records a failed attempt and its error; returns how many attempts of this step have failed. */
 	failAttempt(seq: number, error: SerializedError, now: number): number {
-		const row = this.#one(
+		const row = this.#store.one(
 			`UPDATE steps SET failures = failures + 1 WHERE seq = ?
 			RETURNING failures, attempts, attempt_started_at`,
 			seq,
 		);
 		this.#schema.ensure("failures");
-		this.#run(
+		this.#store.run(
 			"INSERT OR REPLACE INTO failed_attempts (seq, attempt, started_at, ended_at, error) VALUES (?, ?, ?, ?, ?)",
 			seq,
 			row?.attempts as number,
@@ -676,39 +507,38 @@ export class Journal {
 
 	/** Every step in the order the run first met them. */
 	steps(): StepRow[] {
-		return this.#run<Row>("SELECT * FROM steps ORDER BY seq").rows.map(toStep);
+		return this.#store.run<Row>("SELECT * FROM steps ORDER BY seq").rows.map(toStep);
 	}
 
 	/** At most `limit` steps from journal position `seq` on, in order (the events, events.ts). */
 	stepsFrom(seq: number, limit: number): StepRow[] {
-		return this.#run<Row>(
-			"SELECT * FROM steps WHERE seq >= ? ORDER BY seq LIMIT ?",
-			seq,
-			limit,
-		).rows.map(toStep);
+		return this.#store
+			.run<Row>("SELECT * FROM steps WHERE seq >= ? ORDER BY seq LIMIT ?", seq, limit)
+			.rows.map(toStep);
 	}
 
 	/** The failed attempts of the steps from position `from` to `to`, by step and attempt. */
 	failedAttemptsBetween(from: number, to: number): FailedAttemptRow[] {
 		if (!this.#schema.has("failures")) return [];
-		return this.#run<Row>(
-			"SELECT * FROM failed_attempts WHERE seq BETWEEN ? AND ? ORDER BY seq, attempt",
-			from,
-			to,
-		).rows.map(toFailedAttempt);
+		return this.#store
+			.run<Row>(
+				"SELECT * FROM failed_attempts WHERE seq BETWEEN ? AND ? ORDER BY seq, attempt",
+				from,
+				to,
+			)
+			.rows.map(toFailedAttempt);
 	}
 
 	/** The journal position of the first rollback handler that ran, or null. */
 	firstRollbackSeq(): number | null {
-		return (this.#one("SELECT MIN(seq) AS seq FROM steps WHERE type = 'rollback'")?.seq ?? null) as
-			| number
-			| null;
+		return (this.#store.one("SELECT MIN(seq) AS seq FROM steps WHERE type = 'rollback'")?.seq ??
+			null) as number | null;
 	}
 
 	/** Whether a rollback handler failed for good. */
 	rollbackFailed(): boolean {
 		return (
-			this.#one(
+			this.#store.one(
 				"SELECT 1 AS failed FROM steps WHERE type = 'rollback' AND state = ? LIMIT 1",
 				StepState.Failed,
 			) !== undefined
@@ -717,15 +547,15 @@ export class Journal {
 
 	/** The last journal position in use, 0 with no steps. */
 	lastSeq(): number {
-		return (this.#one("SELECT MAX(seq) AS seq FROM steps")?.seq ?? 0) as number;
+		return (this.#store.one("SELECT MAX(seq) AS seq FROM steps")?.seq ?? 0) as number;
 	}
 
 	/** Every failed attempt, by step and attempt. */
 	failedAttempts(): FailedAttemptRow[] {
 		if (!this.#schema.has("failures")) return [];
-		return this.#run<Row>("SELECT * FROM failed_attempts ORDER BY seq, attempt").rows.map(
-			toFailedAttempt,
-		);
+		return this.#store
+			.run<Row>("SELECT * FROM failed_attempts ORDER BY seq, attempt")
+			.rows.map(toFailedAttempt);
 	}
 
 	scheduleRetry(seq: number, dueAt: number): void {
@@ -756,10 +586,12 @@ export class Journal {
 
 	/** Every pending timer (sleep end, retry, event timeout) due at or before `threshold`. */
 	dueTimers(threshold: number): StepRow[] {
-		return this.#run<Row>(
-			"SELECT * FROM steps WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at, seq",
-			threshold,
-		).rows.map(toStep);
+		return this.#store
+			.run<Row>(
+				"SELECT * FROM steps WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at, seq",
+				threshold,
+			)
+			.rows.map(toStep);
 	}
 
 	/** A retry whose delay has elapsed: the next attempt may start. */
@@ -773,7 +605,7 @@ export class Journal {
 	 * state that move may start from.
 	 */
 	#move(move: StepMove, seq: number, set: string, ...values: SqlStorageValue[]): void {
-		const cursor = this.#run(
+		const cursor = this.#store.run(
 			`UPDATE steps SET state = ?, ${set} WHERE seq = ? AND state IN ${FROM[move]}`,
 			STEP_MOVES[move].to,
 			...values,
@@ -785,7 +617,7 @@ export class Journal {
 	/** The earliest pending timer, if any. */
 	nextDue(): number | null {
 		return (
-			(this.#one("SELECT MIN(due_at) AS at FROM steps WHERE due_at IS NOT NULL")?.at as
+			(this.#store.one("SELECT MIN(due_at) AS at FROM steps WHERE due_at IS NOT NULL")?.at as
 				| number
 				| null) ?? null
 		);
@@ -797,13 +629,13 @@ export class Journal {
 	bufferEvent(type: string, payload: unknown, now: number): void {
 		this.#schema.ensure("events");
 		// One transaction: a buffered event always has its payload.
-		this.#transaction(() => {
-			const row = this.#one(
+		this.#store.transaction(() => {
+			const row = this.#store.one(
 				"INSERT INTO events (type, received_at) VALUES (?, ?) RETURNING seq",
 				type,
 				now,
 			);
-			this.#kvPut(eventKey(row?.seq as number), payload);
+			this.#store.kvPut(eventKey(row?.seq as number), payload);
 		});
 	}
 
@@ -813,13 +645,13 @@ export class Journal {
 	 */
 	deliverBuffered(seq: number, type: string, now: number): boolean {
 		if (!this.#schema.has("events")) return false;
-		return this.#transaction(() => {
-			const row = this.#one("SELECT * FROM events WHERE type = ? ORDER BY seq LIMIT 1", type);
+		return this.#store.transaction(() => {
+			const row = this.#store.one("SELECT * FROM events WHERE type = ? ORDER BY seq LIMIT 1", type);
 			if (!row) return false;
 			const buffered = row.seq as number;
-			const payload = this.#kvGet(eventKey(buffered));
-			this.#kvDelete(eventKey(buffered));
-			this.#run("DELETE FROM events WHERE seq = ?", buffered);
+			const payload = this.#store.kvGet(eventKey(buffered));
+			this.#store.kvDelete(eventKey(buffered));
+			this.#store.run("DELETE FROM events WHERE seq = ?", buffered);
 			this.deliver(seq, { payload, timestamp: new Date(row.received_at as number), type }, now);
 			return true;
 		});
@@ -827,7 +659,7 @@ export class Journal {
 
 	/** The oldest event wait still open for `type`, if any. */
 	openWait(type: string): StepRow | undefined {
-		const row = this.#one(
+		const row = this.#store.one(
 			"SELECT * FROM steps WHERE type = 'wait' AND state = ? AND event_type = ? ORDER BY seq LIMIT 1",
 			StepState.Waiting,
 			type,
@@ -838,15 +670,15 @@ export class Journal {
 	/** Completes an event wait with the event it received. */
 	deliver(seq: number, event: ReceivedEvent, now: number): void {
 		// An event has a Date: it goes to the KV store, in one transaction with the move.
-		this.#transaction(() => {
-			this.#kvPut(outputKey(seq), event);
+		this.#store.transaction(() => {
+			this.#store.kvPut(outputKey(seq), event);
 			this.complete(seq, now);
 		});
 	}
 
 	bufferedEvents(): number {
 		if (!this.#schema.has("events")) return 0;
-		return this.#one("SELECT COUNT(*) AS n FROM events")?.n as number;
+		return this.#store.one("SELECT COUNT(*) AS n FROM events")?.n as number;
 	}
 
 	// ---- restart and retention ----
@@ -858,29 +690,29 @@ export class Journal {
 	 * events already delivered to the waits it erases are gone with those waits.
 	 */
 	reset(fromSeq = 0): void {
-		const seqs = this.#run<Row>(
-			"SELECT seq FROM steps WHERE seq >= ? AND output_json IS NULL",
-			fromSeq,
-		).rows.map((row) => row.seq as number);
-		for (const seq of seqs) this.#kvDelete(outputKey(seq));
-		this.#run("DELETE FROM steps WHERE seq >= ?", fromSeq);
-		if (this.#schema.has("chunks")) this.#run("DELETE FROM output_chunks WHERE seq >= ?", fromSeq);
+		const seqs = this.#store
+			.run<Row>("SELECT seq FROM steps WHERE seq >= ? AND output_json IS NULL", fromSeq)
+			.rows.map((row) => row.seq as number);
+		for (const seq of seqs) this.#store.kvDelete(outputKey(seq));
+		this.#store.run("DELETE FROM steps WHERE seq >= ?", fromSeq);
+		if (this.#schema.has("chunks"))
+			this.#store.run("DELETE FROM output_chunks WHERE seq >= ?", fromSeq);
 		if (this.#schema.has("failures"))
-			this.#run("DELETE FROM failed_attempts WHERE seq >= ?", fromSeq);
+			this.#store.run("DELETE FROM failed_attempts WHERE seq >= ?", fromSeq);
 		// A kept step whose attempt was in flight starts over: that attempt was not interrupted.
-		this.#run(
+		this.#store.run(
 			`UPDATE steps SET state = ?, attempts = failures WHERE state IN ${FROM.reset}`,
 			STEP_MOVES.reset.to,
 		);
 		if (fromSeq === 0 && this.#schema.has("events")) {
-			for (const row of this.#run<Row>("SELECT seq FROM events").rows) {
-				this.#kvDelete(eventKey(row.seq as number));
+			for (const row of this.#store.run<Row>("SELECT seq FROM events").rows) {
+				this.#store.kvDelete(eventKey(row.seq as number));
 			}
-			this.#run("DELETE FROM events");
+			this.#store.run("DELETE FROM events");
 		}
-		this.#kvDelete("output");
+		this.#store.kvDelete("output");
 		this.endRollback();
-		this.#run(
+		this.#store.run(
 			"UPDATE instance SET started_at = NULL, ended_at = NULL, error = NULL, output_json = NULL WHERE singleton = 1",
 		);
 		this.#wrote();
@@ -889,7 +721,7 @@ export class Journal {
 
 	/** How long a finished instance is kept, by how it ended; null keeps it until deleted. */
 	retention(): { success: number | null; error: number | null } {
-		const row = this.#one(INSTANCE_ROW);
+		const row = this.#store.one(INSTANCE_ROW);
 		return {
 			success: (row?.success_retention as number | null) ?? null,
 			error: (row?.error_retention as number | null) ?? null,

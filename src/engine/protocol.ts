@@ -3,8 +3,12 @@
  * methods, and their answers. Errors travel as data (`{ ok: false, error }`), because a thrown
  * error loses its class on the way; the binding rethrows them typed (binding/client.ts).
  */
+
+import type { GateRpc } from "../concurrency/gate.js";
 import { isWorkflowError, type SerializedError, type WorkflowError } from "../errors.js";
 import type { ListingEntry, ListingRpc } from "../listing/shard.js";
+import type { WorkflowCronSchedule } from "../schedules/cron.js";
+import type { ScheduleRpc } from "../schedules/schedules.js";
 import type { EventPage, EventPageRequest } from "./events.js";
 import type {
 	HistoryPage,
@@ -19,7 +23,9 @@ import type {
  * binding, the listing, the operations and the test kit), which import it instead of the engine
  * class. `WorkflowEngine` implements it, and has no other RPC-callable method.
  */
-export interface EngineRpc extends ListingRpc {
+export interface EngineRpc extends ListingRpc, GateRpc, ScheduleRpc {
+	/** The workflow's gate admitted the instance: true if it takes the slot (see admission.ts). */
+	admit(): Promise<boolean>;
 	/** Creates the instance and starts its run (see {@link CreateRequest}). */
 	create(request: CreateRequest): Promise<RpcResult<ListingEntry | null>>;
 	exists(): Promise<boolean>;
@@ -78,6 +84,8 @@ export interface CreateRequest {
 	 * sets it, to write the rows of a batch's quick instances with one request per shard.
 	 */
 	callerLists?: boolean;
+	/** Set by a schedule's tick (schedules/create.ts): the instance's `event.schedule`. */
+	schedule?: WorkflowCronSchedule;
 }
 
 /** The arguments of {@link EngineRpc.restart}: the step to restart from. */

@@ -13,6 +13,7 @@ import {
 	ValueTooLargeError,
 } from "../errors.js";
 import { MAX_VALUE_BYTES } from "../limits.js";
+import type { WorkflowCronSchedule } from "../schedules/cron.js";
 import { unstorable } from "../schemas.js";
 import { StepContext, type StepMode } from "../step/context.js";
 import type { Execution } from "./execution.js";
@@ -33,6 +34,8 @@ export interface RunInput {
 	name: string;
 	instance: { id: string; createdAt: number };
 	params: unknown;
+	/** The tick that created the instance, if a cron schedule did: `event.schedule`. */
+	schedule?: WorkflowCronSchedule;
 	/** The engine object's state, whose waitUntil the workflow's ExecutionContext offers. */
 	state: DurableObjectState;
 	env: unknown;
@@ -62,6 +65,8 @@ export function launchRun(input: RunInput, finish: (outcome: RunOutcome) => void
 		timestamp: new Date(input.instance.createdAt),
 		instanceId: input.instance.id,
 		workflowName: input.name,
+		// Only an instance a schedule created has it, as in the product.
+		...(input.schedule ? { schedule: { ...input.schedule } } : {}),
 	};
 	const step = new StepContext(input.execution, input.controls, input.mode);
 	Promise.resolve()

@@ -28,6 +28,10 @@ export interface Retention {
 export interface SchedulerHost {
 	status(): Status | undefined;
 	execution(): Execution | undefined;
+	/** When what the concurrency gate has not heard yet is to be sent again, or null. */
+	resendAt(now: number): number | null;
+	/** True while the instance is queued for a slot: the gate's alarm starts it, not a lease. */
+	waitsForSlot(): boolean;
 }
 
 export class Scheduler {
@@ -99,9 +103,12 @@ export class Scheduler {
 
 	#nextAlarm(now: number): number | null {
 		const status = this.#host.status();
-		if (status === undefined || status === Status.Paused) return null;
-		if (isFinal(status)) return this.retentionDeadline();
-		const next = this.#journal.nextDue();
+		if (status === undefined) return null;
+		const resend = this.#host.resendAt(now);
+		if (status === Status.Paused) return resend;
+		if (isFinal(status)) return earliest(this.retentionDeadline(), resend);
+		const next = earliest(this.#journal.nextDue(), resend);
+		if (this.#host.waitsForSlot()) return next;
 		// A live instance with no run in memory needs its alarm as much as a busy run: the alarm
 		// is what starts the run again.
 		const execution = this.#host.execution();

@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS instance (
 	updated_at INTEGER NOT NULL,
 	version INTEGER NOT NULL,
 	params_json TEXT,
-	output_json TEXT
+	output_json TEXT,
+	schedule_json TEXT
 );
 CREATE TABLE IF NOT EXISTS steps (
 	seq INTEGER PRIMARY KEY,
@@ -134,6 +135,10 @@ export class Schema {
 		// And objects created before subscribe(), the column with how long each sleep was for.
 		if (tables.has("steps") && !tables.get("steps")?.includes("sleep_ms")) {
 			exec("ALTER TABLE steps ADD COLUMN sleep_ms INTEGER");
+		}
+		// And objects created before cron schedules, the column with a scheduled instance's tick.
+		if (tables.has("instance") && !tables.get("instance")?.includes("schedule_json")) {
+			exec("ALTER TABLE instance ADD COLUMN schedule_json TEXT");
 		}
 		for (const part of Object.keys(MARKER) as SchemaPart[]) {
 			if (tables.has(MARKER[part])) this.#present.add(part);

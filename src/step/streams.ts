@@ -84,11 +84,11 @@ export async function spoolStream(
 			else pending[0] = head.subarray(take);
 		}
 		pendingBytes -= size;
-		journal.writeChunk(seq, chunks++, chunk);
+		journal.chunks.write(seq, chunks++, chunk);
 	};
 	try {
 		if (control.stopped()) throw new SpoolStopped();
-		journal.clearChunks(seq);
+		journal.chunks.clear(seq);
 		for (;;) {
 			const { done, value } = await reader.read();
 			if (done) break;

@@ -29,7 +29,8 @@ import {
 import { workflowBinding } from "../binding/workflow.js";
 import type { WorkflowEngine } from "../engine/engine.js";
 import type { EngineNamespace } from "../engine/protocol.js";
-import { instanceIdSchema, parse } from "../schemas.js";
+import { scheduleClient } from "../schedules/client.js";
+import { cronArgumentSchema, instanceRefSchema, parse } from "../schemas.js";
 import { Modifications } from "./controls.js";
 import {
 	InstanceIntrospector,
@@ -63,7 +64,7 @@ export async function introspectWorkflowInstance(
 	instanceId: string,
 ): Promise<WorkflowInstanceIntrospector> {
 	const namespace = engineNamespace(workflow, "introspectWorkflowInstance");
-	const id = parse(instanceIdSchema, instanceId, "instance id");
+	const id = parse(instanceRefSchema, instanceId, "instance id");
 	const modifications = new Modifications();
 	registry.claim(namespace.idFromName(id).toString(), id, modifications);
 	return new InstanceIntrospector(namespace, id, modifications);
@@ -77,6 +78,31 @@ export async function introspectWorkflow(
 	workflow: IntrospectableWorkflow,
 ): Promise<WorkflowIntrospector> {
 	return new WorkflowSession(engineNamespace(workflow, "introspectWorkflow"));
+}
+
+/** A tick {@link fireSchedule} fired: the schedule, the tick's time and the instance it created. */
+export interface FiredScheduleTick {
+	cron: string;
+	/** The tick's time (ms): its instance's `event.schedule.scheduledTime`. */
+	scheduledTime: number;
+	/** The instance the tick created (or had created), `<cron>-<scheduledTime>`. */
+	instanceId: string;
+}
+
+/**
+ * Fast-forwards a cron schedule: fires now the next tick of the schedule `cron` of `workflow` (or
+ * of each of its running schedules), as its alarm would at the tick's time. The instance gets the
+ * tick's id and `event.schedule`, and the tick is spent: when its time comes, nothing more
+ * happens. Paused schedules are skipped unless named.
+ * @throws WorkflowValidationError if the workflow has no schedule `cron`.
+ */
+export async function fireSchedule(
+	workflow: IntrospectableWorkflow,
+	cron?: string,
+): Promise<FiredScheduleTick[]> {
+	const namespace = engineNamespace(workflow, "fireSchedule");
+	if (cron !== undefined) parse(cronArgumentSchema, cron, "cron expression");
+	return scheduleClient(namespace).fire(cron);
 }
 
 /**

@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { delay, liveInGroup, ROOT, removeDir, tempDir, waitFor } from "./wrangler";
 
 /** The workloads the smoke run covers: every code path of run.mjs but the tmpfs and sleepy variants. */
-const ONLY = ["steps", "journal", "instances", "memory", "capacity", "wake"];
+const ONLY = ["steps", "journal", "instances", "memory", "capacity", "wake", "queued"];
 /** Its sizes (bench/run.mjs, `smoke`): what the figures are checked against. */
 const MEMORY_INSTANCES = 20;
 const MEMORY_RUNTIMES = 2;
@@ -52,18 +52,18 @@ interface Run {
 }
 
 /**
- * Runs `node bench/run.mjs` with `env`, in its own process group (so that its workerd processes
+ * Runs `node bench/<script>` with `env`, in its own process group (so that its workerd processes
  * can be found, and killed if it hangs), and resolves when it has exited.
  */
-function runBench(env: Record<string, string>): Promise<Run> {
-	const child: ChildProcess = spawn(process.execPath, [join(ROOT, "bench", "run.mjs")], {
+function runBench(env: Record<string, string>, script = "run.mjs"): Promise<Run> {
+	const child: ChildProcess = spawn(process.execPath, [join(ROOT, "bench", script)], {
 		cwd: ROOT,
 		detached: true,
 		stdio: ["ignore", "pipe", "pipe"],
 		env: { ...process.env, ...env },
 	});
 	const pgid = child.pid;
-	if (pgid === undefined) throw new Error("could not spawn node bench/run.mjs");
+	if (pgid === undefined) throw new Error(`could not spawn node bench/${script}`);
 	let output = "";
 	child.stdout?.on("data", (chunk: Buffer) => {
 		output += chunk.toString("utf8");
@@ -78,7 +78,7 @@ function runBench(env: Record<string, string>): Promise<Run> {
 			} catch {
 				// already gone
 			}
-			reject(new Error(`bench/run.mjs did not finish in ${RUN_TIMEOUT_MS} ms\n${output}`));
+			reject(new Error(`bench/${script} did not finish in ${RUN_TIMEOUT_MS} ms\n${output}`));
 		}, RUN_TIMEOUT_MS);
 		child.once("error", (error) => {
 			clearTimeout(timer);
@@ -174,6 +174,7 @@ describe("bench/run.mjs (smoke mode)", () => {
 			memory: { ours: 1, native: 1, floor: 1 },
 			capacity: { ours: 1, native: 1, floor: 1 },
 			wake: { ours: 1, native: 1 },
+			queued: { ours: 1 },
 		});
 		for (const key of ONLY) {
 			for (const [engine, runs] of Object.entries(saved[key] ?? {})) {
@@ -228,6 +229,7 @@ describe("bench/run.mjs (smoke mode)", () => {
 			"1. 1,000 sequential step.do",
 			"1b. floor shaped like a step's journal calls",
 			"2. 1,000 two-step instances",
+			"7. 5,000 two-step instances at a concurrency limit of 100",
 			"6. 10,000 waiting instances",
 			"6b. waiting instances one workerd holds",
 			"3. 200 instances sleeping 1 s",
@@ -244,5 +246,51 @@ describe("bench/run.mjs (smoke mode)", () => {
 		expect(svg.trimEnd().endsWith("</svg>")).toBe(true);
 		expect(svg).toContain("a smoke run of npm run bench");
 		expect(svg).toContain("1. Cost of one step.do");
+	});
+});
+
+describe("bench/memory-parts.mjs (tiny)", () => {
+	let dir = "";
+	let run: Run;
+
+	beforeAll(async () => {
+		dir = existsSync("/dev/shm")
+			? mkdtempSync(join("/dev/shm", "do-workflows-e2e-memory-parts-"))
+			: tempDir("memory-parts");
+		run = await runBench(
+			{ MEMORY_PARTS_ROUNDS: "1", MEMORY_PARTS_N: "5", TMPDIR: dir },
+			"memory-parts.mjs",
+		);
+	}, RUN_TIMEOUT_MS + 30_000);
+
+	afterAll(async () => {
+		if (run && liveInGroup(run.pgid).length > 0) {
+			try {
+				process.kill(-run.pgid, "SIGKILL");
+			} catch {
+				// gone meanwhile
+			}
+			await delay(100);
+		}
+		if (dir) removeDir(dir);
+	});
+
+	it("measures every shape in a runtime of its own, and leaves nothing behind", async () => {
+		expect(run.code, run.output).toBe(0);
+		const rows = run.output.split("\n").filter((line) => /^\| [a-z]+ \| /.test(line));
+		const shapes = rows.map((line) => line.split("|")[1]?.trim());
+		expect(shapes).toEqual(["empty", "lookup", "floor", "journal", "done", "waiting"]);
+		for (const line of rows) {
+			// A live workerd's peak is never below its idle memory: every figure is a number >= 0.
+			const perObject = Number(line.split("|")[2]?.trim().split(" ")[0]);
+			expect(perObject, line).toBeGreaterThanOrEqual(0);
+		}
+		expect(rows[5]).toMatch(/KiB over done \|$/);
+		await waitFor(
+			async () => liveInGroup(run.pgid),
+			(live) => live.length === 0,
+			{ timeoutMs: 10_000, what: "memory-parts.mjs's process group to be gone" },
+		);
+		expect(readdirSync(dir)).toEqual([]);
 	});
 });
