@@ -22,6 +22,7 @@ const PROTOCOL = [
 	"terminate",
 	"restart",
 	"sendEvent",
+	"stepStream",
 	"delete",
 	"listingEntry",
 	"listingIntend",

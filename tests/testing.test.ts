@@ -24,6 +24,7 @@ import {
 	uniqueId,
 	waitForStatus,
 } from "./helpers";
+import { digest } from "./workflows";
 
 const kit = { scenario: "kit" as const };
 
@@ -633,5 +634,175 @@ describe("history", () => {
 		const [, instance] = await introspect("no-history");
 		await using _ = instance;
 		await expect(instance.getHistory()).rejects.toThrow(/not found/);
+	});
+});
+
+describe("the product's 2026 features", () => {
+	it("words a forced event timeout as cloudflare:test does: WorkflowTimeoutError, the wait's timeout in ms", async () => {
+		const [id, instance] = await introspect("forced-wording");
+		await using _ = instance;
+		await instance.modify(async (m) => {
+			await m.disableSleeps();
+			await m.forceEventTimeout({ name: "approval" });
+		});
+		await env.SCENARIO.create({ id, params: kit });
+		await instance.waitForStatus("complete");
+		const wait = (await instance.getHistory()).steps.find((s) => s.type === "waitForEvent");
+		// The wait's timeout is "1 day": the product's kit says "Execution timed out after 86400000ms".
+		expect(wait?.type === "waitForEvent" && wait.error).toEqual({
+			name: "WorkflowTimeoutError",
+			message: "Execution timed out after 86400000ms",
+		});
+	});
+
+	it("mocks a step's result with a ReadableStream: run() and waitForStepResult get its bytes as a stream", async () => {
+		const [id, instance] = await introspect("mock-stream");
+		await using _ = instance;
+		const size = 300_000;
+		const bytes = new Uint8Array(size).map((_, i) => (i * 7 + 3) & 255);
+		await instance.modify(async (m) => {
+			await m.mockStepResult(
+				{ name: "big" },
+				new ReadableStream<Uint8Array>({
+					start(controller) {
+						// Three chunks of different sizes; their bytes arrive as they were given.
+						controller.enqueue(bytes.slice(0, 1_000));
+						controller.enqueue(bytes.slice(1_000, 200_000));
+						controller.enqueue(bytes.slice(200_000));
+						controller.close();
+					},
+				}),
+			);
+		});
+		await env.SCENARIO.create({ id, params: { scenario: "streamOutput", size: 10 } });
+		await instance.waitForStatus("complete");
+		const expected = await digest(
+			new ReadableStream({
+				start(c) {
+					c.enqueue(bytes);
+					c.close();
+				},
+			}),
+		);
+		expect(await instance.getOutput()).toEqual({ isStream: true, ...expected });
+		// The callback never ran; the step's output is stored as a stream, as a real one is.
+		expect(await calls(id)).toEqual({ run: 1 });
+		const result = await instance.waitForStepResult({ name: "big" });
+		expect(result).toBeInstanceOf(ReadableStream);
+		expect(await digest(result as ReadableStream<Uint8Array>)).toEqual(expected);
+		const [big] = (await instance.getHistory()).steps;
+		expect(big?.type === "do" && big.outputOmitted).toEqual({ bytes: size, stream: true });
+	});
+
+	it("waitForStepResult of a step that returned a ReadableStream resolves with a stream of its bytes", async () => {
+		const [id, instance] = await introspect("real-stream");
+		await using _ = instance;
+		const size = 2 * 1024 * 1024 + 5;
+		const result = instance.waitForStepResult({ name: "big" });
+		await env.SCENARIO.create({ id, params: { scenario: "streamOutput", size } });
+		const stream = await result;
+		expect(stream).toBeInstanceOf(ReadableStream);
+		await instance.waitForStatus("complete");
+		const { isStream, ...output } = (await instance.getOutput()) as { isStream: boolean };
+		expect(isStream).toBe(true);
+		expect(await digest(stream as ReadableStream<Uint8Array>)).toEqual(output);
+	});
+
+	it("refuses a mocked stream that is locked or holds something else than bytes", async () => {
+		const [, instance] = await introspect("bad-stream");
+		await using _ = instance;
+		const locked = new ReadableStream();
+		locked.getReader();
+		await expect(
+			instance.modify(async (m) => m.mockStepResult({ name: "big" }, locked)),
+		).rejects.toThrow(WorkflowValidationError);
+		const strings = new ReadableStream({
+			start(c) {
+				c.enqueue("text");
+				c.close();
+			},
+		});
+		await expect(
+			instance.modify(async (m) => m.mockStepResult({ name: "big" }, strings)),
+		).rejects.toThrow(/ArrayBuffers or typed arrays/);
+	});
+
+	it("a mocked result is the output a rollback handler gets; a mocked error fails the run and rolls back", async () => {
+		const [id, instance] = await introspect("mock-rollback");
+		await using _ = instance;
+		await instance.modify(async (m) => {
+			await m.mockStepResult({ name: "a" }, "mocked A");
+			await m.mockStepError({ name: "d" }, new NonRetryableError("mocked d"));
+		});
+		await env.SCENARIO.create({ id, params: { scenario: "rollbackOnFailure" } });
+		await instance.waitForStatus("errored");
+		expect(await instance.getError()).toEqual({ name: "NonRetryableError", message: "mocked d" });
+		// Reverse step-start order; d failed for good, so its handler gets no output.
+		expect(await calls(id)).toEqual({
+			rollbacks: 3,
+			"1:d-1:undefined:mocked d:1": 1,
+			"2:b-1:B:mocked d:1": 1,
+			"3:a-1:mocked A:mocked d:1": 1,
+		});
+		const rollbacks = (await instance.getHistory()).steps.filter((s) => s.type === "rollback");
+		expect(rollbacks.map((s) => [s.name, s.state])).toEqual([
+			["d", "complete"],
+			["b", "complete"],
+			["a", "complete"],
+		]);
+	});
+
+	it("disableRetryDelays() without steps reaches rollback handlers' retries, as in the product", async () => {
+		const [id, instance] = await introspect("rollback-delays");
+		await using _ = instance;
+		await instance.modify(async (m) => m.disableRetryDelays());
+		// The handler fails twice; its retries would wait an hour each.
+		await env.SCENARIO.create({
+			id,
+			params: { scenario: "rollbackRetries", rollbackDelay: "1 hour" },
+		});
+		await instance.waitForStatus("errored");
+		expect(await calls(id)).toEqual({ "rb-a": 3 });
+	});
+
+	it("disableRetryDelays with named steps leaves rollback handlers' retries alone", async () => {
+		const [id, instance] = await introspect("rollback-delays-named");
+		await using _ = instance;
+		await instance.modify(async (m) => m.disableRetryDelays([{ name: "a" }]));
+		await env.SCENARIO.create({
+			id,
+			params: { scenario: "rollbackRetries", rollbackDelay: "1 hour" },
+		});
+		await expect.poll(async () => (await calls(id))["rb-a"]).toBe(1);
+		await instance.waitForStatus("rollingBack");
+		const [rollback] = (await instance.getHistory()).steps.filter((s) => s.type === "rollback");
+		expect(rollback?.type === "rollback" && rollback.nextAttemptAt).toBeInstanceOf(Date);
+	});
+
+	it("waitForStatus sees rollingBack while a handler runs, then the final status", async () => {
+		const [id, instance] = await introspect("rolling-back");
+		await using _ = instance;
+		const rollingBack = instance.waitForStatus("rollingBack");
+		await env.SCENARIO.create({ id, params: { scenario: "rollbackGated" } });
+		await rollingBack;
+		await expect.poll(async () => (await calls(id))["rb-a-start"]).toBe(1);
+		expect((await env.SCENARIO.get(id).then((i) => i.status())).status).toBe("rollingBack");
+		await openGate(id, "rb-a");
+		await instance.waitForStatus("errored");
+		expect(await instance.getError()).toEqual({ name: "Error", message: "run failed" });
+	});
+
+	it("terminate({ rollback: true }) of an introspected instance rolls back, then ends terminated", async () => {
+		const [id, instance] = await introspect("terminate-rollback");
+		await using _ = instance;
+		await env.SCENARIO.create({ id, params: { scenario: "rollbackThenWait" } });
+		await instance.waitForStatus("waiting");
+		await (await env.SCENARIO.get(id)).terminate({ rollback: true });
+		await instance.waitForStatus("terminated");
+		expect(await calls(id)).toEqual({
+			"rb-a:A:Terminated:Instance terminated during rollback": 1,
+		});
+		// Not errored: getError says so, as for any terminated instance.
+		await expect(instance.getError()).rejects.toThrow(InvalidStateError);
 	});
 });

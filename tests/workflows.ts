@@ -788,13 +788,17 @@ export const scenarios = {
 		throw new Error("run failed");
 	},
 
-	/** A handler that fails twice and then succeeds, retried by its own rollbackConfig. */
-	async rollbackRetries({ step, hit }: ScenarioContext) {
+	/**
+	 * A handler that fails twice and then succeeds, retried by its own rollbackConfig (a delay of
+	 * 1 ms, or params' `rollbackDelay`).
+	 */
+	async rollbackRetries({ step, hit, event }: ScenarioContext) {
+		const { rollbackDelay = 1 } = event.payload as { rollbackDelay?: WorkflowSleepDuration };
 		await step.do("a", async () => 1, {
 			rollback: async () => {
 				if ((await hit("rb-a")) < 3) throw new Error("not yet");
 			},
-			rollbackConfig: { retries: { limit: 2, delay: 1, backoff: "constant" } },
+			rollbackConfig: { retries: { limit: 2, delay: rollbackDelay, backoff: "constant" } },
 		});
 		throw new Error("run failed");
 	},

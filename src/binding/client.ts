@@ -128,6 +128,10 @@ class Client implements EngineClient {
 		return this.#answer(this.#stub().historyStep(ref));
 	}
 
+	stepStream(ref: StepKey): Promise<ReadableStream<Uint8Array> | null> {
+		return this.#answer(this.#stub().stepStream(ref));
+	}
+
 	status(): Promise<InstanceStatus> {
 		return this.#answer(this.#stub().status());
 	}

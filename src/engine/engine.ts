@@ -33,6 +33,7 @@ import {
 	instanceHistory,
 	type StepKey,
 	type StepLookup,
+	stepStream,
 } from "./history.js";
 import { engineHooks } from "./hooks.js";
 import { Journal, type RollbackPlan } from "./journal.js";
@@ -330,6 +331,15 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 			const lookup = historyStep(this.journal, ref);
 			if (!lookup) throw new InstanceNotFoundError("instance not found");
 			return lookup;
+		});
+	}
+
+	/** A step's streamed output: a new stream of its stored bytes (for the test kit). */
+	async stepStream(ref: StepKey): Promise<RpcResult<ReadableStream<Uint8Array> | null>> {
+		return rpc(() => {
+			const stream = stepStream(this.journal, ref);
+			if (stream === undefined) throw new InstanceNotFoundError("instance not found");
+			return stream;
 		});
 	}
 

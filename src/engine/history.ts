@@ -280,6 +280,21 @@ export function historyStep(journal: Journal, ref: StepKey): StepLookup | undefi
 }
 
 /**
+ * The stored bytes of a step whose output is a `ReadableStream`, as a new stream (what the test
+ * kit's `waitForStepResult` resolves with, as the product's does); null if the step has no
+ * streamed output (yet), undefined if there is no instance.
+ */
+export function stepStream(
+	journal: Journal,
+	ref: StepKey,
+): ReadableStream<Uint8Array> | null | undefined {
+	if (!journal.instance()) return undefined;
+	const row = journal.step(STORED_TYPE[ref.type], ref.name, ref.index);
+	if (!row || journal.chunkedOutput(row.seq)?.kind !== "stream") return null;
+	return journal.stepOutput(row.seq) as ReadableStream<Uint8Array>;
+}
+
+/**
  * The history's marker for a step output stored in chunks that it leaves out: a stream always (it
  * is bytes for run() to read, not a value to show), a structured output over `maxValueBytes`
  * without reading its chunks. Undefined for any other output, read as usual.

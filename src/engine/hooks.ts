@@ -20,6 +20,8 @@ export interface InstanceControls {
 	attempt(name: string, index: number, attempt: number): AttemptOverride | undefined;
 	/** True if the retry delays of that `step.do` are skipped. */
 	skipRetryDelay(name: string, index: number): boolean;
+	/** True if the retry delays of rollback handlers are skipped (every retry delay was disabled). */
+	skipRollbackRetryDelays?(): boolean;
 	/** True if the `index`-th `step.sleep(name)` (or `sleepUntil`) ends at once. */
 	skipSleep(name: string, index: number): boolean;
 	/** True if the `index`-th `step.waitForEvent(name)` times out at once. */

@@ -39,6 +39,8 @@ export interface EngineRpc extends ListingRpc, GateRpc, ScheduleRpc {
 	historyPage(request: HistoryPageRequest): Promise<RpcResult<HistoryPage>>;
 	/** One step of the history with its value, and the instance's status; step null if there is none. */
 	historyStep(ref: StepKey): Promise<RpcResult<StepLookup>>;
+	/** A new stream of a step's streamed output (for the test kit); null if it has none. */
+	stepStream(ref: StepKey): Promise<RpcResult<ReadableStream<Uint8Array> | null>>;
 	status(): Promise<RpcResult<InstanceStatus>>;
 	pause(): Promise<RpcResult<null>>;
 	resume(): Promise<RpcResult<null>>;

@@ -76,15 +76,19 @@ export class StepMoveError extends Error {
 	}
 }
 
-/** The error a `waitForEvent` fails with when no event came: by its timeout, or forced by a test. */
+/**
+ * The error a `waitForEvent` fails with when no event came: by its timeout, or forced by a test.
+ * A forced one reads as the product's test kit (`cloudflare:test`'s `forceEventTimeout`) words
+ * it, "Execution timed out after <timeout>ms", so a test that checks the message passes on both.
+ */
 export function waitTimeoutError(
 	name: string,
 	type: string,
-	timeout: { ms: number } | "forced",
+	timeout: { ms: number; forced?: boolean },
 ): WorkflowTimeoutError {
 	return new WorkflowTimeoutError(
-		timeout === "forced"
-			? `waitForEvent("${name}") received no event of type "${type}": its timeout was forced by a test`
+		timeout.forced
+			? `Execution timed out after ${timeout.ms}ms`
 			: `waitForEvent("${name}") received no event of type "${type}" within ${timeout.ms} ms`,
 	);
 }

@@ -38,7 +38,10 @@ export interface AttemptsOf<T> {
 	name: string;
 	config: ResolvedStepConfig;
 	callback: Callback<T>;
-	/** A test's overrides (do-workflows/testing); they name forward steps only. */
+	/**
+	 * A test's overrides (do-workflows/testing); they name forward steps only, but "every retry
+	 * delay" disabled reaches rollback handlers too.
+	 */
 	controls?: InstanceControls;
 }
 
@@ -174,9 +177,12 @@ export async function runAttempts<T>(host: StepHost, of: AttemptsOf<T>): Promise
 				journal.fail(seq, stored, nonRetryable, host.now());
 				failed = deserializeError(stored, nonRetryable);
 			} else {
-				const delay = controls?.skipRetryDelay(name, count)
-					? 0
-					: retryDelay({ ...retries, delayMs }, failures);
+				// A rollback handler's retries: only "every retry delay" reaches them, as in the product.
+				const skip =
+					type === "do"
+						? controls?.skipRetryDelay(name, count)
+						: of.controls?.skipRollbackRetryDelays?.();
+				const delay = skip ? 0 : retryDelay({ ...retries, delayMs }, failures);
 				journal.scheduleRetry(seq, host.now() + delay);
 			}
 		} catch (error) {

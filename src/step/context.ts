@@ -237,7 +237,7 @@ export class StepContext {
 
 	/** Runs `rollbacks` (rollback.ts); a storage failure stops the run as in any step. */
 	rollBack(rollbacks: Rollback[], error: Error): Promise<boolean> {
-		return this.#storageSafe(rollBack(this.#host, rollbacks, error));
+		return this.#storageSafe(rollBack(this.#host, rollbacks, error, this.#controls));
 	}
 
 	sleep(name: string, duration: WorkflowSleepDuration): Promise<void> {
@@ -321,7 +321,7 @@ export class StepContext {
 		if (step.state === StepState.Waiting) {
 			if (this.#controls?.eventTimesOut(name, step.count)) {
 				// A test forced the timeout: it wins over any event, as in the product.
-				const error = waitTimeoutError(name, type, "forced");
+				const error = waitTimeoutError(name, type, { ms: timeout, forced: true });
 				host.journal.fail(step.seq, error.toJSON(), false, host.now());
 			} else {
 				// An event that arrived before the wait started is waiting in the buffer.

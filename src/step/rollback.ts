@@ -4,6 +4,7 @@
  * step-start order, each as a journaled step of type "rollback".
  */
 import type { WorkflowStepContext, WorkflowStepRollbackOptions } from "cloudflare:workers";
+import type { InstanceControls } from "../engine/hooks.js";
 import { StepState } from "../engine/steps.js";
 import { StorageFailure } from "../engine/store.js";
 import { WorkflowValidationError } from "../errors.js";
@@ -58,6 +59,7 @@ export async function rollBack(
 	host: StepHost,
 	rollbacks: Rollback[],
 	error: Error,
+	controls?: InstanceControls,
 ): Promise<boolean> {
 	const journal = host.journal;
 	for (const rollback of [...rollbacks].sort((a, b) => b.seq - a.seq)) {
@@ -91,6 +93,7 @@ export async function rollBack(
 					started: created,
 					name,
 					config: rollback.config,
+					controls,
 					callback: async () => {
 						await rollback.handler({ ctx: structuredClone(ctx), error, output, stepName });
 					},

@@ -76,15 +76,23 @@ export class Modifications implements InstanceControls {
 
 	mockStepResult(step: StepSelector, value: unknown): void {
 		const { name, index } = parse(stepSelectorSchema, step, "mockStepResult step");
-		assertStorable(value, "mockStepResult value", { maxBytes: MAX_VALUE_BYTES });
+		if (value instanceof ReadableStream) {
+			throw new WorkflowValidationError(
+				"mockStepResult: a ReadableStream is read by the modifier's mockStepResult (await it) before it is recorded",
+			);
+		}
+		if (!(value instanceof MockedStream)) {
+			assertStorable(value, "mockStepResult value", { maxBytes: MAX_VALUE_BYTES });
+		}
 		const mocks = this.#mocks(name, index);
 		if (mocks.result) {
 			throw new InvalidStateError(
 				`mockStepResult: step "${name}" #${index} already has a mocked result; mock a step's result once`,
 			);
 		}
-		// A copy: changing the object after modify() does not change what the step returns.
-		mocks.result = { value: structuredClone(value) };
+		// A copy: changing the object after modify() does not change what the step returns. A
+		// stream's bytes were copied as it was read.
+		mocks.result = { value: value instanceof MockedStream ? value : structuredClone(value) };
 	}
 
 	mockStepError(step: StepSelector, error: Error, times?: number): void {
@@ -154,11 +162,22 @@ export class Modifications implements InstanceControls {
 		const error = mocks.errors.get(attempt) ?? mocks.error;
 		if (error) return { kind: "error", error };
 		if (mocks.timeout || mocks.timeouts.has(attempt)) return { kind: "timeout" };
-		return mocks.result && { kind: "result", value: structuredClone(mocks.result.value) };
+		if (!mocks.result) return undefined;
+		const { value } = mocks.result;
+		// A mocked stream: a new stream of its bytes for each attempt, stored as a step's stream is.
+		return {
+			kind: "result",
+			value: value instanceof MockedStream ? value.stream() : structuredClone(value),
+		};
 	}
 
 	skipRetryDelay(name: string, index: number): boolean {
 		return this.#allRetryDelays || this.#retryDelays.has(key(name, index));
+	}
+
+	/** As in the product: `disableRetryDelays()` without steps reaches rollback handlers too. */
+	skipRollbackRetryDelays(): boolean {
+		return this.#allRetryDelays;
 	}
 
 	skipSleep(name: string, index: number): boolean {
@@ -183,4 +202,74 @@ export function validEvent(event: { type: string; payload: unknown }): {
 	// As sendEvent checks it: the mock stands for an event sent over RPC.
 	assertStorable(parsed.payload, "mockEvent payload", { sent: true });
 	return { type: parsed.type, payload: parsed.payload };
+}
+
+/**
+ * The bytes of a `ReadableStream` given to `mockStepResult`, read once when it is mocked (as the
+ * product's kit stores a mocked stream as it is given): each attempt that returns the mocked
+ * result gets a new stream of them, which the engine stores as it stores a step's streamed output.
+ */
+export class MockedStream {
+	readonly #chunks: Uint8Array[];
+
+	private constructor(chunks: Uint8Array[]) {
+		this.#chunks = chunks;
+	}
+
+	/**
+	 * Reads `stream` to its end.
+	 * @throws WorkflowValidationError if it is locked, a chunk is not an ArrayBuffer or a typed
+	 * array, or it holds more than `maxBytes`; the stream's own error if it errors.
+	 */
+	static async read(stream: ReadableStream, maxBytes: number): Promise<MockedStream> {
+		if (stream.locked) {
+			throw new WorkflowValidationError("mockStepResult: the ReadableStream is locked");
+		}
+		const chunks: Uint8Array[] = [];
+		let bytes = 0;
+		const reader = stream.getReader();
+		try {
+			for (;;) {
+				const { done, value } = (await reader.read()) as ReadableStreamReadResult<unknown>;
+				if (done) break;
+				const chunk =
+					value instanceof ArrayBuffer
+						? new Uint8Array(value)
+						: ArrayBuffer.isView(value)
+							? new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+							: undefined;
+				if (!chunk) {
+					throw new WorkflowValidationError(
+						`mockStepResult: a ReadableStream's chunks must be ArrayBuffers or typed arrays, got ${typeof value}`,
+					);
+				}
+				bytes += chunk.byteLength;
+				if (bytes > maxBytes) {
+					throw new WorkflowValidationError(
+						`mockStepResult: the ReadableStream holds more than ${maxBytes} bytes`,
+					);
+				}
+				chunks.push(chunk.slice());
+			}
+		} catch (error) {
+			await reader.cancel(error).catch(() => {});
+			throw error;
+		} finally {
+			reader.releaseLock();
+		}
+		return new MockedStream(chunks);
+	}
+
+	/** A new stream of the bytes. */
+	stream(): ReadableStream<Uint8Array> {
+		let next = 0;
+		const chunks = this.#chunks;
+		return new ReadableStream<Uint8Array>({
+			pull(controller) {
+				const chunk = chunks[next++];
+				if (chunk) controller.enqueue(chunk.slice());
+				else controller.close();
+			},
+		});
+	}
 }

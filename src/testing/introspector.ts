@@ -7,9 +7,10 @@ import type { InstanceHistory, StepHistory } from "../engine/history.js";
 import type { EngineNamespace } from "../engine/protocol.js";
 import { isFinalStatus, type PublicStatus } from "../engine/status.js";
 import { InstanceNotFoundError, InvalidStateError, isWorkflowError } from "../errors.js";
-import { HISTORY_PAGE_BYTES, MAX_HISTORY_LIMIT } from "../limits.js";
+import { HISTORY_PAGE_BYTES, MAX_HISTORY_LIMIT, MAX_STREAM_OUTPUT_BYTES } from "../limits.js";
 import { parse } from "../schemas.js";
 import {
+	MockedStream,
 	Modifications,
 	type StepSelector,
 	validEvent,
@@ -174,7 +175,14 @@ export class InstanceIntrospector implements WorkflowInstanceIntrospector {
 				// The one step, not the whole history: that can be larger than an RPC answer.
 				const lookup = await orMissing(this.#engine.historyStep({ type: "do", name, index }));
 				const found = lookup?.step;
-				if (found?.type === "do" && found.state === "complete") return found.output;
+				if (found?.type === "do" && found.state === "complete") {
+					// A streamed output (a ReadableStream the step returned, or a mocked one): as in the
+					// product, a new stream of its stored bytes.
+					if (found.outputOmitted?.stream) {
+						return orMissing(this.#engine.stepStream({ type: "do", name, index }));
+					}
+					return found.output;
+				}
 				if (found?.type === "do" && found.state === "errored" && found.error) {
 					throw Object.assign(new Error(found.error.message), { name: found.error.name });
 				}
@@ -268,7 +276,14 @@ function recorder(modifications: Modifications, log?: Operation[]): WorkflowInst
 	return {
 		disableSleeps: (steps) => apply((m) => m.disableSleeps(steps)),
 		disableRetryDelays: (steps) => apply((m) => m.disableRetryDelays(steps)),
-		mockStepResult: (step, value) => apply((m) => m.mockStepResult(step, value)),
+		mockStepResult: async (step, value) => {
+			// A stream is read now, once: each instance and attempt gets a new stream of its bytes.
+			const mocked =
+				value instanceof ReadableStream
+					? await MockedStream.read(value, MAX_STREAM_OUTPUT_BYTES)
+					: value;
+			await apply((m) => m.mockStepResult(step, mocked));
+		},
 		mockStepError: (step, error, times) => apply((m) => m.mockStepError(step, error, times)),
 		forceStepTimeout: (step, times) => apply((m) => m.forceStepTimeout(step, times)),
 		mockEvent: (event) => apply((m) => m.recordEvent(event)),

@@ -22,6 +22,8 @@ function layered(top: InstanceControls, base: InstanceControls): InstanceControl
 			top.attempt(name, index, attempt) ?? base.attempt(name, index, attempt),
 		skipRetryDelay: (name, index) =>
 			top.skipRetryDelay(name, index) || base.skipRetryDelay(name, index),
+		skipRollbackRetryDelays: () =>
+			Boolean(top.skipRollbackRetryDelays?.() || base.skipRollbackRetryDelays?.()),
 		skipSleep: (name, index) => top.skipSleep(name, index) || base.skipSleep(name, index),
 		eventTimesOut: (name, index) =>
 			top.eventTimesOut(name, index) || base.eventTimesOut(name, index),

@@ -35,6 +35,43 @@ const outcome = (promise: Promise<unknown>) =>
 		() => "rejected",
 	);
 
+/**
+ * An error as run() sees it on the built-in engine, whose step calls cross RPC: the class becomes
+ * Error and the message starts with the error's own name (the error-name row of
+ * docs/compatibility.md). Ours run in the engine's isolate and keep the class: this maps them
+ * alike, so the rest of the error (the message the kit words) is compared as it is.
+ */
+function acrossRpc(error: { name: string; message: string }) {
+	return error.name === "Error"
+		? error
+		: { name: "Error", message: `${error.name}: ${error.message}` };
+}
+
+/** A stream of `size` bytes in chunks of uneven sizes. */
+function byteStream(size: number): ReadableStream<Uint8Array> {
+	let offset = 0;
+	return new ReadableStream<Uint8Array>({
+		pull(controller) {
+			if (offset >= size) return controller.close();
+			const n = Math.min(70_001, size - offset);
+			controller.enqueue(new Uint8Array(n).map((_, j) => ((offset + j) * 7 + 3) & 255));
+			offset += n;
+		},
+	});
+}
+
+/** A stream's length and a checksum of its bytes. */
+async function digest(stream: unknown) {
+	if (!(stream instanceof ReadableStream)) return { notAStream: typeof stream };
+	let bytes = 0;
+	let sum = 0;
+	for await (const chunk of stream as ReadableStream<Uint8Array>) {
+		for (const byte of chunk) sum = (sum * 31 + byte) >>> 0;
+		bytes += chunk.byteLength;
+	}
+	return { bytes, sum };
+}
+
 const bodies: Record<string, (kit: Kit, engine: EngineName) => Promise<unknown>> = {
 	async "disables sleeps and delays, mocks a result, errors and an event"(kit, engine) {
 		const id = "introspected--mocks";
@@ -62,6 +99,61 @@ const bodies: Record<string, (kit: Kit, engine: EngineName) => Promise<unknown>>
 		await kit.workflow.create({ id });
 		await instance.waitForStatus("complete");
 		return { output: await instance.getOutput(), calls: await counts(engine, id) };
+	},
+
+	async "a forced event timeout throws what the product's kit throws, caught or not"(kit) {
+		// eventTimeoutCaught waits (timeout 100 ms) and returns what it caught; waitEvent waits with
+		// the default timeout (24 hours) and does not catch.
+		const caughtId = "eventTimeoutCaught--forced";
+		await using caught = await kit.introspectWorkflowInstance(kit.workflow, caughtId);
+		await caught.modify(async (m) => m.forceEventTimeout({ name: "approval" }));
+		await kit.workflow.create({ id: caughtId });
+		await caught.waitForStatus("complete");
+		const output = (await caught.getOutput()) as { name: string; message: string };
+		const uncaughtId = "waitEvent--forced";
+		await using uncaught = await kit.introspectWorkflowInstance(kit.workflow, uncaughtId);
+		await uncaught.modify(async (m) => m.forceEventTimeout({ name: "approval" }));
+		await kit.workflow.create({ id: uncaughtId });
+		await uncaught.waitForStatus("errored");
+		return {
+			caught: { ...output, ...acrossRpc(output) },
+			uncaught: acrossRpc(await uncaught.getError()),
+		};
+	},
+
+	async "mocks a step's result with a ReadableStream"(kit, engine) {
+		const id = "streamOutput--mocked";
+		await using instance = await kit.introspectWorkflowInstance(kit.workflow, id);
+		await instance.modify(async (m) => m.mockStepResult({ name: "stream" }, byteStream(300_000)));
+		await kit.workflow.create({ id });
+		await instance.waitForStatus("complete");
+		return {
+			output: await instance.getOutput(),
+			stepResult: await digest(await instance.waitForStepResult({ name: "stream" })),
+			calls: await counts(engine, id),
+		};
+	},
+
+	async "waitForStepResult of a streamed step resolves with a stream of its bytes"(kit) {
+		const id = "streamOutput--awaited";
+		await using instance = await kit.introspectWorkflowInstance(kit.workflow, id);
+		const result = instance.waitForStepResult({ name: "stream" });
+		await kit.workflow.create({ id });
+		await instance.waitForStatus("complete");
+		return { output: await instance.getOutput(), stepResult: await digest(await result) };
+	},
+
+	async "a mocked result and a mocked error reach the rollback handlers"(kit, engine) {
+		const id = "rollbackOrder--mocked";
+		await using instance = await kit.introspectWorkflowInstance(kit.workflow, id);
+		await instance.modify(async (m) => {
+			await m.disableRetryDelays();
+			await m.mockStepResult({ name: "a" }, "mocked A");
+			await m.mockStepError({ name: "d" }, new Error("mocked d"));
+		});
+		await kit.workflow.create({ id });
+		await instance.waitForStatus("errored");
+		return { error: await instance.getError(), calls: await counts(engine, id) };
 	},
 
 	async "a step that always fails: errored, and complete is never reached"(kit) {

@@ -5,13 +5,20 @@
  * This keeps the crash test from passing vacuously if a check stops looking.
  */
 import { describe, expect, it } from "vitest";
-import { analyse, type InstanceStatusAnswer, type Planned } from "./harness";
+import {
+	analyse,
+	analyseRollbacks,
+	type InstanceStatusAnswer,
+	type Planned,
+	type RollbackStepHistory,
+} from "./harness";
 import {
 	type CrashOutput,
 	DO_STEPS,
 	type DoStep,
 	type ExecutionRecord,
 	PREVIOUS,
+	ROLLBACK_ERROR,
 } from "./protocol";
 
 const BOOTS = ["boot-0", "boot-1"];
@@ -178,5 +185,149 @@ describe("the crash test's analysis", () => {
 		const history = cleanHistory();
 		history.answers[0] = { id: "i0", status: "running" };
 		expect(problemsOf(history)).toHaveProperty("finalState");
+	});
+});
+
+/**
+ * One rollback instance's history, in runtime 0: "reserve" and "charge" complete, "ship" fails,
+ * then the handlers of "ship", "charge" and "reserve" run once each.
+ */
+function rollbackHistory(id = "r0") {
+	const records: ExecutionRecord[] = [];
+	let seq = 0;
+	const push = (record: Partial<ExecutionRecord> & Pick<ExecutionRecord, "step" | "kind">) =>
+		records.push({
+			seq: ++seq,
+			instance: id,
+			token: "",
+			attempt: 0,
+			prev: "",
+			boot: "boot-0",
+			at: 1_000_000 + seq,
+			data: null,
+			...record,
+		});
+	for (const name of ["reserve", "charge", "ship"] as const) {
+		const token = `${name}-token`;
+		push({ step: `fwd:${name}`, kind: "started", token, attempt: 1 });
+		push({
+			step: `fwd:${name}`,
+			kind: name === "ship" ? "failed" : "completed",
+			token,
+			attempt: 1,
+		});
+	}
+	for (const name of ["ship", "charge", "reserve"] as const) {
+		const undo = {
+			token: `undo-${name}`,
+			prev: name === "ship" ? "" : `${name}-token`,
+			data: ROLLBACK_ERROR,
+		};
+		push({ step: `undo:${name}`, kind: "started", ...undo });
+		push({ step: `undo:${name}`, kind: "completed", ...undo });
+	}
+	const answers: InstanceStatusAnswer[] = [
+		{ id, status: "errored", error: { name: "NonRetryableError", message: ROLLBACK_ERROR } },
+	];
+	const histories = new Map<string, RollbackStepHistory[]>([
+		[
+			id,
+			["ship", "charge", "reserve"].map((name) => ({
+				name,
+				state: "complete",
+				attempts: 1,
+				interruptedAttempts: 0,
+			})),
+		],
+	]);
+	return { id, records, answers, histories };
+}
+
+function rollbackProblems(history: ReturnType<typeof rollbackHistory>) {
+	const { problems } = analyseRollbacks(
+		[history.id],
+		history.records,
+		history.answers,
+		history.histories,
+		BOOTS,
+	);
+	return Object.fromEntries(Object.entries(problems).filter(([, list]) => list.length > 0));
+}
+
+const undoRecord = (records: ExecutionRecord[], name: string, kind: ExecutionRecord["kind"]) => {
+	const record = records.find((r) => r.step === `undo:${name}` && r.kind === kind);
+	if (!record) throw new Error(`no ${kind} record of undo:${name}`);
+	return record;
+};
+
+describe("the crash test's analysis of rollbacks", () => {
+	it("finds nothing wrong with a clean rollback", () => {
+		expect(rollbackProblems(rollbackHistory())).toEqual({});
+	});
+
+	it("accepts a handler cut off, or completed but not journaled, in a runtime that was killed, then run again", () => {
+		const history = rollbackHistory();
+		const started = undoRecord(history.records, "charge", "started");
+		history.records.push(
+			{ ...started, seq: started.seq - 0.5, token: "cut" },
+			{ ...started, seq: started.seq - 0.4, token: "lost" },
+			{ ...started, seq: started.seq - 0.3, token: "lost", kind: "completed" },
+		);
+		for (const r of history.records) if (r.seq >= started.seq) r.boot = "boot-1";
+		history.records.sort((a, b) => a.seq - b.seq);
+		expect(rollbackProblems(history)).toEqual({});
+		const { counts } = analyseRollbacks(
+			[history.id],
+			history.records,
+			history.answers,
+			history.histories,
+			BOOTS,
+		);
+		expect(counts).toMatchObject({ handlerRuns: 5, handlersCutOff: 1, completedNotJournaled: 1 });
+	});
+
+	it("reports a handler that ran again after its completion was journaled", () => {
+		const history = rollbackHistory();
+		const done = undoRecord(history.records, "ship", "completed");
+		// Completed twice in the same runtime: the first completion was journaled, yet it ran again.
+		history.records.push({ ...done, seq: done.seq + 0.1, kind: "started", token: "again" });
+		history.records.push({ ...done, seq: done.seq + 0.2, token: "again" });
+		history.records.sort((a, b) => a.seq - b.seq);
+		expect(rollbackProblems(history)).toHaveProperty("exactlyOnceHandlers");
+	});
+
+	it("reports a handler run left unfinished in the runtime that was never stopped", () => {
+		const history = rollbackHistory();
+		const started = undoRecord(history.records, "reserve", "started");
+		history.records.push({ ...started, seq: started.seq - 0.5, token: "hung", boot: "boot-1" });
+		history.records.sort((a, b) => a.seq - b.seq);
+		expect(rollbackProblems(history)).toHaveProperty("exactlyOnceHandlers");
+	});
+
+	it("reports handlers out of reverse step-start order", () => {
+		const history = rollbackHistory();
+		for (const r of history.records) {
+			if (r.step === "undo:reserve") r.seq -= 4; // before charge's handler
+		}
+		history.records.sort((a, b) => a.seq - b.seq);
+		expect(rollbackProblems(history)).toHaveProperty("reverseOrder");
+	});
+
+	it("reports a handler given another output or error than its step's journaled one", () => {
+		const output = rollbackHistory();
+		undoRecord(output.records, "charge", "started").prev = "recomputed-token";
+		expect(rollbackProblems(output)).toHaveProperty("forwardResults");
+		const error = rollbackHistory();
+		undoRecord(error.records, "ship", "completed").data = "another error";
+		expect(rollbackProblems(error)).toHaveProperty("forwardResults");
+	});
+
+	it("reports an instance that did not end errored, or whose history misses a rollback step", () => {
+		const status = rollbackHistory();
+		status.answers[0] = { id: "r0", status: "rollingBack" };
+		expect(rollbackProblems(status)).toHaveProperty("finalState");
+		const history = rollbackHistory();
+		history.histories.set("r0", []);
+		expect(rollbackProblems(history)).toHaveProperty("finalState");
 	});
 });

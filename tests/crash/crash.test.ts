@@ -10,8 +10,18 @@
  * with the output one clean run gives, every journaled step result produced by exactly one
  * attempt and never recomputed, every cut-off attempt run again, every event delivered once.
  *
+ * Beside them (issue 15): instances whose run fails so that their steps' rollback handlers run,
+ * a few seconds each, created just before each stop so that it finds handlers in flight (each
+ * handler must run to completion exactly once as journaled, in reverse order, and the instance
+ * end errored); subscribers that follow some instances' events (`instance.subscribe()` through
+ * the Worker) across every stop, resuming from their last eventId (they must see what one full
+ * read at the end sees, once each); and batches of creates in both object forms of createBatch
+ * cut off by a kill (each instance must exist whole or not at all, a retry of the batch must
+ * report the ones created as existing, and the listing must show exactly those that exist).
+ *
  * CRASH_SEED=<n> replays the random choices (kill moments, durations, planned failures) of a run;
- * CRASH_INSTANCES=<n> changes how many instances run (default 500).
+ * CRASH_INSTANCES=<n> changes how many instances run (default 500); CRASH_VERBOSE=1 prints the
+ * run's timeline even when it passes.
  */
 import { randomInt } from "node:crypto";
 import { join } from "node:path";
@@ -19,27 +29,45 @@ import { afterAll, describe, expect, it } from "vitest";
 import { DevServer, delay, freePort, ROOT, removeDir, tempDir, waitFor } from "../e2e/wrangler";
 import {
 	analyse,
+	analyseRollbacks,
+	type BatchAnswer,
 	between,
 	bootOf,
 	create,
+	createBatch,
 	createOneByOne,
+	cutOffAttemptStarts,
 	exists,
 	type InstanceStatusAnswer,
 	listed,
 	type Planned,
 	pause,
 	prng,
+	type RollbackStepHistory,
 	records,
 	resume,
+	rollbackHistory,
+	Subscriber,
 	sendEvents,
 	statuses,
 	summary,
+	withoutTimestamps,
 } from "./harness";
-import { type CounterSummary, EARLY, LATE } from "./protocol";
+import {
+	type BatchParams,
+	type CounterSummary,
+	DO_STEPS,
+	EARLY,
+	type ExecutionRecord,
+	LATE,
+	type RollbackParams,
+} from "./protocol";
 
 const CONFIG = join(ROOT, "tests", "crash", "wrangler.toml");
 const SEED = process.env.CRASH_SEED ? Number(process.env.CRASH_SEED) : randomInt(2 ** 31);
 const INSTANCES = process.env.CRASH_INSTANCES ? Number(process.env.CRASH_INSTANCES) : 500;
+/** CRASH_VERBOSE=1 prints the run's whole timeline even if it passed. */
+const VERBOSE = process.env.CRASH_VERBOSE === "1";
 /** Instances are created in this many waves, one per runtime lifetime, so kills find them at every stage. */
 const WAVES = 3;
 /** How each runtime lifetime but the last ends. More than 4 could cut one attempt off 5 times (the engine's cap). */
@@ -94,6 +122,63 @@ const waves = Array.from({ length: WAVES }, (_, w) =>
  */
 const cutCreates = Array.from({ length: 50 }, (_, n) => planned(`x${String(n).padStart(4, "0")}`));
 const CUT_CREATE_IN = 1;
+/**
+ * Batches of createBatch's object forms in flight at the same kill: `{ instances }` with these
+ * ids, and `{ count: 100 }` (random ids) of the batch workflow.
+ */
+const cutBatch = Array.from({ length: 100 }, (_, n) => ({
+	id: `b${String(n).padStart(4, "0")}`,
+	params: { form: "instances", n } satisfies BatchParams,
+}));
+const cutBatchIds = cutBatch.map(({ id }) => id);
+const cutBatchIdSet = new Set(cutBatchIds);
+/** A batch created whole in the first lifetime, to time one. */
+const warmBatch = Array.from({ length: 100 }, (_, n) => ({
+	id: `w${String(n).padStart(4, "0")}`,
+	params: { form: "instances", n } satisfies BatchParams,
+}));
+const warmBatchIds = new Set(warmBatch.map(({ id }) => id));
+
+/**
+ * Rollback-workflow instances created in each lifetime, just before it ends: their forward steps,
+ * a short sleep, then a failing step, and three handlers of about a second each, so that the
+ * stop finds some of them rolling back.
+ */
+const ROLLBACKS_PER_LIFETIME = 10;
+const rollbackPlans: { id: string; params: RollbackParams }[][] = STOPS.map((_, lifetime) =>
+	Array.from({ length: ROLLBACKS_PER_LIFETIME }, (_, n) => ({
+		id: `r${lifetime}${String(n).padStart(3, "0")}`,
+		params: { napMs: between(random, 300, 2_500), handlerMs: between(random, 800, 1_500) },
+	})),
+);
+const rollbackIds = rollbackPlans.flat().map(({ id }) => id);
+
+/**
+ * Subscribers that follow these instances' events from their creation to their end, across the
+ * stops that come meanwhile: the first crash-workflow instance of each wave, and rollback
+ * instances of the first and the last lifetime but one (that stop comes soon after they are
+ * created: it finds them rolling back). `from`: the lifetime their instance is created in.
+ */
+const subscribers = [
+	...waves.flatMap((wave, from) =>
+		wave.slice(0, 1).map(({ id }) => ({ from, subscriber: new Subscriber("crash", id) })),
+	),
+	...[0, STOPS.length - 1].flatMap((from) =>
+		(rollbackPlans[from] ?? [])
+			.slice(0, 2)
+			.map(({ id }) => ({ from, subscriber: new Subscriber("rollback", id) })),
+	),
+];
+const followers = subscribers.map(({ subscriber }) => subscriber);
+/** The subscribers of `workflow` whose instances are created in `lifetime`. */
+const subscribersOf = (workflow: "crash" | "rollback", lifetime: number) =>
+	subscribers
+		.filter(({ from, subscriber }) => from === lifetime && subscriber.workflow === workflow)
+		.map(({ subscriber }) => subscriber);
+
+/** A crash-workflow record (the rollback and batch workflows' records are checked apart). */
+const isCrashRecord = (record: ExecutionRecord) =>
+	(DO_STEPS as readonly string[]).includes(record.step);
 
 let server: DevServer | undefined;
 const persistDir = tempDir("crash");
@@ -102,7 +187,7 @@ const persistDir = tempDir("crash");
 let passed = false;
 
 afterAll(async () => {
-	console.log(`[crash]\n  ${(passed ? story.slice(-1) : story).join("\n  ")}`);
+	console.log(`[crash]\n  ${(passed && !VERBOSE ? story.slice(-1) : story).join("\n  ")}`);
 	try {
 		await server?.crash();
 	} finally {
@@ -134,6 +219,22 @@ async function pumpLateEvents(current: DevServer, until: (seen: CounterSummary) 
 
 const inFlightLong = (seen: CounterSummary) =>
 	(seen.inFlight["long-1"] ?? 0) + (seen.inFlight["long-2"] ?? 0);
+const inFlightHandlers = (seen: CounterSummary) =>
+	(seen.inFlight["undo:ship"] ?? 0) +
+	(seen.inFlight["undo:charge"] ?? 0) +
+	(seen.inFlight["undo:reserve"] ?? 0);
+/** The statuses an instance can have (InstanceStatus["status"]). */
+const KNOWN_STATUSES = [
+	"queued",
+	"running",
+	"paused",
+	"errored",
+	"terminated",
+	"complete",
+	"waiting",
+	"waitingForPause",
+	"rollingBack",
+];
 const inFlightTotal = (seen: CounterSummary) =>
 	Object.values(seen.inFlight).reduce((sum, n) => sum + (n ?? 0), 0);
 
@@ -145,6 +246,12 @@ describe("crash and restart with persisted storage", () => {
 		const port = await freePort();
 		const boots: string[] = [];
 		let cutCreateAnswered = false;
+		const cutBatchAnswers: { instances?: BatchAnswer; count?: BatchAnswer } = {};
+		/** The instances of the batch workflow: the cut batches' that exist, once known. */
+		const batchInstances: string[] = [];
+		const rollbacksCreated: string[] = [];
+		let warmBatchMs = 0;
+		let cutBatchKilledAfter = 0;
 		let cutCreateSurvivors = 0;
 		const stopsDone: { how: string; inFlight: number; readyForLate: number; finished: number }[] =
 			[];
@@ -170,6 +277,15 @@ describe("crash and restart with persisted storage", () => {
 			server = current;
 			boots.push(await bootOf(current));
 			log(`runtime ${lifetime} up`);
+			/** The subscribers' loops of this lifetime: they end once it does. */
+			const following: Promise<void>[] = [];
+			const follow = (list: Subscriber[]) => {
+				for (const subscriber of list) {
+					following.push(subscriber.keepFollowing(current, () => server === current));
+				}
+			};
+			// The subscribers whose instances exist resume from their cursors.
+			follow(subscribers.filter(({ from }) => from < lifetime).map(({ subscriber }) => subscriber));
 
 			const wave = waves[lifetime] ?? [];
 			for (const list of chunks(wave)) {
@@ -201,6 +317,63 @@ describe("crash and restart with persisted storage", () => {
 					`${survivors.length} of ${cutCreates.length} instances exist whose creation was under way at the kill (request answered: ${cutCreateAnswered})`,
 				);
 				cutCreateSurvivors = survivors.length;
+
+				// The batches the kill cut off: every instance exists whole or not at all, the listing
+				// shows exactly those that exist, each with a status, and a retry of the batch with the
+				// same ids reports the ones created as existing and creates the others.
+				const existing = new Set(
+					(await exists(current, cutBatchIds, "batch")).filter((f) => f.exists).map((f) => f.id),
+				);
+				const listing = await listed(current, "batch");
+				const countSurvivors = listing
+					.map(({ id }) => id)
+					.filter((id) => !cutBatchIdSet.has(id) && !warmBatchIds.has(id));
+				expect(
+					listing
+						.map(({ id }) => id)
+						.filter((id) => cutBatchIdSet.has(id))
+						.sort(),
+					"the listing shows the { instances } batch's instances that exist",
+				).toEqual([...existing].sort());
+				expect(new Set(listing.map(({ id }) => id)).size, "each instance listed once").toBe(
+					listing.length,
+				);
+				const readable = await statuses(
+					current,
+					listing.map(({ id }) => id),
+					"batch",
+				);
+				expect(
+					readable.filter(({ status }) => !KNOWN_STATUSES.includes(status)),
+					"every listed instance has a status",
+				).toEqual([]);
+				if (cutBatchAnswers.instances) {
+					expect(existing.size, "an { instances } batch answered before the kill").toBe(100);
+				}
+				if (cutBatchAnswers.count) {
+					expect([...countSurvivors].sort(), "a { count } batch answered before the kill").toEqual(
+						[...cutBatchAnswers.count.created].sort(),
+					);
+				}
+				expect(countSurvivors.length).toBeLessThanOrEqual(100);
+				const retry = await createBatch(current, "batch", { instances: cutBatch });
+				expect(
+					retry.errors.map(({ index, id, code, message }) => ({ index, id, code, message })),
+					"the retry reports each instance the cut batch created as existing",
+				).toEqual(
+					cutBatch.flatMap(({ id }, index) =>
+						existing.has(id)
+							? [{ index, id, code: 10405, message: `instance "${id}" already exists` }]
+							: [],
+					),
+				);
+				expect(retry.created, "the retry creates the others").toEqual(
+					cutBatchIds.filter((id) => !existing.has(id)),
+				);
+				batchInstances.push(...cutBatchIds, ...countSurvivors);
+				log(
+					`cut batches (killed ${cutBatchKilledAfter} ms after they were sent): ${existing.size} of 100 of the { instances } batch existed (answered: ${cutBatchAnswers.instances !== undefined}), ${countSurvivors.length} of the { count: 100 } batch (answered: ${cutBatchAnswers.count !== undefined}); the retry created ${retry.created.length}`,
+				);
 			}
 			for (const list of chunks(wave)) {
 				// Two "early" events, sent before the waits for them start: buffered, FIFO.
@@ -211,6 +384,19 @@ describe("crash and restart with persisted storage", () => {
 				for (const { id, payload } of events) byId.get(id)?.sent.early.push(payload.pid);
 			}
 			if (wave.length > 0) log(`created ${wave.length} instances and sent them their early events`);
+			follow(subscribersOf("crash", lifetime));
+			if (lifetime === 0) {
+				// A batch of the batch workflow, timed: the cut batches' kill comes within this time.
+				const sentAt = Date.now();
+				const warm = await createBatch(current, "batch", { instances: warmBatch });
+				warmBatchMs = Date.now() - sentAt;
+				expect(warm, "a batch of 100 new instances").toEqual({
+					created: warmBatch.map(({ id }) => id),
+					errors: [],
+				});
+				batchInstances.push(...warm.created);
+				log(`a batch of ${warm.created.length} creates took ${warmBatchMs} ms`);
+			}
 
 			if (paused.length > 0) {
 				// A pause survives the stop: paused (not waitingForPause, not running), nothing resumed it.
@@ -252,17 +438,28 @@ describe("crash and restart with persisted storage", () => {
 				);
 				log("every instance has been sent its late event");
 			}
+			// Rollback instances, which fail soon and roll back for a few seconds: the stop below
+			// finds some of them with a handler in flight.
+			const rollbacks = rollbackPlans[lifetime] ?? [];
+			await create(current, rollbacks, "rollback");
+			rollbacksCreated.push(...rollbacks.map(({ id }) => id));
+			follow(subscribersOf("rollback", lifetime));
+			log(`created ${rollbacks.length} rollback instances`);
 			// The last kill comes soon after the last late events, so it finds work left to do.
 			const killAt =
 				Date.now() + between(random, 200, lifetime === STOPS.length - 1 ? 1_500 : 6_000);
 			await pumpLateEvents(current, () => Date.now() >= killAt);
-			// Cut at least one long step off: wait (bounded) until one is in flight.
+			// Cut at least one long step off, and a rollback handler if any instance is still rolling
+			// back: wait (bounded) until they are in flight.
 			const seen =
 				how === "SIGKILL"
 					? await waitFor(
 							() => summary(current),
-							(s) => inFlightLong(s) > 0,
-							{ timeoutMs: 8_000, intervalMs: 50, what: "a long step in flight" },
+							(s) =>
+								inFlightLong(s) > 0 &&
+								(inFlightHandlers(s) > 0 ||
+									rollbacksCreated.every((id) => s.rolledBack.includes(id))),
+							{ timeoutMs: 8_000, intervalMs: 50, what: "a long step and a handler in flight" },
 						).catch(() => summary(current))
 					: await summary(current);
 			if (PAUSE_IN.includes(lifetime)) {
@@ -283,13 +480,40 @@ describe("crash and restart with persisted storage", () => {
 					() => true,
 					() => false,
 				);
-				// At a random moment while they are created one after another: none, some or all exist.
-				await delay(between(random, 0, 300));
+				// And two batches of creates, in createBatch's object forms.
+				const countBatch = createBatch(current, "batch", {
+					count: 100,
+					params: { form: "count" },
+				}).then(
+					(answer) => {
+						cutBatchAnswers.count = answer;
+					},
+					() => {},
+				);
+				const instancesBatch = createBatch(current, "batch", { instances: cutBatch }).then(
+					(answer) => {
+						cutBatchAnswers.instances = answer;
+					},
+					() => {},
+				);
+				// The kill comes at a random moment between half and one and a half times what one
+				// batch took in the first lifetime (two take longer, and the listing's intents go
+				// first): in the middle of the batches, most likely.
+				cutBatchKilledAfter = between(
+					random,
+					Math.round(warmBatchMs * 0.5),
+					Math.round(warmBatchMs * 1.5),
+				);
+				await delay(cutBatchKilledAfter);
 				await current.crash();
+				const batches = Promise.all([countBatch, instancesBatch]);
 				cutCreateAnswered = await request;
+				await batches;
 			} else if (how === "SIGKILL") await current.crash();
 			else await current.stop();
 			server = undefined;
+			// The subscribers' connections broke with the runtime: their loops end.
+			await Promise.all(following);
 			stopsDone.push({
 				how,
 				inFlight: inFlightTotal(seen),
@@ -297,7 +521,7 @@ describe("crash and restart with persisted storage", () => {
 				finished: seen.finished.length,
 			});
 			log(
-				`runtime ${lifetime} ${how === "SIGKILL" ? "killed (SIGKILL)" : "stopped gracefully"} with ${inFlightTotal(seen)} attempts in flight (${inFlightLong(seen)} long), ${seen.finished.length} instances finished`,
+				`runtime ${lifetime} ${how === "SIGKILL" ? "killed (SIGKILL)" : "stopped gracefully"} with ${inFlightTotal(seen)} attempts in flight (${inFlightLong(seen)} long, ${inFlightHandlers(seen)} rollback handlers), ${seen.finished.length} instances finished; subscribers have ${followers.map(({ events }) => events.length).join(", ")} events (connections broken: ${followers.map(({ breaks }) => breaks.length).join(", ")}; last: ${followers.map(({ breaks }) => breaks.at(-1)).join(" | ")})`,
 			);
 		}
 
@@ -311,6 +535,8 @@ describe("crash and restart with persisted storage", () => {
 			() => summary(last),
 			(s) =>
 				s.finished.length === plan.length &&
+				rollbackIds.every((id) => s.rolledBack.includes(id)) &&
+				batchInstances.every((id) => s.batchRan.includes(id)) &&
 				// A run cut off at the last kill resumes by its lease alarm within LEASE_MS; after that,
 				// and two quiet seconds, no instance has anything left to record.
 				Date.now() >= readyAt + LEASE_MS + 3_000 &&
@@ -340,10 +566,49 @@ describe("crash and restart with persisted storage", () => {
 		// The listing shows exactly the instances that exist, each complete, whatever the kills
 		// cut off (creates, publishes of final statuses): it asks, and repairs, what it missed.
 		const listing = await listed(last);
+
+		// The rollback instances: statuses and the rollback steps of their histories.
+		const rollbackAnswers = await statuses(last, rollbackIds, "rollback");
+		const histories = new Map<string, RollbackStepHistory[]>();
+		for (const ids of chunks(rollbackIds, 10)) {
+			await Promise.all(
+				ids.map(async (id) => histories.set(id, await rollbackHistory(last, "rollback", id))),
+			);
+		}
+		// The batch instances, and their listing.
+		const batchAnswers: InstanceStatusAnswer[] = [];
+		for (const ids of chunks(batchInstances)) {
+			batchAnswers.push(...(await statuses(last, ids, "batch")));
+		}
+		const batchListing = await listed(last, "batch");
+		// The subscribers resume once more, from their cursors, to their instances' ends; then one
+		// full read of each instance's events, to compare with.
+		const readBy = Date.now() + 60_000;
+		await Promise.all(followers.map((s) => s.keepFollowing(last, () => Date.now() < readBy)));
+		const fullReads = followers.map(({ workflow, id }) => new Subscriber(workflow, id));
+		for (const full of fullReads) await full.follow(last);
 		await last.stop();
 		server = undefined;
 
-		const { problems, counts } = analyse(plan, all, answers, boots);
+		const { problems, counts } = analyse(plan, all.filter(isCrashRecord), answers, boots);
+		// The start times of cut-off attempts that changed after a subscriber read them (see
+		// cutOffAttemptStarts): counted, and shown in the summary.
+		let drifted = 0;
+		for (const [i, subscriber] of followers.entries()) {
+			const full = new Map(fullReads[i]?.events.map((event) => [event.eventId, event]));
+			const cutOff = cutOffAttemptStarts([...full.values()]);
+			drifted += subscriber.events.filter(
+				(event) =>
+					cutOff.has(event.eventId) && full.get(event.eventId)?.timestamp !== event.timestamp,
+			).length;
+		}
+		const rollback = analyseRollbacks(
+			rollbackIds,
+			all.filter((record) => rollbackIds.includes(record.instance)),
+			rollbackAnswers,
+			histories,
+			boots,
+		);
 		const kills = stopsDone.filter((s) => s.how === "SIGKILL").length;
 		story.push(
 			[
@@ -354,6 +619,9 @@ describe("crash and restart with persisted storage", () => {
 				`${counts.cutOffAttempts} attempts cut off, ${counts.rerunSteps} steps re-run after a cut, ${counts.completedNotJournaled} completed attempts whose result a kill kept from the journal`,
 				`after the last restart: ${counts.instancesWokenAfterLastRestart} instances woken by their alarms, ${counts.recordsAfterLastRestart} records`,
 				`${counts.eventsDelivered} events delivered (${2 * plan.length} early, sent before their waits, ${plan.length} late)`,
+				`${rollbackIds.length} instances rolled back: ${rollback.counts.handlerRuns} handler runs, ${rollback.counts.handlersCutOff} cut off (${rollback.counts.interruptedInHistory} interrupted attempts in the histories), ${rollback.counts.completedNotJournaled} completed runs whose completion a kill kept from the journal`,
+				`${followers.length} subscribers read ${followers.map(({ events }) => events.length).join(", ")} events, resuming from their cursors ${followers.map(({ resumed }) => resumed).join(", ")} times; ${drifted} start times of cut-off attempts changed after they were read`,
+				`${batchInstances.length} instances of the cut batches (${batchInstances.length - 100} of the { count } batch)`,
 				`total ${((Date.now() - started) / 1000).toFixed(1)} s`,
 			].join("\n  "),
 		);
@@ -386,6 +654,64 @@ describe("crash and restart with persisted storage", () => {
 			counts.instancesWokenAfterLastRestart,
 			"alarms woke instances after the last restart",
 		).toBeGreaterThan(0);
+
+		// Rollback in progress across the stops.
+		expect(show(rollback.problems.finalState), "every rollback instance errored, rolled back").toBe(
+			"",
+		);
+		expect(show(rollback.problems.forwardResults), "handlers get journaled outputs").toBe("");
+		expect(
+			show(rollback.problems.exactlyOnceHandlers),
+			"each handler runs to completion exactly once as journaled",
+		).toBe("");
+		expect(show(rollback.problems.reverseOrder), "handlers run in reverse order").toBe("");
+		expect(rollback.counts.handlersCutOff, "some handler was cut off by a stop").toBeGreaterThan(0);
+
+		// Subscribers across the stops: every event once, in order, as one full read sees them.
+		for (const [i, subscriber] of followers.entries()) {
+			const full = fullReads[i];
+			const ids = full?.events.map(({ eventId }) => eventId) ?? [];
+			expect(full?.done, `a full read of ${subscriber.id} ends`).toBe(true);
+			expect(
+				ids.every((id, n) => n === 0 || id > (ids[n - 1] ?? Number.POSITIVE_INFINITY)),
+				`${subscriber.id}'s eventIds grow`,
+			).toBe(true);
+			const cutOff = cutOffAttemptStarts(full?.events ?? []);
+			expect(
+				withoutTimestamps(subscriber.events, cutOff),
+				`${subscriber.id}: what the subscriber saw across the stops`,
+			).toEqual(withoutTimestamps(full?.events ?? [], cutOff));
+		}
+		const rolledBackTypes = fullReads.find(({ workflow }) => workflow === "rollback")?.events;
+		expect(rolledBackTypes?.map(({ type }) => type)).toEqual(
+			expect.arrayContaining(["rollback_started", "rollback_completed", "workflow_errored"]),
+		);
+		expect(
+			followers.reduce((sum, { resumed }) => sum + resumed, 0),
+			"subscribers resumed from their cursors",
+		).toBeGreaterThan(0);
+
+		// The cut batches: every instance that exists ran once and completed, and is listed.
+		const batchRecords = all.filter((record) => record.step === "batch-ran");
+		expect(
+			batchAnswers
+				.filter(({ status, output }) => {
+					const params = output as unknown as BatchParams | undefined;
+					return (
+						status !== "complete" || (params?.form !== "instances" && params?.form !== "count")
+					);
+				})
+				.map(({ id, status }) => `${id}: ${status}`),
+			"every instance of the cut batches complete",
+		).toEqual([]);
+		expect(
+			[...new Set(batchRecords.map(({ instance }) => instance))].sort(),
+			"the batch instances that ran are those that exist",
+		).toEqual([...batchInstances].sort());
+		expect(
+			batchListing.map(({ id, status }) => `${id} ${status}`).sort(),
+			"the batch workflow's listing",
+		).toEqual(batchInstances.map((id) => `${id} complete`).sort());
 		passed = true;
 	});
 });

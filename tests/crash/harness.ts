@@ -12,8 +12,13 @@ import {
 	DO_STEPS,
 	type DoStep,
 	type ExecutionRecord,
+	FINAL_EVENTS,
 	PREVIOUS,
 	REQUEST_ID_HEADER,
+	ROLLBACK_ERROR,
+	ROLLBACK_STEPS,
+	type RollbackParams,
+	type SubscribedEvent,
 } from "./protocol";
 
 // ---- randomness ----
@@ -117,6 +122,11 @@ export const summary = (server: ServerLike) => json<CounterSummary>(server, "/co
 
 export const records = (server: ServerLike) => json<ExecutionRecord[]>(server, "/counters/records");
 
+/** The Worker's workflows: the crash workflow (the default), the rollback and the batch workflows. */
+export type WorkflowName = "crash" | "rollback" | "batch";
+
+/** The query that names a workflow in a route under /instances. */
+const of = (workflow: WorkflowName) => (workflow === "crash" ? "" : `?workflow=${workflow}`);
 /**
  * Creates the instances (one createBatch). Their ids are explicit, so a batch the Worker began
  * before it restarted is finished by checking which exist and creating the others; an "already
@@ -124,7 +134,8 @@ export const records = (server: ServerLike) => json<ExecutionRecord[]>(server, "
  */
 export function create(
 	server: ServerLike,
-	list: { id: string; params: CrashParams }[],
+	list: { id: string; params: CrashParams | RollbackParams }[],
+	workflow: WorkflowName = "crash",
 ): Promise<{ created: string[] }> {
 	const finish = async () => {
 		for (let round = 0; round < MAX_RESTARTS; round++) {
@@ -133,6 +144,7 @@ export function create(
 					await exists(
 						server,
 						list.map(({ id }) => id),
+						workflow,
 					)
 				)
 					.filter((f) => f.exists)
@@ -140,7 +152,7 @@ export function create(
 			);
 			const missing = list.filter(({ id }) => !found.has(id));
 			if (missing.length === 0) return { created: list.map(({ id }) => id) };
-			const done = await json(server, "/instances", missing, finish).then(
+			const done = await json(server, `/instances${of(workflow)}`, missing, finish).then(
 				() => true,
 				(error: Error) => {
 					if (/already exists/.test(error.message)) return false; // check again
@@ -153,7 +165,97 @@ export function create(
 			`POST /instances: could not finish the batch after a restart\n${server.report()}`,
 		);
 	};
-	return json<{ created: string[] }>(server, "/instances", list, finish);
+	return json<{ created: string[] }>(server, `/instances${of(workflow)}`, list, finish);
+}
+
+/** What createBatch's object forms answer (ids of the instances created, and the errors). */
+export interface BatchAnswer {
+	created: string[];
+	errors: { index: number; id?: string; code: number; message: string }[];
+}
+
+/** createBatch's object form, `{ instances }` or `{ count, params }`; not sent again after a restart. */
+export function createBatch(
+	server: ServerLike,
+	workflow: WorkflowName,
+	options: { instances: { id: string; params: unknown }[] } | { count: number; params: unknown },
+) {
+	return json<BatchAnswer>(server, `/instances/batch${of(workflow)}`, options);
+}
+
+/** A rollback step of an instance's history, as the history route answers. */
+export interface RollbackStepHistory {
+	name: string;
+	state: string;
+	attempts: number;
+	interruptedAttempts: number;
+}
+
+/** The rollback steps of an instance's history (read only). */
+export function rollbackHistory(server: ServerLike, workflow: WorkflowName, id: string) {
+	return json<RollbackStepHistory[]>(
+		server,
+		`/instances/history?workflow=${workflow}&id=${encodeURIComponent(id)}`,
+	);
+}
+
+/**
+ * A subscriber of one instance's events (`instance.subscribe()` through the Worker's subscribe
+ * route), as a client that keeps its cursor would be: each connection reads events as they come
+ * until the subscription ends or the connection breaks (a kill); the next one starts after the
+ * last event it read whole.
+ */
+export class Subscriber {
+	readonly events: SubscribedEvent[] = [];
+	/** Connections opened with a cursor: resumptions after a cut. */
+	resumed = 0;
+	/** Why each connection that broke broke. */
+	readonly breaks: string[] = [];
+	done = false;
+
+	constructor(
+		readonly workflow: WorkflowName,
+		readonly id: string,
+	) {}
+
+	get cursor(): number | undefined {
+		return this.events.at(-1)?.eventId;
+	}
+
+	/** One connection: reads until the subscription ends (resolves) or the connection breaks (rejects). */
+	async follow(server: ServerLike): Promise<void> {
+		const cursor = this.cursor;
+		if (cursor !== undefined) this.resumed++;
+		const query = `workflow=${this.workflow}&id=${encodeURIComponent(this.id)}`;
+		const response = await fetch(
+			`${server.url}/instances/subscribe?${query}${cursor === undefined ? "" : `&cursor=${cursor}`}`,
+		);
+		if (!response.ok || !response.body) {
+			throw new Error(`subscribe ${this.id}: HTTP ${response.status}: ${await response.text()}`);
+		}
+		const decoder = new TextDecoder();
+		let buffered = "";
+		for await (const chunk of response.body) {
+			buffered += decoder.decode(chunk as Uint8Array, { stream: true });
+			// Only whole lines: a line cut off by a kill is read again from the cursor.
+			for (let end = buffered.indexOf("\n"); end >= 0; end = buffered.indexOf("\n")) {
+				const event = JSON.parse(buffered.slice(0, end)) as SubscribedEvent;
+				buffered = buffered.slice(end + 1);
+				this.events.push(event);
+				if (FINAL_EVENTS.includes(event.type)) this.done = true;
+			}
+		}
+	}
+
+	/** Follows, connecting again after each break, while `live()` holds and the subscription lasts. */
+	async keepFollowing(server: ServerLike, live: () => boolean): Promise<void> {
+		while (!this.done && live()) {
+			await this.follow(server).catch((error: Error) => {
+				this.breaks.push(error.message);
+			});
+			if (!this.done && live()) await new Promise((resolve) => setTimeout(resolve, 250));
+		}
+	}
 }
 
 /** Sends events. Not idempotent: a request the Worker began before it restarted is not sent again. */
@@ -179,13 +281,14 @@ export function createOneByOne(server: ServerLike, list: { id: string; params: C
 export function exists(
 	server: ServerLike,
 	ids: string[],
+	workflow: WorkflowName = "crash",
 ): Promise<{ id: string; exists: boolean }[]> {
-	return json(server, "/instances/exists", ids, () => exists(server, ids));
+	return json(server, `/instances/exists${of(workflow)}`, ids, () => exists(server, ids, workflow));
 }
 
 /** Every instance the listing shows (it asks unfinished instances, so only after the checks above). */
-export function listed(server: ServerLike) {
-	return json<{ id: string; status: string }[]>(server, "/instances/listed");
+export function listed(server: ServerLike, workflow: WorkflowName = "crash") {
+	return json<{ id: string; status: string }[]>(server, `/instances/listed${of(workflow)}`);
 }
 
 /** Pauses each; answers which were paused (an instance that had finished is not). */
@@ -198,8 +301,14 @@ export function resume(server: ServerLike, ids: string[]) {
 }
 
 /** Statuses (read only: sent again after any restart). */
-export function statuses(server: ServerLike, ids: string[]): Promise<InstanceStatusAnswer[]> {
-	return json(server, "/instances/status", ids, () => statuses(server, ids));
+export function statuses(
+	server: ServerLike,
+	ids: string[],
+	workflow: WorkflowName = "crash",
+): Promise<InstanceStatusAnswer[]> {
+	return json(server, `/instances/status${of(workflow)}`, ids, () =>
+		statuses(server, ids, workflow),
+	);
 }
 
 // ---- analysis ----
@@ -456,6 +565,206 @@ export function analyse(
 	for (const pid of sentPids) {
 		if (!delivered.has(pid))
 			problems.events.push(`event ${pid} was sent (and acknowledged) but never delivered`);
+	}
+	return { problems, counts };
+}
+
+/**
+ * The eventIds of the `attempt_started` (and `rollback_attempt_started`) events of attempts that a
+ * stop cut off: no event of their end follows. The engine keeps the start time of a step's latest
+ * attempt only, so such an event's timestamp is the attempt's while it is the latest, and the
+ * step's first start once the next attempt has started: the subscribers' comparison counts that
+ * drift apart from the rest.
+ */
+export function cutOffAttemptStarts(events: SubscribedEvent[]): Set<number> {
+	const key = (event: SubscribedEvent) =>
+		`${event.type.startsWith("rollback_") ? "rollback " : ""}${String(event.stepName)}#${String(event.attempt)}`;
+	const ended = new Set(
+		events.filter(({ type }) => /attempt_(completed|errored)$/.test(type)).map(key),
+	);
+	return new Set(
+		events
+			.filter((event) => /attempt_started$/.test(event.type) && !ended.has(key(event)))
+			.map(({ eventId }) => eventId),
+	);
+}
+
+/** `events` with the timestamps of the events `ids` left out. */
+export function withoutTimestamps(events: SubscribedEvent[], ids: Set<number>): unknown[] {
+	return events.map((event) =>
+		ids.has(event.eventId) ? { ...event, timestamp: "(left out)" } : event,
+	);
+}
+
+// ---- the rollback workflow ----
+
+export interface RollbackAnalysis {
+	/** Violations, by guarantee: each list must be empty. */
+	problems: {
+		finalState: string[];
+		forwardResults: string[];
+		exactlyOnceHandlers: string[];
+		reverseOrder: string[];
+	};
+	counts: {
+		/** Runs of handlers started (each records "started"). */
+		handlerRuns: number;
+		/** Handler runs started and never finished: cut off by a kill or a stop. */
+		handlersCutOff: number;
+		/** Handler runs that completed, but whose completion a kill kept from the journal (they ran again). */
+		completedNotJournaled: number;
+		/** Interrupted attempts of rollback steps, as the instances' histories count them. */
+		interruptedInHistory: number;
+	};
+}
+
+/** The handlers in the order they must run: reverse step-start order. */
+const HANDLER_ORDER = [...ROLLBACK_STEPS].reverse();
+
+/**
+ * Checks the rollback instances: each ended errored with the run's error, after the handlers of
+ * its three steps ran in reverse step-start order, each to completion exactly once as journaled
+ * (a run cut off by a kill ran again; a run that completed but whose completion a kill kept from
+ * the journal ran again, in a later runtime; nothing ran after the journaled completion), each
+ * given its step's journaled output and the run's error; the history shows the three rollback
+ * steps complete, in that order.
+ * @param boots the boot ids of the runtime's lifetimes, in order; the last one was never killed.
+ */
+export function analyseRollbacks(
+	ids: string[],
+	all: ExecutionRecord[],
+	answers: InstanceStatusAnswer[],
+	histories: Map<string, RollbackStepHistory[]>,
+	boots: string[],
+): RollbackAnalysis {
+	const problems: RollbackAnalysis["problems"] = {
+		finalState: [],
+		forwardResults: [],
+		exactlyOnceHandlers: [],
+		reverseOrder: [],
+	};
+	const counts: RollbackAnalysis["counts"] = {
+		handlerRuns: 0,
+		handlersCutOff: 0,
+		completedNotJournaled: 0,
+		interruptedInHistory: 0,
+	};
+	const bootIndex = new Map(boots.map((boot, index) => [boot, index]));
+	const lastBoot = boots.length - 1;
+	const statusById = new Map(answers.map((answer) => [answer.id, answer]));
+	const bySeq = (a: ExecutionRecord, b: ExecutionRecord) => a.seq - b.seq;
+	for (const id of ids) {
+		const answer = statusById.get(id);
+		const expectedError = { name: "NonRetryableError", message: ROLLBACK_ERROR };
+		if (
+			answer?.status !== "errored" ||
+			JSON.stringify(answer.error) !== JSON.stringify(expectedError)
+		) {
+			problems.finalState.push(
+				`${id}: ${JSON.stringify(answer)} (expected errored with ${JSON.stringify(expectedError)})`,
+			);
+		}
+		const history = histories.get(id) ?? [];
+		const shown = history.map(({ name, state }) => `${name}:${state}`).join(", ");
+		if (shown !== HANDLER_ORDER.map((name) => `${name}:complete`).join(", ")) {
+			problems.finalState.push(`${id}: the history's rollback steps are [${shown}]`);
+		}
+		for (const step of history) counts.interruptedInHistory += step.interruptedAttempts;
+
+		const mine = all.filter((record) => record.instance === id).sort(bySeq);
+		for (const record of mine) {
+			if (!bootIndex.has(record.boot)) {
+				problems.finalState.push(`${id}: record #${record.seq} comes from an unknown runtime`);
+			}
+		}
+		const forwardEnd = Math.max(
+			0,
+			...mine.filter((r) => r.step.startsWith("fwd:")).map((r) => r.seq),
+		);
+		let previousJournaled: ExecutionRecord | undefined;
+		for (const name of HANDLER_ORDER) {
+			const where = `${id} handler "${name}"`;
+			const forward = mine.filter((r) => r.step === `fwd:${name}`);
+			const handler = mine.filter((r) => r.step === `undo:${name}`);
+			const starts = handler.filter((r) => r.kind === "started");
+			const completions = handler.filter((r) => r.kind === "completed");
+			counts.handlerRuns += starts.length;
+			const journaled = completions.at(-1);
+			if (!journaled) {
+				problems.exactlyOnceHandlers.push(`${where}: never completed`);
+				continue;
+			}
+			const journaledBoot = bootIndex.get(journaled.boot) ?? -1;
+
+			// The output the handler got: "ship" failed, so none; else the token its step's journaled
+			// attempt returned, the same on every run (replays return journaled results).
+			const completedForward = forward.filter((r) => r.kind === "completed");
+			const expectedOutput =
+				name === "ship" ? "" : (handler.find((r) => r.kind === "started")?.prev ?? "");
+			const source = completedForward.find((r) => r.token === expectedOutput);
+			if (name !== "ship" && !source) {
+				problems.forwardResults.push(
+					`${where}: got output ${expectedOutput}, which no completed attempt of its step returned`,
+				);
+			}
+			if (source) {
+				for (const later of forward.filter((r) => r.kind === "started" && r.seq > source.seq)) {
+					problems.forwardResults.push(
+						`${id} step "${name}": attempt record #${later.seq} started after the attempt whose result was journaled (#${source.seq})`,
+					);
+				}
+			}
+			for (const record of handler) {
+				if (record.prev !== expectedOutput) {
+					problems.forwardResults.push(
+						`${where}: record #${record.seq} got output "${record.prev}", another run got "${expectedOutput}"`,
+					);
+				}
+				if (record.data !== ROLLBACK_ERROR) {
+					problems.forwardResults.push(
+						`${where}: record #${record.seq} got the error "${record.data}", not the run's ("${ROLLBACK_ERROR}")`,
+					);
+				}
+				if (record.seq < forwardEnd) {
+					problems.reverseOrder.push(
+						`${where}: record #${record.seq} before the forward steps had ended (#${forwardEnd})`,
+					);
+				}
+				if (previousJournaled && record.seq < previousJournaled.seq) {
+					problems.reverseOrder.push(
+						`${where}: record #${record.seq} before the journaled completion of the handler before it (#${previousJournaled.seq}, "${previousJournaled.step}")`,
+					);
+				}
+			}
+
+			const ended = new Set(completions.map((r) => r.token));
+			for (const start of starts) {
+				const startBoot = bootIndex.get(start.boot) ?? -1;
+				if (start.seq > journaled.seq) {
+					problems.exactlyOnceHandlers.push(
+						`${where}: a run started (record #${start.seq}, runtime ${startBoot}) after the completion that was journaled (#${journaled.seq}, runtime ${journaledBoot})`,
+					);
+				}
+				if (!ended.has(start.token)) {
+					counts.handlersCutOff++;
+					if (startBoot === lastBoot) {
+						problems.exactlyOnceHandlers.push(
+							`${where}: the run of record #${start.seq} never finished, in the runtime that was never stopped`,
+						);
+					}
+				}
+			}
+			for (const completion of completions) {
+				if (completion === journaled) continue;
+				counts.completedNotJournaled++;
+				if ((bootIndex.get(completion.boot) ?? -1) >= journaledBoot) {
+					problems.exactlyOnceHandlers.push(
+						`${where}: completed (record #${completion.seq}) and ran again in the same or a later runtime (#${journaled.seq})`,
+					);
+				}
+			}
+			previousJournaled = journaled;
+		}
 	}
 	return { problems, counts };
 }

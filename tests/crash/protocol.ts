@@ -69,6 +69,50 @@ export interface CrashOutput {
 }
 
 /**
+ * The rollback workflow (RollbackWorkflow in worker.ts): forward steps "reserve" and "charge",
+ * a sleep, then "ship", which fails for good, so run() throws and the handlers of the three run,
+ * "ship"'s first. Each handler takes `handlerMs`, so that kills find handlers in flight.
+ */
+export interface RollbackParams {
+	/** The sleep between "charge" and "ship", in ms. */
+	napMs: number;
+	/** How long each rollback handler runs (awaited timers), in ms. */
+	handlerMs: number;
+}
+
+/** The rollback workflow's forward steps, in the order run() starts them; each has a handler. */
+export const ROLLBACK_STEPS = ["reserve", "charge", "ship"] as const;
+export type RollbackStep = (typeof ROLLBACK_STEPS)[number];
+
+/** The message of the NonRetryableError "ship" throws: the run's error, and the instance's. */
+export const ROLLBACK_ERROR = "out of stock";
+
+/**
+ * The steps the records name: the crash workflow's steps; `fwd:<step>` for an attempt of a
+ * rollback workflow's forward step and `undo:<step>` for a run of its handler; `batch-ran` for
+ * the one step of the batch workflow (BatchWorkflow in worker.ts).
+ */
+export type RecordedStep = DoStep | `fwd:${RollbackStep}` | `undo:${RollbackStep}` | "batch-ran";
+
+/** The params of a batch-workflow instance: which createBatch form created it. */
+export interface BatchParams {
+	form: "instances" | "count";
+	n?: number;
+}
+
+/** An event of `instance.subscribe()` as the subscribe route writes it (one JSON object a line). */
+export interface SubscribedEvent {
+	eventId: number;
+	type: string;
+	instanceId: string;
+	timestamp: string;
+	[field: string]: unknown;
+}
+
+/** The event types that end a subscription. */
+export const FINAL_EVENTS = ["workflow_completed", "workflow_errored", "workflow_terminated"];
+
+/**
  * One execution record. A step callback records "started" when it begins and "completed" just
  * before it returns its token (or "failed" before it throws, for the flaky step's planned failures).
  */
@@ -76,19 +120,25 @@ export interface ExecutionRecord {
 	/** Order of arrival at the counter object (SQLite rowid). */
 	seq: number;
 	instance: string;
-	step: DoStep;
+	step: RecordedStep;
 	kind: "started" | "completed" | "failed";
 	/** Fresh per attempt: what the attempt returns, if it completes. */
 	token: string;
-	/** The engine's attempt number (ctx.attempt). */
+	/** The engine's attempt number (ctx.attempt); 0 for a rollback handler, which is not told its own. */
 	attempt: number;
-	/** The token this attempt received from the previous step ("" for the first). */
+	/**
+	 * The token this attempt received from the previous step ("" for the first); for a rollback
+	 * handler, the output it was given (its step's token, "" for none).
+	 */
 	prev: string;
 	/** Which runtime process recorded it (a random id per Worker isolate). */
 	boot: string;
 	/** Date.now() in the Worker when recorded. */
 	at: number;
-	/** The "finish" step's completion carries the output it is about to return (JSON). */
+	/**
+	 * The "finish" step's completion carries the output it is about to return (JSON); a rollback
+	 * handler's records, the message of the error it was given.
+	 */
 	data: string | null;
 }
 
@@ -100,9 +150,13 @@ export interface CounterSummary {
 	/** Instances whose "finish" step has completed at least once. */
 	finished: string[];
 	/** Attempts started by this runtime (the answering one) and not (yet) completed or failed, by step. */
-	inFlight: Partial<Record<DoStep, number>>;
+	inFlight: Partial<Record<RecordedStep, number>>;
 	/** Instances with an attempt of a long step started by this runtime and not (yet) finished. */
 	longInFlight: string[];
+	/** Rollback-workflow instances whose last handler ("reserve"'s) has completed at least once. */
+	rolledBack: string[];
+	/** Batch-workflow instances whose step has completed at least once. */
+	batchRan: string[];
 	/** Date.now() of the newest record, or null. */
 	lastAt: number | null;
 	/** Date.now() in the Worker as it answered. */

@@ -1,23 +1,28 @@
 /**
  * The crash-test Worker (tests/crash/wrangler.toml), served by `wrangler dev` and killed and
- * restarted by crash.test.ts. It hosts one workflow on do-workflows that mixes quick steps,
- * sleeps, a step that fails before it succeeds, buffered and live event waits and long steps,
- * and a separate counter Durable Object in which every step callback records its execution.
+ * restarted by crash.test.ts. It hosts, on do-workflows, a workflow that mixes quick steps,
+ * sleeps, a step that fails before it succeeds, buffered and live event waits and long steps; a
+ * workflow whose run fails so that its steps' rollback handlers run (each for a while); and a
+ * one-step workflow that the test creates in batches cut off by kills. A separate counter
+ * Durable Object records every step callback's and handler's execution.
  *
- * Routes under /instances touch workflow instances; routes under /counters read the counter
- * object only, so the test can watch instances finish without any request reaching them.
+ * Routes under /instances touch workflow instances (`?workflow=rollback` or `batch` for the
+ * other two workflows); routes under /counters read the counter object only, so the test can
+ * watch instances finish without any request reaching them.
  */
 import { DurableObject } from "cloudflare:workers";
 import {
 	createWorkflowEngine,
+	NonRetryableError,
 	WorkflowEntrypoint,
 	type WorkflowEvent,
 	type WorkflowStep,
 	type WorkflowStepConfig,
 	withWorkflows,
 } from "../../src";
-import { listInstances } from "../../src/ops";
+import { getInstanceHistory, listInstances } from "../../src/ops";
 import {
+	type BatchParams,
 	type CounterSummary,
 	type CrashOutput,
 	type CrashParams,
@@ -27,10 +32,16 @@ import {
 	type ExecutionRecord,
 	LATE,
 	REQUEST_ID_HEADER,
+	type RecordedStep,
+	ROLLBACK_ERROR,
+	type RollbackParams,
+	type RollbackStep,
 } from "./protocol";
 
 interface Env {
 	CRASH_WORKFLOW: Workflow<CrashParams>;
+	ROLLBACK_WORKFLOW: Workflow<RollbackParams>;
+	BATCH_WORKFLOW: Workflow<BatchParams>;
 	COUNTERS: DurableObjectNamespace<CounterStore>;
 }
 
@@ -90,7 +101,7 @@ export class CounterStore extends DurableObject {
 
 	/** A summary of the records; `boot`: the runtime whose attempts in flight to count. */
 	summary(boot: string): CounterSummary {
-		const ids = (step: DoStep) =>
+		const ids = (step: RecordedStep) =>
 			this.#sql
 				.exec<{ instance: string }>(
 					"SELECT DISTINCT instance FROM records WHERE step = ? AND kind = 'completed'",
@@ -103,8 +114,8 @@ export class CounterStore extends DurableObject {
 				"SELECT count(*) AS records, max(at) AS lastAt FROM records",
 			)
 			.one();
-		const inFlight: Partial<Record<DoStep, number>> = {};
-		const open = this.#sql.exec<{ step: DoStep; n: number }>(
+		const inFlight: Partial<Record<RecordedStep, number>> = {};
+		const open = this.#sql.exec<{ step: RecordedStep; n: number }>(
 			`SELECT step, count(*) AS n FROM records AS s WHERE s.kind = 'started' AND s.boot = ?
 			 AND NOT EXISTS (SELECT 1 FROM records AS o WHERE o.token = s.token AND o.kind != 'started')
 			 GROUP BY step`,
@@ -126,6 +137,8 @@ export class CounterStore extends DurableObject {
 			finished: ids("finish"),
 			inFlight,
 			longInFlight,
+			rolledBack: ids("undo:reserve"),
+			batchRan: ids("batch-ran"),
 			lastAt: totals.lastAt,
 			now: Date.now(),
 		};
@@ -237,6 +250,93 @@ export class CrashWorkflow extends WorkflowEntrypoint<Env, CrashParams> {
 
 export const CrashWorkflowEngine = createWorkflowEngine(CrashWorkflow, { name: "crash-workflow" });
 
+/**
+ * Two steps with rollback handlers, a sleep, then a third that fails for good: run() throws, and
+ * the handlers run in reverse order ("ship", "charge", "reserve"), each for `handlerMs`. Forward
+ * attempts record `fwd:<step>`, handler runs `undo:<step>` with the output and error they got.
+ */
+export class RollbackWorkflow extends WorkflowEntrypoint<Env, RollbackParams> {
+	async run(event: WorkflowEvent<RollbackParams>, step: WorkflowStep): Promise<never> {
+		const p = event.payload;
+		const instance = event.instanceId;
+		const record = (
+			name: RecordedStep,
+			kind: ExecutionRecord["kind"],
+			fields: Partial<NewRecord>,
+		) =>
+			counters(this.env).record({
+				instance,
+				step: name,
+				kind,
+				token: "",
+				attempt: 0,
+				prev: "",
+				data: null,
+				...fields,
+				boot: boot(),
+			});
+		const rollback = (name: RollbackStep) => ({
+			rollback: async ({ output, error }: { output: unknown; error: Error }) => {
+				const fields = {
+					token: crypto.randomUUID(),
+					prev: String(output ?? ""),
+					data: error.message,
+				};
+				await record(`undo:${name}`, "started", fields);
+				for (let left = p.handlerMs; left > 0; left -= 250) await sleepMs(Math.min(250, left));
+				await record(`undo:${name}`, "completed", fields);
+			},
+			rollbackConfig: QUICK,
+		});
+		const forward = (name: RollbackStep) =>
+			step.do(
+				name,
+				QUICK,
+				async ({ attempt }) => {
+					const fields = { token: crypto.randomUUID(), attempt };
+					await record(`fwd:${name}`, "started", fields);
+					if (name === "ship") {
+						await record(`fwd:${name}`, "failed", fields);
+						throw new NonRetryableError(ROLLBACK_ERROR);
+					}
+					await record(`fwd:${name}`, "completed", fields);
+					return fields.token;
+				},
+				rollback(name),
+			);
+		await forward("reserve");
+		await forward("charge");
+		await step.sleep("nap", p.napMs);
+		await forward("ship");
+		throw new Error("unreachable: ship fails for good");
+	}
+}
+
+export const RollbackWorkflowEngine = createWorkflowEngine(RollbackWorkflow, {
+	name: "rollback-workflow",
+});
+
+/** One step, which records that it ran and returns the params: for batches cut off by a kill. */
+export class BatchWorkflow extends WorkflowEntrypoint<Env, BatchParams> {
+	async run(event: WorkflowEvent<BatchParams>, step: WorkflowStep): Promise<BatchParams> {
+		return step.do("ran", QUICK, async ({ attempt }) => {
+			await counters(this.env).record({
+				instance: event.instanceId,
+				step: "batch-ran",
+				kind: "completed",
+				token: crypto.randomUUID(),
+				attempt,
+				prev: "",
+				data: JSON.stringify(event.payload),
+				boot: boot(),
+			});
+			return { ...event.payload };
+		});
+	}
+}
+
+export const BatchWorkflowEngine = createWorkflowEngine(BatchWorkflow, { name: "batch-workflow" });
+
 // ---- routes ----
 
 const USAGE = `GET  /boot                       this runtime's boot id
@@ -247,16 +347,31 @@ POST /instances/pause [id]         pause each; answers which were paused (a fini
 POST /instances/resume [id]        resume each
 POST /instances/status [id]        statuses
 POST /instances/exists [id]        whether each exists
+POST /instances/batch {instances} | {count, params}   createBatch's object forms: {created: [id], errors}
+GET  /instances/subscribe?id=<id>&cursor=<eventId>   instance.subscribe() from the cursor, one JSON event a line, until its final event
+GET  /instances/history?id=<id>   the instance's rollback steps: name, state, attempts
+(every /instances route takes ?workflow=rollback or batch for the other workflows)
 GET  /counters/summary             a summary of the execution records (touches no instance)
 GET  /counters/records             every execution record (touches no instance)
 GET  /counters/received?id=<id>    whether a POST with that x-request-id began (touches no instance)
 `;
 
 export default withWorkflows<Env>(
-	{ CRASH_WORKFLOW: CrashWorkflowEngine },
 	{
-		async fetch(request, env) {
+		CRASH_WORKFLOW: CrashWorkflowEngine,
+		ROLLBACK_WORKFLOW: RollbackWorkflowEngine,
+		BATCH_WORKFLOW: BatchWorkflowEngine,
+	},
+	{
+		async fetch(request, env, ctx) {
 			const { pathname, searchParams } = new URL(request.url);
+			// Untyped: the routes below pass each workflow's own params through.
+			const workflow: Workflow<unknown> =
+				searchParams.get("workflow") === "rollback"
+					? env.ROLLBACK_WORKFLOW
+					: searchParams.get("workflow") === "batch"
+						? env.BATCH_WORKFLOW
+						: env.CRASH_WORKFLOW;
 			const route = `${request.method} ${pathname}`;
 			// Before it acts on a POST, the Worker records that it began it: a POST that wrangler
 			// dev's proxy answered "restarted mid-request" and that is not recorded never began, and
@@ -278,8 +393,53 @@ export default withWorkflows<Env>(
 					});
 				case "POST /instances": {
 					const list = (await request.json()) as { id: string; params: CrashParams }[];
-					const created = await env.CRASH_WORKFLOW.createBatch(list);
+					const created = await workflow.createBatch(list);
 					return Response.json({ created: created.map((instance) => instance.id) });
+				}
+				case "POST /instances/batch": {
+					const options = (await request.json()) as WorkflowBatchCreateOptions<unknown>;
+					const { created, errors } = await workflow.createBatch(options);
+					return Response.json({ created: created.map((instance) => instance.id), errors });
+				}
+				case "GET /instances/subscribe": {
+					// The subscription's events as they come, one JSON object a line, until its final
+					// event: the test reads them, is cut off by a kill, and subscribes again from its cursor.
+					const cursor = searchParams.get("cursor");
+					const instance = await workflow.get(searchParams.get("id") ?? "");
+					const subscription = await instance.subscribe(
+						cursor === null ? {} : { cursor: Number(cursor) },
+					);
+					const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+					const writer = writable.getWriter();
+					const encoder = new TextEncoder();
+					ctx.waitUntil(
+						(async () => {
+							try {
+								for (let r = await subscription.next(); !r.done; r = await subscription.next()) {
+									await writer.write(encoder.encode(`${JSON.stringify(r.value)}\n`));
+								}
+								await writer.close();
+							} catch (error) {
+								await writer.abort(error).catch(() => {});
+							} finally {
+								subscription[Symbol.dispose]();
+							}
+						})(),
+					);
+					return new Response(readable, { headers: { "content-type": "application/x-ndjson" } });
+				}
+				case "GET /instances/history": {
+					const history = await getInstanceHistory(workflow, searchParams.get("id") ?? "");
+					return Response.json(
+						history.steps
+							.filter((step) => step.type === "rollback")
+							.map((step) => ({
+								name: step.name,
+								state: step.state,
+								attempts: step.type === "rollback" ? step.attempts.length : 0,
+								interruptedAttempts: step.type === "rollback" ? step.interruptedAttempts : 0,
+							})),
+					);
 				}
 				case "POST /instances/events": {
 					const list = (await request.json()) as { id: string; type: string; payload: unknown }[];
@@ -287,7 +447,7 @@ export default withWorkflows<Env>(
 					const byInstance = Map.groupBy(list, (item) => item.id);
 					await Promise.all(
 						[...byInstance].map(async ([id, items]) => {
-							const instance = await env.CRASH_WORKFLOW.get(id);
+							const instance = await workflow.get(id);
 							for (const { type, payload } of items) await instance.sendEvent({ type, payload });
 						}),
 					);
@@ -296,14 +456,14 @@ export default withWorkflows<Env>(
 				case "POST /instances/one-by-one": {
 					// Slower than a batch: a kill in the middle leaves some created and some not.
 					const list = (await request.json()) as { id: string; params: CrashParams }[];
-					for (const options of list) await env.CRASH_WORKFLOW.create(options);
+					for (const options of list) await workflow.create(options);
 					return Response.json({ created: list.map(({ id }) => id) });
 				}
 				case "POST /instances/pause": {
 					const ids = (await request.json()) as string[];
 					const answers = await Promise.all(
 						ids.map(async (id) => {
-							const instance = await env.CRASH_WORKFLOW.get(id);
+							const instance = await workflow.get(id);
 							const paused = await instance.pause().then(
 								() => true,
 								(error: Error) => {
@@ -320,13 +480,13 @@ export default withWorkflows<Env>(
 				}
 				case "POST /instances/resume": {
 					const ids = (await request.json()) as string[];
-					await Promise.all(ids.map(async (id) => (await env.CRASH_WORKFLOW.get(id)).resume()));
+					await Promise.all(ids.map(async (id) => (await workflow.get(id)).resume()));
 					return Response.json({ resumed: ids.length });
 				}
 				case "POST /instances/status": {
 					const ids = (await request.json()) as string[];
 					const statuses = await Promise.all(
-						ids.map(async (id) => ({ id, ...(await (await env.CRASH_WORKFLOW.get(id)).status()) })),
+						ids.map(async (id) => ({ id, ...(await (await workflow.get(id)).status()) })),
 					);
 					return Response.json(statuses);
 				}
@@ -335,7 +495,7 @@ export default withWorkflows<Env>(
 					const listed: { id: string; status: string }[] = [];
 					let cursor: string | undefined;
 					do {
-						const page = await listInstances(env.CRASH_WORKFLOW, { limit: 100, cursor });
+						const page = await listInstances(workflow, { limit: 100, cursor });
 						listed.push(...page.instances.map(({ id, status }) => ({ id, status })));
 						cursor = page.cursor;
 					} while (cursor);
@@ -345,7 +505,7 @@ export default withWorkflows<Env>(
 					const ids = (await request.json()) as string[];
 					const exists = await Promise.all(
 						ids.map((id) =>
-							env.CRASH_WORKFLOW.get(id).then(
+							workflow.get(id).then(
 								() => true,
 								(error: Error) => {
 									if (error.name === "InstanceNotFoundError") return false;
