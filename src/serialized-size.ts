@@ -15,6 +15,12 @@ export function serializedSize(value: unknown): number {
  * nest: 0 for a primitive, 1 for an object of primitives, one more per level.
  */
 export function measureValue(value: unknown): { bytes: number; depth: number } {
+	// A primitive (most step outputs) needs no walk: header, tag and its own bytes, as below.
+	if (typeof value !== "object" || value === null) {
+		if (typeof value === "string")
+			return { bytes: 9 + (NON_LATIN1.test(value) ? value.length * 2 : value.length), depth: 0 };
+		return { bytes: typeof value === "number" || typeof value === "bigint" ? 12 : 4, depth: 0 };
+	}
 	const seen = new Set<object>();
 	const stack: unknown[] = [value];
 	// The depth of each item on the stack, beside it.

@@ -918,9 +918,12 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		this.journal.finish(status, now, result);
 		this.#abandonRun();
 		this.#status = status;
-		// A final status frees the slot (or the queue place) at once.
-		this.#admission?.release();
-		this.#scheduler.rearm(now);
+		// A final status frees the slot (or the queue place) at once; what the gate has not heard
+		// yet may need the alarm before the retention deadline.
+		if (this.#admission) {
+			this.#admission.release();
+			this.#scheduler.rearm(now);
+		} else this.#scheduler.ended(status, now);
 		for (const waiter of this.#endWaiters) waiter();
 	}
 }

@@ -252,7 +252,7 @@ export class Journal {
 	}
 
 	setStatus(status: Status, now: number): void {
-		this.#store.run(
+		this.#store.write(
 			`UPDATE instance SET status = ?,
 				started_at = COALESCE(started_at, CASE WHEN ? THEN ? END),
 				updated_at = ?, version = MAX(version + 1, ? * 1000)
@@ -274,7 +274,7 @@ export class Journal {
 		result: { output: unknown } | { error: SerializedError } | null,
 	): void {
 		const json = result && "output" in result ? this.#store.put("output", result.output) : null;
-		this.#store.run(
+		this.#store.write(
 			`UPDATE instance SET status = ?, ended_at = ?, error = ?, output_json = ?,
 				updated_at = ?, version = MAX(version + 1, ? * 1000)
 			WHERE singleton = 1`,
@@ -324,7 +324,7 @@ export class Journal {
 	}
 
 	setAlarmAt(at: number | null): void {
-		this.#store.run("UPDATE instance SET alarm_at = ? WHERE singleton = 1", at);
+		this.#store.write("UPDATE instance SET alarm_at = ? WHERE singleton = 1", at);
 	}
 
 	// ---- steps ----
@@ -605,13 +605,13 @@ export class Journal {
 	 * state that move may start from.
 	 */
 	#move(move: StepMove, seq: number, set: string, ...values: SqlStorageValue[]): void {
-		const cursor = this.#store.run(
+		const written = this.#store.write(
 			`UPDATE steps SET state = ?, ${set} WHERE seq = ? AND state IN ${FROM[move]}`,
 			STEP_MOVES[move].to,
 			...values,
 			seq,
 		);
-		if (cursor.rowsWritten === 0) throw new StepMoveError(move, seq);
+		if (written === 0) throw new StepMoveError(move, seq);
 	}
 
 	/** The earliest pending timer, if any. */

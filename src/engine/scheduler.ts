@@ -124,12 +124,25 @@ export class Scheduler {
 	retentionDeadline(): number | null {
 		const instance = this.#journal.instance();
 		if (!instance?.endedAt) return null;
+		return this.#deadline(instance.status, instance.endedAt);
+	}
+
+	#deadline(status: Status, endedAt: number): number | null {
 		const own = this.#journal.retention();
-		const complete = instance.status === Status.Complete;
-		const keep = complete
-			? (own.success ?? this.#retention.success)
-			: (own.error ?? this.#retention.error);
-		return keep === null ? null : instance.endedAt + keep;
+		const keep =
+			status === Status.Complete
+				? (own.success ?? this.#retention.success)
+				: (own.error ?? this.#retention.error);
+		return keep === null ? null : endedAt + keep;
+	}
+
+	/**
+	 * Sets the alarm of an instance that has just ended with `status` at `now` (its final status
+	 * written): its retention deadline, as rearm would set it, without reading the row back. The
+	 * engine still calls rearm when the concurrency gate's outbox may need the alarm sooner.
+	 */
+	ended(status: Status, now: number): void {
+		this.#alarm.set(this.#deadline(status, now));
 	}
 
 	/**

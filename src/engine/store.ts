@@ -65,6 +65,18 @@ export class Store {
 		}
 	}
 
+	/**
+	 * Runs a statement that returns no rows (no RETURNING): how many rows it wrote. The runtime
+	 * runs such a statement to its end as it is executed, so there is no cursor to drain.
+	 */
+	write(query: string, ...bindings: SqlStorageValue[]): number {
+		try {
+			return this.#sql.exec(query, ...bindings).rowsWritten;
+		} catch (error) {
+			throw refused(error);
+		}
+	}
+
 	transaction<T>(body: () => T): T {
 		try {
 			return this.#storage.transactionSync(body);

@@ -49,6 +49,19 @@ export function fromJsonText(text: string): unknown {
  * the value is clearly longer than `maxLength`.
  */
 function isPlainData(root: unknown, maxLength: number): boolean {
+	// A primitive (most step outputs) needs no walk: the same answers as the loop below.
+	switch (typeof root) {
+		case "string":
+		case "boolean":
+			return true;
+		case "number":
+			return Number.isFinite(root) && !Object.is(root, -0);
+		case "object":
+			if (root === null) return true;
+			break;
+		default:
+			return false;
+	}
 	const seen = new Set<object>();
 	const stack: unknown[] = [root];
 	// A lower bound of the JSON text's length, to give up early on a large value.

@@ -101,8 +101,12 @@ export async function runAttempts<T>(host: StepHost, of: AttemptsOf<T>): Promise
 		// timeout; once the attempt has ended, or the run is abandoned, its spool writes nothing.
 		let ended = false;
 		let spooled = false;
-		const spool = async (value: T): Promise<T> => {
+		// Not async: a value that is not a stream (nearly every one) passes through as it is.
+		const spool = (value: T): T | Promise<T> => {
 			if (!(value instanceof ReadableStream) || type !== "do") return value;
+			return spoolIt(value);
+		};
+		const spoolIt = async (value: ReadableStream): Promise<T> => {
 			spooled = true;
 			const stored = await spoolStream(
 				journal,

@@ -136,13 +136,12 @@ export class StepContext {
 	 * Storage refusing a write (a StorageFailure) is the runtime's fault, not the step's: it never
 	 * reaches run() and spends no retry. The run stops here, and its lease alarm replays it.
 	 */
-	async #storageSafe<T>(call: Promise<T>): Promise<T> {
-		try {
-			return await call;
-		} catch (error) {
+	#storageSafe<T>(call: Promise<T>): Promise<T> {
+		// A handler on the call itself, not an async wrapper awaiting it: fewer promises per step.
+		return call.catch((error: unknown) => {
 			if (error instanceof StorageFailure) return this.#host.storageFailed(error);
 			throw error;
-		}
+		});
 	}
 
 	do<T>(name: string, callback: Callback<T>, rollback?: StepRollbackOptions<T>): Promise<T>;
