@@ -51,22 +51,31 @@ export class CallCounter extends DurableObject {
  * concurrency limit's tests (tests/concurrency.test.ts) check the engine against it.
  */
 export class Probe extends DurableObject {
-	#current = 0;
-	#max = 0;
-	readonly #order: string[] = [];
-
+	// Kept in the object's storage, not in fields: an idle probe may be evicted between two
+	// instances' steps (a burst of creates can keep every instance queued for seconds).
 	async enter(id: string): Promise<void> {
-		this.#current++;
-		this.#max = Math.max(this.#max, this.#current);
-		this.#order.push(id);
+		const kv = this.ctx.storage.kv;
+		const current = ((kv.get("current") as number | undefined) ?? 0) + 1;
+		kv.put("current", current);
+		kv.put("max", Math.max((kv.get("max") as number | undefined) ?? 0, current));
+		const count = (kv.get("count") as number | undefined) ?? 0;
+		kv.put(`order:${String(count).padStart(8, "0")}`, id);
+		kv.put("count", count + 1);
 	}
 
 	async leave(): Promise<void> {
-		this.#current--;
+		const kv = this.ctx.storage.kv;
+		kv.put("current", ((kv.get("current") as number | undefined) ?? 0) - 1);
 	}
 
 	async stats(): Promise<{ current: number; max: number; order: string[] }> {
-		return { current: this.#current, max: this.#max, order: [...this.#order] };
+		const kv = this.ctx.storage.kv;
+		const order = [...kv.list<string>({ prefix: "order:" })].map(([, id]) => id);
+		return {
+			current: (kv.get("current") as number | undefined) ?? 0,
+			max: (kv.get("max") as number | undefined) ?? 0,
+			order,
+		};
 	}
 }
 
