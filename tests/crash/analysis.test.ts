@@ -7,7 +7,9 @@
 import { describe, expect, it } from "vitest";
 import {
 	analyse,
+	analyseLimited,
 	analyseRollbacks,
+	analyseTicks,
 	type InstanceStatusAnswer,
 	type Planned,
 	type RollbackStepHistory,
@@ -17,8 +19,12 @@ import {
 	DO_STEPS,
 	type DoStep,
 	type ExecutionRecord,
+	LIMITED_STEPS,
+	type LimitedOutput,
 	PREVIOUS,
 	ROLLBACK_ERROR,
+	SCHEDULE,
+	type TickOutput,
 } from "./protocol";
 
 const BOOTS = ["boot-0", "boot-1"];
@@ -165,14 +171,14 @@ describe("the crash test's analysis", () => {
 	it("reports events lost, delivered twice or out of order", () => {
 		const swapped = cleanHistory();
 		swapped.answers[0]?.output &&
-			Object.assign(swapped.answers[0].output.events, {
+			Object.assign((swapped.answers[0].output as CrashOutput).events, {
 				early1: "i0/early/2",
 				early2: "i0/early/1",
 			});
 		expect(problemsOf(swapped)).toHaveProperty("events");
 		const twice = cleanHistory();
 		twice.answers[0]?.output &&
-			Object.assign(twice.answers[0].output.events, { early2: "i0/early/1" });
+			Object.assign((twice.answers[0].output as CrashOutput).events, { early2: "i0/early/1" });
 		expect(problemsOf(twice).events).toEqual(
 			expect.arrayContaining([
 				"event i0/early/1 was delivered 2 times",
@@ -329,5 +335,202 @@ describe("the crash test's analysis of rollbacks", () => {
 		const history = rollbackHistory();
 		history.histories.set("r0", []);
 		expect(rollbackProblems(history)).toHaveProperty("finalState");
+	});
+});
+
+// ---- the limited workflow ----
+
+/**
+ * Limited instances l0..l<n-1>, created in runtime 0; each runs its two steps in `boot` (by
+ * instance), `width` instances at a time: the records of one group's steps overlap, the next
+ * group's come after them.
+ */
+function limitedHistory(n: number, width: number, bootOf: (i: number) => string = () => "boot-0") {
+	const records: ExecutionRecord[] = [];
+	const answers: InstanceStatusAnswer[] = [];
+	let seq = 0;
+	const push = (instance: string, step: string, kind: ExecutionRecord["kind"], i: number) =>
+		records.push({
+			seq: ++seq,
+			instance,
+			step: step as ExecutionRecord["step"],
+			kind,
+			token: `${instance}/${step}`,
+			attempt: 1,
+			prev: "",
+			boot: bootOf(i),
+			at: seq,
+			data: null,
+		});
+	for (let group = 0; group < n; group += width) {
+		const members = Array.from({ length: Math.min(width, n - group) }, (_, k) => group + k);
+		for (const step of LIMITED_STEPS) {
+			for (const i of members) push(`l${i}`, step, "started", i);
+			for (const i of members) push(`l${i}`, step, "completed", i);
+		}
+	}
+	for (let i = 0; i < n; i++) {
+		const output: LimitedOutput = {
+			tokens: { "slot-1": `l${i}/slot-1`, "slot-2": `l${i}/slot-2` },
+		};
+		answers.push({ id: `l${i}`, status: "complete", output });
+	}
+	const createdIn = new Map(answers.map(({ id }) => [id, 0]));
+	return { records, answers, createdIn };
+}
+
+function limitedProblems(history: ReturnType<typeof limitedHistory>, limit = 2) {
+	const { problems } = analyseLimited(
+		history.createdIn,
+		history.records,
+		history.answers,
+		BOOTS,
+		limit,
+	);
+	return Object.fromEntries(Object.entries(problems).filter(([, list]) => list.length > 0));
+}
+
+describe("the crash test's analysis of a concurrency limit", () => {
+	it("finds nothing wrong with instances inside their steps at most `limit` at a time", () => {
+		const history = limitedHistory(6, 2);
+		expect(limitedProblems(history)).toEqual({});
+		const { counts } = analyseLimited(
+			history.createdIn,
+			history.records,
+			history.answers,
+			BOOTS,
+			2,
+		);
+		expect(counts.maxInside).toBe(2);
+	});
+
+	it("reports more instances inside a step at once than the limit", () => {
+		expect(limitedProblems(limitedHistory(6, 3))).toHaveProperty("overLimit");
+	});
+
+	it("counts an attempt cut off by a stop as inside its step until its runtime ends, not after", () => {
+		const history = limitedHistory(4, 2, (i) => (i < 2 ? "boot-0" : "boot-1"));
+		// l0's first attempt of slot-2 was cut off in runtime 0 (its journaled one ran in runtime 1).
+		const journaled = history.records.find((r) => r.instance === "l0" && r.step === "slot-2");
+		if (!journaled) throw new Error("setup");
+		history.records.push({ ...journaled, seq: 0.5, token: "cut" });
+		history.records.sort((a, b) => a.seq - b.seq);
+		// In runtime 0, the cut attempt makes a third instance inside a step beside l0 and l1? No: it
+		// is l0's own. A third instance's cut attempt does.
+		expect(limitedProblems(history)).toEqual({});
+		const third = limitedHistory(4, 2, (i) => (i < 2 ? "boot-0" : "boot-1"));
+		third.records.push({ ...journaled, instance: "l2", step: "slot-1", seq: 0.5, token: "cut" });
+		third.records.sort((a, b) => a.seq - b.seq);
+		expect(limitedProblems(third)).toHaveProperty("overLimit");
+		// Cut off in runtime 0 and followed by runtime 1's records: it does not count there.
+		const ended = limitedHistory(4, 2, (i) => (i < 2 ? "boot-0" : "boot-1"));
+		const last0 = Math.max(...ended.records.filter((r) => r.boot === "boot-0").map((r) => r.seq));
+		ended.records.push({
+			...journaled,
+			instance: "l2",
+			step: "slot-1",
+			seq: last0 + 0.5,
+			token: "cut",
+		});
+		ended.records.sort((a, b) => a.seq - b.seq);
+		expect(limitedProblems(ended)).toEqual({});
+		const counts = analyseLimited(ended.createdIn, ended.records, ended.answers, BOOTS, 2).counts;
+		expect(counts.notStartedAtStop).toEqual([1]); // l3 started in runtime 1 only
+	});
+
+	it("reports an instance not complete, and a step run again after its journaled result", () => {
+		const status = limitedHistory(2, 2);
+		status.answers[1] = { id: "l1", status: "queued" };
+		expect(limitedProblems(status)).toHaveProperty("finalState");
+		const again = limitedHistory(2, 1);
+		const done = again.records.find((r) => r.instance === "l0" && r.kind === "completed");
+		if (!done) throw new Error("setup");
+		again.records.push({ ...done, kind: "started", token: "again", seq: done.seq + 0.5 });
+		again.records.sort((a, b) => a.seq - b.seq);
+		expect(limitedProblems(again)).toHaveProperty("exactlyOnce");
+	});
+});
+
+// ---- the scheduled workflow ----
+
+const MINUTE = 60_000;
+const T0 = 1_800_000_000_000 - (1_800_000_000_000 % MINUTE);
+
+/** Ticks at these minutes after T0, each run once in the runtime `bootOf` says. */
+function tickHistory(minutes: number[], bootOf: (minute: number) => string = () => "boot-0") {
+	const records: ExecutionRecord[] = [];
+	const answers: InstanceStatusAnswer[] = [];
+	let seq = 0;
+	for (const minute of minutes) {
+		const scheduledTime = T0 + minute * MINUTE;
+		const id = `${SCHEDULE}-${scheduledTime}`;
+		const schedule = { cron: SCHEDULE, scheduledTime };
+		const data = JSON.stringify(schedule);
+		for (const kind of ["started", "completed"] as const) {
+			records.push({
+				seq: ++seq,
+				instance: id,
+				step: "tick",
+				kind,
+				token: `${id}/tick`,
+				attempt: 1,
+				prev: "",
+				boot: bootOf(minute),
+				at: scheduledTime,
+				data,
+			});
+		}
+		const output: TickOutput = { schedule, token: `${id}/tick` };
+		answers.push({ id, status: "complete", output });
+	}
+	return { records, answers, ids: answers.map(({ id }) => id) };
+}
+
+/** Runtime 0 up from T0 - 30 s to minute `stop` + 10 s; runtime 1 up from `up` on. */
+function tickProblems(history: ReturnType<typeof tickHistory>, stop = 10, up = 10.5) {
+	const ups = [T0 - 30_000, T0 + up * MINUTE];
+	const stops = [T0 + stop * MINUTE + 10_000];
+	const { problems } = analyseTicks(
+		history.ids,
+		history.records,
+		history.answers,
+		BOOTS,
+		ups,
+		stops,
+	);
+	return Object.fromEntries(Object.entries(problems).filter(([, list]) => list.length > 0));
+}
+
+describe("the crash test's analysis of a schedule", () => {
+	it("finds nothing wrong with one instance a minute, and a catch-up run after a downtime", () => {
+		expect(tickProblems(tickHistory([0, 1, 2, 3]))).toEqual({});
+		// Runtime 0 stopped after minute 2; minutes 3 and 4 passed in the downtime; 4 was caught up.
+		const bootOf = (minute: number) => (minute <= 2 ? "boot-0" : "boot-1");
+		expect(tickProblems(tickHistory([0, 1, 2, 4, 5], bootOf), 2, 4.5)).toEqual({});
+	});
+
+	it("reports a minute without its instance while a runtime was up", () => {
+		expect(tickProblems(tickHistory([0, 1, 3]))).toHaveProperty("ticks");
+	});
+
+	it("reports more than one catch-up run after a downtime", () => {
+		const bootOf = (minute: number) => (minute <= 2 ? "boot-0" : "boot-1");
+		expect(tickProblems(tickHistory([0, 1, 2, 3, 4, 5], bootOf), 2, 4.5)).toHaveProperty("ticks");
+	});
+
+	it("reports a wrong event.schedule, an unfinished instance, and a tick's step run twice", () => {
+		const schedule = tickHistory([0, 1]);
+		const output = schedule.answers[1]?.output as TickOutput;
+		output.schedule = { cron: SCHEDULE, scheduledTime: T0 };
+		expect(tickProblems(schedule)).toHaveProperty("finalState");
+		const status = tickHistory([0, 1]);
+		status.answers[0] = { id: status.ids[0] as string, status: "running" };
+		expect(tickProblems(status)).toHaveProperty("finalState");
+		const twice = tickHistory([0, 1]);
+		const first = twice.records[1] as ExecutionRecord;
+		twice.records.push({ ...first, seq: 2.5, kind: "started", token: "again" });
+		twice.records.push({ ...first, seq: 2.6, kind: "completed", token: "again" });
+		twice.records.sort((a, b) => a.seq - b.seq);
+		expect(tickProblems(twice)).toHaveProperty("exactlyOnce");
 	});
 });

@@ -19,6 +19,14 @@
  * cut off by a kill (each instance must exist whole or not at all, a retry of the batch must
  * report the ones created as existing, and the listing must show exactly those that exist).
  *
+ * And (issue 16): instances of a workflow with a concurrency limit, created in every lifetime,
+ * a batch of them just before each stop, so that each stop finds some queued (each must complete,
+ * its steps run exactly once as journaled, never more instances inside a step than the limit, and
+ * those queued at the last kill started after the restart without any request); and a workflow
+ * started every minute by its cron schedule across the stops (each tick's instance complete with
+ * its `event.schedule`, its step run exactly once as journaled; no minute without its instance
+ * but those a downtime explains, and one catch-up run per downtime at most).
+ *
  * CRASH_SEED=<n> replays the random choices (kill moments, durations, planned failures) of a run;
  * CRASH_INSTANCES=<n> changes how many instances run (default 500); CRASH_VERBOSE=1 prints the
  * run's timeline even when it passes.
@@ -29,7 +37,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import { DevServer, delay, freePort, ROOT, removeDir, tempDir, waitFor } from "../e2e/wrangler";
 import {
 	analyse,
+	analyseLimited,
 	analyseRollbacks,
+	analyseTicks,
 	type BatchAnswer,
 	between,
 	bootOf,
@@ -48,6 +58,7 @@ import {
 	resume,
 	rollbackHistory,
 	Subscriber,
+	schedules,
 	sendEvents,
 	statuses,
 	summary,
@@ -60,7 +71,10 @@ import {
 	EARLY,
 	type ExecutionRecord,
 	LATE,
+	LIMIT,
+	type LimitedParams,
 	type RollbackParams,
+	SCHEDULE,
 } from "./protocol";
 
 const CONFIG = join(ROOT, "tests", "crash", "wrangler.toml");
@@ -154,6 +168,37 @@ const rollbackPlans: { id: string; params: RollbackParams }[][] = STOPS.map((_, 
 const rollbackIds = rollbackPlans.flat().map(({ id }) => id);
 
 /**
+ * Limited-workflow instances (a concurrency limit of LIMIT): a few created as each lifetime
+ * begins, and a batch of three times the limit just before it ends, so that the stop finds at
+ * least two thirds of that batch not started (queued, or admitted and not started yet).
+ */
+const LIMITED_EARLY = 6;
+const LIMITED_LATE = 3 * LIMIT;
+const limitedPlan = (lifetime: number, when: "a" | "z", n: number) => ({
+	id: `l${lifetime}${when}${String(n).padStart(3, "0")}`,
+	params: {
+		workMs: between(random, 300, 900),
+		napMs: between(random, 200, 1_500),
+	} satisfies LimitedParams,
+});
+const limitedPlans = STOPS.map((_, lifetime) => ({
+	early: Array.from({ length: LIMITED_EARLY }, (_, n) => limitedPlan(lifetime, "a", n)),
+	late: Array.from({ length: LIMITED_LATE }, (_, n) => limitedPlan(lifetime, "z", n)),
+}));
+/** The lifetime each limited instance is created in. */
+const limitedCreatedIn = new Map(
+	limitedPlans.flatMap(({ early, late }, lifetime) =>
+		[...early, ...late].map(({ id }) => [id, lifetime] as const),
+	),
+);
+const limitedIds = [...limitedCreatedIn.keys()];
+const MINUTE = 60_000;
+/** The scheduled time of a tick's instance, from its id. */
+const tickTime = (id: string) => Number(id.slice(SCHEDULE.length + 1));
+/** The first minute after `time`. */
+const firstTick = (time: number) => Math.ceil(time / MINUTE) * MINUTE;
+
+/**
  * Subscribers that follow these instances' events from their creation to their end, across the
  * stops that come meanwhile: the first crash-workflow instance of each wave, and rollback
  * instances of the first and the last lifetime but one (that stop comes soon after they are
@@ -245,6 +290,11 @@ describe("crash and restart with persisted storage", () => {
 		);
 		const port = await freePort();
 		const boots: string[] = [];
+		/** When each runtime was started, and when each stop was over (ms, the Worker's clock too). */
+		const ups: number[] = [];
+		const stops: number[] = [];
+		/** When the scheduler was known to run (its schedules listed), in the first lifetime. */
+		let scheduledFrom = 0;
 		let cutCreateAnswered = false;
 		const cutBatchAnswers: { instances?: BatchAnswer; count?: BatchAnswer } = {};
 		/** The instances of the batch workflow: the cut batches' that exist, once known. */
@@ -273,10 +323,18 @@ describe("crash and restart with persisted storage", () => {
 		};
 
 		for (const [lifetime, how] of STOPS.entries()) {
+			ups.push(Date.now());
 			const current = await DevServer.start({ port, persistTo: persistDir, config: CONFIG });
 			server = current;
 			boots.push(await bootOf(current));
 			log(`runtime ${lifetime} up`);
+			if (lifetime === 0) {
+				// The first event started the scheduler; its listing answers once it has.
+				const [schedule] = await schedules(current);
+				scheduledFrom = Date.now();
+				expect(schedule?.cron, "the scheduled workflow's schedule").toBe(SCHEDULE);
+				log(`schedule "${SCHEDULE}" running, next tick ${String(schedule?.nextRunAt)}`);
+			}
 			/** The subscribers' loops of this lifetime: they end once it does. */
 			const following: Promise<void>[] = [];
 			const follow = (list: Subscriber[]) => {
@@ -287,6 +345,11 @@ describe("crash and restart with persisted storage", () => {
 			// The subscribers whose instances exist resume from their cursors.
 			follow(subscribers.filter(({ from }) => from < lifetime).map(({ subscriber }) => subscriber));
 
+			const limited = limitedPlans[lifetime];
+			if (limited) {
+				await create(current, limited.early, "limited");
+				log(`created ${limited.early.length} limited instances`);
+			}
 			const wave = waves[lifetime] ?? [];
 			for (const list of chunks(wave)) {
 				await create(
@@ -471,6 +534,11 @@ describe("crash and restart with persisted storage", () => {
 				pausedTotal += paused.length;
 				log(`paused ${more.length} more with a long step in flight (${waiting} waiting for it)`);
 			}
+			if (limited) {
+				// Just before the stop, more limited instances than the limit can run: most are queued.
+				await create(current, limited.late, "limited");
+				log(`created ${limited.late.length} limited instances just before the stop`);
+			}
 			if (lifetime === CUT_CREATE_IN) {
 				// Kill while a create request is in flight: some instances of it may exist, some not.
 				const request = createOneByOne(
@@ -511,6 +579,7 @@ describe("crash and restart with persisted storage", () => {
 				await batches;
 			} else if (how === "SIGKILL") await current.crash();
 			else await current.stop();
+			stops.push(Date.now());
 			server = undefined;
 			// The subscribers' connections broke with the runtime: their loops end.
 			await Promise.all(following);
@@ -526,9 +595,12 @@ describe("crash and restart with persisted storage", () => {
 		}
 
 		// The final lifetime: from here on, only the counter routes are requested.
+		ups.push(Date.now());
 		const last = await DevServer.start({ port, persistTo: persistDir, config: CONFIG });
 		server = last;
 		const readyAt = Date.now();
+		/** The last minute before the last runtime came up. */
+		const lastTickDue = Math.floor((ups.at(-1) ?? 0) / MINUTE) * MINUTE;
 		boots.push(await bootOf(last));
 		log("final runtime up; polling the counters only");
 		const settled = await waitFor(
@@ -537,6 +609,14 @@ describe("crash and restart with persisted storage", () => {
 				s.finished.length === plan.length &&
 				rollbackIds.every((id) => s.rolledBack.includes(id)) &&
 				batchInstances.every((id) => s.batchRan.includes(id)) &&
+				limitedIds.every((id) => s.limitedDone.includes(id)) &&
+				// Every tick begun has ended, and a tick at or after the last minute before this runtime
+				// came up has run (fired before the last stop, or by the scheduler's alarm since), and
+				// after the scheduler's second minute at least, so that two ticks in a row are checked.
+				s.ticksStarted.every((id) => s.ticksDone.includes(id)) &&
+				s.ticksDone.some(
+					(id) => tickTime(id) >= Math.max(lastTickDue, firstTick(scheduledFrom) + MINUTE),
+				) &&
 				// A run cut off at the last kill resumes by its lease alarm within LEASE_MS; after that,
 				// and two quiet seconds, no instance has anything left to record.
 				Date.now() >= readyAt + LEASE_MS + 3_000 &&
@@ -551,7 +631,10 @@ describe("crash and restart with persisted storage", () => {
 		).catch(async (error: Error) => {
 			const seen = await summary(last);
 			const missing = plan.filter(({ id }) => !seen.finished.includes(id)).map(({ id }) => id);
-			throw new Error(`${error.message}\nnot finished: ${missing.join(", ")}`);
+			const limitedLeft = limitedIds.filter((id) => !seen.limitedDone.includes(id));
+			throw new Error(
+				`${error.message}\nnot finished: ${missing.join(", ")}\nlimited not finished: ${limitedLeft.join(", ")}\nticks: started ${seen.ticksStarted.join(", ")}; done ${seen.ticksDone.join(", ")}; last due ${lastTickDue}`,
+			);
 		});
 		log(`all ${settled.finished.length} finished markers recorded`);
 		expect(last.report(), "no request may reach an instance after the last restart").not.toMatch(
@@ -581,6 +664,16 @@ describe("crash and restart with persisted storage", () => {
 			batchAnswers.push(...(await statuses(last, ids, "batch")));
 		}
 		const batchListing = await listed(last, "batch");
+		// The limited instances, and the ticks' instances whose step had ended when the counters
+		// settled (a tick that fired since may be running).
+		const limitedAnswers: InstanceStatusAnswer[] = [];
+		for (const ids of chunks(limitedIds)) {
+			limitedAnswers.push(...(await statuses(last, ids, "limited")));
+		}
+		const limitedListing = await listed(last, "limited");
+		const tickIds = [...settled.ticksDone].sort();
+		const tickAnswers = await statuses(last, tickIds, "scheduled");
+		const tickListing = await listed(last, "scheduled");
 		// The subscribers resume once more, from their cursors, to their instances' ends; then one
 		// full read of each instance's events, to compare with.
 		const readBy = Date.now() + 60_000;
@@ -609,6 +702,23 @@ describe("crash and restart with persisted storage", () => {
 			histories,
 			boots,
 		);
+		const limitedRecords = all.filter((record) => limitedCreatedIn.has(record.instance));
+		const limitedAnalysis = analyseLimited(
+			limitedCreatedIn,
+			limitedRecords,
+			limitedAnswers,
+			boots,
+			LIMIT,
+		);
+		const ticks = analyseTicks(
+			tickIds,
+			all.filter((record) => record.step === "tick"),
+			tickAnswers,
+			boots,
+			ups,
+			stops,
+		);
+		const tickTimes = tickIds.map(tickTime).sort((a, b) => a - b);
 		const kills = stopsDone.filter((s) => s.how === "SIGKILL").length;
 		story.push(
 			[
@@ -622,6 +732,8 @@ describe("crash and restart with persisted storage", () => {
 				`${rollbackIds.length} instances rolled back: ${rollback.counts.handlerRuns} handler runs, ${rollback.counts.handlersCutOff} cut off (${rollback.counts.interruptedInHistory} interrupted attempts in the histories), ${rollback.counts.completedNotJournaled} completed runs whose completion a kill kept from the journal`,
 				`${followers.length} subscribers read ${followers.map(({ events }) => events.length).join(", ")} events, resuming from their cursors ${followers.map(({ resumed }) => resumed).join(", ")} times; ${drifted} start times of cut-off attempts changed after they were read`,
 				`${batchInstances.length} instances of the cut batches (${batchInstances.length - 100} of the { count } batch)`,
+				`${limitedIds.length} instances under a limit of ${LIMIT}: at most ${limitedAnalysis.counts.maxInside} inside a step at once, ${limitedAnalysis.counts.attemptsStarted} attempts (${limitedAnalysis.counts.cutOff} cut off); not started at each stop: ${limitedAnalysis.counts.notStartedAtStop.join(", ")}`,
+				`${ticks.counts.ticks} ticks of "${SCHEDULE}" (${tickTimes.map((t) => new Date(t).toISOString().slice(11, 16)).join(", ")}), ${ticks.counts.cutOff} tick steps cut off; ticks from before each runtime came up: ${ticks.counts.late.join(", ")}; ${ticks.counts.skipped} skipped in a downtime`,
 				`total ${((Date.now() - started) / 1000).toFixed(1)} s`,
 			].join("\n  "),
 		);
@@ -712,6 +824,45 @@ describe("crash and restart with persisted storage", () => {
 			batchListing.map(({ id, status }) => `${id} ${status}`).sort(),
 			"the batch workflow's listing",
 		).toEqual(batchInstances.map((id) => `${id} complete`).sort());
+
+		// The limited workflow: complete, exactly once, never over its limit, queued across the stops.
+		expect(show(limitedAnalysis.problems.finalState), "every limited instance complete").toBe("");
+		expect(
+			show(limitedAnalysis.problems.exactlyOnce),
+			"each limited instance's steps ran to completion exactly once as journaled",
+		).toBe("");
+		expect(
+			show(limitedAnalysis.problems.overLimit),
+			`never more than ${LIMIT} limited instances inside a step`,
+		).toBe("");
+		expect(
+			limitedListing.map(({ id, status }) => `${id} ${status}`).sort(),
+			"the limited workflow's listing",
+		).toEqual(limitedIds.map((id) => `${id} complete`).sort());
+		expect(
+			limitedAnalysis.counts.notStartedAtStop.at(-1),
+			"limited instances queued at the last stop started after it, with no request",
+		).toBeGreaterThan(0);
+		expect(
+			limitedAnalysis.counts.maxInside,
+			"limited instances were inside their steps together",
+		).toBeGreaterThan(1);
+
+		// The schedule: one instance per tick, run once; missed ticks only in a downtime.
+		expect(show(ticks.problems.finalState), "every tick's instance complete, as its tick").toBe("");
+		expect(show(ticks.problems.exactlyOnce), "each tick's step ran once as journaled").toBe("");
+		expect(show(ticks.problems.ticks), "every minute has its instance, or its catch-up").toBe("");
+		expect(tickTimes[0], "the first tick after the scheduler started").toBeLessThanOrEqual(
+			firstTick(scheduledFrom),
+		);
+		expect(tickTimes.length, "ticks in two minutes at least").toBeGreaterThan(1);
+		expect(
+			tickListing
+				.map(({ id }) => id)
+				.filter((id) => tickTime(id) <= (tickTimes.at(-1) ?? 0))
+				.sort(),
+			"the scheduled workflow's listing has one instance per tick",
+		).toEqual(tickIds);
 		passed = true;
 	});
 });

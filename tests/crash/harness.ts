@@ -13,12 +13,17 @@ import {
 	type DoStep,
 	type ExecutionRecord,
 	FINAL_EVENTS,
+	LIMITED_STEPS,
+	type LimitedOutput,
+	type LimitedParams,
 	PREVIOUS,
 	REQUEST_ID_HEADER,
 	ROLLBACK_ERROR,
 	ROLLBACK_STEPS,
 	type RollbackParams,
+	SCHEDULE,
 	type SubscribedEvent,
+	type TickOutput,
 } from "./protocol";
 
 // ---- randomness ----
@@ -120,10 +125,17 @@ export const bootOf = (server: ServerLike) =>
 
 export const summary = (server: ServerLike) => json<CounterSummary>(server, "/counters/summary");
 
+/** The scheduled workflow's schedules (the scheduler answers once it has started). */
+export const schedules = (server: ServerLike) =>
+	json<{ cron: string; paused: boolean; nextRunAt: string | number | null }[]>(
+		server,
+		"/schedules",
+	);
+
 export const records = (server: ServerLike) => json<ExecutionRecord[]>(server, "/counters/records");
 
 /** The Worker's workflows: the crash workflow (the default), the rollback and the batch workflows. */
-export type WorkflowName = "crash" | "rollback" | "batch";
+export type WorkflowName = "crash" | "rollback" | "batch" | "limited" | "scheduled";
 
 /** The query that names a workflow in a route under /instances. */
 const of = (workflow: WorkflowName) => (workflow === "crash" ? "" : `?workflow=${workflow}`);
@@ -134,7 +146,7 @@ const of = (workflow: WorkflowName) => (workflow === "crash" ? "" : `?workflow=$
  */
 export function create(
 	server: ServerLike,
-	list: { id: string; params: CrashParams | RollbackParams }[],
+	list: { id: string; params: CrashParams | RollbackParams | LimitedParams }[],
 	workflow: WorkflowName = "crash",
 ): Promise<{ created: string[] }> {
 	const finish = async () => {
@@ -269,7 +281,7 @@ export function sendEvents(
 export interface InstanceStatusAnswer {
 	id: string;
 	status: string;
-	output?: CrashOutput;
+	output?: CrashOutput | LimitedOutput | TickOutput;
 	error?: { name: string; message: string };
 }
 
@@ -419,7 +431,7 @@ export function analyse(
 			);
 			continue;
 		}
-		const output = answer.output;
+		const output = answer.output as CrashOutput;
 		const tokenOf = (step: DoStep): string | undefined =>
 			step === "finish" ? undefined : output.tokens[step];
 		const bySeq = (a: ExecutionRecord, b: ExecutionRecord) => a.seq - b.seq;
@@ -764,6 +776,295 @@ export function analyseRollbacks(
 				}
 			}
 			previousJournaled = journaled;
+		}
+	}
+	return { problems, counts };
+}
+
+// ---- journaled steps of the limited and scheduled workflows ----
+
+/**
+ * The exactly-once rules of one journaled step (as `analyse` applies them to the crash workflow's
+ * steps): the attempt whose token run() got completed; no attempt started after it; any other
+ * attempt that completed did so in an earlier runtime than it (a kill kept its result from the
+ * journal); an attempt that never finished was cut off by a stop, never in the last runtime.
+ * Returns the violations and how many attempts were cut off.
+ */
+function journaledStep(
+	where: string,
+	recs: ExecutionRecord[],
+	token: string | undefined,
+	bootIndex: Map<string, number>,
+	lastBoot: number,
+): { problems: string[]; cutOff: number } {
+	const problems: string[] = [];
+	const started = recs.filter((r) => r.kind === "started").sort((a, b) => a.seq - b.seq);
+	const ended = new Map(recs.filter((r) => r.kind !== "started").map((r) => [r.token, r]));
+	const journaled = started.find((r) => r.token === token);
+	if (!journaled || ended.get(journaled.token)?.kind !== "completed") {
+		return {
+			problems: [`${where}: run() got token ${token}, which no completed attempt produced`],
+			cutOff: 0,
+		};
+	}
+	const journaledBoot = bootIndex.get(journaled.boot) ?? -1;
+	let cutOff = 0;
+	for (const attempt of started) {
+		const boot = bootIndex.get(attempt.boot) ?? -1;
+		const end = ended.get(attempt.token);
+		if (attempt.seq > journaled.seq) {
+			problems.push(
+				`${where}: an attempt started (record #${attempt.seq}, runtime ${boot}) after the one whose result was journaled (#${journaled.seq}, runtime ${journaledBoot})`,
+			);
+		}
+		if (end === undefined) {
+			cutOff++;
+			if (boot === lastBoot) {
+				problems.push(
+					`${where}: the attempt of record #${attempt.seq} never finished, in the runtime that was never stopped`,
+				);
+			}
+		} else if (attempt !== journaled && end.kind === "completed" && boot >= journaledBoot) {
+			problems.push(
+				`${where}: completed (record #${end.seq}, runtime ${boot}) and ran again in the same or a later runtime (#${journaled.seq}, runtime ${journaledBoot})`,
+			);
+		}
+	}
+	return { problems, cutOff };
+}
+
+// ---- the limited workflow ----
+
+export interface LimitedAnalysis {
+	problems: {
+		finalState: string[];
+		exactlyOnce: string[];
+		/** Moments at which more instances than the limit were inside a step. */
+		overLimit: string[];
+	};
+	counts: {
+		attemptsStarted: number;
+		cutOff: number;
+		/** The most instances inside a step at once. */
+		maxInside: number;
+		/**
+		 * For each stop (by index), the instances created before it that had not started a step
+		 * when it came (queued, or admitted and not yet started), all of which started later.
+		 */
+		notStartedAtStop: number[];
+	};
+}
+
+/**
+ * Checks the limited-workflow instances: each complete, with the tokens of attempts that
+ * completed (exactly once as journaled), and never more than `limit` of them inside a step at
+ * once. The records are taken in the counter object's order (seq); an attempt a stop cut off has
+ * no end record and is taken to end with its runtime, i.e. before the first record of a later
+ * runtime (a killed runtime records nothing more).
+ * @param createdIn the lifetime each instance was created in.
+ */
+export function analyseLimited(
+	createdIn: Map<string, number>,
+	all: ExecutionRecord[],
+	answers: InstanceStatusAnswer[],
+	boots: string[],
+	limit: number,
+): LimitedAnalysis {
+	const problems: LimitedAnalysis["problems"] = { finalState: [], exactlyOnce: [], overLimit: [] };
+	const counts: LimitedAnalysis["counts"] = {
+		attemptsStarted: 0,
+		cutOff: 0,
+		maxInside: 0,
+		notStartedAtStop: boots.slice(1).map(() => 0),
+	};
+	const bootIndex = new Map(boots.map((boot, index) => [boot, index]));
+	const lastBoot = boots.length - 1;
+	const statusById = new Map(answers.map((answer) => [answer.id, answer]));
+	const mine = all
+		.filter((r) => (LIMITED_STEPS as readonly string[]).includes(r.step))
+		.sort((a, b) => a.seq - b.seq);
+	for (const record of mine) {
+		if (!createdIn.has(record.instance)) {
+			problems.finalState.push(`record #${record.seq}: unknown instance ${record.instance}`);
+		}
+	}
+	for (const [id, lifetime] of createdIn) {
+		const answer = statusById.get(id);
+		const output = answer?.output as LimitedOutput | undefined;
+		if (answer?.status !== "complete" || !output?.tokens) {
+			problems.finalState.push(`${id}: ${JSON.stringify(answer)} (expected complete)`);
+			continue;
+		}
+		const recs = mine.filter((r) => r.instance === id);
+		for (const step of LIMITED_STEPS) {
+			const stepRecs = recs.filter((r) => r.step === step);
+			counts.attemptsStarted += stepRecs.filter((r) => r.kind === "started").length;
+			const { problems: found, cutOff } = journaledStep(
+				`${id} step "${step}"`,
+				stepRecs,
+				output.tokens[step],
+				bootIndex,
+				lastBoot,
+			);
+			problems.exactlyOnce.push(...found);
+			counts.cutOff += cutOff;
+		}
+		const firstStart = recs.find((r) => r.kind === "started");
+		const firstBoot = firstStart ? (bootIndex.get(firstStart.boot) ?? -1) : -1;
+		// Stop k ends runtime k: an instance created in a runtime up to k that started in a later one.
+		for (let stop = lifetime; stop < counts.notStartedAtStop.length; stop++) {
+			if (firstBoot > stop)
+				counts.notStartedAtStop[stop] = (counts.notStartedAtStop[stop] ?? 0) + 1;
+		}
+	}
+
+	// Who is inside a step, record by record.
+	const inside = new Map<string, string>(); // token -> instance
+	const openedIn = new Map<string, number>(); // token -> runtime
+	let runtime = 0;
+	for (const record of mine) {
+		const boot = bootIndex.get(record.boot) ?? -1;
+		if (boot > runtime) {
+			// A later runtime: whatever the earlier ones left open was cut off by their stops.
+			for (const [token, opened] of openedIn) {
+				if (opened < boot) {
+					inside.delete(token);
+					openedIn.delete(token);
+				}
+			}
+			runtime = boot;
+		}
+		if (record.kind === "started") {
+			inside.set(record.token, record.instance);
+			openedIn.set(record.token, boot);
+		} else {
+			inside.delete(record.token);
+			openedIn.delete(record.token);
+		}
+		const instances = new Set(inside.values());
+		counts.maxInside = Math.max(counts.maxInside, instances.size);
+		if (instances.size > limit) {
+			problems.overLimit.push(
+				`at record #${record.seq} (runtime ${boot}), ${instances.size} instances inside a step: ${[...instances].sort().join(", ")}`,
+			);
+		}
+	}
+	return { problems, counts };
+}
+
+// ---- the scheduled workflow ----
+
+export interface TickAnalysis {
+	problems: {
+		finalState: string[];
+		exactlyOnce: string[];
+		/** Ticks with no instance that no restart explains, and more catch-up runs than one. */
+		ticks: string[];
+	};
+	counts: {
+		ticks: number;
+		cutOff: number;
+		/** Ticks before their runtime came up (fired or run late, after a stop), by runtime. */
+		late: number[];
+		/** Ticks skipped in a downtime (a later one was its catch-up run). */
+		skipped: number;
+	};
+}
+
+const MINUTE = 60_000;
+
+/**
+ * Checks the instances of the every-minute schedule: each complete, its id `<cron>-<T>` and its
+ * `event.schedule` `{ cron, scheduledTime: T }` with T on a minute, its step run to completion
+ * exactly once as journaled. Between the first and the last tick every minute has its instance,
+ * except ticks missed while no runtime was up: a minute T may lack one only if the next tick's
+ * instance first ran in a runtime that came up after T (its catch-up run). A runtime runs at
+ * most one tick that fell wholly in the downtime before it (`(stop, up)`: the one catch-up run),
+ * and at most one more from before the stop (a tick due or pending when it came).
+ * @param ups when each runtime was up (Node's clock, the Worker's too); `stops`, when each stopped.
+ */
+export function analyseTicks(
+	ids: string[],
+	all: ExecutionRecord[],
+	answers: InstanceStatusAnswer[],
+	boots: string[],
+	ups: number[],
+	stops: number[],
+): TickAnalysis {
+	const problems: TickAnalysis["problems"] = { finalState: [], exactlyOnce: [], ticks: [] };
+	const counts: TickAnalysis["counts"] = {
+		ticks: ids.length,
+		cutOff: 0,
+		late: boots.map(() => 0),
+		skipped: 0,
+	};
+	const bootIndex = new Map(boots.map((boot, index) => [boot, index]));
+	const lastBoot = boots.length - 1;
+	const statusById = new Map(answers.map((answer) => [answer.id, answer]));
+	const firstBootOf = new Map<number, number>();
+	const times: number[] = [];
+	for (const id of ids) {
+		const answer = statusById.get(id);
+		const output = answer?.output as TickOutput | undefined;
+		const match = /^(.+)-(\d+)$/.exec(id);
+		const time = Number(match?.[2]);
+		if (match?.[1] !== SCHEDULE || time % MINUTE !== 0) {
+			problems.finalState.push(`${id}: not the id of a tick of "${SCHEDULE}" on a minute`);
+			continue;
+		}
+		if (answer?.status !== "complete" || !output) {
+			problems.finalState.push(`${id}: ${JSON.stringify(answer)} (expected complete)`);
+			continue;
+		}
+		if (
+			JSON.stringify(output.schedule) !== JSON.stringify({ cron: SCHEDULE, scheduledTime: time })
+		) {
+			problems.finalState.push(`${id}: event.schedule was ${JSON.stringify(output.schedule)}`);
+		}
+		const recs = all.filter((r) => r.instance === id && r.step === "tick");
+		for (const record of recs) {
+			if (record.data !== JSON.stringify(output.schedule)) {
+				problems.finalState.push(`${id}: record #${record.seq} saw event.schedule ${record.data}`);
+			}
+		}
+		const { problems: found, cutOff } = journaledStep(
+			`${id} step "tick"`,
+			recs,
+			output.token,
+			bootIndex,
+			lastBoot,
+		);
+		problems.exactlyOnce.push(...found);
+		counts.cutOff += cutOff;
+		const first = recs.sort((a, b) => a.seq - b.seq)[0];
+		const boot = first ? (bootIndex.get(first.boot) ?? -1) : -1;
+		firstBootOf.set(time, boot);
+		times.push(time);
+		if (boot >= 0 && time < (ups[boot] ?? 0)) counts.late[boot] = (counts.late[boot] ?? 0) + 1;
+	}
+	times.sort((a, b) => a - b);
+	for (let i = 1; i < times.length; i++) {
+		const before = times[i - 1] as number;
+		const after = times[i] as number;
+		const boot = firstBootOf.get(after) ?? -1;
+		for (let missed = before + MINUTE; missed < after; missed += MINUTE) {
+			if (missed < (ups[boot] ?? Number.NEGATIVE_INFINITY)) counts.skipped++;
+			else {
+				problems.ticks.push(
+					`no instance for the tick at ${new Date(missed).toISOString()}, though runtime ${boot}, which ran the next one (${new Date(after).toISOString()}), was up before it (${new Date(ups[boot] ?? 0).toISOString()})`,
+				);
+			}
+		}
+	}
+	for (let boot = 1; boot < boots.length; boot++) {
+		const up = ups[boot] ?? 0;
+		const stop = stops[boot - 1] ?? 0;
+		const late = times.filter((t) => firstBootOf.get(t) === boot && t < up);
+		const inDowntime = late.filter((t) => t > stop);
+		if (inDowntime.length > 1 || late.length - inDowntime.length > 1) {
+			problems.ticks.push(
+				`runtime ${boot} ran ${late.length} ticks from before it came up (${inDowntime.length} of them after the stop before it): ${late.map((t) => new Date(t).toISOString()).join(", ")}`,
+			);
 		}
 	}
 	return { problems, counts };

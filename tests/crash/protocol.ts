@@ -92,7 +92,48 @@ export const ROLLBACK_ERROR = "out of stock";
  * rollback workflow's forward step and `undo:<step>` for a run of its handler; `batch-ran` for
  * the one step of the batch workflow (BatchWorkflow in worker.ts).
  */
-export type RecordedStep = DoStep | `fwd:${RollbackStep}` | `undo:${RollbackStep}` | "batch-ran";
+export type RecordedStep =
+	| DoStep
+	| `fwd:${RollbackStep}`
+	| `undo:${RollbackStep}`
+	| "batch-ran"
+	| LimitedStep
+	| "tick";
+
+/**
+ * The limited workflow (LimitedWorkflow in worker.ts), whose concurrency limit is {@link LIMIT}:
+ * a step, a sleep (which frees its slot: it queues for one again when it wakes), a second step.
+ * Each step's callback records "started" as it begins and "completed" as it ends, so the records
+ * say how many instances were inside a step at any moment.
+ */
+export const LIMIT = 5;
+export const LIMITED_STEPS = ["slot-1", "slot-2"] as const;
+export type LimitedStep = (typeof LIMITED_STEPS)[number];
+
+export interface LimitedParams {
+	/** How long each step's callback runs (awaited timers), in ms. */
+	workMs: number;
+	/** The sleep between the steps, in ms. */
+	napMs: number;
+}
+
+/** What a limited-workflow instance returns: the token each step returned to run(). */
+export interface LimitedOutput {
+	tokens: Record<LimitedStep, string>;
+}
+
+/**
+ * The scheduled workflow's (ScheduledWorkflow in worker.ts) one schedule: a tick every minute.
+ * Each tick's instance runs one step, "tick", which records its `event.schedule` (JSON) in the
+ * data of its "started" and "completed" records, and returns a token.
+ */
+export const SCHEDULE = "* * * * *";
+
+/** What a scheduled-workflow instance returns. */
+export interface TickOutput {
+	schedule: { cron: string; scheduledTime: number } | null;
+	token: string;
+}
 
 /** The params of a batch-workflow instance: which createBatch form created it. */
 export interface BatchParams {
@@ -157,6 +198,12 @@ export interface CounterSummary {
 	rolledBack: string[];
 	/** Batch-workflow instances whose step has completed at least once. */
 	batchRan: string[];
+	/** Limited-workflow instances whose last step has completed at least once. */
+	limitedDone: string[];
+	/** Scheduled-workflow instances whose step has started at least once. */
+	ticksStarted: string[];
+	/** Scheduled-workflow instances whose step has completed at least once. */
+	ticksDone: string[];
 	/** Date.now() of the newest record, or null. */
 	lastAt: number | null;
 	/** Date.now() in the Worker as it answered. */

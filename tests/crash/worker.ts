@@ -3,11 +3,13 @@
  * restarted by crash.test.ts. It hosts, on do-workflows, a workflow that mixes quick steps,
  * sleeps, a step that fails before it succeeds, buffered and live event waits and long steps; a
  * workflow whose run fails so that its steps' rollback handlers run (each for a while); and a
- * one-step workflow that the test creates in batches cut off by kills. A separate counter
- * Durable Object records every step callback's and handler's execution.
+ * one-step workflow that the test creates in batches cut off by kills; a workflow with a
+ * concurrency limit, whose instances queue; and a workflow started every minute by its cron
+ * schedule. A separate counter Durable Object records every step callback's and handler's
+ * execution.
  *
- * Routes under /instances touch workflow instances (`?workflow=rollback` or `batch` for the
- * other two workflows); routes under /counters read the counter object only, so the test can
+ * Routes under /instances touch workflow instances (`?workflow=rollback`, `batch`, `limited` or
+ * `scheduled` for the other workflows); routes under /counters read the counter object only, so the test can
  * watch instances finish without any request reaching them.
  */
 import { DurableObject } from "cloudflare:workers";
@@ -20,7 +22,7 @@ import {
 	type WorkflowStepConfig,
 	withWorkflows,
 } from "../../src";
-import { getInstanceHistory, listInstances } from "../../src/ops";
+import { getInstanceHistory, listInstances, listSchedules } from "../../src/ops";
 import {
 	type BatchParams,
 	type CounterSummary,
@@ -31,17 +33,25 @@ import {
 	type EventPayload,
 	type ExecutionRecord,
 	LATE,
+	LIMIT,
+	type LimitedOutput,
+	type LimitedParams,
+	type LimitedStep,
 	REQUEST_ID_HEADER,
 	type RecordedStep,
 	ROLLBACK_ERROR,
 	type RollbackParams,
 	type RollbackStep,
+	SCHEDULE,
+	type TickOutput,
 } from "./protocol";
 
 interface Env {
 	CRASH_WORKFLOW: Workflow<CrashParams>;
 	ROLLBACK_WORKFLOW: Workflow<RollbackParams>;
 	BATCH_WORKFLOW: Workflow<BatchParams>;
+	LIMITED_WORKFLOW: Workflow<LimitedParams>;
+	SCHEDULED_WORKFLOW: Workflow<unknown>;
 	COUNTERS: DurableObjectNamespace<CounterStore>;
 }
 
@@ -139,6 +149,12 @@ export class CounterStore extends DurableObject {
 			longInFlight,
 			rolledBack: ids("undo:reserve"),
 			batchRan: ids("batch-ran"),
+			limitedDone: ids("slot-2"),
+			ticksStarted: this.#sql
+				.exec<{ instance: string }>("SELECT DISTINCT instance FROM records WHERE step = 'tick'")
+				.toArray()
+				.map((row) => row.instance),
+			ticksDone: ids("tick"),
 			lastAt: totals.lastAt,
 			now: Date.now(),
 		};
@@ -337,6 +353,60 @@ export class BatchWorkflow extends WorkflowEntrypoint<Env, BatchParams> {
 
 export const BatchWorkflowEngine = createWorkflowEngine(BatchWorkflow, { name: "batch-workflow" });
 
+/** A step.do whose callback records "started", runs `ms` (awaited timers), records "completed". */
+function recordedStep(
+	env: Env,
+	step: WorkflowStep,
+	instance: string,
+	name: LimitedStep | "tick",
+	ms: number,
+	data: string | null = null,
+): Promise<string> {
+	return step.do(name, QUICK, async ({ attempt }) => {
+		const base = { instance, step: name, token: crypto.randomUUID(), attempt, prev: "", data };
+		await counters(env).record({ ...base, kind: "started", boot: boot() });
+		for (let left = ms; left > 0; left -= 250) await sleepMs(Math.min(250, left));
+		await counters(env).record({ ...base, kind: "completed", boot: boot() });
+		return base.token;
+	});
+}
+
+/**
+ * A step, a sleep, a step, under a concurrency limit of {@link LIMIT}: instances over it wait
+ * `queued`, and each wakes from its sleep into the queue again. The steps' records say which
+ * instances were inside a step at any moment: never more than the limit.
+ */
+export class LimitedWorkflow extends WorkflowEntrypoint<Env, LimitedParams> {
+	async run(event: WorkflowEvent<LimitedParams>, step: WorkflowStep): Promise<LimitedOutput> {
+		const { workMs, napMs } = event.payload;
+		const first = await recordedStep(this.env, step, event.instanceId, "slot-1", workMs);
+		await step.sleep("rest", napMs);
+		const second = await recordedStep(this.env, step, event.instanceId, "slot-2", workMs);
+		return { tokens: { "slot-1": first, "slot-2": second } };
+	}
+}
+
+export const LimitedWorkflowEngine = createWorkflowEngine(LimitedWorkflow, {
+	name: "limited-workflow",
+	concurrency: { limit: LIMIT },
+});
+
+/** Started by its schedule only: one step that records the tick (`event.schedule`) it runs for. */
+export class ScheduledWorkflow extends WorkflowEntrypoint<Env, unknown> {
+	async run(event: WorkflowEvent<unknown>, step: WorkflowStep): Promise<TickOutput> {
+		const { schedule } = event as WorkflowEvent<unknown> & { schedule?: TickOutput["schedule"] };
+		const data = JSON.stringify(schedule ?? null);
+		// Long enough for a kill to cut some off.
+		const token = await recordedStep(this.env, step, event.instanceId, "tick", 1_000, data);
+		return { schedule: schedule ?? null, token };
+	}
+}
+
+export const ScheduledWorkflowEngine = createWorkflowEngine(ScheduledWorkflow, {
+	name: "scheduled-workflow",
+	schedules: SCHEDULE,
+});
+
 // ---- routes ----
 
 const USAGE = `GET  /boot                       this runtime's boot id
@@ -350,7 +420,8 @@ POST /instances/exists [id]        whether each exists
 POST /instances/batch {instances} | {count, params}   createBatch's object forms: {created: [id], errors}
 GET  /instances/subscribe?id=<id>&cursor=<eventId>   instance.subscribe() from the cursor, one JSON event a line, until its final event
 GET  /instances/history?id=<id>   the instance's rollback steps: name, state, attempts
-(every /instances route takes ?workflow=rollback or batch for the other workflows)
+(every /instances route takes ?workflow=rollback, batch, limited or scheduled for the other workflows)
+GET  /schedules                  the scheduled workflow's schedules (starts its scheduler; touches no instance)
 GET  /counters/summary             a summary of the execution records (touches no instance)
 GET  /counters/records             every execution record (touches no instance)
 GET  /counters/received?id=<id>    whether a POST with that x-request-id began (touches no instance)
@@ -361,17 +432,20 @@ export default withWorkflows<Env>(
 		CRASH_WORKFLOW: CrashWorkflowEngine,
 		ROLLBACK_WORKFLOW: RollbackWorkflowEngine,
 		BATCH_WORKFLOW: BatchWorkflowEngine,
+		LIMITED_WORKFLOW: LimitedWorkflowEngine,
+		SCHEDULED_WORKFLOW: ScheduledWorkflowEngine,
 	},
 	{
 		async fetch(request, env, ctx) {
 			const { pathname, searchParams } = new URL(request.url);
 			// Untyped: the routes below pass each workflow's own params through.
-			const workflow: Workflow<unknown> =
-				searchParams.get("workflow") === "rollback"
-					? env.ROLLBACK_WORKFLOW
-					: searchParams.get("workflow") === "batch"
-						? env.BATCH_WORKFLOW
-						: env.CRASH_WORKFLOW;
+			const workflows: Record<string, Workflow<unknown>> = {
+				rollback: env.ROLLBACK_WORKFLOW,
+				batch: env.BATCH_WORKFLOW,
+				limited: env.LIMITED_WORKFLOW,
+				scheduled: env.SCHEDULED_WORKFLOW,
+			};
+			const workflow = workflows[searchParams.get("workflow") ?? ""] ?? env.CRASH_WORKFLOW;
 			const route = `${request.method} ${pathname}`;
 			// Before it acts on a POST, the Worker records that it began it: a POST that wrangler
 			// dev's proxy answered "restarted mid-request" and that is not recorded never began, and
@@ -383,6 +457,8 @@ export default withWorkflows<Env>(
 					return new Response(USAGE);
 				case "GET /boot":
 					return Response.json({ boot: boot() });
+				case "GET /schedules":
+					return Response.json(await listSchedules(env.SCHEDULED_WORKFLOW));
 				case "GET /counters/summary":
 					return Response.json(await counters(env).summary(boot()));
 				case "GET /counters/records":
