@@ -96,7 +96,7 @@ async function measure(s, round) {
 }
 
 try {
-	await bundleWorker(join(ROOT, "bench", "worker.ts"), bundle, { logLevel: "warning" });
+	await bundleWorker(join(ROOT, "bench", "memory-worker.ts"), bundle, { logLevel: "warning" });
 	/** @type {Map<string, number[]>} */
 	const kib = new Map(SHAPES.map((s) => [s.key, []]));
 	for (let round = 1; round <= ROUNDS; round++) {

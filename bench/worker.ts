@@ -4,7 +4,10 @@
  * - `NATIVE`: miniflare's built-in Workflows engine (`workflows` binding, `NativeBench`).
  * - `OURS`: do-workflows (`OursEngine`, a SQLite-backed Durable Object per instance).
  * - `FLOOR`: a bare SQLite-backed Durable Object (writes in a loop; creation with two writes; or
- *   what a waiting instance of ours stores, through the engine's Journal).
+ *   a shape bench/memory-worker.ts adds, for bench/memory-parts.mjs).
+ *
+ * It imports only the package's public entry point, so that bench/compare.mjs can run it over
+ * the src/ of older commits.
  *
  * Each `POST /run?workload=...&engine=...&round=...` runs one whole workload and answers JSON with
  * the elapsed milliseconds, measured here around awaited I/O (workerd only advances Date.now() on
@@ -22,9 +25,6 @@ import {
 	WorkflowEntrypoint,
 	workflowBinding,
 } from "../src";
-import { Journal } from "../src/engine/journal";
-import { Status } from "../src/engine/status";
-import { StepState } from "../src/engine/steps";
 
 export interface BenchEnv {
 	NATIVE: Workflow<Params>;
@@ -116,10 +116,17 @@ export class OursBench extends WorkflowEntrypoint<BenchEnv, Params> {
 
 export const OursEngine = createWorkflowEngine(OursBench, { name: "bench" });
 /** The same, with a concurrency limit of 100: instances over it queue (docs/limits.md). */
-export const OursLimitedEngine = createWorkflowEngine(OursBench, {
-	name: "bench-limited",
-	concurrency: { limit: 100 },
-});
+export const OursLimitedEngine = limitedEngine();
+
+function limitedEngine() {
+	try {
+		return createWorkflowEngine(OursBench, { name: "bench-limited", concurrency: { limit: 100 } });
+	} catch {
+		// The src/ of a commit before concurrency limits (bench/compare.mjs): it refuses the option,
+		// and workload 7 cannot run on it; every other workload can.
+		return createWorkflowEngine(OursBench, { name: "bench-limited" });
+	}
+}
 
 /** The floors: a bare SQLite-backed Durable Object. */
 export class Floor extends DurableObject {
@@ -193,21 +200,20 @@ export class Floor extends DurableObject {
 	}
 
 	/**
-	 * What a waiting instance of ours (the "idle" workload) stores, written through the engine's
-	 * own Journal, without the engine: the instance row, the done step that counted it in, the
-	 * event wait with its timeout (so the index of due times), and an alarm an hour ahead. The
-	 * storage part of a waiting instance's memory (bench/memory-parts.mjs).
+	 * Stores what shape `shape` (one of {@link Floor.shapes}) stores: a floor of
+	 * bench/memory-parts.mjs, whose worker (memory-worker.ts) adds them.
 	 */
-	async initJournal(id: string, counter: string): Promise<void> {
-		const now = Date.now();
-		const journal = new Journal(this.ctx.storage);
-		journal.createInstance(id, "bench", Status.Running, { kind: "idle", counter }, now);
-		const arrive = journal.insertStep("do", "arrive", 1, StepState.Running, null, now, null, 1);
-		journal.succeed(arrive.seq, 1, now);
-		journal.insertStep("wait", "go", 1, StepState.Waiting, now + 3_600_000, now, "go");
-		journal.setStatus(Status.Waiting, now);
-		await this.ctx.storage.setAlarm(now + 3_600_000);
+	async initShape(shape: string, id: string, counter: string): Promise<void> {
+		const init = Floor.shapes[shape];
+		if (!init) throw new Error(`no floor shape "${shape}" in this bench Worker`);
+		await init(this.ctx, id, counter);
 	}
+
+	/** Floor shapes by name (bench/memory-worker.ts adds them). */
+	static shapes: Record<
+		string,
+		(ctx: DurableObjectState, id: string, counter: string) => Promise<void>
+	> = {};
 
 	override async alarm(): Promise<void> {}
 }
@@ -276,7 +282,7 @@ async function createIdle(
 				ids.map((id) => {
 					const stub = env.FLOOR.get(env.FLOOR.idFromName(id));
 					if (shape === "empty") return stub.hits();
-					return shape === "journal" ? stub.initJournal(id, `counter-${tag}`) : stub.init();
+					return shape ? stub.initShape(shape, id, `counter-${tag}`) : stub.init();
 				}),
 			);
 		} else if (shape === "lookup") {
