@@ -407,9 +407,7 @@ export async function pauseSchedule(
 	workflow: WorkflowLike,
 	cron: string,
 ): Promise<ScheduleSummary> {
-	const namespace = engineNamespace(workflow, "pauseSchedule");
-	const expression = parse(cronArgumentSchema, cron, "cron expression");
-	return scheduleSummary(await scheduleClient(namespace).setPaused(expression, true));
+	return setSchedulePaused(workflow, cron, true, "pauseSchedule");
 }
 
 /**
@@ -420,7 +418,16 @@ export async function resumeSchedule(
 	workflow: WorkflowLike,
 	cron: string,
 ): Promise<ScheduleSummary> {
-	const namespace = engineNamespace(workflow, "resumeSchedule");
+	return setSchedulePaused(workflow, cron, false, "resumeSchedule");
+}
+
+async function setSchedulePaused(
+	workflow: WorkflowLike,
+	cron: string,
+	paused: boolean,
+	caller: string,
+): Promise<ScheduleSummary> {
+	const namespace = engineNamespace(workflow, caller);
 	const expression = parse(cronArgumentSchema, cron, "cron expression");
-	return scheduleSummary(await scheduleClient(namespace).setPaused(expression, false));
+	return scheduleSummary(await scheduleClient(namespace).setPaused(expression, paused));
 }

@@ -309,11 +309,11 @@ function stepEvents(
 	if (firstRollback && !offer(base, () => ({ ...at(0, row.startedAt), type: "rollback_started" })))
 		return false;
 	if (
-		!offer(base + 1, () =>
-			rollback
-				? { ...at(1, row.startedAt), type: "rollback_step_started", stepName }
-				: { ...at(1, row.startedAt), type: "step_started", stepName },
-		)
+		!offer(base + 1, () => ({
+			...at(1, row.startedAt),
+			type: rollback ? "rollback_step_started" : "step_started",
+			stepName,
+		}))
 	)
 		return false;
 	const done = row.state === StepState.Done;
@@ -323,47 +323,34 @@ function stepEvents(
 		const startedAt = failure?.startedAt ?? (latest ? row.attemptStartedAt : null) ?? row.startedAt;
 		const slot = 2 * attempt;
 		if (
-			!offer(base + slot, () =>
-				rollback
-					? { ...at(slot, startedAt), type: "rollback_attempt_started", stepName, attempt }
-					: { ...at(slot, startedAt), type: "attempt_started", stepName, attempt },
-			)
+			!offer(base + slot, () => ({
+				...at(slot, startedAt),
+				type: rollback ? "rollback_attempt_started" : "attempt_started",
+				stepName,
+				attempt,
+			}))
 		)
 			return false;
 		if (failure) {
 			const error = { name: failure.error.name, message: failure.error.message };
 			if (
-				!offer(base + slot + 1, () =>
-					rollback
-						? {
-								...at(slot + 1, failure.endedAt),
-								type: "rollback_attempt_errored",
-								stepName,
-								attempt,
-								error,
-							}
-						: {
-								...at(slot + 1, failure.endedAt),
-								type: "attempt_errored",
-								stepName,
-								attempt,
-								error,
-							},
-				)
+				!offer(base + slot + 1, () => ({
+					...at(slot + 1, failure.endedAt),
+					type: rollback ? "rollback_attempt_errored" : "attempt_errored",
+					stepName,
+					attempt,
+					error,
+				}))
 			)
 				return false;
 		} else if (latest && done) {
 			if (
-				!offer(base + slot + 1, () =>
-					rollback
-						? {
-								...at(slot + 1, row.endedAt),
-								type: "rollback_attempt_completed",
-								stepName,
-								attempt,
-							}
-						: { ...at(slot + 1, row.endedAt), type: "attempt_completed", stepName, attempt },
-				)
+				!offer(base + slot + 1, () => ({
+					...at(slot + 1, row.endedAt),
+					type: rollback ? "rollback_attempt_completed" : "attempt_completed",
+					stepName,
+					attempt,
+				}))
 			)
 				return false;
 		}

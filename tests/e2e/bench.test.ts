@@ -91,6 +91,17 @@ function runBench(env: Record<string, string>, script = "run.mjs"): Promise<Run>
 	});
 }
 
+/** Kills what is left of a run's process group, if anything is. */
+async function killLeftovers(run: Run): Promise<void> {
+	if (liveInGroup(run.pgid).length === 0) return;
+	try {
+		process.kill(-run.pgid, "SIGKILL");
+	} catch {
+		// gone meanwhile
+	}
+	await delay(100);
+}
+
 describe("bench/run.mjs (smoke mode)", () => {
 	// Its state and miniflare's temporary files go to a directory of their own, in memory where
 	// the machine has /dev/shm (creating SQLite files on a busy disk is slow and says nothing here).
@@ -130,14 +141,7 @@ describe("bench/run.mjs (smoke mode)", () => {
 
 	afterAll(async () => {
 		// Only if something was left running (the first test then fails): nothing leaks either way.
-		if (run && liveInGroup(run.pgid).length > 0) {
-			try {
-				process.kill(-run.pgid, "SIGKILL");
-			} catch {
-				// gone meanwhile
-			}
-			await delay(100);
-		}
+		if (run) await killLeftovers(run);
 		if (dir) removeDir(dir);
 	});
 
@@ -264,14 +268,7 @@ describe("bench/memory-parts.mjs (tiny)", () => {
 	}, RUN_TIMEOUT_MS + 30_000);
 
 	afterAll(async () => {
-		if (run && liveInGroup(run.pgid).length > 0) {
-			try {
-				process.kill(-run.pgid, "SIGKILL");
-			} catch {
-				// gone meanwhile
-			}
-			await delay(100);
-		}
+		if (run) await killLeftovers(run);
 		if (dir) removeDir(dir);
 	});
 
