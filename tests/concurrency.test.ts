@@ -4,8 +4,8 @@
  * alarm as running ones wait, pause or end; the limit holds under concurrent creates. Nothing here
  * waits on a clock: states are polled, sleeps are fast-forwarded by running the engine's alarm.
  */
-import { runInDurableObject } from "cloudflare:test";
-import { afterEach, describe, expect, it } from "vitest";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { createWorkflowEngine, type WorkflowEngine, workflowBinding } from "../src";
 import { GATE_NAME } from "../src/concurrency/gate";
 import { getConcurrency, listInstances } from "../src/ops";
@@ -22,7 +22,7 @@ const created: WorkflowInstance[] = [];
 
 async function create(
 	probeName: string,
-	options: { hold?: boolean; sleep?: boolean; fail?: boolean } = {},
+	options: { hold?: boolean; sleep?: boolean; fail?: boolean; rollback?: boolean } = {},
 ): Promise<WorkflowInstance> {
 	const instance = await throttled.create({
 		id: uniqueId("throttled"),
@@ -198,6 +198,73 @@ describe("a concurrency limit", () => {
 		expect(await gate().gatePositions([(a as WorkflowInstance).id])).toEqual({
 			[(a as WorkflowInstance).id]: 1,
 		});
+	});
+
+	it("runs the rollback handlers of an instance terminated without a slot once it is granted one", async () => {
+		const name = uniqueId("probe");
+		const sleeper = await create(name, { sleep: true, rollback: true });
+		await reaches(sleeper, "waiting");
+		const [first] = await fillSlots(name);
+		await sleeper.terminate({ rollback: true });
+		expect(await statusOf(sleeper)).toBe("rollingBack");
+		// Its handler waits for a slot, first in line.
+		await expect.poll(() => gate().gatePositions([sleeper.id])).toEqual({ [sleeper.id]: 1 });
+		expect((await probe(name).stats()).order).not.toContain(`${sleeper.id}:rollback`);
+		// A queued instance has run no step: nothing to roll back, terminated at once.
+		const queued = await create(name);
+		await queued.terminate({ rollback: true });
+		expect(await statusOf(queued)).toBe("terminated");
+		await openGate((first as WorkflowInstance).id, "held");
+		await reaches(sleeper, "terminated");
+		const { order, max } = await probe(name).stats();
+		expect(order.filter((id) => id === `${sleeper.id}:rollback`)).toHaveLength(1);
+		expect(max).toBe(LIMIT);
+	});
+
+	it("frees the slot of an instance deleted while its gate did not answer, once it does", async () => {
+		const name = uniqueId("probe");
+		const [first] = await fillSlots(name);
+		const queued = await create(name);
+		const firstId = (first as WorkflowInstance).id;
+		// The gate's storage refuses (once) to free the slot: the delete cannot tell it.
+		await runInDurableObject(gate(), (_engine: WorkflowEngine, state) => {
+			const sql = state.storage.sql;
+			const exec = sql.exec;
+			sql.exec = ((query: string, ...bindings: SqlStorageValue[]) => {
+				if (query.startsWith("DELETE FROM gate_holders") && bindings[0] === firstId) {
+					sql.exec = exec;
+					throw new Error("SQLITE_FULL (simulated)");
+				}
+				return exec.call(sql, query, ...bindings);
+			}) as typeof exec;
+		});
+		const logged = vi.spyOn(console, "error").mockImplementation(() => {});
+		expect(await throttled.deleteBatch([firstId])).toEqual({
+			deleted: [{ id: firstId }],
+			errors: [],
+		});
+		expect(logged).toHaveBeenCalledWith(
+			expect.stringMatching(/did not hear of it.*alarm tells it again/),
+		);
+		logged.mockRestore();
+		await expect(throttled.get(firstId)).rejects.toThrow(/not found/);
+		// The slot is still counted: the queued instance waits.
+		expect(await gate().gateSummary()).toEqual({ limit: LIMIT, running: LIMIT, queued: 1 });
+		expect(await statusOf(queued)).toBe("queued");
+		// The emptied object's alarm tells the gate, which admits the next in line.
+		expect(await runDurableObjectAlarm(raw.THROTTLED.get(raw.THROTTLED.idFromName(firstId)))).toBe(
+			true,
+		);
+		await reaches(queued, "complete");
+		expect(await gate().gateSummary()).toMatchObject({ running: LIMIT - 1, queued: 0 });
+		// Nothing of the deleted instance is left behind.
+		await runInDurableObject(
+			raw.THROTTLED.get(raw.THROTTLED.idFromName(firstId)),
+			async (_engine: WorkflowEngine, state) => {
+				expect([...state.storage.kv.list()]).toEqual([]);
+				expect(await state.storage.getAlarm()).toBeNull();
+			},
+		);
 	});
 
 	it("keeps a queued instance across a crash of the gate and of the instance", async () => {

@@ -552,18 +552,28 @@ export const scenarios = {
 	 * then it throws if `fail`.
 	 */
 	async throttled({ step, event, env, gate }: ScenarioContext) {
-		const { probe, hold, sleep, fail } = event.payload as unknown as {
+		const { probe, hold, sleep, fail, rollback } = event.payload as unknown as {
 			probe: string;
 			hold?: boolean;
 			sleep?: boolean;
 			fail?: boolean;
+			/** "work" registers a rollback handler, counted by the probe like a step. */
+			rollback?: boolean;
 		};
 		const stub = env.PROBE.get(env.PROBE.idFromName(probe));
-		await step.do("work", async () => {
-			await stub.enter(event.instanceId);
-			if (hold) await gate("held");
+		const undo = async () => {
+			await stub.enter(`${event.instanceId}:rollback`);
 			await stub.leave();
-		});
+		};
+		await step.do(
+			"work",
+			async () => {
+				await stub.enter(event.instanceId);
+				if (hold) await gate("held");
+				await stub.leave();
+			},
+			rollback ? { rollback: undo } : undefined,
+		);
 		if (sleep) {
 			await step.sleep("rest", "1 hour");
 			await step.do("after", async () => {

@@ -23,6 +23,8 @@ export const Slot = {
 export type Slot = (typeof Slot)[keyof typeof Slot];
 
 const KEY = "concurrency.slot";
+/** The id of a deleted instance whose release the gate has not heard (see keepAfterDelete). */
+const ORPHAN_KEY = "concurrency.orphan";
 
 /** A send to the gate that failed is tried again by the alarm this long after (ms). */
 export const RESEND_MS = 1_000;
@@ -30,8 +32,11 @@ export const RESEND_MS = 1_000;
 export interface AdmissionHost {
 	/** The instance's id (the gate's key for it). */
 	id(): string | undefined;
-	/** The workflow's gate, or undefined if the Worker does not bind the engine's namespace. */
-	gate(): Pick<GateRpc, "gateWant" | "gateRelease"> | undefined;
+	/**
+	 * The workflow's gate, found through instance `id`'s name, or undefined if the Worker does not
+	 * bind the engine's namespace.
+	 */
+	gate(id: string): Pick<GateRpc, "gateWant" | "gateRelease"> | undefined;
 	waitUntil(promise: Promise<unknown>): void;
 	/** Makes sure the object's alarm fires no later than `at` (the outbox's retry). */
 	armBy(at: number): void;
@@ -49,11 +54,19 @@ export class Admission {
 	#sending: Promise<void> | undefined;
 	/** When a send last failed (ms), for the alarm's retry. */
 	#failedAt: number | undefined;
+	/** The id of the deleted instance whose release is still to be sent, if any. */
+	#orphan: string | undefined;
 
 	constructor(kv: SyncKvStorage, host: AdmissionHost) {
 		this.#kv = kv;
 		this.#host = host;
 		this.#slot = (kv.get(KEY) as Slot | undefined) ?? Slot.None;
+		this.#orphan = kv.get(ORPHAN_KEY) as string | undefined;
+	}
+
+	/** True if a deleted instance's release is still to be sent (by the object's alarm). */
+	get orphaned(): boolean {
+		return this.#orphan !== undefined;
 	}
 
 	get slot(): Slot {
@@ -70,6 +83,11 @@ export class Admission {
 		if (slot === Slot.None) this.#kv.delete(KEY);
 		else this.#kv.put(KEY, slot);
 		this.#slot = slot;
+		if (slot !== Slot.Releasing && this.#orphan !== undefined) {
+			// Released, or the id was created again (its want supersedes the release).
+			this.#kv.delete(ORPHAN_KEY);
+			this.#orphan = undefined;
+		}
 	}
 
 	/** The instance has work to do and no slot: it asks the gate for one. */
@@ -89,20 +107,34 @@ export class Admission {
 	}
 
 	/**
-	 * The instance is being deleted: the gate is told now (its storage, and so the outbox, goes
-	 * with it). A gate that does not answer frees the slot when it next admits the id.
+	 * The instance is being deleted: the gate is told now, as its storage (and so the outbox) goes
+	 * with it. False if the gate did not hear: the engine then calls {@link keepAfterDelete} once
+	 * the storage is gone.
 	 */
-	async leave(id: string): Promise<void> {
+	async leave(id: string): Promise<boolean> {
 		const slot = this.#slot;
 		this.#slot = Slot.None;
-		if (slot === Slot.None) return;
+		if (slot === Slot.None) return true;
 		try {
-			await this.#host.gate()?.gateRelease(id);
+			await this.#host.gate(id)?.gateRelease(id);
+			return true;
 		} catch (error) {
 			console.error(
-				`do-workflows: instance "${id}" was deleted, but the concurrency gate did not hear of it (${(error as Error)?.message ?? error})`,
+				`do-workflows: instance "${id}" was deleted, but the concurrency gate did not hear of it (${(error as Error)?.message ?? error}); the object's alarm tells it again`,
 			);
+			return false;
 		}
+	}
+
+	/**
+	 * After the deletion of instance `id`, whose release the gate did not hear: the release stays
+	 * in the emptied object's storage, with the id, for its alarm to send (a held slot would
+	 * otherwise never come back). Creating the id again supersedes it.
+	 */
+	keepAfterDelete(id: string): void {
+		this.#kv.put(ORPHAN_KEY, id);
+		this.#orphan = id;
+		this.#set(Slot.Releasing);
 	}
 
 	/**
@@ -142,8 +174,8 @@ export class Admission {
 		// Sent once the current event is done with the instance: what it decided goes as one.
 		await Promise.resolve();
 		for (;;) {
-			const id = this.#host.id();
-			const gate = this.#host.gate();
+			const id = this.#host.id() ?? this.#orphan;
+			const gate = id === undefined ? undefined : this.#host.gate(id);
 			if (id === undefined || !gate) return;
 			const slot = this.#slot;
 			try {

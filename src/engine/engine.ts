@@ -20,7 +20,7 @@ import type { WorkflowCronSchedule } from "../schedules/cron.js";
 import type { FiredTick, ScheduleEntry } from "../schedules/schedules.js";
 import { serializedSize } from "../serialized-size.js";
 import type { StepContext } from "../step/context.js";
-import { Admission } from "./admission.js";
+import { Admission, RESEND_MS } from "./admission.js";
 import { type Definition, define, type WorkflowEngineOptions } from "./definition.js";
 import { type EventPage, type EventPageRequest, eventPage } from "./events.js";
 import { Execution } from "./execution.js";
@@ -154,8 +154,8 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 				? undefined
 				: new Admission(ctx.storage.kv, {
 						id: () => (this.#status === undefined ? undefined : this.#id()),
-						gate: () => {
-							const namespace = this.#ownNamespace(this.#id());
+						gate: (id) => {
+							const namespace = this.#ownNamespace(id);
 							return namespace?.get(namespace.idFromName(GATE_NAME));
 						},
 						waitUntil: (promise) => this.ctx.waitUntil(promise),
@@ -163,7 +163,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 							if (this.#status !== undefined) this.#scheduler.armBy(at);
 						},
 						granted: () => {
-							if (this.#status === Status.Queued) this.#start();
+							if (this.#waitsForSlotIn(this.#status)) this.#start();
 						},
 						changed: () => {
 							if (this.#status !== undefined) this.#scheduler.rearm(Date.now());
@@ -410,13 +410,20 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 	async terminate(options?: { rollback?: boolean }): Promise<RpcResult<null>> {
 		return rpc(() => {
 			const status = this.#require("terminate");
-			if (options?.rollback === true && status !== Status.RollingBack) {
+			// With no step in the journal, no handler was registered: there is nothing to roll back.
+			if (
+				options?.rollback === true &&
+				status !== Status.RollingBack &&
+				this.journal.stepCount() > 0
+			) {
 				const error = new Error("Instance terminated during rollback");
 				error.name = "Terminated";
 				this.#abandonRun();
-				// The handlers are those of the steps in the journal: a replay collects them.
+				// The handlers are those of the steps in the journal: a replay collects them. Under a
+				// concurrency limit they run in a slot, as the run did: an instance without one (waiting,
+				// paused, queued) asks the gate for one and stays `rollingBack` until it is granted.
 				this.#beginRollback({ end: Status.Terminated, error: serializeError(error) });
-				this.#start();
+				this.#run();
 				return null;
 			}
 			this.#abandonRun();
@@ -494,13 +501,17 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		this.#listing.deleted(instance);
 		this.#abandonRun();
 		this.#excused.clear();
-		// Its slot or queue place goes back before its storage goes; a gate that does not answer
-		// finds out when it next admits the id (admit() of no instance answers false).
-		await this.#admission?.leave(instance.id);
+		// Its slot or queue place goes back before its storage goes. If the gate does not answer,
+		// the release outlives the instance: the emptied object's alarm sends it.
+		const heard = (await this.#admission?.leave(instance.id)) ?? true;
 		this.#status = undefined;
 		for (const waiter of this.#endWaiters) waiter();
 		await this.#scheduler.clear();
 		await this.journal.destroy();
+		if (!heard) {
+			this.#admission?.keepAfterDelete(instance.id);
+			await this.ctx.storage.setAlarm(Date.now() + RESEND_MS);
+		}
 		return ok(null);
 	}
 
@@ -548,7 +559,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		const status = this.#status;
 		if (status === undefined || isFinal(status)) return false;
 		if (this.#admission && !this.#admission.admit()) return false;
-		if (status === Status.Queued && !this.#execution) this.#start();
+		if (this.#waitsForSlotIn(status) && !this.#execution) this.#start();
 		return true;
 	}
 
@@ -611,6 +622,14 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 	override async alarm(): Promise<void> {
 		const status = this.#status;
 		if (status === undefined) {
+			const admission = this.#admission;
+			if (admission?.orphaned) {
+				// A deleted instance's release the gate has not heard (see delete).
+				await admission.send();
+				const again = admission.resendAt(Date.now());
+				if (again !== null) await this.ctx.storage.setAlarm(again);
+				return;
+			}
 			// No instance here: this may be the workflow's scheduler or its concurrency gate.
 			await this.#roles.alarm(Date.now());
 			return;
@@ -731,7 +750,12 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 
 	/** True if the instance is queued for a slot: the gate's alarm, not its own, starts it. */
 	#waitsForSlot(): boolean {
-		return this.#status === Status.Queued && this.#needsSlot();
+		return this.#waitsForSlotIn(this.#status) && this.#needsSlot();
+	}
+
+	/** True if an instance in `status` starts its run once granted a slot (see #queue). */
+	#waitsForSlotIn(status: Status | undefined): boolean {
+		return status === Status.Queued || status === Status.RollingBack;
 	}
 
 	/** Starts (or replays) the run if it may: under a concurrency limit, once it holds a slot. */
@@ -742,11 +766,12 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 
 	/**
 	 * The instance has work to do but no slot: a run in memory (waiting) is dropped, the instance
-	 * is `queued`, and asks the gate for a slot; its admission replays the run from the journal.
+	 * is `queued` (or stays `rollingBack`: its handlers wait for the slot), and asks the gate for a
+	 * slot; its admission replays the run from the journal.
 	 */
 	#queue(): void {
 		this.#abandonRun();
-		if (this.#status !== Status.Queued) this.#transition(Status.Queued);
+		if (!this.#waitsForSlotIn(this.#status)) this.#transition(Status.Queued);
 		this.#admission?.want();
 		this.#scheduler.rearm(Date.now());
 	}
