@@ -152,6 +152,34 @@ describe("subscribe()", () => {
 		}
 	});
 
+	it("keeps the start time of an attempt cut off after it was read", async () => {
+		const instance = await start("gated");
+		const filter: WorkflowInstanceEventType[] = ["step_started", "attempt_started"];
+		const next = async (subscription: WorkflowInstanceSubscription) => {
+			const { value } = await subscription.next();
+			if (!value) throw new Error("ended early");
+			return value;
+		};
+		const reading = await instance.subscribe({ filter });
+		const stepStarted = await next(reading);
+		const first = await next(reading);
+		// Attempt 1 is cut off; attempt 2 starts later than the step did, and is cut off in turn.
+		await crash(instance.id);
+		await expect.poll(() => Date.now()).toBeGreaterThan(stepStarted.timestamp);
+		await fireAlarm(instance.id);
+		const second = await next(await instance.subscribe({ cursor: first.eventId, filter }));
+		expect(second).toMatchObject({ type: "attempt_started", attempt: 2 });
+		expect(second.timestamp).toBeGreaterThan(stepStarted.timestamp);
+		await crash(instance.id);
+		await fireAlarm(instance.id);
+		// Read again from the start while attempt 3 runs: the cut-off attempts keep their times.
+		const again = await instance.subscribe({ filter: ["attempt_started"] });
+		const attempts = [await next(again), await next(again), await next(again)];
+		expect(attempts.slice(0, 2)).toEqual([first, second]);
+		expect(attempts[2]).toMatchObject({ attempt: 3 });
+		await openGate(instance.id, "held");
+	});
+
 	it("carries on across a crash of the engine object, from its cursor", async () => {
 		const instance = await start("gated");
 		const subscription = await instance.subscribe();

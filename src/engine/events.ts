@@ -20,7 +20,7 @@
  * nothing and repeats nothing. Once the instance is finished, everything is delivered.
  */
 import { REDACTED } from "./history.js";
-import type { FailedAttemptRow, InstanceRow, Journal, StepRow } from "./journal.js";
+import type { CutAttemptRow, FailedAttemptRow, InstanceRow, Journal, StepRow } from "./journal.js";
 import { isFinal, Status } from "./status.js";
 import { StepState } from "./steps.js";
 
@@ -176,11 +176,14 @@ export function eventPage(
 		const rows = journal.stepsFrom(seq, Math.min(64, ROWS_PER_PAGE - read));
 		const first = rows[0];
 		if (!first) break;
-		const failed = groupFailures(journal.failedAttemptsBetween(first.seq, rows.at(-1)?.seq ?? 0));
+		const last = rows.at(-1)?.seq ?? 0;
+		const failed = byAttempt(journal.failedAttemptsBetween(first.seq, last));
+		const cut = byAttempt(journal.cutAttemptsBetween(first.seq, last));
 		for (const row of rows) {
 			read += 1;
 			lastSeq = row.seq;
-			const done = stepEvents(row, failed.get(row.seq) ?? new Map(), row.seq === firstRollback, {
+			const attempts = { failed: failed.get(row.seq), cut: cut.get(row.seq) };
+			const done = stepEvents(row, attempts, row.seq === firstRollback, {
 				journal,
 				offer,
 				common,
@@ -232,10 +235,13 @@ function finalEvent(
 	return { ...common, type: "workflow_terminated" };
 }
 
-function groupFailures(rows: FailedAttemptRow[]): Map<number, Map<number, FailedAttemptRow>> {
-	const bySeq = new Map<number, Map<number, FailedAttemptRow>>();
+/** Rows of attempts, by step (journal position), then attempt. */
+function byAttempt<R extends { seq: number; attempt: number }>(
+	rows: R[],
+): Map<number, Map<number, R>> {
+	const bySeq = new Map<number, Map<number, R>>();
 	for (const row of rows) {
-		const attempts = bySeq.get(row.seq) ?? new Map<number, FailedAttemptRow>();
+		const attempts = bySeq.get(row.seq) ?? new Map<number, R>();
 		bySeq.set(row.seq, attempts);
 		attempts.set(row.attempt, row);
 	}
@@ -258,7 +264,7 @@ interface Emit {
 /** Offers step `row`'s events in order; false once the page is full. */
 function stepEvents(
 	row: StepRow,
-	failed: Map<number, FailedAttemptRow>,
+	{ failed, cut }: { failed?: Map<number, FailedAttemptRow>; cut?: Map<number, CutAttemptRow> },
 	firstRollback: boolean,
 	{ journal, offer, common }: Emit,
 ): boolean {
@@ -318,9 +324,12 @@ function stepEvents(
 		return false;
 	const done = row.state === StepState.Done;
 	for (let attempt = 1; attempt <= row.attempts; attempt++) {
-		const failure = failed.get(attempt);
+		const failure = failed?.get(attempt);
 		const latest = attempt === row.attempts;
-		const startedAt = failure?.startedAt ?? (latest ? row.attemptStartedAt : null) ?? row.startedAt;
+		const startedAt =
+			failure?.startedAt ??
+			(latest ? row.attemptStartedAt : cut?.get(attempt)?.startedAt) ??
+			row.startedAt;
 		const slot = 2 * attempt;
 		if (
 			!offer(base + slot, () => ({

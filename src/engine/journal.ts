@@ -91,6 +91,13 @@ export interface FailedAttemptRow {
 	error: SerializedError;
 }
 
+/** The start of an attempt cut off by a crash or an eviction (see Journal.keepCutAttempt). */
+export interface CutAttemptRow {
+	seq: number;
+	attempt: number;
+	startedAt: number;
+}
+
 /** An event as `step.waitForEvent` delivers it. */
 export interface ReceivedEvent {
 	payload: unknown;
@@ -505,6 +512,37 @@ export class Journal {
 		return row?.failures as number;
 	}
 
+	/**
+	 * Keeps the start time of step `seq`'s latest attempt if it was cut off (started, and neither
+	 * failed nor succeeded), before the next attempt's start overwrites it. Only an attempt that
+	 * starts over a cut-off one calls this: nothing is written on the usual path.
+	 */
+	keepCutAttempt(seq: number): void {
+		this.#schema.ensure("cuts");
+		this.#store.run(
+			`INSERT OR REPLACE INTO cut_attempts (seq, attempt, started_at)
+			SELECT seq, attempts, attempt_started_at FROM steps
+			WHERE seq = ? AND attempts > failures AND attempt_started_at IS NOT NULL`,
+			seq,
+		);
+	}
+
+	/** The start times of the cut-off attempts of the steps from position `from` to `to`. */
+	cutAttemptsBetween(from: number, to: number): CutAttemptRow[] {
+		if (!this.#schema.has("cuts")) return [];
+		return this.#store
+			.run<Row>(
+				"SELECT seq, attempt, started_at FROM cut_attempts WHERE seq BETWEEN ? AND ?",
+				from,
+				to,
+			)
+			.rows.map((row) => ({
+				seq: row.seq as number,
+				attempt: row.attempt as number,
+				startedAt: row.started_at as number,
+			}));
+	}
+
 	/** Every step in the order the run first met them. */
 	steps(): StepRow[] {
 		return this.#store.run<Row>("SELECT * FROM steps ORDER BY seq").rows.map(toStep);
@@ -699,6 +737,8 @@ export class Journal {
 			this.#store.run("DELETE FROM output_chunks WHERE seq >= ?", fromSeq);
 		if (this.#schema.has("failures"))
 			this.#store.run("DELETE FROM failed_attempts WHERE seq >= ?", fromSeq);
+		if (this.#schema.has("cuts"))
+			this.#store.run("DELETE FROM cut_attempts WHERE seq >= ?", fromSeq);
 		// A kept step whose attempt was in flight starts over: that attempt was not interrupted.
 		this.#store.run(
 			`UPDATE steps SET state = ?, attempts = failures WHERE state IN ${FROM.reset}`,

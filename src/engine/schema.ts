@@ -5,7 +5,7 @@
  * A shortcut for speed: only the `instance` and `steps` tables are created with the instance.
  * The others wait for what needs them: the index of due times for the first timer (a sleep, an
  * event wait, a retry delay), `failed_attempts` for the first failed attempt, `events` for the
- * first buffered event. Most instances never need some of them, and each table or index costs a
+ * first buffered event, `cut_attempts` for the first attempt cut off by a crash. Most instances never need some of them, and each table or index costs a
  * new object time to create (docs/architecture.md, "Shortcuts for speed"). Looking up an unknown
  * id reads the schema and writes nothing.
  */
@@ -87,8 +87,22 @@ CREATE TABLE IF NOT EXISTS output_chunks (
 );
 `;
 
+/**
+ * The start times of attempts cut off by a crash or an eviction, kept as the next attempt of the
+ * step starts (the step's row keeps its latest attempt's only), so that their `attempt_started`
+ * events (events.ts) keep the time a subscriber may have read already.
+ */
+const CUTS = `
+CREATE TABLE IF NOT EXISTS cut_attempts (
+	seq INTEGER NOT NULL,
+	attempt INTEGER NOT NULL,
+	started_at INTEGER NOT NULL,
+	PRIMARY KEY (seq, attempt)
+);
+`;
+
 /** A part of the schema, created when first needed. */
-export type SchemaPart = "core" | "timers" | "failures" | "events" | "chunks";
+export type SchemaPart = "core" | "timers" | "failures" | "events" | "chunks" | "cuts";
 
 const DDL: Record<SchemaPart, string> = {
 	core: CORE,
@@ -96,6 +110,7 @@ const DDL: Record<SchemaPart, string> = {
 	failures: FAILURES,
 	events: EVENTS,
 	chunks: CHUNKS,
+	cuts: CUTS,
 };
 
 /** The object in sqlite_master whose presence says a part exists. */
@@ -105,6 +120,7 @@ const MARKER: Record<SchemaPart, string> = {
 	failures: "failed_attempts",
 	events: "events",
 	chunks: "output_chunks",
+	cuts: "cut_attempts",
 };
 
 /** Which parts of the schema exist, and creates the rest as they are needed. */
@@ -117,7 +133,7 @@ export class Schema {
 		this.#exec = exec;
 		const tables = new Map(
 			exec(
-				"SELECT name, sql FROM sqlite_master WHERE name IN ('instance', 'steps', 'events', 'failed_attempts', 'steps_due', 'output_chunks')",
+				"SELECT name, sql FROM sqlite_master WHERE name IN ('instance', 'steps', 'events', 'failed_attempts', 'steps_due', 'output_chunks', 'cut_attempts')",
 			).map((row) => [row.name as string, row.sql as string]),
 		);
 		// Objects created before values were kept as JSON get the columns (empty: those are in KV).

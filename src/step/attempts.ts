@@ -90,6 +90,8 @@ export async function runAttempts<T>(host: StepHost, of: AttemptsOf<T>): Promise
 				journal.fail(seq, error.toJSON(), false, host.now());
 				throw error;
 			}
+			// The cut-off attempt's start is kept before this one's overwrites it (its event's time).
+			if (step.attempts > step.failures) journal.keepCutAttempt(seq);
 			attempt = journal.startAttempt(seq, host.now());
 		}
 		host.attemptStarted();

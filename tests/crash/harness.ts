@@ -583,10 +583,9 @@ export function analyse(
 
 /**
  * The eventIds of the `attempt_started` (and `rollback_attempt_started`) events of attempts that a
- * stop cut off: no event of their end follows. The engine keeps the start time of a step's latest
- * attempt only, so such an event's timestamp is the attempt's while it is the latest, and the
- * step's first start once the next attempt has started: the subscribers' comparison counts that
- * drift apart from the rest.
+ * stop cut off: no event of their end follows. Their timestamps are the ones most at risk of
+ * changing after a subscriber read them (the next attempt's start overwrites the step's), so the
+ * summary counts how many the subscribers read.
  */
 export function cutOffAttemptStarts(events: SubscribedEvent[]): Set<number> {
 	const key = (event: SubscribedEvent) =>
@@ -598,13 +597,6 @@ export function cutOffAttemptStarts(events: SubscribedEvent[]): Set<number> {
 		events
 			.filter((event) => /attempt_started$/.test(event.type) && !ended.has(key(event)))
 			.map(({ eventId }) => eventId),
-	);
-}
-
-/** `events` with the timestamps of the events `ids` left out. */
-export function withoutTimestamps(events: SubscribedEvent[], ids: Set<number>): unknown[] {
-	return events.map((event) =>
-		ids.has(event.eventId) ? { ...event, timestamp: "(left out)" } : event,
 	);
 }
 
