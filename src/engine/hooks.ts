@@ -5,7 +5,9 @@
  * engine objects running in that isolate (with `@cloudflare/vitest-plugin`, the test runner's
  * own) consult it when an instance is created and when a run starts, and tell it when something
  * changed. In production nothing installs it: each check is one property read of an empty slot,
- * and nothing outside the isolate can reach it (it is not an RPC method).
+ * and nothing outside the isolate can reach it (it is not an RPC method). A test Worker may
+ * install hooks of its own (tests/tick-hold/worker.ts holds a scheduler's tick under
+ * `wrangler dev` so that a kill comes at a chosen point of it).
  */
 
 /** What a test decided for one attempt of a `step.do`, instead of running its callback. */
@@ -45,7 +47,18 @@ export interface EngineHooks {
 	 * one) a step settled. Called synchronously as the change is written, so no status is missed.
 	 */
 	changed(objectId: string, status?: InstanceStatus["status"]): void;
+	/**
+	 * A scheduler is firing the tick whose instance is `instanceId`: awaited just before the
+	 * instance's create (`beforeCreate`, the tick already recorded pending with its lease alarm)
+	 * and just after it (`afterCreate`, the instance made or found made before, the tick not yet
+	 * recorded). A hook that never settles holds the tick there, as a runtime that dies at that
+	 * point leaves it. Optional: without it, or without hooks, the scheduler awaits nothing.
+	 */
+	scheduledTick?(instanceId: string, phase: ScheduledTickPhase): Promise<void> | void;
 }
+
+/** Where in the firing of a tick {@link EngineHooks.scheduledTick} is called. */
+export type ScheduledTickPhase = "beforeCreate" | "afterCreate";
 
 const SLOT = Symbol.for("do-workflows.engine-hooks");
 

@@ -5,6 +5,7 @@
  * instance, whose id is derived from the tick, so a tick fired twice (a crash between the create
  * and its record) still makes one instance. See docs/lifecycle.md, "Schedules".
  */
+import { engineHooks } from "../engine/hooks.js";
 import { isWorkflowError, type SerializedError, WorkflowValidationError } from "../errors.js";
 import { CronExpression, scheduledInstanceId, type WorkflowCronSchedule } from "./cron.js";
 
@@ -178,6 +179,9 @@ export class Schedules {
 			);
 			this.#armBy(until);
 			const instanceId = scheduledInstanceId(cron, tick);
+			// A test's hold points (engine/hooks.ts); one property read without hooks.
+			const hooks = engineHooks();
+			if (hooks?.scheduledTick) await hooks.scheduledTick(instanceId, "beforeCreate");
 			try {
 				await this.#host.create(instanceId, { cron, scheduledTime: tick });
 			} catch (error) {
@@ -187,6 +191,7 @@ export class Schedules {
 					return undefined;
 				}
 			}
+			if (hooks?.scheduledTick) await hooks.scheduledTick(instanceId, "afterCreate");
 			const next = this.#cron(cron).next(tick);
 			this.#sql.exec(
 				`UPDATE schedules SET last_tick = ?, last_instance = ?, next_tick = ?,

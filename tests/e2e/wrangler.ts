@@ -436,6 +436,11 @@ export class DevServer {
 		return this.#process.report();
 	}
 
+	/** wrangler's output so far (the last 64 KiB): its log of the requests it served, say. */
+	output(): string {
+		return this.#process.output();
+	}
+
 	get pgid(): number {
 		return this.#process.pgid;
 	}
