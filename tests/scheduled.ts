@@ -19,7 +19,14 @@ export interface SeenEvent {
 	hasSchedule: boolean;
 }
 
-export const SCHEDULES = ["0 0 1 1 *", "0 0 2 1 *", "0 0 3 1 *", "0 0 4 1 *", "30 6 29 2 *"];
+export const SCHEDULES = [
+	"0 0 1 1 *",
+	"0 0 2 1 *",
+	"0 0 3 1 *",
+	"0 0 4 1 *",
+	"0 0 6 1 *",
+	"30 6 29 2 *",
+];
 
 export class ScheduledWorkflow extends WorkflowEntrypoint<unknown, unknown> {
 	override async run(event: WorkflowEvent<unknown>, step: WorkflowStep): Promise<SeenEvent> {

@@ -15,6 +15,7 @@ import {
 	WorkflowValidationError,
 	workflowBinding,
 } from "../src";
+import { engineHooks } from "../src/engine/hooks";
 import type { EngineNamespace } from "../src/engine/protocol";
 import {
 	listInstances,
@@ -25,7 +26,7 @@ import {
 } from "../src/ops";
 import { createScheduledInstance } from "../src/schedules/create";
 import { CronExpression } from "../src/schedules/cron";
-import { SCHEDULER_NAME } from "../src/schedules/schedules";
+import { SCHEDULER_NAME, TICK_LEASE_MS } from "../src/schedules/schedules";
 import { fireSchedule } from "../src/testing";
 import { SCHEDULES, ScheduledWorkflow, type SeenEvent } from "./scheduled";
 
@@ -243,6 +244,40 @@ describe("a tick", () => {
 				scheduledTime: fired.scheduledTime,
 			}),
 		).rejects.toThrow(InstanceExistsError);
+	});
+
+	it("keeps its alarm a lease ahead while a tick's create outlasts the lease", async () => {
+		const cron = "0 0 6 1 *";
+		const hooks = engineHooks();
+		if (!hooks) throw new Error("the test kit installs engine hooks");
+		const held = Promise.withResolvers<void>();
+		let reached = false;
+		hooks.scheduledTick = (_id, phase) => {
+			if (phase !== "beforeCreate" || reached) return;
+			reached = true;
+			return held.promise;
+		};
+		try {
+			const firing = fireSchedule(env.SCHEDULED, cron);
+			await expect.poll(() => reached).toBe(true);
+			// The lease runs out while the create is still in flight, and the alarm fires.
+			await sql("UPDATE schedules SET pending_until = ? WHERE cron = ?", Date.now() - 1, cron);
+			await runInDurableObject(scheduler(), (_engine, state) =>
+				state.storage.setAlarm(Date.now() + 365 * 24 * 3600_000),
+			);
+			await runDurableObjectAlarm(scheduler());
+			// Not fired again (it is in flight), and not due again at once: a lease from now.
+			const alarm = await runInDurableObject(scheduler(), (_engine, state) =>
+				state.storage.getAlarm(),
+			);
+			expect(alarm).toBeGreaterThan(Date.now() + TICK_LEASE_MS / 2);
+			held.resolve();
+			const [fired] = await firing;
+			expect(await tickInstances(cron)).toEqual([fired?.instanceId]);
+		} finally {
+			held.resolve();
+			delete hooks.scheduledTick;
+		}
 	});
 
 	it("after downtime, runs once for the latest tick missed, not once per tick", async () => {

@@ -223,11 +223,16 @@ export class Schedules {
 		}
 	}
 
-	/** The alarm at the earliest of: a pending tick's lease, a running schedule's next tick. */
+	/**
+	 * The alarm at the earliest of: a pending tick's lease, a running schedule's next tick. A tick
+	 * whose create is still in flight here is not fired again by the alarm, so its lease counts
+	 * from now: a create that outlasts the lease does not make the alarm fire back to back.
+	 */
 	#rearm(now: number): void {
 		let at: number | null = null;
 		for (const row of this.#rows()) {
-			const due = row.pending_tick !== null ? row.pending_until : row.paused ? null : row.next_tick;
+			let due = row.pending_tick !== null ? row.pending_until : row.paused ? null : row.next_tick;
+			if (this.#firing.has(row.cron)) due = Math.max(due ?? now, now + TICK_LEASE_MS);
 			if (due !== null && (at === null || due < at)) at = due;
 		}
 		if (at !== null) at = Math.max(at, now);
