@@ -4,8 +4,7 @@
  * the object's alarm, so a sleeping or interrupted instance carries on by itself after an
  * eviction or a runtime restart.
  */
-import { DurableObject } from "cloudflare:workers";
-import { type ConcurrencySummary, GATE_NAME, type WantAnswer } from "../concurrency/gate.js";
+import { GATE_NAME } from "../concurrency/gate.js";
 import {
 	InstanceExistsError,
 	InstanceNotFoundError,
@@ -15,9 +14,8 @@ import {
 	UnserializableValueError,
 } from "../errors.js";
 import { ListingPublisher, listingEntry, ownNamespace } from "../listing/publisher.js";
-import type { ListingEntry, ShardQuery } from "../listing/shard.js";
+import type { ListingEntry } from "../listing/shard.js";
 import type { WorkflowCronSchedule } from "../schedules/cron.js";
-import type { FiredTick, ScheduleEntry } from "../schedules/schedules.js";
 import { serializedSize } from "../serialized-size.js";
 import type { StepContext } from "../step/context.js";
 import { Admission, RESEND_MS } from "./admission.js";
@@ -47,7 +45,7 @@ import {
 	type RpcResult,
 	rpc,
 } from "./protocol.js";
-import { HostedRoles } from "./roles.js";
+import { WorkflowObject } from "./roles.js";
 import { type RollbackHost, resumeRollback, rollBack } from "./rollback.js";
 import {
 	launchRun,
@@ -96,13 +94,11 @@ const SETTLED = new Set<Status>([
  * binding's; each runs without awaiting anything but storage, so concurrent calls, alarms and
  * the run's own progress apply one at a time and always leave one valid state.
  */
-export class WorkflowEngine<Params = unknown> extends DurableObject implements EngineRpc {
-	static definition: Definition | undefined;
+export class WorkflowEngine<Params = unknown> extends WorkflowObject implements EngineRpc {
 	/** Type only: the params of the workflow this engine hosts (read by {@link WorkflowEnv}). */
 	declare readonly [workflowParams]?: Params;
 
 	readonly journal: Journal;
-	readonly #definition: Definition;
 	#execution: Execution | undefined;
 	/** The step context of the run in memory: it holds the rollback handlers of the steps it met. */
 	#steps: StepContext | undefined;
@@ -111,8 +107,6 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 	readonly #listing: ListingPublisher;
 	/** The engine's own namespace (looked up once, for the listing); null if the Worker does not bind it. */
 	#namespace: EngineNamespace | null | undefined;
-	/** What this object hosts if it is not an instance: a listing shard, the gate, the scheduler. */
-	readonly #roles: HostedRoles;
 	/** The instance's side of the workflow's concurrency limit; undefined without a limit. */
 	readonly #admission: Admission | undefined;
 	/** Callers of waitForEnd, told when the instance ends or is deleted. */
@@ -128,9 +122,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 
 	constructor(ctx: DurableObjectState, env: Cloudflare.Env) {
 		super(ctx, env);
-		const definition = (this.constructor as typeof WorkflowEngine).definition;
-		if (!definition) throw new Error("WorkflowEngine must be created with createWorkflowEngine()");
-		this.#definition = definition;
+		const definition = this.definition;
 		const objectId = ctx.id.toString();
 		this.#listing = new ListingPublisher({
 			instanceRow: () => this.journal.instance(),
@@ -148,7 +140,6 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 			() => this.#wroteJournal(),
 		);
 		this.#status = this.journal.instance()?.status;
-		this.#roles = new HostedRoles(ctx, env, definition);
 		this.#admission =
 			definition.concurrencyLimit === null
 				? undefined
@@ -225,7 +216,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 				// concurrency limit, until the gate grants it a slot.
 				this.journal.createInstance(
 					request.id,
-					this.#definition.name,
+					this.definition.name,
 					this.#admission ? Status.Queued : Status.Running,
 					request.params,
 					now,
@@ -521,34 +512,6 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		return instance ? listingEntry(instance) : null;
 	}
 
-	// ---- RPC: the listing shard this object may host (see listing/shard.ts) ----
-
-	/** Lists the instances being created; answers the ids among them it listed already. */
-	async listingIntend(entries: Pick<ListingEntry, "id" | "createdAt">[]): Promise<string[]> {
-		return entries.filter((entry) => this.#roles.shard().intend(entry)).map(({ id }) => id);
-	}
-
-	async listingPut(entry: ListingEntry, checked = false): Promise<void> {
-		this.#roles.shard().put(entry, checked);
-	}
-
-	/** Records entries as their instances published them (a batch's, written by its caller). */
-	async listingPutAll(entries: ListingEntry[]): Promise<void> {
-		for (const entry of entries) this.#roles.shard().put(entry);
-	}
-
-	async listingRemove(
-		id: string,
-		version: number,
-		abandoned?: { updatedAt: number },
-	): Promise<void> {
-		this.#roles.shard().remove(id, version, Date.now(), abandoned);
-	}
-
-	async listingQuery(query: ShardQuery): Promise<ListingEntry[]> {
-		return this.#roles.shard().query(query);
-	}
-
 	// ---- RPC: the concurrency limit (concurrency/gate.ts) ----
 
 	/**
@@ -561,36 +524,6 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		if (this.#admission && !this.#admission.admit()) return false;
 		if (this.#waitsForSlotIn(status) && !this.#execution) this.#start();
 		return true;
-	}
-
-	async gateWant(id: string): Promise<WantAnswer> {
-		return this.#roles.gate().want(id, Date.now());
-	}
-
-	async gateRelease(id: string): Promise<void> {
-		this.#roles.gate().release(id, Date.now());
-	}
-
-	async gatePositions(ids: string[]): Promise<Record<string, number>> {
-		return this.#roles.isGate() ? this.#roles.gate().positions(ids) : {};
-	}
-
-	async gateSummary(): Promise<ConcurrencySummary | null> {
-		return this.#definition.concurrencyLimit === null ? null : this.#roles.gate().summary();
-	}
-
-	// ---- RPC: the scheduler this object may be (see schedules/schedules.ts) ----
-
-	async schedulesList(): Promise<ScheduleEntry[]> {
-		return this.#roles.schedules().list(Date.now());
-	}
-
-	async schedulesSetPaused(cron: string, paused: boolean): Promise<RpcResult<ScheduleEntry>> {
-		return rpc(() => this.#roles.schedules().setPaused(cron, paused, Date.now()));
-	}
-
-	async schedulesFire(cron?: string): Promise<RpcResult<FiredTick[]>> {
-		return this.#roles.fireSchedule(cron);
 	}
 
 	#id(): string {
@@ -631,7 +564,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 				return;
 			}
 			// No instance here: this may be the workflow's scheduler or its concurrency gate.
-			await this.#roles.alarm(Date.now());
+			await this.roles.alarm(Date.now());
 			return;
 		}
 		// What the gate has not heard yet (a slot wanted or given back) is sent again.
@@ -820,8 +753,8 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		const execution = new Execution(
 			{
 				journal: this.journal,
-				stepLimit: this.#definition.stepLimit,
-				outputLimits: this.#definition.outputLimits,
+				stepLimit: this.definition.stepLimit,
+				outputLimits: this.definition.outputLimits,
 				setRunStatus: (status) => this.#setRunStatus(status),
 				armAlarm: (at) => scheduler.armBy(at),
 				renewLease: () => scheduler.renewLease(),
@@ -840,7 +773,7 @@ export class WorkflowEngine<Params = unknown> extends DurableObject implements E
 		execution: Execution,
 		created?: { params: unknown; schedule?: WorkflowCronSchedule },
 	): RunInput {
-		const { workflow, name } = this.#definition;
+		const { workflow, name } = this.definition;
 		return {
 			workflow,
 			name,

@@ -2,23 +2,39 @@
  * The roles an engine object may host instead of an instance, each under a name no instance id
  * can take: a shard of the workflow's listing (listing/shard.ts), its concurrency gate
  * (concurrency/gate.ts) and its scheduler (schedules/schedules.ts). Each is opened on first use
- * from the object's storage; none touches the instance state of the engine class, which only
- * forwards their RPC methods and its alarm here.
+ * from the object's storage. {@link WorkflowObject}, the base of the engine class, answers their
+ * RPC methods; none touches the instance state of the engine class, which only forwards its
+ * alarm here when the object holds no instance.
  */
-import { ConcurrencyGate, GATE_NAME, hostsGate } from "../concurrency/gate.js";
+import { DurableObject } from "cloudflare:workers";
+import {
+	ConcurrencyGate,
+	type ConcurrencySummary,
+	GATE_NAME,
+	type GateRpc,
+	hostsGate,
+	type WantAnswer,
+} from "../concurrency/gate.js";
 import { InvalidStateError, isWorkflowError } from "../errors.js";
 import { ownNamespace } from "../listing/publisher.js";
-import { ListingShard } from "../listing/shard.js";
+import {
+	type ListingEntry,
+	type ListingRpc,
+	ListingShard,
+	type ShardQuery,
+} from "../listing/shard.js";
 import { createScheduledInstance } from "../schedules/create.js";
 import {
 	type FiredTick,
 	hostsSchedules,
 	SCHEDULER_NAME,
+	type ScheduleEntry,
+	type ScheduleRpc,
 	Schedules,
 } from "../schedules/schedules.js";
 import type { Definition } from "./definition.js";
 import { engineHooks } from "./hooks.js";
-import { type EngineNamespace, fail, ok, type RpcResult } from "./protocol.js";
+import { type EngineNamespace, fail, ok, type RpcResult, rpc } from "./protocol.js";
 
 export class HostedRoles {
 	readonly #ctx: DurableObjectState;
@@ -103,5 +119,90 @@ export class HostedRoles {
 		const storage = this.#ctx.storage;
 		if (this.#schedules || hostsSchedules(storage)) await this.schedules().alarm(now);
 		else if (this.#gate || hostsGate(storage.sql)) await this.gate().alarm(now);
+	}
+}
+
+/**
+ * An object of a workflow's engine namespace: it hosts one instance (the engine class, which
+ * extends this one) or one of the workflow's roles, whose RPC methods are here. Each role's
+ * methods are meant for the object of that role's name only; callers address them so.
+ */
+export abstract class WorkflowObject
+	extends DurableObject
+	implements Omit<ListingRpc, "listingEntry">, GateRpc, ScheduleRpc
+{
+	/** Set on the class createWorkflowEngine makes for a workflow. */
+	static definition: Definition | undefined;
+	/** The workflow this object belongs to. */
+	protected readonly definition: Definition;
+	/** The roles this object may host. */
+	protected readonly roles: HostedRoles;
+
+	constructor(ctx: DurableObjectState, env: Cloudflare.Env) {
+		super(ctx, env);
+		const definition = (this.constructor as typeof WorkflowObject).definition;
+		if (!definition) throw new Error("WorkflowEngine must be created with createWorkflowEngine()");
+		this.definition = definition;
+		this.roles = new HostedRoles(ctx, env, definition);
+	}
+
+	// ---- the listing shard this object may be (see listing/shard.ts) ----
+
+	/** Lists the instances being created; answers the ids among them it listed already. */
+	async listingIntend(entries: Pick<ListingEntry, "id" | "createdAt">[]): Promise<string[]> {
+		return entries.filter((entry) => this.roles.shard().intend(entry)).map(({ id }) => id);
+	}
+
+	async listingPut(entry: ListingEntry, checked = false): Promise<void> {
+		this.roles.shard().put(entry, checked);
+	}
+
+	/** Records entries as their instances published them (a batch's, written by its caller). */
+	async listingPutAll(entries: ListingEntry[]): Promise<void> {
+		for (const entry of entries) this.roles.shard().put(entry);
+	}
+
+	async listingRemove(
+		id: string,
+		version: number,
+		abandoned?: { updatedAt: number },
+	): Promise<void> {
+		this.roles.shard().remove(id, version, Date.now(), abandoned);
+	}
+
+	async listingQuery(query: ShardQuery): Promise<ListingEntry[]> {
+		return this.roles.shard().query(query);
+	}
+
+	// ---- the concurrency gate this object may be (see concurrency/gate.ts) ----
+
+	async gateWant(id: string): Promise<WantAnswer> {
+		return this.roles.gate().want(id, Date.now());
+	}
+
+	async gateRelease(id: string): Promise<void> {
+		this.roles.gate().release(id, Date.now());
+	}
+
+	async gatePositions(ids: string[]): Promise<Record<string, number>> {
+		return this.roles.isGate() ? this.roles.gate().positions(ids) : {};
+	}
+
+	async gateSummary(): Promise<ConcurrencySummary | null> {
+		return this.definition.concurrencyLimit === null ? null : this.roles.gate().summary();
+	}
+
+	// ---- the scheduler this object may be (see schedules/schedules.ts) ----
+
+	async schedulesList(): Promise<ScheduleEntry[]> {
+		return this.roles.schedules().list(Date.now());
+	}
+
+	async schedulesSetPaused(cron: string, paused: boolean): Promise<RpcResult<ScheduleEntry>> {
+		return rpc(() => this.roles.schedules().setPaused(cron, paused, Date.now()));
+	}
+
+	async schedulesFire(cron?: string): Promise<RpcResult<FiredTick[]>> {
+		return this.roles.fireSchedule(cron);
 	}
 }
