@@ -4,7 +4,7 @@
  * alarm as running ones wait, pause or end; the limit holds under concurrent creates. Nothing here
  * waits on a clock: states are polled, sleeps are fast-forwarded by running the engine's alarm.
  */
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createWorkflowEngine, type WorkflowEngine, workflowBinding } from "../src";
 import { GATE_NAME } from "../src/concurrency/gate";
@@ -226,15 +226,15 @@ describe("a concurrency limit", () => {
 		const [first] = await fillSlots(name);
 		const queued = await create(name);
 		const firstId = (first as WorkflowInstance).id;
-		// The gate's storage refuses (once) to free the slot: the delete cannot tell it.
+		// The gate's storage refuses to free that slot until the test lets it.
+		let refusing = true;
 		await runInDurableObject(gate(), (_engine: WorkflowEngine, state) => {
 			const sql = state.storage.sql;
 			const exec = sql.exec;
 			sql.exec = ((query: string, ...bindings: SqlStorageValue[]) => {
-				if (query.startsWith("DELETE FROM gate_holders") && bindings[0] === firstId) {
-					sql.exec = exec;
+				if (!refusing) sql.exec = exec;
+				else if (query.startsWith("DELETE FROM gate_holders") && bindings[0] === firstId)
 					throw new Error("SQLITE_FULL (simulated)");
-				}
 				return exec.call(sql, query, ...bindings);
 			}) as typeof exec;
 		});
@@ -246,25 +246,56 @@ describe("a concurrency limit", () => {
 		expect(logged).toHaveBeenCalledWith(
 			expect.stringMatching(/did not hear of it.*alarm tells it again/),
 		);
-		logged.mockRestore();
 		await expect(throttled.get(firstId)).rejects.toThrow(/not found/);
 		// The slot is still counted: the queued instance waits.
 		expect(await gate().gateSummary()).toEqual({ limit: LIMIT, running: LIMIT, queued: 1 });
 		expect(await statusOf(queued)).toBe("queued");
-		// The emptied object's alarm tells the gate, which admits the next in line.
-		expect(await runDurableObjectAlarm(raw.THROTTLED.get(raw.THROTTLED.idFromName(firstId)))).toBe(
-			true,
-		);
+		// The id created again queues behind it: the deleted instance's release goes first.
+		const again = await throttled.create({
+			id: firstId,
+			params: { scenario: "throttled", probe: name, hold: true },
+		});
+		created.push(again);
+		expect(await statusOf(again)).toBe("queued");
+		// Once the gate answers, the emptied object's alarm tells it; the slot goes to the next in line.
+		refusing = false;
 		await reaches(queued, "complete");
-		expect(await gate().gateSummary()).toMatchObject({ running: LIMIT - 1, queued: 0 });
-		// Nothing of the deleted instance is left behind.
+		await expect
+			.poll(async () => (await probe(name).stats()).order.filter((id) => id === firstId))
+			.toHaveLength(2);
+		const { order } = await probe(name).stats();
+		expect(order.indexOf(queued.id)).toBeLessThan(order.lastIndexOf(firstId));
+		logged.mockRestore();
+	});
+
+	it("rolls back in a slot a run that failed while it waited", async () => {
+		const name = uniqueId("probe");
+		const racer = await throttled.create({
+			id: uniqueId("throttled"),
+			params: { scenario: "throttledRace", probe: name },
+		});
+		created.push(racer);
+		await reaches(racer, "waiting");
+		const [first] = await fillSlots(name);
+		// The run fails beside its wait: its handler needs a slot, and every one is taken.
+		await openGate(racer.id, "fail");
+		await reaches(racer, "rollingBack");
+		await expect.poll(() => gate().gatePositions([racer.id])).toEqual({ [racer.id]: 1 });
+		expect((await probe(name).stats()).order).not.toContain(`${racer.id}:rollback`);
+		// An instance stored before it asked (as older versions left one): its alarm asks.
 		await runInDurableObject(
-			raw.THROTTLED.get(raw.THROTTLED.idFromName(firstId)),
-			async (_engine: WorkflowEngine, state) => {
-				expect([...state.storage.kv.list()]).toEqual([]);
-				expect(await state.storage.getAlarm()).toBeNull();
+			raw.THROTTLED.get(raw.THROTTLED.idFromName(racer.id)),
+			(_engine: WorkflowEngine, state) => {
+				state.storage.kv.delete("concurrency.slot");
+				state.abort("simulated crash");
 			},
-		);
+		).catch(() => {});
+		await fireAlarm(racer.id, raw.THROTTLED);
+		await openGate((first as WorkflowInstance).id, "held");
+		await reaches(racer, "errored");
+		const { order, max } = await probe(name).stats();
+		expect(order.filter((id) => id === `${racer.id}:rollback`)).toHaveLength(1);
+		expect(max).toBe(LIMIT);
 	});
 
 	it("keeps a queued instance across a crash of the gate and of the instance", async () => {

@@ -585,6 +585,36 @@ export const scenarios = {
 		return "done";
 	},
 
+	/**
+	 * Under a concurrency limit: a step with a rollback handler (counted by the probe), then an
+	 * event wait beside work that fails once the test opens the gate "fail": the run fails while
+	 * the instance is waiting, without a slot.
+	 */
+	async throttledRace({ step, event, env, gate }: ScenarioContext) {
+		const { probe } = event.payload as unknown as { probe: string };
+		const stub = env.PROBE.get(env.PROBE.idFromName(probe));
+		await step.do(
+			"work",
+			async () => {
+				await stub.enter(event.instanceId);
+				await stub.leave();
+			},
+			{
+				rollback: async () => {
+					await stub.enter(`${event.instanceId}:rollback`);
+					await stub.leave();
+				},
+			},
+		);
+		await Promise.all([
+			step.waitForEvent("never", { type: "never", timeout: "1 hour" }),
+			(async () => {
+				await gate("fail");
+				throw new Error("failed beside the wait");
+			})(),
+		]);
+	},
+
 	/** A step held open by a gate, then a sleep, then a last step. */
 	async gated({ step, hit, gate }: ScenarioContext) {
 		const held = await step.do("held", async () => {

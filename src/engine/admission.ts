@@ -78,16 +78,16 @@ export class Admission {
 		return this.#slot === Slot.Held;
 	}
 
+	/** True if the instance wants a slot and the gate has it, or is being told (Want, Queued). */
+	asked(): boolean {
+		return this.#slot === Slot.Want || this.#slot === Slot.Queued;
+	}
+
 	#set(slot: Slot): void {
 		if (slot === this.#slot) return;
 		if (slot === Slot.None) this.#kv.delete(KEY);
 		else this.#kv.put(KEY, slot);
 		this.#slot = slot;
-		if (slot !== Slot.Releasing && this.#orphan !== undefined) {
-			// Released, or the id was created again (its want supersedes the release).
-			this.#kv.delete(ORPHAN_KEY);
-			this.#orphan = undefined;
-		}
 	}
 
 	/** The instance has work to do and no slot: it asks the gate for one. */
@@ -114,9 +114,13 @@ export class Admission {
 	async leave(id: string): Promise<boolean> {
 		const slot = this.#slot;
 		this.#slot = Slot.None;
-		if (slot === Slot.None) return true;
+		if (slot === Slot.None && this.#orphan === undefined) return true;
+		// A want in flight lands before the release; the send loop stops, finding no slot wanted.
+		await this.#sending;
 		try {
 			await this.#host.gate(id)?.gateRelease(id);
+			// An earlier deletion's release (the same id) is heard with it; its key goes with the storage.
+			this.#orphan = undefined;
 			return true;
 		} catch (error) {
 			console.error(
@@ -129,12 +133,13 @@ export class Admission {
 	/**
 	 * After the deletion of instance `id`, whose release the gate did not hear: the release stays
 	 * in the emptied object's storage, with the id, for its alarm to send (a held slot would
-	 * otherwise never come back). Creating the id again supersedes it.
+	 * otherwise never come back). It is sent before anything an instance created again with the
+	 * id sends, so that instance queues behind those already queued.
 	 */
 	keepAfterDelete(id: string): void {
 		this.#kv.put(ORPHAN_KEY, id);
 		this.#orphan = id;
-		this.#set(Slot.Releasing);
+		this.#slot = Slot.None;
 	}
 
 	/**
@@ -148,9 +153,14 @@ export class Admission {
 		return true;
 	}
 
+	/** True if something is still to be sent to the gate. */
+	#unsent(): boolean {
+		return this.#orphan !== undefined || this.#slot === Slot.Want || this.#slot === Slot.Releasing;
+	}
+
 	/** When the alarm should send the outbox again, or null if the gate has heard everything. */
 	resendAt(now: number): number | null {
-		if (this.#slot !== Slot.Want && this.#slot !== Slot.Releasing) return null;
+		if (!this.#unsent()) return null;
 		return (this.#failedAt ?? now) + RESEND_MS;
 	}
 
@@ -160,7 +170,7 @@ export class Admission {
 	 */
 	send(): Promise<void> {
 		if (this.#sending) return this.#sending;
-		if (this.#slot !== Slot.Want && this.#slot !== Slot.Releasing) return Promise.resolve();
+		if (!this.#unsent()) return Promise.resolve();
 		const sending = this.#sendAll().finally(() => {
 			this.#sending = undefined;
 			this.#host.changed();
@@ -174,12 +184,19 @@ export class Admission {
 		// Sent once the current event is done with the instance: what it decided goes as one.
 		await Promise.resolve();
 		for (;;) {
-			const id = this.#host.id() ?? this.#orphan;
+			const orphan = this.#orphan;
+			const id = orphan ?? this.#host.id();
 			const gate = id === undefined ? undefined : this.#host.gate(id);
 			if (id === undefined || !gate) return;
 			const slot = this.#slot;
 			try {
-				if (slot === Slot.Want) {
+				if (orphan !== undefined) {
+					// A deleted instance's release first (see keepAfterDelete).
+					await gate.gateRelease(orphan);
+					this.#failedAt = undefined;
+					this.#kv.delete(ORPHAN_KEY);
+					this.#orphan = undefined;
+				} else if (slot === Slot.Want) {
 					const answer: WantAnswer = await gate.gateWant(id);
 					// Applied only if nothing changed meanwhile (an admit, a terminate, a delete).
 					if (this.#slot !== Slot.Want) continue;

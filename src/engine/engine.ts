@@ -109,6 +109,8 @@ export class WorkflowEngine<Params = unknown> extends WorkflowObject implements 
 	#namespace: EngineNamespace | null | undefined;
 	/** The instance's side of the workflow's concurrency limit; undefined without a limit. */
 	readonly #admission: Admission | undefined;
+	/** True while delete() awaits the gate and storage: the id is neither free nor usable. */
+	#deleting = false;
 	/** Callers of waitForEnd, told when the instance ends or is deleted. */
 	readonly #endWaiters = new Set<() => void>();
 	/** Callers of events() waiting for the journal to change, told after its next write. */
@@ -207,8 +209,10 @@ export class WorkflowEngine<Params = unknown> extends WorkflowObject implements 
 
 	#create(request: CreateRequest): RpcResult<null> {
 		return rpc(() => {
-			if (this.#status !== undefined) {
-				throw new InstanceExistsError(`instance "${request.id}" already exists`);
+			if (this.#status !== undefined || this.#deleting) {
+				throw new InstanceExistsError(
+					`instance "${request.id}" already exists${this.#deleting ? " (it is being deleted)" : ""}`,
+				);
 			}
 			const now = Date.now();
 			try {
@@ -492,16 +496,23 @@ export class WorkflowEngine<Params = unknown> extends WorkflowObject implements 
 		this.#listing.deleted(instance);
 		this.#abandonRun();
 		this.#excused.clear();
-		// Its slot or queue place goes back before its storage goes. If the gate does not answer,
-		// the release outlives the instance: the emptied object's alarm sends it.
-		const heard = (await this.#admission?.leave(instance.id)) ?? true;
+		// Gone for every call from here on, though the gate is awaited below: nothing may run,
+		// queue or ask for a slot meanwhile, and a create of the id waits for the deletion's end.
 		this.#status = undefined;
+		this.#deleting = true;
 		for (const waiter of this.#endWaiters) waiter();
-		await this.#scheduler.clear();
-		await this.journal.destroy();
-		if (!heard) {
-			this.#admission?.keepAfterDelete(instance.id);
-			await this.ctx.storage.setAlarm(Date.now() + RESEND_MS);
+		try {
+			// Its slot or queue place goes back before its storage goes. If the gate does not
+			// answer, the release outlives the instance: the emptied object's alarm sends it.
+			const heard = (await this.#admission?.leave(instance.id)) ?? true;
+			await this.#scheduler.clear();
+			await this.journal.destroy();
+			if (!heard) {
+				this.#admission?.keepAfterDelete(instance.id);
+				await this.ctx.storage.setAlarm(Date.now() + RESEND_MS);
+			}
+		} finally {
+			this.#deleting = false;
 		}
 		return ok(null);
 	}
@@ -559,7 +570,8 @@ export class WorkflowEngine<Params = unknown> extends WorkflowObject implements 
 			if (admission?.orphaned) {
 				// A deleted instance's release the gate has not heard (see delete).
 				await admission.send();
-				const again = admission.resendAt(Date.now());
+				// An instance created meanwhile keeps the alarm (its scheduler knows the outbox).
+				const again = this.#status === undefined ? admission.resendAt(Date.now()) : null;
 				if (again !== null) await this.ctx.storage.setAlarm(again);
 				return;
 			}
@@ -681,9 +693,13 @@ export class WorkflowEngine<Params = unknown> extends WorkflowObject implements 
 		return this.#admission !== undefined && !this.#admission.holds();
 	}
 
-	/** True if the instance is queued for a slot: the gate's alarm, not its own, starts it. */
+	/**
+	 * True if the instance is queued for a slot: the gate's alarm, not its own, starts it. One
+	 * that needs a slot but has not asked for one (an instance stored before it asked) is not: its
+	 * own alarm replays it, which asks.
+	 */
 	#waitsForSlot(): boolean {
-		return this.#waitsForSlotIn(this.#status) && this.#needsSlot();
+		return this.#waitsForSlotIn(this.#status) && this.#admission?.asked() === true;
 	}
 
 	/** True if an instance in `status` starts its run once granted a slot (see #queue). */
@@ -828,7 +844,10 @@ export class WorkflowEngine<Params = unknown> extends WorkflowObject implements 
 				const plan: RollbackPlan = { end: Status.Errored, error: outcome.error };
 				this.#abandonRun();
 				this.#beginRollback(plan);
-				rollBack(this.#rollbackHost(), id, rollbacks, plan);
+				// Under a concurrency limit, a run that failed while it waited (a step it did not
+				// await) holds no slot: its handlers wait for one, collected again by a replay.
+				if (this.#needsSlot()) this.#queue();
+				else rollBack(this.#rollbackHost(), id, rollbacks, plan);
 			} catch (error) {
 				if (!(error instanceof StorageFailure)) throw error;
 				this.#replayLater(id, error);
