@@ -13,7 +13,7 @@ import {
 	serializeError,
 	UnserializableValueError,
 } from "../errors.js";
-import { ListingPublisher, listingEntry, ownNamespace } from "../listing/publisher.js";
+import { ListingPublisher, listingEntry } from "../listing/publisher.js";
 import type { ListingEntry } from "../listing/shard.js";
 import type { WorkflowCronSchedule } from "../schedules/cron.js";
 import { serializedSize } from "../serialized-size.js";
@@ -37,7 +37,6 @@ import { engineHooks } from "./hooks.js";
 import { Journal, type RollbackPlan } from "./journal.js";
 import {
 	type CreateRequest,
-	type EngineNamespace,
 	type EngineRpc,
 	fail,
 	ok,
@@ -105,8 +104,6 @@ export class WorkflowEngine<Params = unknown> extends WorkflowObject implements 
 	#status: Status | undefined;
 	readonly #scheduler: Scheduler;
 	readonly #listing: ListingPublisher;
-	/** The engine's own namespace (looked up once, for the listing); null if the Worker does not bind it. */
-	#namespace: EngineNamespace | null | undefined;
 	/** The instance's side of the workflow's concurrency limit; undefined without a limit. */
 	readonly #admission: Admission | undefined;
 	/** True while delete() awaits the gate and storage: the id is neither free nor usable. */
@@ -128,7 +125,7 @@ export class WorkflowEngine<Params = unknown> extends WorkflowObject implements 
 		const objectId = ctx.id.toString();
 		this.#listing = new ListingPublisher({
 			instanceRow: () => this.journal.instance(),
-			namespace: (instanceId) => this.#ownNamespace(instanceId),
+			namespace: (instanceId) => this.namespaceOf(instanceId),
 			waitUntil: (promise) => this.ctx.waitUntil(promise),
 		});
 		this.journal = new Journal(
@@ -148,7 +145,7 @@ export class WorkflowEngine<Params = unknown> extends WorkflowObject implements 
 				: new Admission(ctx.storage.kv, {
 						id: () => (this.#status === undefined ? undefined : this.#id()),
 						gate: (id) => {
-							const namespace = this.#ownNamespace(id);
+							const namespace = this.namespaceOf(id);
 							return namespace?.get(namespace.idFromName(GATE_NAME));
 						},
 						waitUntil: (promise) => this.ctx.waitUntil(promise),
@@ -723,13 +720,6 @@ export class WorkflowEngine<Params = unknown> extends WorkflowObject implements 
 		if (!this.#waitsForSlotIn(this.#status)) this.#transition(Status.Queued);
 		this.#admission?.want();
 		this.#scheduler.rearm(Date.now());
-	}
-
-	/** The engine's own namespace, found once (for the listing and the gate). */
-	#ownNamespace(instanceId: string): EngineNamespace | undefined {
-		if (this.#namespace === undefined)
-			this.#namespace = ownNamespace(this.env, this.ctx.id, instanceId) ?? null;
-		return this.#namespace ?? undefined;
 	}
 
 	/**

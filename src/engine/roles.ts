@@ -38,28 +38,30 @@ import { type EngineNamespace, fail, ok, type RpcResult, rpc } from "./protocol.
 
 export class HostedRoles {
 	readonly #ctx: DurableObjectState;
-	readonly #env: unknown;
 	readonly #definition: Definition;
+	readonly #namespaceOf: (name: string) => EngineNamespace | undefined;
 	#shard: ListingShard | undefined;
 	#gate: ConcurrencyGate | undefined;
 	#schedules: Schedules | undefined;
-	/** The engine's own namespace, found through a hosted role's name; null if env lacks it. */
-	#namespace: EngineNamespace | null | undefined;
 
-	constructor(ctx: DurableObjectState, env: unknown, definition: Definition) {
+	/** `namespaceOf`: the engine's own namespace, found through this object's name (see WorkflowObject). */
+	constructor(
+		ctx: DurableObjectState,
+		definition: Definition,
+		namespaceOf: (name: string) => EngineNamespace | undefined,
+	) {
 		this.#ctx = ctx;
-		this.#env = env;
 		this.#definition = definition;
+		this.#namespaceOf = namespaceOf;
 	}
 
 	#ownNamespace(name: string): EngineNamespace {
-		if (this.#namespace === undefined)
-			this.#namespace = ownNamespace(this.#env, this.#ctx.id, name) ?? null;
-		if (!this.#namespace)
+		const namespace = this.#namespaceOf(name);
+		if (!namespace)
 			throw new Error(
 				`the ${name} object of workflow "${this.#definition.name}" cannot find its own namespace in env`,
 			);
-		return this.#namespace;
+		return namespace;
 	}
 
 	shard(): ListingShard {
@@ -137,14 +139,27 @@ export abstract class WorkflowObject
 	protected readonly definition: Definition;
 	/** The roles this object may host. */
 	protected readonly roles: HostedRoles;
+	/** The engine's own namespace, once found; null if the Worker's env does not bind it. */
+	#namespace: EngineNamespace | null | undefined;
 
 	constructor(ctx: DurableObjectState, env: Cloudflare.Env) {
 		super(ctx, env);
 		const definition = (this.constructor as typeof WorkflowObject).definition;
 		if (!definition) throw new Error("WorkflowEngine must be created with createWorkflowEngine()");
 		this.definition = definition;
-		this.roles = new HostedRoles(ctx, env, definition);
+		this.roles = new HostedRoles(ctx, definition, (name) => this.namespaceOf(name));
 	}
+
+	/**
+	 * The engine's own namespace (for the listing, the gate, the scheduler), found once through
+	 * `name`, the name this object was addressed by; undefined if the Worker does not bind it. A
+	 * field, not a method: a Durable Object's methods are callable over RPC.
+	 */
+	protected readonly namespaceOf = (name: string): EngineNamespace | undefined => {
+		if (this.#namespace === undefined)
+			this.#namespace = ownNamespace(this.env, this.ctx.id, name) ?? null;
+		return this.#namespace ?? undefined;
+	};
 
 	// ---- the listing shard this object may be (see listing/shard.ts) ----
 
