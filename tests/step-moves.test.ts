@@ -23,7 +23,7 @@ describe("step moves", () => {
 			const moves: [string, () => unknown][] = [
 				["startAttempt", () => journal.startAttempt(done.seq, Date.now())],
 				["succeed", () => journal.succeed(done.seq, 1, Date.now())],
-				["scheduleRetry", () => journal.scheduleRetry(done.seq, Date.now())],
+				["scheduleRetry", () => journal.scheduleRetry(done.seq, Date.now(), 0)],
 				["readyForRetry", () => journal.readyForRetry(done.seq)],
 				["complete", () => journal.complete(done.seq, Date.now())],
 				["fail", () => journal.fail(done.seq, { name: "E", message: "m" }, false, Date.now())],

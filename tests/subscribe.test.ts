@@ -9,6 +9,7 @@ import type { WorkflowEngine } from "../src";
 import { engineClient } from "../src/binding/client";
 import { StepState, type StepType } from "../src/engine/steps";
 import { InstanceNotFoundError, WorkflowValidationError } from "../src/errors";
+import { workflowBinding } from "../src/index";
 import {
 	crash,
 	engineStub,
@@ -17,8 +18,10 @@ import {
 	raw,
 	scenarioWorkflow,
 	start,
+	uniqueId,
 	waitForStatus,
 } from "./helpers";
+import type { ScenarioParams } from "./workflows";
 
 type Event = WorkflowInstanceEvent;
 
@@ -67,6 +70,26 @@ async function passTimer(id: string, type: StepType, name: string, state: StepSt
 	expect(await stateOf(id, type, name)).not.toBe(state);
 }
 
+/** Once step.do `name` waits for its retry after `failures` failed attempts, runs the alarm until the next starts. */
+async function passRetry(id: string, name: string, failures: number) {
+	const entry = () =>
+		runInDurableObject(engineStub(id), (engine: WorkflowEngine) =>
+			engine.journal.step("do", name, 1),
+		);
+	await expect
+		.poll(async () => {
+			const step = await entry();
+			return step?.state === StepState.Retrying && step.failures === failures;
+		})
+		.toBe(true);
+	await expect
+		.poll(async () => {
+			await fireAlarm(id);
+			return (await entry())?.attempts;
+		})
+		.toBeGreaterThan(failures);
+}
+
 /** Runs a journey instance (tests/workflows.ts) to its end while `events` fills. */
 async function driveJourney(instance: WorkflowInstance, events: Event[]) {
 	await seen(events, (e) => e.type === "attempt_errored");
@@ -88,9 +111,13 @@ const JOURNEY = [
 	"attempt_completed:fetch-1:2",
 	"step_completed:fetch-1",
 	"sleep_started:nap-1",
+	"workflow_waiting",
 	"sleep_completed:nap-1",
+	"workflow_running",
 	"wait_started:approval-1",
+	"workflow_waiting",
 	"wait_completed:approval-1",
+	"workflow_running",
 	"step_started:charge-1",
 	"attempt_started:charge-1:1",
 	"attempt_errored:charge-1:1",
@@ -216,7 +243,9 @@ describe("subscribe()", () => {
 			"attempt_completed:held-1:2",
 			"step_completed:held-1",
 			"sleep_started:rest-1",
+			"workflow_waiting",
 			"sleep_completed:rest-1",
+			"workflow_running",
 			"step_started:last-1",
 			"attempt_started:last-1:1",
 			"attempt_completed:last-1:1",
@@ -236,6 +265,11 @@ describe("subscribe()", () => {
 			"workflow_started",
 			"workflow_running",
 			"sleep_started:deadline-1",
+			// Status changes come after the latest event of the first step not ended (the sleep):
+			// waiting for it, running as the step starts, waiting again as that step ends.
+			"workflow_waiting",
+			"workflow_running",
+			"workflow_waiting",
 			"step_started:work-1",
 			"attempt_started:work-1:1",
 			"attempt_completed:work-1:1",
@@ -321,7 +355,11 @@ describe("subscribe()", () => {
 		await seen(events, (e) => e.type === "wait_started");
 		await instance.terminate();
 		await reading;
-		expect(events.map(shape).slice(-2)).toEqual(["wait_started:approval-1", "workflow_terminated"]);
+		expect(events.map(shape).slice(-3)).toEqual([
+			"wait_started:approval-1",
+			"workflow_waiting",
+			"workflow_terminated",
+		]);
 	});
 
 	it("answers pages: at most `limit` events, values within the page's bytes", async () => {
@@ -379,5 +417,280 @@ describe("subscribe()", () => {
 		const unknown = await scenarioWorkflow.get(instance.id);
 		await unknown.delete();
 		await expect(unknown.subscribe()).rejects.toThrow(InstanceNotFoundError);
+	});
+});
+
+/** Reads from `subscription` until an event matches `match`; the events read, that one last. */
+async function readUntil(subscription: WorkflowInstanceSubscription, match: (e: Event) => boolean) {
+	const events: Event[] = [];
+	for (;;) {
+		const { value } = await subscription.next();
+		if (!value) throw new Error("ended early");
+		events.push(value);
+		if (match(value)) return events;
+	}
+}
+
+/** Every event of a finished instance: one full read equals `live`, and a cursor at each id gives the rest. */
+async function expectResumable(instance: WorkflowInstance, live: Event[]) {
+	expectIncreasingIds(live);
+	expect(await readAll(await instance.subscribe())).toEqual(live);
+	for (let k = 0; k < live.length; k++) {
+		const cursor = live[k]?.eventId as number;
+		expect(await readAll(await instance.subscribe({ cursor }))).toEqual(live.slice(k + 1));
+	}
+}
+
+describe("subscribe(): status events", () => {
+	it("delivers workflow_waiting while a sleep or an event wait waits, and workflow_running after", async () => {
+		const instance = await start("gated");
+		await openGate(instance.id, "held");
+		const waiting = await instance.subscribe({ filter: ["workflow_waiting", "workflow_running"] });
+		const first = await waiting.next();
+		expect(first.value).toMatchObject({ type: "workflow_running" }); // as the run started
+		expect((await waiting.next()).value).toMatchObject({ type: "workflow_waiting" });
+		expect((await instance.status()).status).toBe("waiting");
+		const next = waiting.next();
+		await passTimer(instance.id, "sleep", "rest", StepState.Sleeping);
+		expect((await next).value).toMatchObject({ type: "workflow_running" });
+		await waitForStatus(instance, "complete");
+		expect(await readAll(waiting)).toEqual([]);
+
+		const waiter = await start("waitEvent");
+		const events = await readUntil(await waiter.subscribe(), (e) => e.type === "workflow_waiting");
+		expect(events.map(shape).slice(-2)).toEqual(["wait_started:approval-1", "workflow_waiting"]);
+		expect((await waiter.status()).status).toBe("waiting");
+		await waiter.sendEvent({ type: "approval", payload: { approved: true } });
+		await waitForStatus(waiter, "complete");
+		const all = await readAll(await waiter.subscribe());
+		const shapes = all.map(shape);
+		const from = shapes.indexOf("wait_started:approval-1");
+		expect(shapes.slice(from, from + 5)).toEqual([
+			"wait_started:approval-1",
+			"workflow_waiting",
+			"wait_completed:approval-1",
+			"workflow_running",
+			"step_started:after-1",
+		]);
+		await expectResumable(waiter, all);
+	});
+
+	it("reports a pause during an attempt (waitingForPause, then paused) and the resume", async () => {
+		const instance = await start("gated");
+		const live: Event[] = [];
+		const reading = readAll(await instance.subscribe(), live);
+		await seen(live, (e) => e.type === "attempt_started");
+		await instance.pause();
+		await seen(live, (e) => e.type === "workflow_waiting_for_pause");
+		expect((await instance.status()).status).toBe("waitingForPause");
+		await openGate(instance.id, "held");
+		await waitForStatus(instance, "paused");
+		await seen(live, (e) => e.type === "workflow_paused");
+		await instance.resume();
+		await passTimer(instance.id, "sleep", "rest", StepState.Sleeping);
+		await reading;
+		expect(live.map(shape)).toEqual([
+			"workflow_queued",
+			"workflow_started",
+			"workflow_running",
+			"step_started:held-1",
+			"attempt_started:held-1:1",
+			"workflow_waiting_for_pause",
+			"attempt_completed:held-1:1",
+			"step_completed:held-1",
+			"workflow_paused",
+			"workflow_running",
+			"sleep_started:rest-1",
+			"workflow_waiting",
+			"sleep_completed:rest-1",
+			"workflow_running",
+			"step_started:last-1",
+			"attempt_started:last-1:1",
+			"attempt_completed:last-1:1",
+			"step_completed:last-1",
+			"workflow_completed",
+		]);
+		await expectResumable(instance, live);
+		// A filter for one status type.
+		expect(
+			(await readAll(await instance.subscribe({ filter: ["workflow_paused"] }))).map(shape),
+		).toEqual(["workflow_paused"]);
+	});
+
+	it("orders a status change of concurrent steps after the first step not ended; ids only grow", async () => {
+		const instance = await start("gatedPair");
+		const live: Event[] = [];
+		const reading = readAll(await instance.subscribe(), live);
+		await expect
+			.poll(async () => [
+				await stateOf(instance.id, "do", "a"),
+				await stateOf(instance.id, "do", "b"),
+			])
+			.toEqual([StepState.Running, StepState.Running]);
+		await instance.pause();
+		// Delivered at once, though b's events wait for a.
+		await seen(live, (e) => e.type === "workflow_waiting_for_pause");
+		await openGate(instance.id, "b");
+		await expect.poll(() => stateOf(instance.id, "do", "b")).toBe(StepState.Done);
+		await openGate(instance.id, "a");
+		await waitForStatus(instance, "paused");
+		await instance.resume();
+		await passTimer(instance.id, "sleep", "rest", StepState.Sleeping);
+		await reading;
+		expect(live.map(shape)).toEqual([
+			"workflow_queued",
+			"workflow_started",
+			"workflow_running",
+			"step_started:a-1",
+			"attempt_started:a-1:1",
+			"workflow_waiting_for_pause",
+			"attempt_completed:a-1:1",
+			"step_completed:a-1",
+			"step_started:b-1",
+			"attempt_started:b-1:1",
+			"attempt_completed:b-1:1",
+			"step_completed:b-1",
+			"workflow_paused",
+			"workflow_running",
+			"sleep_started:rest-1",
+			"workflow_waiting",
+			"sleep_completed:rest-1",
+			"workflow_running",
+			"workflow_completed",
+		]);
+		await expectResumable(instance, live);
+	});
+
+	it("carries on from a cursor after a crash of the engine object mid-wait", async () => {
+		const instance = await start("gated");
+		await openGate(instance.id, "held");
+		const subscription = await instance.subscribe();
+		const before = await readUntil(subscription, (e) => e.type === "workflow_waiting");
+		const cursor = before.at(-1)?.eventId as number;
+		const pending = subscription.next();
+		await crash(instance.id);
+		const resumed = await instance.subscribe({ cursor });
+		await passTimer(instance.id, "sleep", "rest", StepState.Sleeping);
+		await waitForStatus(instance, "complete");
+		const first = await pending;
+		const after = await readAll(subscription, first.value ? [first.value] : []);
+		expect(await readAll(resumed)).toEqual(after);
+		// The run replayed after the crash may report running, then waiting again, before the sleep ends.
+		const shapes = after.map(shape);
+		const woke = shapes.indexOf("sleep_completed:rest-1");
+		for (const type of shapes.slice(0, woke))
+			expect(["workflow_running", "workflow_waiting"]).toContain(type);
+		expect(shapes.slice(woke)).toEqual([
+			"sleep_completed:rest-1",
+			"workflow_running",
+			"step_started:last-1",
+			"attempt_started:last-1:1",
+			"attempt_completed:last-1:1",
+			"step_completed:last-1",
+			"workflow_completed",
+		]);
+		await expectResumable(instance, [...before, ...after]);
+	});
+
+	it("reports workflow_queued when a woken instance waits for a slot under a concurrency limit", async () => {
+		const throttled = workflowBinding<ScenarioParams>(raw.THROTTLED);
+		const probe = uniqueId("probe");
+		const create = (options: { hold?: boolean; sleep?: boolean }) =>
+			throttled.create({
+				id: uniqueId("throttled"),
+				params: { scenario: "throttled", probe, ...options },
+			});
+		const sleeper = await create({ hold: true, sleep: true });
+		const others = [await create({ hold: true }), await create({ hold: true })];
+		const live: Event[] = [];
+		const reading = readAll(await sleeper.subscribe(), live);
+		await openGate(sleeper.id, "held");
+		await waitForStatus(sleeper, "waiting");
+		const third = await create({ hold: true });
+		await waitForStatus(third, "running");
+		await fireAlarm(sleeper.id, raw.THROTTLED);
+		await waitForStatus(sleeper, "queued");
+		await seen(live, (e) => e.type === "workflow_queued" && e.eventId > 0);
+		for (const other of [...others, third]) await openGate(other.id, "held");
+		await waitForStatus(sleeper, "complete");
+		for (const other of [...others, third]) await waitForStatus(other, "complete");
+		await reading;
+		expect(live.map(shape)).toEqual([
+			"workflow_queued",
+			"workflow_started",
+			"workflow_running",
+			"step_started:work-1",
+			"attempt_started:work-1:1",
+			"attempt_completed:work-1:1",
+			"step_completed:work-1",
+			"sleep_started:rest-1",
+			"workflow_waiting",
+			"sleep_completed:rest-1",
+			"workflow_queued",
+			"workflow_running",
+			"step_started:after-1",
+			"attempt_started:after-1:1",
+			"attempt_completed:after-1:1",
+			"step_completed:after-1",
+			"workflow_completed",
+		]);
+		await expectResumable(sleeper, live);
+	});
+});
+
+describe("subscribe(): step config and retry delays", () => {
+	it("reports each step's config and each failed attempt's delay before the next", async () => {
+		const instance = await start("journey", { succeed: true });
+		const events: Event[] = [];
+		const reading = readAll(await instance.subscribe(), events);
+		await driveJourney(instance, events);
+		await reading;
+		const of = (type: string) => events.filter((e) => e.type === type);
+		expect(of("step_started").map((e) => ("config" in e ? e.config : "none"))).toEqual([
+			{ retries: { limit: 2, delay: 3_600_000, backoff: "constant" }, timeout: 600_000 },
+			// No config given: the defaults.
+			{ retries: { limit: 5, delay: 10_000, backoff: "exponential" }, timeout: 600_000 },
+		]);
+		expect(of("attempt_errored")).toMatchObject([{ attempt: 1, retryDelayMs: 3_600_000 }]);
+
+		const sensitive = await start("sensitive");
+		await waitForStatus(sensitive, "complete");
+		const started = await readAll(await sensitive.subscribe({ filter: ["step_started"] }));
+		expect(started[0]).toMatchObject({ config: { sensitive: "output" } });
+		expect(started[1] && "config" in started[1] && started[1].config).not.toHaveProperty(
+			"sensitive",
+		);
+	});
+
+	it("reports a delay function's delay as [dynamic], and the delays it chose", async () => {
+		const instance = await start("delayFunction", { mode: "minutes", backoff: "linear" });
+		await passRetry(instance.id, "dynamic", 1);
+		await passRetry(instance.id, "dynamic", 2);
+		await waitForStatus(instance, "complete");
+		const events = await readAll(await instance.subscribe());
+		expect(events.find((e) => e.type === "step_started")).toMatchObject({
+			config: { retries: { limit: 3, delay: "[dynamic]", backoff: "linear" }, timeout: 600_000 },
+		});
+		// 10 minutes × 1, then 20 minutes × 2 (linear).
+		const errored = events.filter((e) => e.type === "attempt_errored");
+		expect(errored.map((e) => ("retryDelayMs" in e ? e.retryDelayMs : null))).toEqual([
+			600_000, 2_400_000,
+		]);
+	});
+
+	it("reports the actual delays of exponential backoff, and none after the last attempt", async () => {
+		const instance = await start("flaky", {
+			failures: 5,
+			config: { retries: { limit: 2, delay: "1 minute", backoff: "exponential" } },
+		});
+		await passRetry(instance.id, "flaky", 1);
+		await passRetry(instance.id, "flaky", 2);
+		await waitForStatus(instance, "errored");
+		const errored = await readAll(await instance.subscribe({ filter: ["attempt_errored"] }));
+		expect(errored.map((e) => ("retryDelayMs" in e ? e.retryDelayMs : null))).toEqual([
+			60_000,
+			120_000,
+			null,
+		]);
 	});
 });

@@ -690,6 +690,22 @@ export const scenarios = {
 		return errors;
 	},
 
+	/** Two gated steps run at once ("a" and "b"), then an hour's sleep. */
+	async gatedPair({ step, gate }: ScenarioContext) {
+		const both = await Promise.all([
+			step.do("a", async () => {
+				await gate("a");
+				return "a";
+			}),
+			step.do("b", async () => {
+				await gate("b");
+				return "b";
+			}),
+		]);
+		await step.sleep("rest", "1 hour");
+		return both;
+	},
+
 	/** A deadline: whichever of a sleep and a step finishes first. */
 	async raceSleep({ step }: ScenarioContext) {
 		return Promise.race([

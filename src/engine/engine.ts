@@ -448,7 +448,8 @@ export class WorkflowEngine<Params = unknown> extends WorkflowObject implements 
 			this.#excused.clear();
 			// A full restart erases buffered events; a test's mocked events stay, as in the product.
 			if (fromSeq === 0) this.#bufferMockedEvents(this.#id(), false, Date.now());
-			this.#transition(Status.Queued);
+			// Not an event of its own: the run starts anew (ids 0 to 2, events.ts).
+			this.#transition(Status.Queued, false);
 			this.#run();
 			// A listing row with the old final status would be taken as the truth: replace it.
 			this.#listing.changed();
@@ -673,10 +674,11 @@ export class WorkflowEngine<Params = unknown> extends WorkflowObject implements 
 		this.#steps = undefined;
 	}
 
-	#transition(status: Status): void {
+	/** `record`: false if the change needs no event of its own (see Journal.setStatus). */
+	#transition(status: Status, record = true): void {
 		if (this.#status === undefined) return;
 		assertTransition(this.#status, status);
-		this.journal.setStatus(status, Date.now());
+		this.journal.setStatus(status, Date.now(), record);
 		this.#status = status;
 		// Only a running instance holds a slot (docs/limits.md): a waiting or paused one gives it
 		// back (or its queue place), in the same commit as its status.

@@ -1,26 +1,61 @@
 /**
  * The instance's events, as `instance.subscribe()` delivers them (workers-types 5's
- * `WorkflowInstanceEvent`), derived from the journal: the instance row, the steps, their failed
- * attempts and the rollback handlers' rows. Nothing else is stored for them.
+ * `WorkflowInstanceEvent`), derived from the journal: the instance row, the steps (with their
+ * config, when not the default), their failed attempts (with the delay chosen before the next),
+ * the rollback handlers' rows, and the status changes that these rows do not tell (a wait, a
+ * pause, a resume, a place in a concurrency limit's queue), which the journal keeps for their
+ * events only (Journal.setStatus). Nothing else is stored for them.
  *
- * Each event's `eventId` is its place in the journal, so the same journal always gives the same
- * ids, across restarts of the engine object and the runtime:
+ * Each event's `eventId` is its place in the journal (the layout: event-ids.ts), so the same
+ * journal always gives the same ids, across restarts of the engine object and the runtime:
  *
- * - 0 `workflow_queued`, 1 `workflow_started`, 2 `workflow_running` (as the run first starts);
- * - for the step at journal position `seq`, ids from `seq × 2^32`: slot 0 `rollback_started`
- *   (on the first rollback handler's row only), slot 1 the step's start (`step_started`,
- *   `sleep_started`, `wait_started`, `rollback_step_started`), slots 2n and 2n + 1 its attempt
- *   n's start and end, and the last slot (2^32 − 1) its end;
- * - after the last step, slot 0 `rollback_completed` / `rollback_errored` (if handlers ran) and
- *   slot 1 the final event (`workflow_completed`, `workflow_errored`, `workflow_terminated`).
+ * - position 0: `workflow_queued`, `workflow_started`, `workflow_running` (as the run first
+ *   starts), with the status changes before the first start (paused while queued) after the first;
+ * - the step at journal position `seq`: `rollback_started` (on the first rollback handler's row
+ *   only), the step's start (`step_started`, `sleep_started`, `wait_started`,
+ *   `rollback_step_started`), each attempt's start and end, and the step's end;
+ * - after the last step: `rollback_completed` / `rollback_errored` (if handlers ran), then the
+ *   final event (`workflow_completed`, `workflow_errored`, `workflow_terminated`);
+ * - each status change (`workflow_running`, `workflow_waiting`, `workflow_waiting_for_pause`,
+ *   `workflow_paused`, `workflow_queued`) right after the latest event the instance had as it
+ *   happened: of the first step not ended, in journal order (`workflow_waiting` after the
+ *   `sleep_started` of the sleep it waits for, `workflow_waiting_for_pause` after the
+ *   `attempt_started` of the attempt in flight), or in the gap after the last step if every step
+ *   had ended (`workflow_paused` after the step that the pause waited for, `workflow_running`
+ *   after a resume, before the next step's events). `rollingBack` has no event type.
  *
  * Events are delivered in id order, and a step's events wait until every step started before it
- * has ended (steps run concurrently only when `run()` does not await them one by one): an id
- * once passed never gains an event before it, so a cursor (the last id a subscriber saw) misses
- * nothing and repeats nothing. Once the instance is finished, everything is delivered.
+ * has ended (steps run concurrently only when `run()` does not await them one by one): delivery
+ * stops at the latest event of the first step not ended, and the status changes after it. A new
+ * event, a step's or a status change's, always comes after that, so an id once passed never gains
+ * an event before it, and a cursor (the last id a subscriber saw) misses nothing and repeats
+ * nothing. Once the instance is finished, everything is delivered.
  */
+import {
+	DEFAULT_BACKOFF,
+	DEFAULT_RETRY_DELAY_MS,
+	DEFAULT_RETRY_LIMIT,
+	DEFAULT_STEP_TIMEOUT_MS,
+} from "../limits.js";
+import {
+	attemptEnd,
+	attemptStart,
+	EndPoint,
+	eventId,
+	latestPoint,
+	Point,
+	positionOf,
+	StartPoint,
+} from "./event-ids.js";
 import { REDACTED } from "./history.js";
-import type { CutAttemptRow, FailedAttemptRow, InstanceRow, Journal, StepRow } from "./journal.js";
+import type {
+	CutAttemptRow,
+	FailedAttemptRow,
+	InstanceRow,
+	Journal,
+	StatusEventRow,
+	StepRow,
+} from "./journal.js";
 import { isFinal, Status } from "./status.js";
 import { StepState } from "./steps.js";
 
@@ -60,9 +95,14 @@ export const EVENT_TYPES: readonly EventType[] = [
 	"rollback_errored",
 ];
 
-/** Ids per journal position (see the module's doc). */
-const SLOTS = 2 ** 32;
-const LAST_SLOT = SLOTS - 1;
+/** The event of each status change the journal keeps (Journal.setStatus). */
+const STATUS_EVENT: Partial<Record<Status, EventType>> = {
+	[Status.Queued]: "workflow_queued",
+	[Status.Running]: "workflow_running",
+	[Status.Waiting]: "workflow_waiting",
+	[Status.Paused]: "workflow_paused",
+	[Status.WaitingForPause]: "workflow_waiting_for_pause",
+};
 
 /** What a page of events holds. */
 export interface EventPageRequest {
@@ -145,14 +185,36 @@ export function eventPage(
 		ended: ended && !full,
 	});
 
-	if (!offer(0, () => ({ ...common(0, instance.createdAt), type: "workflow_queued" })))
+	// The status changes kept, merged in id order: each is offered before the first event after it.
+	const statuses: StatusEventRow[] = [];
+	let loaded = after + 1;
+	/** Offers the status changes with ids below `before`; false once the page is full. */
+	const flush = (before: number): boolean => {
+		if (before > loaded) {
+			statuses.push(...journal.statusEventsBetween(loaded, before));
+			loaded = before;
+		}
+		for (;;) {
+			const status = statuses[0];
+			if (status === undefined || status.id >= before) return true;
+			const type = STATUS_EVENT[status.status] ?? "workflow_running";
+			if (!offer(status.id, () => ({ ...common(status.id, status.at), type }) as InstanceEvent))
+				return false;
+			statuses.shift();
+		}
+	};
+	/** Offers the status changes before `id`, then the event of `id`. */
+	const emit: Emit["offer"] = (id, make, measured) => flush(id) && offer(id, make, measured);
+
+	if (!emit(0, () => ({ ...common(0, instance.createdAt), type: "workflow_queued" })))
 		return result(false);
-	if (instance.startedAt === null && !final) return result(true);
+	const started = eventId(0, StartPoint.Started);
+	if (instance.startedAt === null && !final) return result(flush(started));
 	if (
-		!offer(
-			1,
+		!emit(
+			started,
 			() => ({
-				...common(1, instance.startedAt ?? instance.createdAt),
+				...common(started, instance.startedAt ?? instance.createdAt),
 				type: "workflow_started",
 				params: journal.params(),
 			}),
@@ -160,16 +222,17 @@ export function eventPage(
 		)
 	)
 		return result(false);
+	const running = eventId(0, StartPoint.Running);
 	if (
-		!offer(2, () => ({
-			...common(2, instance.startedAt ?? instance.createdAt),
+		!emit(running, () => ({
+			...common(running, instance.startedAt ?? instance.createdAt),
 			type: "workflow_running",
 		}))
 	)
 		return result(false);
 
 	const firstRollback = journal.firstRollbackSeq();
-	let seq = Math.floor(Math.max(after, 0) / SLOTS);
+	let seq = Math.max(1, positionOf(Math.max(after, 0)));
 	let read = 0;
 	let lastSeq = 0;
 	for (;;) {
@@ -179,40 +242,68 @@ export function eventPage(
 		const last = rows.at(-1)?.seq ?? 0;
 		const failed = byAttempt(journal.failedAttemptsBetween(first.seq, last));
 		const cut = byAttempt(journal.cutAttemptsBetween(first.seq, last));
+		// The status changes of these steps, read at once.
+		if (!flush(eventId(first.seq, Point.Gap))) return result(false);
+		if (loaded < eventId(last + 1, Point.Gap)) {
+			statuses.push(...journal.statusEventsBetween(loaded, eventId(last + 1, Point.Gap)));
+			loaded = eventId(last + 1, Point.Gap);
+		}
 		for (const row of rows) {
 			read += 1;
 			lastSeq = row.seq;
 			const attempts = { failed: failed.get(row.seq), cut: cut.get(row.seq) };
 			const done = stepEvents(row, attempts, row.seq === firstRollback, {
 				journal,
-				offer,
+				offer: emit,
 				common,
 			});
 			if (!done) return result(false);
 			if (!final && row.state !== StepState.Done && row.state !== StepState.Failed)
-				return result(true);
+				// The step has not ended: its events so far, and the status changes after them.
+				return result(flush(eventId(row.seq, latestPoint(row) + 1)));
 		}
 		seq = lastSeq + 1;
 		if (read >= ROWS_PER_PAGE) return result(false);
 	}
-	if (!final) return result(true);
+	// Every step has ended: the status changes in the gap after the last one.
+	const end = Math.max(lastSeq, journal.lastSeq()) + 1;
+	if (!final) return result(flush(eventId(end, EndPoint.Gap + 1)));
 
 	// The instance is finished: its rollback's end, then its own.
-	const end = Math.max(lastSeq, journal.lastSeq()) + 1;
 	if (firstRollback !== null) {
 		const errored = journal.rollbackFailed();
+		const id = eventId(end, EndPoint.Rollback);
 		if (
-			!offer(end * SLOTS, () => ({
-				...common(end * SLOTS, instance.endedAt),
+			!emit(id, () => ({
+				...common(id, instance.endedAt),
 				type: errored ? "rollback_errored" : "rollback_completed",
 			}))
 		)
 			return result(false);
 	}
-	const id = end * SLOTS + 1;
-	if (!offer(id, () => finalEvent(journal, instance, common(id, instance.endedAt)), outputOf))
+	const id = eventId(end, EndPoint.Final);
+	if (!emit(id, () => finalEvent(journal, instance, common(id, instance.endedAt)), outputOf))
 		return result(false);
 	return result(true, true);
+}
+
+type EventStepConfig = NonNullable<Extract<InstanceEvent, { type: "step_started" }>["config"]>;
+
+/** A step's config as its start event reports it, from the JSON text stored (step/retry.ts's stepConfigJson). */
+function parseEventConfig(json: string | null): EventStepConfig {
+	if (json === null)
+		return {
+			retries: {
+				limit: DEFAULT_RETRY_LIMIT,
+				delay: DEFAULT_RETRY_DELAY_MS,
+				backoff: DEFAULT_BACKOFF,
+			},
+			timeout: DEFAULT_STEP_TIMEOUT_MS,
+		};
+	const config = JSON.parse(json) as EventStepConfig;
+	// JSON has no Infinity: a limit of Infinity is stored as null.
+	if (config.retries.limit === null) config.retries.limit = Number.POSITIVE_INFINITY;
+	return config;
 }
 
 const outputOf = (event: InstanceEvent): unknown => ("output" in event ? event.output : undefined);
@@ -268,94 +359,100 @@ function stepEvents(
 	firstRollback: boolean,
 	{ journal, offer, common }: Emit,
 ): boolean {
-	const base = row.seq * SLOTS;
 	// As the product's instance logs name steps: with their counter (`"fetch-1"`, `"fetch-2"`).
 	const stepName = `${row.name}-${row.count}`;
-	const at = (slot: number, timestamp: number | null) => common(base + slot, timestamp);
+	const at = (point: number, timestamp: number | null) =>
+		common(eventId(row.seq, point), timestamp);
+	const offerAt = (
+		point: number,
+		make: () => InstanceEvent,
+		measured?: (event: InstanceEvent) => unknown,
+	) => offer(eventId(row.seq, point), make, measured);
+	const { Start, End } = Point;
 	if (row.type === "sleep") {
 		return (
-			offer(base + 1, () => ({
-				...at(1, row.startedAt),
+			offerAt(Start, () => ({
+				...at(Start, row.startedAt),
 				type: "sleep_started",
 				stepName,
 				durationMs:
 					row.sleepMs ?? Math.max(0, (row.dueAt ?? row.endedAt ?? 0) - (row.startedAt ?? 0)),
 			})) &&
 			(row.state !== StepState.Done ||
-				offer(base + LAST_SLOT, () => ({
-					...at(LAST_SLOT, row.endedAt),
-					type: "sleep_completed",
-					stepName,
-				})))
+				offerAt(End, () => ({ ...at(End, row.endedAt), type: "sleep_completed", stepName })))
 		);
 	}
 	if (row.type === "wait") {
 		return (
-			offer(base + 1, () => ({
-				...at(1, row.startedAt),
+			offerAt(Start, () => ({
+				...at(Start, row.startedAt),
 				type: "wait_started",
 				stepName,
 				eventType: row.eventType ?? "",
 			})) &&
 			(row.state !== StepState.Done ||
-				offer(base + LAST_SLOT, () => ({
-					...at(LAST_SLOT, row.endedAt),
-					type: "wait_completed",
-					stepName,
-				}))) &&
+				offerAt(End, () => ({ ...at(End, row.endedAt), type: "wait_completed", stepName }))) &&
 			(row.state !== StepState.Failed ||
-				offer(base + LAST_SLOT, () => ({
-					...at(LAST_SLOT, row.endedAt),
-					type: "wait_timed_out",
-					stepName,
-				})))
+				offerAt(End, () => ({ ...at(End, row.endedAt), type: "wait_timed_out", stepName })))
 		);
 	}
 	const rollback = row.type === "rollback";
-	if (firstRollback && !offer(base, () => ({ ...at(0, row.startedAt), type: "rollback_started" })))
+	if (
+		firstRollback &&
+		!offerAt(Point.RollbackStarted, () => ({
+			...at(Point.RollbackStarted, row.startedAt),
+			type: "rollback_started",
+		}))
+	)
 		return false;
 	if (
-		!offer(base + 1, () => ({
-			...at(1, row.startedAt),
+		!offerAt(Start, () => ({
+			...at(Start, row.startedAt),
 			type: rollback ? "rollback_step_started" : "step_started",
 			stepName,
+			// Rows older than the config's column do not know it ("?").
+			...(row.config === "?" ? {} : { config: parseEventConfig(row.config) }),
 		}))
 	)
 		return false;
 	const done = row.state === StepState.Done;
 	for (let attempt = 1; attempt <= row.attempts; attempt++) {
-		const failure = failed?.get(attempt);
 		const latest = attempt === row.attempts;
+		// The latest attempt failed, but its step is still running: the delay before the next
+		// attempt is being chosen (a delay function). Its end comes with that delay.
+		const failure = latest && row.state === StepState.Running ? undefined : failed?.get(attempt);
 		const startedAt =
-			failure?.startedAt ??
+			failed?.get(attempt)?.startedAt ??
 			(latest ? row.attemptStartedAt : cut?.get(attempt)?.startedAt) ??
 			row.startedAt;
-		const slot = 2 * attempt;
+		const start = attemptStart(attempt);
 		if (
-			!offer(base + slot, () => ({
-				...at(slot, startedAt),
+			!offerAt(start, () => ({
+				...at(start, startedAt),
 				type: rollback ? "rollback_attempt_started" : "attempt_started",
 				stepName,
 				attempt,
 			}))
 		)
 			return false;
+		const end = attemptEnd(attempt);
 		if (failure) {
 			const error = { name: failure.error.name, message: failure.error.message };
 			if (
-				!offer(base + slot + 1, () => ({
-					...at(slot + 1, failure.endedAt),
+				!offerAt(end, () => ({
+					...at(end, failure.endedAt),
 					type: rollback ? "rollback_attempt_errored" : "attempt_errored",
 					stepName,
 					attempt,
+					...(failure.retryDelayMs === null ? {} : { retryDelayMs: failure.retryDelayMs }),
 					error,
 				}))
 			)
 				return false;
 		} else if (latest && done) {
 			if (
-				!offer(base + slot + 1, () => ({
-					...at(slot + 1, row.endedAt),
+				!offerAt(end, () => ({
+					...at(end, row.endedAt),
 					type: rollback ? "rollback_attempt_completed" : "attempt_completed",
 					stepName,
 					attempt,
@@ -365,17 +462,12 @@ function stepEvents(
 		}
 	}
 	if (done) {
-		return offer(
-			base + LAST_SLOT,
+		return offerAt(
+			End,
 			() => {
-				if (rollback)
-					return { ...at(LAST_SLOT, row.endedAt), type: "rollback_step_completed", stepName };
+				if (rollback) return { ...at(End, row.endedAt), type: "rollback_step_completed", stepName };
 				const output = row.sensitive ? REDACTED : journal.stepOutput(row.seq);
-				const event: InstanceEvent = {
-					...at(LAST_SLOT, row.endedAt),
-					type: "step_completed",
-					stepName,
-				};
+				const event: InstanceEvent = { ...at(End, row.endedAt), type: "step_completed", stepName };
 				if (output !== undefined) event.output = output;
 				return event;
 			},
@@ -384,15 +476,15 @@ function stepEvents(
 	}
 	if (row.state === StepState.Failed) {
 		const stored = row.error ?? { name: "Error", message: "" };
-		return offer(base + LAST_SLOT, () =>
+		return offerAt(End, () =>
 			rollback
 				? {
-						...at(LAST_SLOT, row.endedAt),
+						...at(End, row.endedAt),
 						type: "rollback_step_errored",
 						stepName,
 						error: { name: stored.name, message: stored.message },
 					}
-				: { ...at(LAST_SLOT, row.endedAt), type: "step_errored", stepName },
+				: { ...at(End, row.endedAt), type: "step_errored", stepName },
 		);
 	}
 	return true;

@@ -24,6 +24,7 @@
 import type { SerializedError } from "../errors.js";
 import type { WorkflowCronSchedule } from "../schedules/cron.js";
 import { type ChunkedOutput, chunkedMarker, chunkedOutput, OutputChunks } from "./chunks.js";
+import { eventId, latestPoint, Point, positionOf, StartPoint, SUBS } from "./event-ids.js";
 import { Schema } from "./schema.js";
 import { Status } from "./status.js";
 import { STEP_MOVES, type StepMove, StepMoveError, StepState, type StepType } from "./steps.js";
@@ -74,6 +75,11 @@ export interface StepRow {
 	sensitive: boolean;
 	/** For sleeps: how long it was for (ms), as `sleep_started` reports it; null in rows older than subscribe(). */
 	sleepMs: number | null;
+	/**
+	 * A `step.do`'s (or rollback handler's) config as `step_started` reports it, JSON text (see
+	 * stepConfigJson); null for the default config, "?" in rows older than this column.
+	 */
+	config: string | null;
 }
 
 /** A rollback in progress: the status the instance ends in, and the error the handlers receive. */
@@ -89,6 +95,16 @@ export interface FailedAttemptRow {
 	startedAt: number | null;
 	endedAt: number;
 	error: SerializedError;
+	/** The delay before the next attempt (ms), once chosen; null if none follows (or not known). */
+	retryDelayMs: number | null;
+}
+
+/** A status change that the other rows do not tell (see Journal.setStatus), as its event shows it. */
+export interface StatusEventRow {
+	/** The id of its event (event-ids.ts). */
+	id: number;
+	status: Status;
+	at: number;
 }
 
 /** The start of an attempt cut off by a crash or an eviction (see Journal.keepCutAttempt). */
@@ -135,6 +151,7 @@ function toStep(row: Row): StepRow {
 		attemptStartedAt: row.attempt_started_at as number | null,
 		sensitive: row.sensitive === 1,
 		sleepMs: (row.sleep_ms as number | null | undefined) ?? null,
+		config: (row.config_json as string | null | undefined) ?? null,
 	};
 }
 
@@ -145,6 +162,7 @@ function toFailedAttempt(row: Row): FailedAttemptRow {
 		startedAt: row.started_at as number | null,
 		endedAt: row.ended_at as number,
 		error: storedError(row.error) as SerializedError,
+		retryDelayMs: (row.retry_delay_ms as number | null | undefined) ?? null,
 	};
 }
 
@@ -258,7 +276,12 @@ export class Journal {
 		);
 	}
 
-	setStatus(status: Status, now: number): void {
+	/**
+	 * Records a status change. Unless `record` is false (a restart's: its run starts anew), a change
+	 * that the other rows do not tell is kept for its event (see #recordStatus).
+	 */
+	setStatus(status: Status, now: number, record = true): void {
+		if (record) this.#recordStatus(status, now);
 		this.#store.write(
 			`UPDATE instance SET status = ?,
 				started_at = COALESCE(started_at, CASE WHEN ? THEN ? END),
@@ -272,6 +295,73 @@ export class Journal {
 		);
 		this.#wrote();
 		this.#changed(status);
+	}
+
+	/**
+	 * Keeps a status change for its `workflow_*` event (events.ts), unless the instance's other rows
+	 * tell it already: its first start (`started_at`) and its end are not written here, and
+	 * `rollingBack` has no event. Its id places it right after the latest event of the instance at
+	 * this moment, as a reader delivers them: of the first step (in journal order) that has not
+	 * ended, or in the gap after the last step if every step has ended, or after
+	 * `workflow_queued` if the run has not started; after the status changes already there. No
+	 * subscriber can have gone past that id (events.ts), and it never moves.
+	 */
+	#recordStatus(status: Status, now: number): void {
+		if (status === Status.RollingBack) return;
+		const started = this.#store.one("SELECT started_at FROM instance")?.started_at != null;
+		if (!started && status === Status.Running) return;
+		this.#schema.ensure("statuses");
+		let point: number;
+		if (!started) point = eventId(0, StartPoint.Queued);
+		else {
+			// Steps before the last status change's had all ended then, and stay so: the search
+			// starts there.
+			const last = this.#store.one("SELECT MAX(id) AS id FROM status_events")?.id;
+			const open = this.#store.one(
+				`SELECT seq, type, state, attempts, failures FROM steps
+				WHERE seq >= ? AND state NOT IN (?, ?) ORDER BY seq LIMIT 1`,
+				typeof last === "number" ? positionOf(last) : 0,
+				StepState.Done,
+				StepState.Failed,
+			);
+			point = open
+				? eventId(
+						open.seq as number,
+						latestPoint({
+							type: open.type as StepType,
+							state: open.state as StepState,
+							attempts: open.attempts as number,
+							failures: open.failures as number,
+						}),
+					)
+				: eventId(this.lastSeq() + 1, Point.Gap);
+		}
+		const top = this.#store.one(
+			"SELECT MAX(id) AS id FROM status_events WHERE id > ? AND id < ?",
+			point,
+			point + SUBS,
+		)?.id;
+		const id = (typeof top === "number" ? top : point) + 1;
+		// A point's 1,023 ids for status changes are spent (a pause and resume repeated that often
+		// within one step's moment): the rest of them there are not kept.
+		if (id >= point + SUBS) return;
+		this.#store.run("INSERT INTO status_events (id, status, at) VALUES (?, ?, ?)", id, status, now);
+	}
+
+	/** The status changes kept for their events (see #recordStatus) with ids from `from` to before `to`. */
+	statusEventsBetween(from: number, to: number): StatusEventRow[] {
+		if (!this.#schema.has("statuses") || to <= from) return [];
+		return this.#store
+			.run<Row>(
+				"SELECT id, status, at FROM status_events WHERE id >= ? AND id < ? ORDER BY id",
+				from,
+				to,
+			)
+			.rows.map((row) => ({
+				id: row.id as number,
+				status: row.status as Status,
+				at: row.at as number,
+			}));
 	}
 
 	/** Ends the instance: its final status, the time, and the output or error (neither when terminated). */
@@ -380,13 +470,14 @@ export class Journal {
 		eventType: string | null = null,
 		attempts = 0,
 		sensitive = false,
+		config: string | null = null,
 	): StepRow {
 		if (dueAt !== null) this.#schema.ensure("timers");
 		const sleepMs = type === "sleep" && dueAt !== null ? Math.max(0, dueAt - now) : null;
 		const row = this.#store.one(
 			`INSERT INTO steps (type, name, count, state, attempts, due_at, started_at, event_type,
-				attempt_started_at, sensitive, sleep_ms)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+				attempt_started_at, sensitive, sleep_ms, config_json)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
 			type,
 			name,
 			count,
@@ -398,6 +489,7 @@ export class Journal {
 			attempts > 0 ? now : null,
 			sensitive ? 1 : 0,
 			sleepMs,
+			config,
 		);
 		if (!row) throw new Error("steps insert returned no row");
 		this.#wrote();
@@ -419,6 +511,7 @@ export class Journal {
 			attemptStartedAt: attempts > 0 ? now : null,
 			sensitive,
 			sleepMs,
+			config,
 		};
 	}
 
@@ -596,9 +689,18 @@ export class Journal {
 			.rows.map(toFailedAttempt);
 	}
 
-	scheduleRetry(seq: number, dueAt: number): void {
+	/** The next attempt of step `seq` is due at `dueAt`, `delayMs` after its failed one (for its event). */
+	scheduleRetry(seq: number, dueAt: number, delayMs: number): void {
 		this.#schema.ensure("timers");
 		this.#move("scheduleRetry", seq, "due_at = ?", dueAt);
+		this.#store.run(
+			`UPDATE failed_attempts SET retry_delay_ms = ?
+			WHERE seq = ? AND attempt = (SELECT attempts FROM steps WHERE seq = ?)`,
+			delayMs,
+			seq,
+			seq,
+		);
+		this.#wrote();
 	}
 
 	/** Marks a step failed for good. */
@@ -739,6 +841,13 @@ export class Journal {
 			this.#store.run("DELETE FROM failed_attempts WHERE seq >= ?", fromSeq);
 		if (this.#schema.has("cuts"))
 			this.#store.run("DELETE FROM cut_attempts WHERE seq >= ?", fromSeq);
+		// The status changes of the steps erased, and those before the run's start (it starts anew).
+		if (this.#schema.has("statuses"))
+			this.#store.run(
+				"DELETE FROM status_events WHERE id >= ? OR id < ?",
+				eventId(fromSeq, Point.Gap),
+				eventId(0, StartPoint.Started),
+			);
 		// A kept step whose attempt was in flight starts over: that attempt was not interrupted.
 		this.#store.run(
 			`UPDATE steps SET state = ?, attempts = failures WHERE state IN ${FROM.reset}`,

@@ -5,7 +5,8 @@
  * A shortcut for speed: only the `instance` and `steps` tables are created with the instance.
  * The others wait for what needs them: the index of due times for the first timer (a sleep, an
  * event wait, a retry delay), `failed_attempts` for the first failed attempt, `events` for the
- * first buffered event, `cut_attempts` for the first attempt cut off by a crash. Most instances never need some of them, and each table or index costs a
+ * first buffered event, `cut_attempts` for the first attempt cut off by a crash, `status_events`
+ * for the first status change that the other rows do not tell (a wait, a pause). Most instances never need some of them, and each table or index costs a
  * new object time to create (docs/architecture.md, "Shortcuts for speed"). Looking up an unknown
  * id reads the schema and writes nothing.
  */
@@ -47,6 +48,7 @@ CREATE TABLE IF NOT EXISTS steps (
 	output_json TEXT,
 	sensitive INTEGER NOT NULL DEFAULT 0,
 	sleep_ms INTEGER,
+	config_json TEXT,
 	UNIQUE (type, name, count)
 );
 `;
@@ -60,6 +62,7 @@ CREATE TABLE IF NOT EXISTS failed_attempts (
 	started_at INTEGER,
 	ended_at INTEGER NOT NULL,
 	error TEXT NOT NULL,
+	retry_delay_ms INTEGER,
 	PRIMARY KEY (seq, attempt)
 );
 `;
@@ -101,8 +104,21 @@ CREATE TABLE IF NOT EXISTS cut_attempts (
 );
 `;
 
+/**
+ * The instance's status changes that its other rows do not tell (events.ts): every one but its
+ * creation, its first start and its end, keyed by the id of the `workflow_*` event each is
+ * (event-ids.ts).
+ */
+const STATUSES = `
+CREATE TABLE IF NOT EXISTS status_events (
+	id INTEGER PRIMARY KEY,
+	status INTEGER NOT NULL,
+	at INTEGER NOT NULL
+);
+`;
+
 /** A part of the schema, created when first needed. */
-export type SchemaPart = "core" | "timers" | "failures" | "events" | "chunks" | "cuts";
+export type SchemaPart = "core" | "timers" | "failures" | "events" | "chunks" | "cuts" | "statuses";
 
 const DDL: Record<SchemaPart, string> = {
 	core: CORE,
@@ -111,6 +127,7 @@ const DDL: Record<SchemaPart, string> = {
 	events: EVENTS,
 	chunks: CHUNKS,
 	cuts: CUTS,
+	statuses: STATUSES,
 };
 
 /** The object in sqlite_master whose presence says a part exists. */
@@ -121,6 +138,7 @@ const MARKER: Record<SchemaPart, string> = {
 	events: "events",
 	chunks: "output_chunks",
 	cuts: "cut_attempts",
+	statuses: "status_events",
 };
 
 /** Which parts of the schema exist, and creates the rest as they are needed. */
@@ -133,7 +151,7 @@ export class Schema {
 		this.#exec = exec;
 		const tables = new Map(
 			exec(
-				"SELECT name, sql FROM sqlite_master WHERE name IN ('instance', 'steps', 'events', 'failed_attempts', 'steps_due', 'output_chunks', 'cut_attempts')",
+				"SELECT name, sql FROM sqlite_master WHERE name IN ('instance', 'steps', 'events', 'failed_attempts', 'steps_due', 'output_chunks', 'cut_attempts', 'status_events')",
 			).map((row) => [row.name as string, row.sql as string]),
 		);
 		// Objects created before values were kept as JSON get the columns (empty: those are in KV).
@@ -151,6 +169,17 @@ export class Schema {
 		// And objects created before subscribe(), the column with how long each sleep was for.
 		if (tables.has("steps") && !tables.get("steps")?.includes("sleep_ms")) {
 			exec("ALTER TABLE steps ADD COLUMN sleep_ms INTEGER");
+		}
+		// And objects created before step_started's config: their steps' config is unknown ("?").
+		if (tables.has("steps") && !tables.get("steps")?.includes("config_json")) {
+			exec("ALTER TABLE steps ADD COLUMN config_json TEXT DEFAULT '?'");
+		}
+		// And before attempt_errored's retryDelayMs: unknown (null) for the attempts failed before.
+		if (
+			tables.has("failed_attempts") &&
+			!tables.get("failed_attempts")?.includes("retry_delay_ms")
+		) {
+			exec("ALTER TABLE failed_attempts ADD COLUMN retry_delay_ms INTEGER");
 		}
 		// And objects created before cron schedules, the column with a scheduled instance's tick.
 		if (tables.has("instance") && !tables.get("instance")?.includes("schedule_json")) {

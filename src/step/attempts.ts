@@ -189,7 +189,7 @@ export async function runAttempts<T>(host: StepHost, of: AttemptsOf<T>): Promise
 						? controls?.skipRetryDelay(name, count)
 						: of.controls?.skipRollbackRetryDelays?.();
 				const delay = skip ? 0 : retryDelay({ ...retries, delayMs }, failures);
-				journal.scheduleRetry(seq, host.now() + delay);
+				journal.scheduleRetry(seq, host.now() + delay, delay);
 			}
 		} catch (error) {
 			// The attempt ran, but its outcome could not be recorded: it runs again on replay.

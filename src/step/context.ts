@@ -21,7 +21,7 @@ import {
 } from "../schemas.js";
 import { type Callback, contextConfig, runAttempts } from "./attempts.js";
 import type { StepHost } from "./host.js";
-import { resolveStepConfig } from "./retry.js";
+import { resolveStepConfig, stepConfigJson } from "./retry.js";
 import {
 	parseRollbackOptions,
 	type Rollback,
@@ -95,7 +95,7 @@ export class StepContext {
 		dueAt: (now: number) => number | null,
 		eventType: string | null = null,
 		attempts = 0,
-		sensitive = false,
+		config?: ResolvedStepConfig,
 	): { step: StepRow; created: boolean } {
 		const count = this.#next(type, name);
 		const journal = this.#host.journal;
@@ -112,7 +112,8 @@ export class StepContext {
 			now,
 			eventType,
 			attempts,
-			sensitive,
+			config?.sensitive,
+			config && stepConfigJson(config),
 		);
 		return { step, created: true };
 	}
@@ -186,7 +187,7 @@ export class StepContext {
 			() => null,
 			null,
 			1,
-			config.sensitive,
+			config,
 		);
 		if (rollback) this.#register(step, config, rollback);
 		// Guarded: once the run is abandoned (paused, terminated), run() never sees another result.

@@ -48,6 +48,34 @@ export function resolveStepConfig(config: unknown): ResolvedStepConfig {
 	};
 }
 
+/** A step's config as `step_started` reports it (workers-types 5), durations in ms. */
+type EventStepConfig = NonNullable<
+	Extract<WorkflowInstanceEvent, { type: "step_started" }>["config"]
+>;
+
+/** `config` as `step_started` reports it: `delay: "[dynamic]"` for a delay function. */
+function eventConfig(config: ResolvedStepConfig): EventStepConfig {
+	const { retries } = config;
+	return {
+		retries: {
+			limit: retries.limit,
+			delay: retries.delayFunction ? "[dynamic]" : retries.delayMs,
+			backoff: retries.backoff,
+		},
+		timeout: config.timeoutMs,
+		...(config.sensitive ? { sensitive: "output" as const } : {}),
+	};
+}
+
+/**
+ * The JSON text of `config` as `step_started` reports it, which the journal keeps with the step;
+ * null for the default config (no config given), which is not stored. `retries.limit` Infinity
+ * is kept as null (JSON has no Infinity); events.ts reads it back.
+ */
+export function stepConfigJson(config: ResolvedStepConfig): string | null {
+	return config === DEFAULTS ? null : JSON.stringify(eventConfig(config));
+}
+
 /**
  * The delay before retry number `retry` (1 for the first retry): constant d, linear d·n,
  * exponential d·2^(n-1); never more than the longest sleep (365 days), which also keeps a long

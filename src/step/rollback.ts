@@ -11,7 +11,7 @@ import { WorkflowValidationError } from "../errors.js";
 import type { ResolvedStepConfig } from "../schemas.js";
 import { runAttempts } from "./attempts.js";
 import type { StepHost } from "./host.js";
-import { resolveStepConfig } from "./retry.js";
+import { resolveStepConfig, stepConfigJson } from "./retry.js";
 
 /** What a rollback handler receives (workers-types 5's WorkflowRollbackContext). */
 export interface RollbackContext {
@@ -83,6 +83,8 @@ export async function rollBack(
 			host.now(),
 			null,
 			1,
+			false,
+			stepConfigJson(rollback.config),
 		);
 		const stepName = `${name}-${count}`;
 		try {

@@ -33,6 +33,24 @@ function d(reason: Reason, native: unknown, ours: unknown): Difference {
 	return { reason, native, ours };
 }
 
+/** What a subscriber of the waitEvent scenario sees on the built-in engine. */
+const WAIT_SHAPES = [
+	"workflow_queued",
+	"workflow_started",
+	"workflow_running",
+	"step_started:before-1",
+	"attempt_started:before-1:1",
+	"attempt_completed:before-1:1",
+	"step_completed:before-1",
+	"wait_started:approval-1",
+	"wait_completed:approval-1",
+	"step_started:after-1",
+	"attempt_started:after-1:1",
+	"attempt_completed:after-1:1",
+	"step_completed:after-1",
+	"workflow_completed",
+];
+
 /** How the built-in engine's status().output shows rich(): a JSON-like flattening. */
 const RICH_FLAT = {
 	date: "2026-01-02T03:04:05.000Z",
@@ -51,14 +69,29 @@ const flattened = (value: typeof RICH_FLAT) => value;
  */
 export const DIFFERENCES: Record<string, Record<string, Difference>> = {
 	subscribeSteps: {
-		stepStartedKeys: d(
+		// A step given no config: the defaults, durations in ms here (and a 10 s default delay).
+		config: d(
 			"subscribe-from-journal",
-			["config", "eventId", "instanceId", "stepName", "timestamp", "type"],
-			["eventId", "instanceId", "stepName", "timestamp", "type"],
+			{ retries: { limit: 5, delay: 1000, backoff: "exponential" }, timeout: "10 minutes" },
+			{ retries: { limit: 5, delay: 10_000, backoff: "exponential" }, timeout: 600_000 },
 		),
 	},
 	subscribeRetry: {
-		retryDelayMs: d("subscribe-from-journal", [10, 10], [null, null]),
+		config: d(
+			"subscribe-from-journal",
+			[{ retries: { limit: 3, delay: 10, backoff: "constant" }, timeout: "10 minutes" }],
+			[{ retries: { limit: 3, delay: 10, backoff: "constant" }, timeout: 600_000 }],
+		),
+	},
+	subscribeWait: {
+		// The built-in engine sends no status event around an event wait; ours does.
+		shapes: d("subscribe-from-journal", WAIT_SHAPES, [
+			...WAIT_SHAPES.slice(0, 8),
+			"workflow_waiting",
+			"wait_completed:approval-1",
+			"workflow_running",
+			...WAIT_SHAPES.slice(9),
+		]),
 	},
 	subscribeUnknown: {
 		subscribe: d(

@@ -171,6 +171,9 @@ export const drivers: Record<string, ScenarioDriver> = {
 			// Ids and times are each engine's own: compared by order (increasingIds), not value.
 			started: { ...of("workflow_started"), eventId: 0, timestamp: 0 },
 			stepStartedKeys: Object.keys(of("step_started") ?? {}).sort(),
+			config: (({ config }: { config?: unknown }) => config ?? null)(
+				(of("step_started") ?? {}) as { config?: unknown },
+			),
 			completedOutputs: events
 				.filter((event) => event.type === "step_completed")
 				.map((event) => ("output" in event ? event.output : "none")),
@@ -196,6 +199,9 @@ export const drivers: Record<string, ScenarioDriver> = {
 			...observation,
 			errors: errored.map((event) => ("error" in event ? event.error : null)),
 			retryDelayMs: errored.map((event) => ("retryDelayMs" in event ? event.retryDelayMs : null)),
+			config: events
+				.filter((event) => event.type === "step_started")
+				.map((event) => ("config" in event ? event.config : null)),
 		};
 	},
 	subscribeFilter: async (d) => {
