@@ -56,6 +56,10 @@ const SMOKE = FROM_JSON ? Boolean(meta.smoke) : Boolean(process.env.BENCH_SMOKE)
  * @property {number} [perRuntime] workload 6: instances per runtime
  * @property {number} [settleMs] workload 6: the pause before the memory is read
  * @property {boolean} [capacity] workload 6b: how many waiting instances one runtime holds
+ * @property {boolean} [drain] workload 7b: `n` instances queued at once, then drained
+ * @property {number} [chunk] workload 7b: instances created per request
+ * @property {number} [maxOpen] workload 7b: the next request waits until fewer databases are open
+ * @property {number} [stepWaitMs] workload 7b: how long each queued instance's last step waits
  * @property {number} [rounds] at most this many rounds
  * @property {Partial<Workload>} [smoke] what BENCH_SMOKE changes: a tiny size
  */
@@ -165,12 +169,25 @@ const ALL_WORKLOADS = [
 		workload: "queued",
 		// Not 10,000: created in one burst, that many objects are open at once, and one workerd
 		// opens at most ~6,600 SQLite-backed objects here (3 file descriptors each, 20,000
-		// allowed); the built-in engine stops there too (workload 6b).
+		// allowed); the built-in engine stops there too (workload 6b). Workload 7b queues 10,000.
 		n: 5_000,
 		only: "ours",
 		warmN: 500,
 		rounds: 3,
 		smoke: { n: 200 },
+	},
+	{
+		key: "drain",
+		label: "7b. 10,000 queued instances draining at a concurrency limit of 100",
+		workload: "drain",
+		n: 10_000,
+		only: "ours",
+		drain: true,
+		chunk: 500,
+		maxOpen: 2000,
+		stepWaitMs: 1,
+		rounds: 1,
+		smoke: { n: 200, chunk: 100 },
 	},
 	{
 		key: "wake",
@@ -353,6 +370,102 @@ async function measureCapacity(w, engine) {
 	);
 }
 
+/**
+ * Workload 7b: `w.n` instances queued at once behind a concurrency limit of 100, then drained, in
+ * one runtime. 100 holder instances take every slot (their step runs until the bench opens their
+ * hold); then the `w.n` are created, `w.chunk` per request, and after each request the bench waits
+ * until workerd has fewer than `w.maxOpen` SQLite databases open before it sends the next. A
+ * queued instance is idle, and workerd evicts it (closing its database) 10 s after its last
+ * request, but only once its event loop has a moment without work: created in one burst (workload
+ * 7), they would all be open at once, which one workerd here cannot hold beyond about 6,600.
+ * Once the gate reports all `w.n` queued and a sample of them says `queued`, the hold opens; the
+ * drain lasts until the last instance's last step has counted it in (the counter notes when).
+ * Then the gate must be empty and a sample of the instances complete with their output. The open
+ * databases are read every 500 ms throughout (peaks while creating and while draining).
+ * @param {Workload} w
+ * @param {Engine} engine
+ * @returns {Promise<Result>}
+ */
+async function measureDrain(w, engine) {
+	const chunk = Math.min(w.chunk ?? 500, w.n);
+	const maxOpen = w.maxOpen ?? Number.POSITIVE_INFINITY;
+	return withRuntime(async (mf, pid) => {
+		const tag = `${engine}-${seq++}`;
+		let open = 0;
+		let peakCreating = 0;
+		let peakDraining = 0;
+		let draining = false;
+		const sample = () => {
+			try {
+				open = memoryOf(pid).databases;
+			} catch {
+				return; // a file closed while it was read: the next sample counts it
+			}
+			if (draining) peakDraining = Math.max(peakDraining, open);
+			else peakCreating = Math.max(peakCreating, open);
+		};
+		const sampler = setInterval(sample, 500);
+		try {
+			await run(mf, "drain-hold", engine, 0, { tag });
+			const held = await run(mf, "drain-summary", engine, 0, { tag });
+			if (held.running !== 100 || held.queued !== 0)
+				throw new Error(`drain: the holders hold ${held.running} slots, ${held.queued} queue`);
+			let createdMs = 0;
+			const t0 = Date.now();
+			for (let offset = 0; offset < w.n; offset += chunk) {
+				const n = Math.min(chunk, w.n - offset);
+				const params = { tag, offset, waitMs: w.stepWaitMs ?? 0 };
+				createdMs += (await run(mf, "drain-create", engine, n, params)).ms;
+				sample();
+				while (open >= maxOpen && offset + n < w.n) {
+					await new Promise((resolve) => setTimeout(resolve, 500));
+					sample();
+				}
+			}
+			const createdWallMs = Date.now() - t0;
+			const { queued = 0, running = 0 } = await run(mf, "drain-summary", engine, 0, { tag });
+			if (queued !== w.n || running !== 100)
+				throw new Error(`drain: ${queued} of ${w.n} queued, ${running} running`);
+			const { bad } = await run(mf, "drain-check", engine, w.n, {
+				tag,
+				offset: Math.max(1, Math.floor(w.n / 50)),
+			});
+			if (bad) throw new Error(`drain: ${bad} sampled instances are not queued`);
+			sample();
+			draining = true;
+			const { at: opened = 0 } = await run(mf, "drain-release", engine, w.n, { tag });
+			/** @type {import("./runtime.mjs").Answer} */
+			let ended = { ms: 0, done: 0, at: 0 };
+			const deadline = Date.now() + 1_800_000;
+			while ((ended.done ?? 0) < w.n) {
+				if (Date.now() > deadline) throw new Error(`drain: ${ended.done} of ${w.n} ended`);
+				ended = await run(mf, "drain-done", engine, w.n, { tag });
+			}
+			sample();
+			draining = false;
+			const after = await run(mf, "drain-summary", engine, 0, { tag });
+			if (after.queued !== 0 || after.running !== 0)
+				throw new Error(`drain: ${after.running} running, ${after.queued} queued at the end`);
+			const { bad: wrong } = await run(mf, "drain-verify", engine, w.n, {
+				tag,
+				offset: Math.max(1, Math.floor(w.n / 1000)),
+			});
+			if (wrong)
+				throw new Error(`drain: ${wrong} sampled instances are not complete with output 3`);
+			return {
+				ms: (ended.at ?? 0) - opened,
+				createdMs,
+				createdWallMs,
+				queuedAtOnce: queued,
+				peakOpenCreating: peakCreating,
+				peakOpenDraining: peakDraining,
+			};
+		} finally {
+			clearInterval(sampler);
+		}
+	});
+}
+
 try {
 	const selected = FROM_JSON
 		? []
@@ -374,7 +487,7 @@ try {
 		// Round 0 is a warm-up whose figures are dropped; workloads 6 and 6b measure a fresh
 		// runtime, so they have none, and neither has a smoke run (whose figures mean nothing: it
 		// skips the warm-up in each runtime too).
-		const once = w.memory || w.capacity || SMOKE;
+		const once = w.memory || w.capacity || w.drain || SMOKE;
 		const rounds = Math.min(w.rounds ?? ROUNDS, ROUNDS);
 		for (let r = once ? 1 : 0; r <= rounds; r++) {
 			// Each engine gets its own fresh runtime, warms up in it on a tenth of the workload (at
@@ -390,6 +503,10 @@ try {
 				}
 				if (w.capacity) {
 					measured.push(await measureCapacity(w, e));
+					continue;
+				}
+				if (w.drain) {
+					measured.push(await measureDrain(w, e));
 					continue;
 				}
 				await withRuntime(
@@ -449,6 +566,33 @@ for (const w of WORKLOADS) {
 			"built-in / ours": "",
 			"ours / floor": Number.isFinite(steps) ? `${fmt(steps / floor, 1)}x` : "-",
 		});
+		continue;
+	}
+	if (w.drain && r.ours) {
+		// Workload 7b: one run; its figures are that run's.
+		const [x] = r.ours;
+		if (!x) continue;
+		/** @param {string} workload @param {string} ours */
+		const row = (workload, ours) =>
+			rows.push({
+				workload,
+				ours,
+				builtin: "-",
+				floor: "-",
+				"built-in / ours": "",
+				"ours / floor": "",
+			});
+		row(w.label, `${fmt(x.ms)} ms`);
+		row("   queued at once (the gate's count)", String(x.queuedAtOnce));
+		row(
+			`   created / s (${w.chunk ?? 500} a request, paced; time in requests only)`,
+			fmt((w.n * 1000) / (x.createdMs ?? Number.NaN), 0),
+		);
+		row("   completed / s, draining at 100", fmt((w.n * 1000) / x.ms, 0));
+		row(
+			"   peak SQLite databases open: creating, draining",
+			`${x.peakOpenCreating}, ${x.peakOpenDraining}`,
+		);
 		continue;
 	}
 	if (w.only === "ours" && r.ours) {

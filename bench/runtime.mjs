@@ -93,14 +93,19 @@ export function runtimeOptions({ scriptPath, modulesRoot, state }) {
  * @property {number} [p99] workload 3: wake lateness, 99th percentile
  * @property {number} [max] workload 3: wake lateness, worst
  * @property {number} [arrived] `idle-wait`: how many instances reached their wait
- * @property {number} [bad] `idle-check`: sampled instances that were not waiting
+ * @property {number} [bad] `idle-check`: sampled instances that were not waiting (and 7b's checks)
+ * @property {number} [limit] workload 7b: the gate's limit (`drain-summary`)
+ * @property {number} [running] workload 7b: instances holding a slot
+ * @property {number} [queued] workload 7b: instances queued
+ * @property {number} [done] workload 7b: instances that have ended (`drain-done`)
+ * @property {number} [at] workload 7b: when the hold opened, or the last instance ended
  * @property {string} [error]
  */
 
 /**
  * One measured run of a workload on one engine: the bench Worker's answer, or for workloads 6 and
  * 6b what run.mjs measured.
- * @typedef {Answer & MemoryFigures & CapacityFigures} Result
+ * @typedef {Answer & MemoryFigures & CapacityFigures & DrainFigures} Result
  */
 
 /**
@@ -120,6 +125,15 @@ export function runtimeOptions({ scriptPath, modulesRoot, state }) {
  * @property {number} [started] instances that started
  * @property {boolean} [failed] whether a creation failed, or some instances never started
  * @property {string} [error] the first SQLite error workerd logged
+ */
+
+/**
+ * Workload 7b's figures.
+ * @typedef {object} DrainFigures
+ * @property {number} [createdWallMs] creating them, with the pauses between requests
+ * @property {number} [queuedAtOnce] the gate's queue once all were created
+ * @property {number} [peakOpenCreating] SQLite databases workerd had open, at most, while creating
+ * @property {number} [peakOpenDraining] the same while draining
  */
 
 /**

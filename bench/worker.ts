@@ -40,7 +40,9 @@ export type Params =
 	| { kind: "two" }
 	| { kind: "sleepy"; n: number; sleepMs: number; mark: string }
 	| { kind: "wake"; sleepMs: number }
-	| { kind: "idle" | "idle-done"; counter: string };
+	| { kind: "idle" | "idle-done"; counter: string }
+	| { kind: "hold"; hold: string; counter: string }
+	| { kind: "drained"; counter: string; waitMs: number };
 
 /**
  * The last step of workloads 1 and 4: tells a separate object the run is done, and that object
@@ -98,6 +100,35 @@ async function body(
 			if (p.kind === "idle-done") return 1;
 			await step.waitForEvent("go", { type: "go", timeout: "1 hour" });
 			return 1;
+		}
+		case "drained": {
+			// Workload 7b's queued instances: workload 2's two steps, the second of which waits
+			// `waitMs` (1 in the bench: a step's I/O, at its least) and then counts the instance in at
+			// a counter, which notes when. With no wait for a timer or I/O anywhere, a drain is one
+			// long chain of calls between objects of the same process, and workerd neither evicts an
+			// idle object nor answers a request until the chain ends, so every instance drained stays
+			// open (docs/performance.md, workload 7).
+			const counter = env.FLOOR.get(env.FLOOR.idFromName(p.counter));
+			const a = await step.do("a", async () => 1);
+			const b = await step.do("b", async () => {
+				if (p.waitMs > 0) await sleep(p.waitMs);
+				await counter.hit();
+				return 2;
+			});
+			return a + b;
+		}
+		case "hold": {
+			// Workload 7b's slot holders: a step that runs until the bench opens the hold (a step in
+			// flight keeps the instance running, so it keeps its slot; a sleep or a wait would give it
+			// back). It counts itself in first, so the bench knows every slot is held.
+			const counter = env.FLOOR.get(env.FLOOR.idFromName(p.counter));
+			await step.do("arrive", async () => counter.hit());
+			return step.do("held", { retries: { limit: 0, delay: 0 }, timeout: "1 hour" }, async () => {
+				const hold = env.FLOOR.get(env.FLOOR.idFromName(p.hold));
+				// In slices, so that no single call waits on the hold for long.
+				while (!(await hold.held(10_000))) {}
+				return 2;
+			});
 		}
 	}
 }
@@ -181,11 +212,47 @@ export class Floor extends DurableObject {
 		return this.ctx.storage.kv.get("at") as number | undefined;
 	}
 
-	/** A counter: how many instances of workload 6 reached their wait. */
+	#holders: (() => void)[] = [];
+
+	/**
+	 * Workload 7b's hold: true once the bench has opened it (release()), false if it is still
+	 * closed after `ms` (the caller asks again).
+	 */
+	async held(ms: number): Promise<boolean> {
+		if (this.ctx.storage.kv.get("open")) return true;
+		return new Promise<boolean>((resolve) => {
+			const timer = setTimeout(() => resolve(false), ms);
+			this.#holders.push(() => {
+				clearTimeout(timer);
+				resolve(true);
+			});
+		});
+	}
+
+	/** Opens the hold: every holder's step ends. */
+	async release(): Promise<void> {
+		this.ctx.storage.kv.put("open", true);
+		for (const resolve of this.#holders.splice(0)) resolve();
+	}
+
+	/**
+	 * A counter: how many instances of workload 6 reached their wait (7b: the holders that started,
+	 * and the queued instances that ended); it notes when the last hit came.
+	 */
 	async hit(): Promise<number> {
 		const n = ((this.ctx.storage.kv.get("n") as number | undefined) ?? 0) + 1;
 		this.ctx.storage.kv.put("n", n);
+		this.ctx.storage.kv.put("at", Date.now());
 		return n;
+	}
+
+	/** How many hits, and when the last one came (workload 7b: when the last instance ended). */
+	async hitsAt(): Promise<{ n: number; at: number }> {
+		const kv = this.ctx.storage.kv;
+		return {
+			n: (kv.get("n") as number | undefined) ?? 0,
+			at: (kv.get("at") as number | undefined) ?? 0,
+		};
 	}
 
 	async hits(): Promise<number> {
@@ -320,6 +387,108 @@ async function untilMarked(env: BenchEnv, mark: string): Promise<number> {
 	}
 }
 
+/** Workload 7b's slot holders: as many as the limit of OURS_LIMITED, so that all of them are held. */
+const HOLDERS = 100;
+
+/**
+ * Workload 7b (bench/run.mjs measureDrain drives it, one request per stage), on the engine with a
+ * concurrency limit of 100; its instances are `drain-<tag>-<i>`:
+ * - `drain-hold`: creates the {@link HOLDERS} holders, whose step runs until the hold opens, and
+ *   waits until each is in it: every slot is held.
+ * - `drain-create`: creates instances `offset` to `offset + n - 1` ("drained"), 100 a batch, one
+ *   batch after the other; each queues, the slots being held.
+ * - `drain-summary`: the gate's `{ limit, running, queued }`, as getConcurrency() gives it.
+ * - `drain-check`: every `offset`-th of the `n` instances must be `queued`.
+ * - `drain-release`: opens the hold and waits until the holders are complete; `at`: when it
+ *   opened.
+ * - `drain-done`: how many instances have ended their last step (`done`) and when the last of
+ *   them did (`at`), waiting up to 2 s for all `n`.
+ * - `drain-verify`: every `offset`-th of the `n` instances must be complete with output 3.
+ */
+async function drain(
+	env: BenchEnv,
+	workload: string,
+	tag: string,
+	n: number,
+	offset: number,
+	waitMs: number,
+): Promise<Record<string, number>> {
+	const limited = workflowBinding<Params>(env.OURS_LIMITED);
+	const id = (i: number) => `drain-${tag}-${i}`;
+	const holderId = (i: number) => `holder-${tag}-${i}`;
+	const hold = env.FLOOR.get(env.FLOOR.idFromName(`hold-${tag}`));
+	const arrived = `arrived-${tag}`;
+	const done = env.FLOOR.get(env.FLOOR.idFromName(`done-${tag}`));
+	switch (workload) {
+		case "drain-summary": {
+			// What getConcurrency() (do-workflows/ops) asks, asked here directly: the bench Worker
+			// imports only the package's main entry point (see compare.mjs).
+			const gate = env.OURS_LIMITED.get(env.OURS_LIMITED.idFromName("concurrency:gate"));
+			const summary = await gate.gateSummary();
+			if (!summary) throw new Error("drain: the workflow has no concurrency limit");
+			return { ms: 0, ...summary };
+		}
+		case "drain-hold": {
+			const t0 = Date.now();
+			await limited.createBatch(
+				Array.from({ length: HOLDERS }, (_, i) => ({
+					id: holderId(i),
+					params: { kind: "hold", hold: `hold-${tag}`, counter: arrived } as Params,
+				})),
+			);
+			const counter = env.FLOOR.get(env.FLOOR.idFromName(arrived));
+			while ((await counter.hits()) < HOLDERS) {
+				if (Date.now() - t0 > 120_000) throw new Error("drain: the holders did not all start");
+				await sleep(50);
+			}
+			return { ms: Date.now() - t0 };
+		}
+		case "drain-create": {
+			const t0 = Date.now();
+			const params: Params = { kind: "drained", counter: `done-${tag}`, waitMs };
+			for (let b = offset; b < offset + n; b += 100) {
+				const length = Math.min(100, offset + n - b);
+				await limited.createBatch(Array.from({ length }, (_, i) => ({ id: id(b + i), params })));
+			}
+			return { ms: Date.now() - t0 };
+		}
+		case "drain-check":
+		case "drain-verify": {
+			let bad = 0;
+			for (let i = 0; i < n; i += offset) {
+				const s = await (await limited.get(id(i))).status();
+				const good =
+					workload === "drain-check"
+						? s.status === "queued"
+						: s.status === "complete" && s.output === 3;
+				if (!good) bad++;
+			}
+			return { ms: 0, bad };
+		}
+		case "drain-release": {
+			const at = Date.now();
+			await hold.release();
+			const holders = await waitAll(
+				await Promise.all(Array.from({ length: HOLDERS }, (_, i) => limited.get(holderId(i)))),
+				20,
+				600_000,
+			);
+			if (holders.some((o) => o !== 2)) throw new Error("drain: a holder's output is wrong");
+			return { ms: Date.now() - at, at };
+		}
+		case "drain-done": {
+			const t0 = Date.now();
+			let seen = await done.hitsAt();
+			while (seen.n < n && Date.now() - t0 < 2_000) {
+				await sleep(50);
+				seen = await done.hitsAt();
+			}
+			return { ms: Date.now() - t0, done: seen.n, at: seen.at };
+		}
+	}
+	throw new Error(`unknown workload ${workload}`);
+}
+
 function percentile(sorted: number[], p: number): number {
 	if (sorted.length === 0) return Number.NaN;
 	const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
@@ -335,6 +504,7 @@ async function runWorkload(
 	offset: number,
 	timeout: number,
 	shape = "",
+	waitMs = 0,
 ): Promise<Record<string, number>> {
 	if (workload === "noop") return { ms: 0 };
 	if (workload === "idle-create") return createIdle(env, engine, tag, n, offset, shape);
@@ -361,6 +531,7 @@ async function runWorkload(
 		}
 		return { ms: 0, bad };
 	}
+	if (workload.startsWith("drain-")) return drain(env, workload, tag, n, offset, waitMs);
 	if (engine === "floor") {
 		if (workload === "steps") {
 			const stub = env.FLOOR.get(env.FLOOR.idFromName(`writes-${tag}`));
@@ -491,8 +662,9 @@ export default {
 		const timeout = Number(url.searchParams.get("timeout") ?? "600000");
 		try {
 			const shape = url.searchParams.get("shape") ?? "";
+			const waitMs = Number(url.searchParams.get("waitMs") ?? "0");
 			return Response.json(
-				await runWorkload(env, workload, engine, tag, n, offset, timeout, shape),
+				await runWorkload(env, workload, engine, tag, n, offset, timeout, shape, waitMs),
 			);
 		} catch (error) {
 			const e = error as Error;

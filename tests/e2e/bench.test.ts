@@ -17,11 +17,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { delay, liveInGroup, ROOT, removeDir, tempDir, waitFor } from "./wrangler";
 
 /** The workloads the smoke run covers: every code path of run.mjs but the tmpfs and sleepy variants. */
-const ONLY = ["steps", "journal", "instances", "memory", "capacity", "wake", "queued"];
+const ONLY = ["steps", "journal", "instances", "memory", "capacity", "wake", "queued", "drain"];
 /** Its sizes (bench/run.mjs, `smoke`): what the figures are checked against. */
 const MEMORY_INSTANCES = 20;
 const MEMORY_RUNTIMES = 2;
 const CAPACITY_INSTANCES = 100;
+const DRAIN_INSTANCES = 200;
 
 const RUN_TIMEOUT_MS = 150_000;
 
@@ -39,6 +40,10 @@ interface Result {
 	perInstanceKiB?: number;
 	started?: number;
 	failed?: boolean;
+	createdWallMs?: number;
+	queuedAtOnce?: number;
+	peakOpenCreating?: number;
+	peakOpenDraining?: number;
 }
 type Saved = Record<string, Record<string, Result[]>> & {
 	_meta: { rounds: number; smoke?: boolean };
@@ -179,6 +184,7 @@ describe("bench/run.mjs (smoke mode)", () => {
 			capacity: { ours: 1, native: 1, floor: 1 },
 			wake: { ours: 1, native: 1 },
 			queued: { ours: 1 },
+			drain: { ours: 1 },
 		});
 		for (const key of ONLY) {
 			for (const [engine, runs] of Object.entries(saved[key] ?? {})) {
@@ -202,6 +208,16 @@ describe("bench/run.mjs (smoke mode)", () => {
 			expect(wake?.p50).toBeLessThanOrEqual(wake?.p99 ?? Number.NaN);
 			expect(wake?.p99).toBeLessThanOrEqual(wake?.max ?? Number.NaN);
 		}
+	});
+
+	it("queues every instance of 7b at once, then drains them, counting open databases", () => {
+		const [drain] = saved.drain?.ours ?? [];
+		expect(drain?.queuedAtOnce).toBe(DRAIN_INSTANCES);
+		expect(drain?.createdMs).toBeGreaterThan(0);
+		expect(drain?.createdMs).toBeLessThanOrEqual(drain?.createdWallMs ?? -1);
+		// The holders' and the queued instances' databases, at least some of them, were open.
+		expect(drain?.peakOpenCreating).toBeGreaterThan(100);
+		expect(drain?.peakOpenDraining).toBeGreaterThan(0);
 	});
 
 	it("measures memory from each runtime's workerd process", () => {
@@ -234,6 +250,7 @@ describe("bench/run.mjs (smoke mode)", () => {
 			"1b. floor shaped like a step's journal calls",
 			"2. 1,000 two-step instances",
 			"7. 5,000 two-step instances at a concurrency limit of 100",
+			"7b. 10,000 queued instances draining at a concurrency limit of 100",
 			"6. 10,000 waiting instances",
 			"6b. waiting instances one workerd holds",
 			"3. 200 instances sleeping 1 s",
