@@ -79,13 +79,14 @@ export class AttemptDeadlines {
 		this.#armedFor = Number.POSITIVE_INFINITY;
 	}
 
-	/** The timer armed for `at` fired: every deadline up to `at` has passed. */
+	/** The timer armed for `at` fired: every deadline up to `at` (or now, if later) has passed. */
 	#fire(at: number): void {
 		this.#timer = undefined;
 		this.#armedFor = Number.POSITIVE_INFINITY;
+		const passed = Math.max(at, Date.now());
 		let next = Number.POSITIVE_INFINITY;
 		for (const pending of this.#pending) {
-			if (pending.deadline <= at) {
+			if (pending.deadline <= passed) {
 				this.#pending.delete(pending);
 				pending.expire();
 			} else if (pending.deadline < next) next = pending.deadline;
