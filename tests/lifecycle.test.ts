@@ -53,6 +53,13 @@ async function instanceIn(status: Status): Promise<WorkflowInstance> {
 	return instance;
 }
 
+/** The journal positions (seq) of an instance's entries, in order. */
+function journalPositions(id: string): Promise<number[]> {
+	return runInDurableObject(engineStub(id), (engine: WorkflowEngine) =>
+		engine.journal.steps().map((step) => step.seq),
+	);
+}
+
 async function errorOf(promise: Promise<unknown>) {
 	const error = await promise.then(
 		() => undefined,
@@ -240,9 +247,12 @@ describe("restart", () => {
 
 	it("from a step keeps the results before it and re-runs it and the rest", async () => {
 		const instance = await instanceIn("complete");
+		const before = await journalPositions(instance.id);
 		await instance.restart({ from: { name: "last", type: "do" } });
 		await waitForStatus(instance, "complete");
 		expect(await calls(instance.id)).toEqual({ held: 1, released: 1, last: 2 });
+		// The step run again takes the position its erased entry had, as SQLite would give it.
+		expect(await journalPositions(instance.id)).toEqual(before);
 	});
 
 	it("from a step not in the history is an InvalidStateError, and changes nothing", async () => {
@@ -288,6 +298,7 @@ describe("delete and retention", () => {
 		expect(await alarmOf(instance.id)).toBeNull();
 		const again = await scenarioWorkflow.create({ id: instance.id, params: { scenario: "basic" } });
 		expect((await waitForStatus(again, "complete")).output).toEqual({ a: 1, b: 2 });
+		expect(await journalPositions(instance.id)).toEqual([1, 2]);
 	});
 
 	it("cleans up a finished instance by alarm once its retention has passed", async () => {

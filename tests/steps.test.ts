@@ -257,6 +257,16 @@ describe("step.do", () => {
 		expect(await calls(instance.id)).toEqual({ slow: 2 });
 	});
 
+	it("times out attempts whose deadline comes before an earlier attempt's", async () => {
+		const instance = await start("earlierTimeouts");
+		expect((await waitForStatus(instance, "complete")).output).toEqual({
+			quick: "quick",
+			short: 'step "short" attempt 1 timed out after 30 ms',
+			again: 'step "short again" attempt 1 timed out after 30 ms',
+			long: "long",
+		});
+	});
+
 	it("runs concurrent steps (Promise.all), also beside a sleep", async () => {
 		const instance = await start("parallel");
 		const { output } = await waitForStatus(instance, "complete");

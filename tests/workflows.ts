@@ -459,6 +459,26 @@ export const scenarios = {
 		});
 	},
 
+	/**
+	 * Step timeouts share one timer per run (src/step/deadlines.ts): attempts whose deadline comes
+	 * before one armed earlier, pending or already ended, still time out on time.
+	 */
+	async earlierTimeouts({ step }: ScenarioContext) {
+		const message = (error: Error) => error.message;
+		const quick = await step.do("quick", { timeout: "1 minute" }, async () => "quick");
+		const long = step.do("long", { timeout: "1 minute" }, async () => {
+			await new Promise((resolve) => setTimeout(resolve, 150));
+			return "long";
+		});
+		const short = await step
+			.do("short", { retries: { limit: 0, delay: 1 }, timeout: 30 }, never)
+			.catch(message);
+		const again = await step
+			.do("short again", { retries: { limit: 0, delay: 1 }, timeout: 30 }, never)
+			.catch(message);
+		return { quick, short, again, long: await long };
+	},
+
 	/** The first attempt of "hangs" never finishes; a later one does. */
 	async hangsOnce({ step, hit }: ScenarioContext) {
 		await step.do("before", async () => hit("before"));

@@ -5,6 +5,7 @@
  * exists while the engine object is in memory, and a replay after eviction builds a fresh one.
  */
 import { StepLimitError } from "../errors.js";
+import { AttemptDeadlines } from "../step/deadlines.js";
 import type { OutputLimits, StepHost, TimerKind } from "../step/host.js";
 import type { Journal } from "./journal.js";
 import { Status } from "./status.js";
@@ -39,6 +40,8 @@ export class Execution implements StepHost {
 	/** While a pause is pending: the gate that new steps wait at, opened if the pause is withdrawn. */
 	#pauseGate: PromiseWithResolvers<void> | undefined;
 	#abandoned = false;
+	/** The timeouts of the attempts in flight, on one timer. */
+	readonly #deadlines = new AttemptDeadlines();
 
 	/**
 	 * True if the journal held no step as this run started. Only this run adds entries while it
@@ -86,6 +89,7 @@ export class Execution implements StepHost {
 			new Promise<void>((resolve) => {
 				this.#waiters.set(seq, { resolve, kind });
 				if (dueAt !== null) this.#owner.armAlarm(dueAt);
+				this.#dropIdleDeadlines();
 				this.updateStatus();
 			}),
 		);
@@ -111,11 +115,25 @@ export class Execution implements StepHost {
 
 	attemptEnded(): void {
 		this.#inFlight--;
+		this.#dropIdleDeadlines();
 		if (this.#pauseGate && this.#inFlight === 0) {
 			this.#owner.attemptsDrained(this);
 			return;
 		}
 		this.updateStatus();
+	}
+
+	within<T>(promise: Promise<T>, ms: number, message: () => string): Promise<T> {
+		return this.#deadlines.within(promise, ms, message);
+	}
+
+	/**
+	 * Once no attempt is in flight and the run waits for a timer or an event, the deadline timer
+	 * goes: a pending timer would keep the object in memory. Between two steps of a run that
+	 * waits for nothing, it stays armed for the next attempt (the point of sharing it).
+	 */
+	#dropIdleDeadlines(): void {
+		if (this.#inFlight === 0 && this.#waiters.size > 0) this.#deadlines.idle();
 	}
 
 	/** Attempts in flight right now. */
@@ -183,6 +201,7 @@ export class Execution implements StepHost {
 	abandon(): void {
 		this.#abandoned = true;
 		this.#waiters.clear();
+		this.#deadlines.clear();
 	}
 
 	/** Reports `running` or `waiting` to the owner, as the run's state says. */

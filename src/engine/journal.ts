@@ -187,6 +187,14 @@ export class Journal {
 	/** Step outputs stored in chunks: a stream's bytes as it is read, or a long JSON text. */
 	readonly chunks: OutputChunks;
 
+	/**
+	 * The journal position the next new entry takes, once known: the one SQLite would choose for
+	 * `seq` (the largest in use + 1). Kept here so that an insert names it and needs no RETURNING
+	 * (a statement that answers rows costs a step about 2 µs more). Undefined until read, and again
+	 * whenever entries are deleted; only this object writes its journal.
+	 */
+	#nextSeq: number | undefined;
+
 	constructor(
 		storage: DurableObjectStorage,
 		onChange: (status?: Status) => void = () => {},
@@ -203,6 +211,7 @@ export class Journal {
 	async destroy(): Promise<void> {
 		await this.#store.deleteAll();
 		this.#schema.forget();
+		this.#nextSeq = undefined;
 		this.#wrote();
 		this.#changed();
 	}
@@ -240,6 +249,8 @@ export class Journal {
 		retention?: { success: number | null; error: number | null },
 		schedule?: WorkflowCronSchedule,
 	): void {
+		// Tables created here hold no step yet: the first takes position 1.
+		if (!this.#schema.has("core")) this.#nextSeq = 1;
 		this.#schema.ensure("core");
 		// The KV write comes first: if the params cannot be stored, no instance row is left behind.
 		const json = this.#store.put("params", params);
@@ -474,10 +485,12 @@ export class Journal {
 	): StepRow {
 		if (dueAt !== null) this.#schema.ensure("timers");
 		const sleepMs = type === "sleep" && dueAt !== null ? Math.max(0, dueAt - now) : null;
-		const row = this.#store.one(
-			`INSERT INTO steps (type, name, count, state, attempts, due_at, started_at, event_type,
+		const seq = this.#nextSeq ?? this.lastSeq() + 1;
+		this.#store.write(
+			`INSERT INTO steps (seq, type, name, count, state, attempts, due_at, started_at, event_type,
 				attempt_started_at, sensitive, sleep_ms, config_json)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			seq,
 			type,
 			name,
 			count,
@@ -491,11 +504,12 @@ export class Journal {
 			sleepMs,
 			config,
 		);
-		if (!row) throw new Error("steps insert returned no row");
+		// Moved on only once the row is in: a refused insert leaves the position free.
+		this.#nextSeq = seq + 1;
 		this.#wrote();
 		// The new row is what was just written plus the columns' defaults: no need to read it back.
 		return {
-			seq: row.seq as number,
+			seq,
 			type,
 			name,
 			count,
@@ -830,6 +844,7 @@ export class Journal {
 	 * events already delivered to the waits it erases are gone with those waits.
 	 */
 	reset(fromSeq = 0): void {
+		this.#nextSeq = undefined;
 		const seqs = this.#store
 			.run<Row>("SELECT seq FROM steps WHERE seq >= ? AND output_json IS NULL", fromSeq)
 			.rows.map((row) => row.seq as number);

@@ -125,7 +125,7 @@ export async function runAttempts<T>(host: StepHost, of: AttemptsOf<T>): Promise
 			const value = await host.guard(
 				override
 					? overridden<T>(override, timedOut).then(spool)
-					: withTimeout(
+					: host.within(
 							// An async wrapper turns a callback that throws synchronously into a rejection.
 							(async () =>
 								spool(await callback({ step: { name, count }, attempt, config: ctxConfig })))(),
@@ -292,11 +292,4 @@ export function contextConfig(config: ResolvedStepConfig): WorkflowStepContext["
 
 function isPrimitive(value: unknown): boolean {
 	return value === null || (typeof value !== "object" && typeof value !== "function");
-}
-
-/** Rejects with a {@link WorkflowTimeoutError} if `promise` has not settled within `ms`. */
-function withTimeout<T>(promise: Promise<T>, ms: number, message: () => string): Promise<T> {
-	const timeout = Promise.withResolvers<never>();
-	const timer = setTimeout(() => timeout.reject(new WorkflowTimeoutError(message())), ms);
-	return Promise.race([promise, timeout.promise]).finally(() => clearTimeout(timer));
 }

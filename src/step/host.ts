@@ -29,6 +29,11 @@ export interface StepHost {
 	attemptStarted(): void;
 	/** Called once the attempt's outcome is durable; a pending pause may take effect here. */
 	attemptEnded(): void;
+	/**
+	 * `promise`, or a WorkflowTimeoutError with `message()` if it has not settled within `ms`: a
+	 * step attempt's timeout (one timer serves every attempt of the run, see deadlines.ts).
+	 */
+	within<T>(promise: Promise<T>, ms: number, message: () => string): Promise<T>;
 	/** Passes `promise` through, unless the run is abandoned: then it never settles. */
 	guard<T>(promise: Promise<T>): Promise<T>;
 	/**
