@@ -12,6 +12,7 @@
  */
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { LogRecord } from "../tick-hold/protocol";
 import { DevServer, freePort, ROOT, removeDir, tempDir, waitFor } from "./wrangler";
 
 const CONFIG = join(ROOT, "tests", "tick-hold", "wrangler.toml");
@@ -25,15 +26,6 @@ interface Schedule {
 	nextRunAt: string | null;
 	lastRunAt: string | null;
 	lastInstanceId: string | null;
-}
-
-/** A record of the Worker's log: a point of a tick's firing reached, or a run of the step. */
-interface LogRecord {
-	seq: number;
-	kind: "beforeCreate" | "afterCreate" | "step";
-	instance: string;
-	boot: string;
-	data: string | null;
 }
 
 interface StepRun {

@@ -26,6 +26,7 @@ import { engineNamespace } from "../../src/binding/namespace";
 import { installEngineHooks } from "../../src/engine/hooks";
 import { listInstances, listSchedules } from "../../src/ops";
 import { scheduleClient } from "../../src/schedules/client";
+import type { LogRecord } from "./protocol";
 
 /** The workflow's one schedule: midnight UTC on January 1st. */
 const CRON = "0 0 1 1 *";
@@ -35,17 +36,6 @@ interface Env {
 	LOG: DurableObjectNamespace<TickLog>;
 	/** The point of a tick's firing where the scheduler is held: beforeCreate, afterCreate or unset. */
 	HOLD_AT?: string;
-}
-
-/** A point the scheduler reached for a tick's instance, or a run of the workflow's step. */
-interface LogRecord {
-	seq: number;
-	kind: "beforeCreate" | "afterCreate" | "step";
-	instance: string;
-	/** The runtime (isolate) that wrote it. */
-	boot: string;
-	/** A step's run: its `event.schedule` and the token it returned, as JSON. */
-	data: string | null;
 }
 
 /** A random id per isolate, i.e. per runtime process under `wrangler dev`. */
